@@ -1,0 +1,78 @@
+"""The command line: thin. Each command parses, calls one library function, formats.
+
+Subcommands live in sibling modules and load lazily so ``overlaynet --help`` stays fast.
+Exit status: 0 success, 1 when the answer is "no" (a dropped trace, a failed verify),
+2 on bad input (an OverlaynetError, printed without a traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from overlaynet.errors import OverlaynetError
+
+# command name -> "module:attribute" (module relative to overlaynet.cli)
+COMMANDS: dict[str, str] = {
+    "validate": "topology:validate",
+    "show": "topology:show",
+    "graph": "topology:graph",
+    "trace": "trace:trace",
+    "routes": "trace:routes",
+    "demo": "trace:demo",
+    "rules": "netfilter:rules",
+    "kube-proxy": "netfilter:kube_proxy",
+    "iptables": "netfilter:iptables",
+    "dns": "dns:dns",
+    "bgp": "calico:bgp",
+    "reach": "calico:reach",
+    "diff": "calico:diff",
+    "overhead": "overhead:overhead",
+    "materialize": "materialize:materialize",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(f"overlaynet.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"overlaynet.cli.{module_name}":
+                return None  # not built yet
+            raise
+        command = getattr(module, attr, None)
+        return command if isinstance(command, click.Command) else None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OverlaynetError as exc:
+            click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="overlaynet")
+def main() -> None:
+    """overlaynet: where does a packet go in a Kubernetes cluster, and why?
+
+    \b
+    Examples:
+      overlaynet validate topologies/*.yaml
+      overlaynet show topologies/demo.yaml
+      overlaynet trace topologies/demo.yaml --from default/frontend-0 --to default/backend-1
+    """

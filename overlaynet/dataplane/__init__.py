@@ -1,0 +1,38 @@
+"""The dataplane IR (namespaces, interfaces, routes, neighbours, FDB, netfilter) and the
+packet type; only the tracer walks it, only drivers and kube-proxy write it."""
+
+from overlaynet.dataplane.ir import (
+    Address,
+    Dataplane,
+    FdbEntry,
+    Forwarder,
+    ForwarderEntry,
+    Interface,
+    IpipInfo,
+    L2Segment,
+    Neighbor,
+    NetNamespace,
+    NsRef,
+    Route,
+    TunInfo,
+    VxlanInfo,
+)
+from overlaynet.dataplane.packet import Packet
+
+__all__ = [
+    "Address",
+    "Dataplane",
+    "FdbEntry",
+    "Forwarder",
+    "ForwarderEntry",
+    "Interface",
+    "IpipInfo",
+    "L2Segment",
+    "Neighbor",
+    "NetNamespace",
+    "NsRef",
+    "Packet",
+    "Route",
+    "TunInfo",
+    "VxlanInfo",
+]

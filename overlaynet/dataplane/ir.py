@@ -1,0 +1,244 @@
+"""The dataplane IR: what a Linux kernel holds per network namespace, as plain data.
+
+Drivers and kube-proxy write into it exactly what flanneld, Felix, libnetwork or kube-proxy
+would write into a kernel; the tracer walks it; the materializer applies it with netlink.
+Nothing here forwards a packet (that is ``overlaynet.trace``) or knows a driver.
+
+Naming: a namespace is identified by ``(host, ns)``; ``ns`` is ``"root"`` for a host's own
+namespace, ``"pod:<namespace>/<name>"`` for a pod, or any driver-chosen name (``"ovnet-1"``).
+Every entry carries ``origin``: who wrote it and why (shown by the tracer and ``routes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from overlaynet.dataplane.netfilter import Ruleset
+from overlaynet.model.base import IPAddress, IPNetwork
+
+InterfaceKind = Literal["loopback", "phys", "veth", "bridge", "vxlan", "ipip", "tun", "dummy"]
+RouteType = Literal["unicast", "local", "blackhole", "unreachable", "prohibit", "throw"]
+
+
+@dataclass(frozen=True, slots=True)
+class NsRef:
+    """A namespace's identity: host (node or router name) and namespace name on it."""
+
+    host: str
+    ns: str = "root"
+
+    def __str__(self) -> str:
+        return self.host if self.ns == "root" else f"{self.host}/{self.ns}"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An interface address: ``ip/prefixlen`` as ``ip addr`` shows it."""
+
+    ip: IPAddress
+    prefixlen: int
+
+    @property
+    def network(self) -> IPNetwork:
+        from ipaddress import ip_network
+
+        return ip_network(f"{self.ip}/{self.prefixlen}", strict=False)
+
+    def __str__(self) -> str:
+        return f"{self.ip}/{self.prefixlen}"
+
+
+@dataclass(frozen=True, slots=True)
+class VxlanInfo:
+    vni: int
+    local: IPAddress | None
+    port: int = 8472
+    dev: str | None = None  # underlay device
+    learning: bool = False
+    gbp: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IpipInfo:
+    local: IPAddress | None = None
+    remote: IPAddress | None = None  # None: any (tunl0-style catch-all)
+
+
+@dataclass(frozen=True, slots=True)
+class TunInfo:
+    """A TUN device whose packets go to a userspace forwarder in the same namespace."""
+
+    forwarder: str  # key into NetNamespace.forwarders
+
+
+@dataclass
+class Interface:
+    name: str
+    kind: InterfaceKind
+    mtu: int = 1500
+    mac: str | None = None
+    addresses: list[Address] = field(default_factory=list)
+    up: bool = True
+    master: str | None = None  # the bridge this port belongs to
+    peer: tuple[NsRef, str] | None = None  # veth: the other end (namespace, ifname)
+    segment: str | None = None  # phys: the underlay segment (L2 domain) it is plugged into
+    vxlan: VxlanInfo | None = None
+    ipip: IpipInfo | None = None
+    tun: TunInfo | None = None
+    proxy_arp: bool = False
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    dst: IPNetwork
+    dev: str | None = None
+    via: IPAddress | None = None
+    type: RouteType = "unicast"
+    onlink: bool = False
+    src: IPAddress | None = None
+    metric: int = 0
+    proto: str = "static"  # kernel | static | boot | bird | flannel | felix ...
+    scope: Literal["global", "link", "host"] = "global"
+    table: str = "main"
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    ip: IPAddress
+    dev: str
+    lladdr: str | None  # None with state FAILED/INCOMPLETE
+    state: Literal["PERMANENT", "REACHABLE", "STALE", "NOARP", "FAILED"] = "PERMANENT"
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FdbEntry:
+    """A bridge FDB entry. For a VXLAN device (``self``): ``dst`` is the remote VTEP IP."""
+
+    mac: str
+    dev: str
+    dst: IPAddress | None = None
+    master: str | None = None
+    self_: bool = True
+    permanent: bool = True
+    vni: int | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwarderEntry:
+    """One entry of a userspace forwarder's table: inner destination → UDP peer."""
+
+    dst: IPNetwork
+    peer: IPAddress
+    port: int
+    origin: str = ""
+
+
+@dataclass
+class Forwarder:
+    """A userspace datapath (flannel udp's flanneld, Weave sleeve): reads the TUN, sends each
+    packet as the payload of a UDP datagram to the peer for its destination."""
+
+    name: str
+    tun: str
+    port: int
+    framing_bytes: int = 0  # bytes added inside the UDP payload besides the inner packet
+    table: list[ForwarderEntry] = field(default_factory=list)
+    origin: str = ""
+
+
+@dataclass
+class NetNamespace:
+    ref: NsRef
+    kind: Literal["host", "pod", "router", "other"] = "other"
+    interfaces: dict[str, Interface] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    neighbors: list[Neighbor] = field(default_factory=list)
+    fdb: list[FdbEntry] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    netfilter: Ruleset = field(default_factory=Ruleset)
+    forwarders: dict[str, Forwarder] = field(default_factory=dict)
+    owner: str | None = None  # "pod:ns/name" for pod namespaces
+
+    # --- writing, as netlink calls do ------------------------------------------------------
+    def add_interface(self, iface: Interface) -> Interface:
+        if iface.name in self.interfaces:
+            raise ValueError(f"{self.ref}: interface {iface.name} exists")
+        self.interfaces[iface.name] = iface
+        return iface
+
+    def add_route(self, route: Route) -> Route:
+        self.routes.append(route)
+        return route
+
+    def add_neighbor(self, neigh: Neighbor) -> Neighbor:
+        self.neighbors.append(neigh)
+        return neigh
+
+    def add_fdb(self, entry: FdbEntry) -> FdbEntry:
+        self.fdb.append(entry)
+        return entry
+
+    # --- reading --------------------------------------------------------------------------
+    @property
+    def ip_forward(self) -> bool:
+        return self.sysctls.get("net.ipv4.ip_forward", "0") == "1"
+
+    def addresses(self) -> Iterator[tuple[str, Address]]:
+        for iface in self.interfaces.values():
+            for addr in iface.addresses:
+                yield iface.name, addr
+
+    def local_ips(self) -> frozenset[IPAddress]:
+        return frozenset(a.ip for _, a in self.addresses())
+
+
+@dataclass
+class L2Segment:
+    """An underlay L2 domain: every ``phys`` interface whose ``segment`` names it is plugged in."""
+
+    name: str
+    cidr: IPNetwork
+    mtu: int
+    ports: list[tuple[NsRef, str]] = field(default_factory=list)
+
+
+@dataclass
+class Dataplane:
+    """All namespaces of all hosts plus the underlay segments.
+
+    Hosts may be built lazily: ``builder`` (set by whoever assembles the dataplane) is called
+    with a host name the first time ``host_namespaces`` or ``namespace`` asks for it.
+    """
+
+    namespaces: dict[NsRef, NetNamespace] = field(default_factory=dict)
+    segments: dict[str, L2Segment] = field(default_factory=dict)
+    built_hosts: set[str] = field(default_factory=set)
+    builder: object | None = None  # Callable[[Dataplane, str], None]
+
+    def ensure_host(self, host: str) -> None:
+        if host in self.built_hosts:
+            return
+        self.built_hosts.add(host)
+        if self.builder is not None:
+            self.builder(self, host)  # type: ignore[operator]
+
+    def namespace(self, ref: NsRef) -> NetNamespace:
+        self.ensure_host(ref.host)
+        return self.namespaces[ref]
+
+    def add_namespace(self, ref: NsRef, kind: Literal["host", "pod", "router", "other"] = "other", owner: str | None = None) -> NetNamespace:
+        if ref in self.namespaces:
+            raise ValueError(f"namespace {ref} exists")
+        ns = NetNamespace(ref=ref, kind=kind, owner=owner)
+        self.namespaces[ref] = ns
+        return ns
+
+    def host_namespaces(self, host: str) -> list[NetNamespace]:
+        self.ensure_host(host)
+        return [ns for ref, ns in self.namespaces.items() if ref.host == host]

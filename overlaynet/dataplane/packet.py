@@ -1,0 +1,56 @@
+"""The packet the tracer walks and netfilter evaluates: L3/L4 header fields, no payload bytes.
+
+``size`` is the IP total length (header + payload) of this packet as it stands; the tracer
+keeps the inner packet and the outer headers of an encapsulation separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from overlaynet.model.base import IPAddress
+
+L4Proto = Literal["tcp", "udp", "icmp", "sctp", "icmpv6"]
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    src: IPAddress
+    dst: IPAddress
+    proto: L4Proto = "tcp"
+    sport: int | None = None
+    dport: int | None = None
+    size: int = 64
+    df: bool = False
+    ttl: int = 64
+    tcp_flags: frozenset[str] = field(default_factory=lambda: frozenset({"SYN"}))
+    icmp_type: int | None = None
+    mark: int = 0
+    reply: bool = False  # a packet of the reply direction of a connection
+
+    @property
+    def version(self) -> int:
+        return self.src.version
+
+    def with_(self, **changes: object) -> Packet:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def five_tuple(self) -> tuple[str, IPAddress, int | None, IPAddress, int | None]:
+        return (self.proto, self.src, self.sport, self.dst, self.dport)
+
+    def reversed(self) -> Packet:
+        """The reply to this packet: addresses and ports swapped, as a conntrack reply."""
+        flags = frozenset({"SYN", "ACK"}) if self.proto == "tcp" else self.tcp_flags
+        icmp = 0 if self.proto == "icmp" and self.icmp_type == 8 else self.icmp_type
+        return replace(
+            self,
+            src=self.dst,
+            dst=self.src,
+            sport=self.dport,
+            dport=self.sport,
+            tcp_flags=flags,
+            icmp_type=icmp,
+            reply=not self.reply,
+            mark=0,
+        )

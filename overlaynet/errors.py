@@ -1,0 +1,129 @@
+"""Every exception overlaynet raises on purpose; the CLI maps them to exit status 2.
+
+    OverlaynetError
+    ├── TopologyError (ValueError)          bad topology input; carries Diagnostics
+    ├── UnknownDriver (LookupError)         no driver registered under that name
+    ├── DriverOptionError (ValueError)      a driver rejected its options
+    ├── AddressExhausted (ValueError)       an IPAM pool or range has no free address
+    ├── IptablesSyntaxError (ValueError)    an iptables-save text does not parse (with line)
+    ├── UnsupportedExtension (IptablesSyntaxError)
+    ├── KVError                             the key-value store failed
+    │   └── KVConflict                      a compare-and-swap lost
+    ├── TraceError (ValueError)             a trace request names nothing that exists
+    ├── DNSError (ValueError)               a DNS question or server option is unusable
+    └── MaterializeError                    the kernel refused what the IR asked for
+
+Foreign exceptions (yaml, netlink, etcd, sockets) are translated at the boundary and
+chained with ``from``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "AddressExhausted",
+    "DNSError",
+    "Diagnostic",
+    "DriverOptionError",
+    "IptablesSyntaxError",
+    "KVConflict",
+    "KVError",
+    "MaterializeError",
+    "OverlaynetError",
+    "TopologyError",
+    "TraceError",
+    "UnknownDriver",
+    "UnsupportedExtension",
+]
+
+
+class OverlaynetError(Exception):
+    """The root of every error overlaynet raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in an input file, located as precisely as we can.
+
+    ``path`` is the YAML path (``spec.nodes[2].ip``); ``line`` and ``column`` are 1-based.
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        path = f" {self.path}:" if self.path else ""
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}:{path} {prefix}{self.message}"
+
+
+class TopologyError(OverlaynetError, ValueError):
+    """A topology could not be loaded; ``diagnostics`` lists every error found."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class UnknownDriver(OverlaynetError, LookupError):
+    def __init__(self, name: str, known: list[str] | tuple[str, ...]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(f"unknown network driver {name!r}; known drivers: {', '.join(known)}")
+
+    def __str__(self) -> str:  # LookupError would quote the whole message
+        return str(self.args[0])
+
+
+class DriverOptionError(OverlaynetError, ValueError):
+    """A driver's options are invalid; ``option`` names the offending key."""
+
+    def __init__(self, driver: str, option: str, message: str) -> None:
+        self.driver = driver
+        self.option = option
+        super().__init__(f"{driver}: option {option!r}: {message}")
+
+
+class AddressExhausted(OverlaynetError, ValueError):
+    """No free address or subnet is left in a pool."""
+
+
+class IptablesSyntaxError(OverlaynetError, ValueError):
+    """An iptables-save / iptables-restore text is malformed."""
+
+    def __init__(self, message: str, *, line: int, file: str = "<input>", text: str = "") -> None:
+        self.line = line
+        self.file = file
+        self.text = text
+        super().__init__(f"{file}:{line}: {message}")
+
+
+class UnsupportedExtension(IptablesSyntaxError):
+    """The ruleset uses a match or target overlaynet cannot evaluate."""
+
+
+class KVError(OverlaynetError):
+    """The key-value store failed or is unreachable."""
+
+
+class KVConflict(KVError):
+    """A create-if-absent or compare-and-swap found another revision."""
+
+
+class TraceError(OverlaynetError, ValueError):
+    """A trace request names a source or target that does not exist."""
+
+
+class DNSError(OverlaynetError, ValueError):
+    """A DNS question, name or server option is unusable."""
+
+
+class MaterializeError(OverlaynetError):
+    """The kernel refused what the dataplane IR asked for."""

@@ -1,0 +1,123 @@
+"""Shared value types of the model: addresses, label maps, source locations, selectors."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenDict(Mapping[K, V]):
+    """An immutable, hashable mapping with sorted, deterministic iteration order of insertion."""
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[K, V] | None = None, /, **kwargs: V) -> None:
+        merged: dict[Any, V] = dict(data or {})
+        merged.update(kwargs)
+        self._data: dict[K, V] = merged
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._data) == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+
+Labels = FrozenDict[str, str]
+EMPTY_LABELS: Labels = FrozenDict()
+
+
+def labels(data: Mapping[str, str] | None = None) -> Labels:
+    return data if isinstance(data, FrozenDict) else FrozenDict(data or {})
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an object came from: file and 1-based line/column of its first key."""
+
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """A label selector requirement: ``key In/NotIn/Exists/DoesNotExist [values]``."""
+
+    key: str
+    operator: str  # "In" | "NotIn" | "Exists" | "DoesNotExist"
+    values: tuple[str, ...] = ()
+
+    def matches(self, lbls: Mapping[str, str]) -> bool:
+        if self.operator == "In":
+            return self.key in lbls and lbls[self.key] in self.values
+        if self.operator == "NotIn":
+            return self.key not in lbls or lbls[self.key] not in self.values
+        if self.operator == "Exists":
+            return self.key in lbls
+        if self.operator == "DoesNotExist":
+            return self.key not in lbls
+        raise ValueError(f"unknown label selector operator {self.operator!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    """A Kubernetes LabelSelector; the empty selector matches everything."""
+
+    match_labels: Labels = field(default_factory=FrozenDict)
+    match_expressions: tuple[Requirement, ...] = ()
+
+    def matches(self, lbls: Mapping[str, str]) -> bool:
+        for key, value in self.match_labels.items():
+            if lbls.get(key) != value:
+                return False
+        return all(req.matches(lbls) for req in self.match_expressions)
+
+    @property
+    def empty(self) -> bool:
+        return not self.match_labels and not self.match_expressions
+
+    def __str__(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.match_labels.items()]
+        for r in self.match_expressions:
+            if r.operator in ("Exists", "DoesNotExist"):
+                parts.append(("!" if r.operator == "DoesNotExist" else "") + r.key)
+            else:
+                parts.append(f"{r.key} {r.operator.lower()} ({','.join(r.values)})")
+        return ",".join(parts) if parts else "<all>"
+
+
+def ip_address(value: str | IPAddress) -> IPAddress:
+    return ipaddress.ip_address(value)
+
+
+def ip_network(value: str | IPNetwork, *, strict: bool = True) -> IPNetwork:
+    return ipaddress.ip_network(value, strict=strict)

@@ -1,0 +1,186 @@
+"""The cluster as a whole: underlay (segments, routers), nodes and cluster-wide settings.
+
+Workloads live in ``workloads.py``, Services and EndpointSlices in ``services.py``, policies in
+``policy.py``; ``Cluster`` holds them all as tuples in file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from overlaynet.model.base import (
+    EMPTY_LABELS,
+    FrozenDict,
+    IPAddress,
+    IPNetwork,
+    Labels,
+    Source,
+)
+from overlaynet.model.policy import NetworkPolicy
+from overlaynet.model.services import EndpointSlice, Service
+from overlaynet.model.workloads import Namespace, Pod, ResourceQuota, Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """An underlay L2 domain (a rack, a VLAN): one subnet, one MTU."""
+
+    name: str
+    cidr: IPNetwork
+    mtu: int = 1500
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    """An underlay router with one address on each segment it joins (segment name → IP)."""
+
+    name: str
+    interfaces: FrozenDict[str, IPAddress]
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A host: its underlay address(es) and segment, labels and the pod CIDR(s) it owns."""
+
+    name: str
+    ip: IPAddress
+    segment: str
+    labels: Labels = EMPTY_LABELS
+    pod_cidrs: tuple[IPNetwork, ...] = ()
+    extra_ips: tuple[IPAddress, ...] = ()
+    pod_cidrs_allocated: bool = False  # True when the default IPAM chose ``pod_cidrs``
+    source: Source | None = field(default=None, compare=False)
+
+    @property
+    def pod_cidr(self) -> IPNetwork | None:
+        return self.pod_cidrs[0] if self.pod_cidrs else None
+
+    @property
+    def ips(self) -> tuple[IPAddress, ...]:
+        return (self.ip, *self.extra_ips)
+
+
+@dataclass(frozen=True, slots=True)
+class Underlay:
+    mtu: int = 1500
+    segments: tuple[Segment, ...] = ()
+    routers: tuple[Router, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DNSSpec:
+    cluster_ip: IPAddress | None = None  # None: the 10th address of the first service CIDR
+    legacy_names: bool = True
+    pods: Literal["insecure", "verified", "disabled"] = "insecure"
+    upstreams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KubeProxySpec:
+    mode: Literal["iptables"] = "iptables"
+    masquerade_all: bool = False
+    cluster_cidrs: tuple[IPNetwork, ...] = ()  # empty: the pod CIDRs
+    nodeport_addresses: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    driver: str = "flannel"
+    options: FrozenDict[str, Any] = field(default_factory=FrozenDict)
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KVSpec:
+    backend: Literal["memory", "etcd"] = "memory"
+    endpoints: tuple[str, ...] = ()
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A whole cluster, inert and typed; controllers and drivers read it, never mutate it."""
+
+    name: str = "cluster"
+    domain: str = "cluster.local"
+    pod_cidrs: tuple[IPNetwork, ...] = ()
+    service_cidrs: tuple[IPNetwork, ...] = ()
+    node_port_range: tuple[int, int] = (30000, 32767)
+    dns: DNSSpec = DNSSpec()
+    kube_proxy: KubeProxySpec = KubeProxySpec()
+    network: NetworkSpec = NetworkSpec()
+    kv: KVSpec = KVSpec()
+    underlay: Underlay = Underlay()
+    nodes: tuple[Node, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    services: tuple[Service, ...] = ()
+    endpoint_slices: tuple[EndpointSlice, ...] = ()
+    network_policies: tuple[NetworkPolicy, ...] = ()
+    resource_quotas: tuple[ResourceQuota, ...] = ()
+    extra: FrozenDict[str, Any] = field(default_factory=FrozenDict)  # foreign kinds (e.g. Calico policies) by driver
+    source: Source | None = field(default=None, compare=False)
+
+    # --- lookups -----------------------------------------------------------------------
+    @cached_property
+    def _node_index(self) -> Mapping[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    @cached_property
+    def _pod_index(self) -> Mapping[tuple[str, str], Pod]:
+        return {(p.namespace, p.name): p for p in self.pods}
+
+    @cached_property
+    def _service_index(self) -> Mapping[tuple[str, str], Service]:
+        return {(s.namespace, s.name): s for s in self.services}
+
+    @cached_property
+    def _namespace_index(self) -> Mapping[str, Namespace]:
+        return {n.name: n for n in self.namespaces}
+
+    @cached_property
+    def _segment_index(self) -> Mapping[str, Segment]:
+        return {s.name: s for s in self.underlay.segments}
+
+    def node(self, name: str) -> Node:
+        return self._node_index[name]
+
+    def pod(self, namespace: str, name: str) -> Pod:
+        return self._pod_index[(namespace, name)]
+
+    def service(self, namespace: str, name: str) -> Service:
+        return self._service_index[(namespace, name)]
+
+    def namespace(self, name: str) -> Namespace:
+        return self._namespace_index[name]
+
+    def segment(self, name: str) -> Segment:
+        return self._segment_index[name]
+
+    def pods_on(self, node: str) -> tuple[Pod, ...]:
+        return tuple(p for p in self.pods if p.node == node)
+
+    def slices_for(self, service: Service) -> tuple[EndpointSlice, ...]:
+        return tuple(
+            s
+            for s in self.endpoint_slices
+            if s.namespace == service.namespace and s.service == service.name
+        )
+
+    def namespace_labels(self, name: str) -> Labels:
+        ns = self._namespace_index.get(name)
+        return ns.labels if ns is not None else FrozenDict({"kubernetes.io/metadata.name": name})
+
+    @property
+    def dns_ip(self) -> IPAddress | None:
+        if self.dns.cluster_ip is not None:
+            return self.dns.cluster_ip
+        if not self.service_cidrs:
+            return None
+        return self.service_cidrs[0][10]

@@ -1,0 +1,101 @@
+"""Namespaces, pods, the controllers that make pods (RC, ReplicaSet, Deployment) and quotas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from overlaynet.model.base import EMPTY_LABELS, FrozenDict, IPAddress, LabelSelector, Labels, Source
+
+Protocol = Literal["TCP", "UDP", "SCTP"]
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: Labels = EMPTY_LABELS
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    port: int
+    protocol: Protocol = "TCP"
+    name: str | None = None
+    host_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A readiness or liveness probe, kept for display; readiness itself is ``Pod.ready``."""
+
+    kind: Literal["httpGet", "tcpSocket", "exec", "grpc"]
+    port: int | str | None = None
+    path: str | None = None
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """A pod: one IP per family, on one node, with labels, ports and readiness.
+
+    ``creation_index`` orders pods and services by creation (creationTimestamp, else file
+    order); environment-variable discovery depends on it.
+    """
+
+    name: str
+    namespace: str = "default"
+    labels: Labels = EMPTY_LABELS
+    node: str | None = None
+    ips: tuple[IPAddress, ...] = ()
+    ports: tuple[ContainerPort, ...] = ()
+    ready: bool = True
+    phase: str = "Running"
+    terminating: bool = False
+    hostname: str | None = None
+    subdomain: str | None = None
+    host_network: bool = False
+    owner: str | None = None  # "ReplicationController/name" etc.
+    readiness_probe: Probe | None = None
+    liveness_probe: Probe | None = None
+    creation_index: int = 0
+    creation_timestamp: str | None = None
+    allocated: bool = False  # True when IPAM chose ``ips`` (the file gave none): drivers may re-allocate
+    source: Source | None = field(default=None, compare=False)
+
+    @property
+    def ip(self) -> IPAddress | None:
+        return self.ips[0] if self.ips else None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def port_named(self, name: str, protocol: str = "TCP") -> int | None:
+        for p in self.ports:
+            if p.name == name and p.protocol == protocol:
+                return p.port
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A pod-making controller as written in the file: ReplicationController, ReplicaSet or
+    Deployment. Its pods are expanded into ``Cluster.pods`` with stable names."""
+
+    kind: Literal["ReplicationController", "ReplicaSet", "Deployment"]
+    name: str
+    namespace: str
+    replicas: int
+    selector: LabelSelector
+    template_labels: Labels = EMPTY_LABELS
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceQuota:
+    name: str
+    namespace: str
+    hard: FrozenDict[str, str] = field(default_factory=FrozenDict)
+    source: Source | None = field(default=None, compare=False)

@@ -1,0 +1,59 @@
+"""Shared test set-up: markers for real components.
+
+A test marked ``root``, ``iptables``, ``etcd``, ``dig``, ``tshark`` or ``bind9utils`` skips with
+the reason when that component is missing — except in CI (``CI=true``), where a missing
+component fails the test, so a green CI means every real-component test ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _can_netns() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root for network namespaces"
+    if shutil.which("ip") is None:
+        return "needs iproute2 (ip)"
+    name = f"onet-probe-{os.getpid()}"
+    try:
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=10)
+        subprocess.run(["ip", "netns", "del", name], check=True, capture_output=True, timeout=10)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"cannot create network namespaces: {exc}"
+    return None
+
+
+_CHECKS = {
+    "root": _can_netns,
+    "iptables": lambda: None if shutil.which("iptables-restore") else "needs iptables-restore (Debian iptables)",
+    "etcd": lambda: None if shutil.which("etcd") else "needs etcd (Debian etcd-server)",
+    "dig": lambda: None if shutil.which("dig") else "needs dig (Debian bind9-dnsutils)",
+    "tshark": lambda: None if shutil.which("tshark") else "needs tshark (Debian tshark)",
+    "bind9utils": lambda: None if shutil.which("named-checkzone") else "needs named-checkzone (Debian bind9-utils)",
+}
+_cache: dict[str, str | None] = {}
+
+
+def missing_component(name: str) -> str | None:
+    if name not in _cache:
+        _cache[name] = _CHECKS[name]()
+    return _cache[name]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for name in _CHECKS:
+        if item.get_closest_marker(name) is None:
+            continue
+        reason = missing_component(name)
+        if reason is None:
+            continue
+        if IN_CI:
+            pytest.fail(f"CI=true and a required component is missing: {reason}")
+        pytest.skip(reason)
