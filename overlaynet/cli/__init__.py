@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "routes": "trace:routes",
     "demo": "trace:demo",
     "rules": "netfilter:rules",
-    "kube-proxy": "netfilter:kube_proxy",
+    "kube-proxy": "kubeproxy:kube_proxy",
     "iptables": "netfilter:iptables",
     "dns": "dns:dns",
     "bgp": "calico:bgp",
