@@ -17,7 +17,7 @@ venv-test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 
 demo: venv
-	$(BIN)/overlaynet trace --demo
+	$(BIN)/overlaynet demo
 
 # Debian packages the integration tests use; only when root on Debian and only what is missing.
 system-packages:
