@@ -1,0 +1,212 @@
+"""What kube-proxy knows of Services and EndpointSlices, for one IP family.
+
+``service_ports`` mirrors ``newBaseServiceInfo`` (pkg/proxy/serviceport.go),
+``endpoints_map`` mirrors the EndpointSliceCache (pkg/proxy/endpointslicecache.go: one
+endpoint per address string, sorted by "ip:port") and ``categorize`` mirrors
+``CategorizeEndpoints`` (pkg/proxy/topology.go: ready endpoints, else serving-terminating
+ones, decided separately for Cluster and Local policy). Topology hints are not modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from overlaynet.kubeproxy import names
+from overlaynet.model.base import IPAddress, IPNetwork
+from overlaynet.model.services import EndpointSlice, Service
+
+SvcKey = tuple[str, str, str, str]  # namespace, service, port name, protocol (upper case)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortInfo:
+    """One port of one Service as a single-family proxier sees it."""
+
+    namespace: str
+    service: str
+    port_name: str
+    protocol: str  # lower case: tcp, udp, sctp
+    cluster_ip: IPAddress
+    port: int
+    node_port: int = 0
+    external_ips: tuple[IPAddress, ...] = ()
+    load_balancer_vips: tuple[IPAddress, ...] = ()
+    load_balancer_source_ranges: tuple[IPNetwork, ...] = ()
+    health_check_node_port: int = 0
+    client_ip_affinity: bool = False
+    sticky_seconds: int = 0
+    external_policy_local: bool = False
+    internal_policy_local: bool = False
+
+    @property
+    def key(self) -> SvcKey:
+        return (self.namespace, self.service, self.port_name, self.protocol.upper())
+
+    @property
+    def name(self) -> str:
+        return names.service_port_name(self.namespace, self.service, self.port_name)
+
+    @property
+    def externally_accessible(self) -> bool:
+        return bool(self.node_port or self.load_balancer_vips or self.external_ips)
+
+    @property
+    def uses_cluster_endpoints(self) -> bool:
+        return not self.internal_policy_local or self.externally_accessible
+
+    @property
+    def uses_local_endpoints(self) -> bool:
+        return self.internal_policy_local or (
+            self.external_policy_local and self.externally_accessible
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """One endpoint of one service port (``BaseEndpointInfo``)."""
+
+    ip: IPAddress
+    port: int
+    node: str | None = None
+    is_local: bool = False
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+    @property
+    def string(self) -> str:
+        return names.endpoint_string(self.ip, self.port)
+
+
+def _externally_accessible(svc: Service) -> bool:
+    return svc.type in ("LoadBalancer", "NodePort") or (
+        svc.type == "ClusterIP" and bool(svc.external_ips)
+    )
+
+
+def service_ports(services: Iterable[Service], family: Literal[4, 6]) -> list[ServicePortInfo]:
+    """Every proxied service port of this family, sorted by service-port name.
+
+    Headless and ExternalName services, and services without a cluster IP of the family,
+    are skipped (``ShouldSkipService``/``GetClusterIPByFamily``).
+    """
+    out: list[ServicePortInfo] = []
+    for svc in services:
+        if svc.type == "ExternalName" or svc.headless:
+            continue
+        cluster_ip = next((ip for ip in svc.cluster_ips if ip.version == family), None)
+        if cluster_ip is None:
+            continue
+        etp_local = _externally_accessible(svc) and svc.external_traffic_policy == "Local"
+        hc_port = (
+            svc.health_check_node_port or 0
+            if svc.type == "LoadBalancer" and etp_local
+            else 0
+        )
+        for port in svc.ports:
+            out.append(
+                ServicePortInfo(
+                    namespace=svc.namespace,
+                    service=svc.name,
+                    port_name=port.name or "",
+                    protocol=port.protocol.lower(),
+                    cluster_ip=cluster_ip,
+                    port=port.port,
+                    node_port=port.node_port or 0,
+                    external_ips=tuple(ip for ip in svc.external_ips if ip.version == family),
+                    load_balancer_vips=tuple(
+                        ip for ip in svc.load_balancer_ips if ip.version == family
+                    ),
+                    load_balancer_source_ranges=tuple(
+                        c for c in svc.load_balancer_source_ranges if c.version == family
+                    ),
+                    health_check_node_port=hc_port,
+                    client_ip_affinity=svc.session_affinity == "ClientIP",
+                    sticky_seconds=(
+                        svc.session_affinity_timeout if svc.session_affinity == "ClientIP" else 0
+                    ),
+                    external_policy_local=etp_local,
+                    internal_policy_local=svc.internal_traffic_policy == "Local",
+                )
+            )
+    out.sort(key=lambda sp: (sp.name, sp.protocol))
+    return out
+
+
+def endpoints_map(
+    slices: Iterable[EndpointSlice], family: Literal[4, 6], node_name: str
+) -> dict[SvcKey, list[EndpointInfo]]:
+    """Endpoints per service port (namespace, service, port name, protocol), sorted by
+    their "ip:port" string; an address appearing twice keeps the local copy."""
+    sets: dict[SvcKey, dict[str, EndpointInfo]] = {}
+    for eps in sorted(slices, key=lambda s: (s.namespace, s.service, s.name)):
+        if eps.address_type == "FQDN":
+            continue  # kube-proxy only handles IPv4 and IPv6 slices
+        for port in sorted(eps.ports, key=lambda p: p.port):
+            if not port.port:
+                continue
+            key = (eps.namespace, eps.service, port.name or "", port.protocol)
+            bucket = sets.setdefault(key, {})
+            for ep in eps.endpoints:
+                if not ep.addresses or ep.addresses[0].version != family:
+                    continue
+                is_local = bool(node_name) and ep.node_name == node_name
+                info = EndpointInfo(
+                    ip=ep.addresses[0],
+                    port=port.port,
+                    node=ep.node_name,
+                    is_local=is_local,
+                    ready=ep.ready,
+                    serving=ep.serving,
+                    terminating=ep.terminating,
+                )
+                if info.string not in bucket or is_local:
+                    bucket[info.string] = info
+    return {k: sorted(v.values(), key=lambda e: e.string) for k, v in sets.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class Categorized:
+    cluster: tuple[EndpointInfo, ...]
+    local: tuple[EndpointInfo, ...]
+    reachable: tuple[EndpointInfo, ...]
+    has_any: bool
+
+
+def categorize(endpoints: list[EndpointInfo], sp: ServicePortInfo) -> Categorized:
+    """``CategorizeEndpoints`` without topology hints."""
+    if not endpoints:
+        return Categorized((), (), (), False)
+    cluster: tuple[EndpointInfo, ...] = ()
+    has_any = False
+    if sp.uses_cluster_endpoints:
+        cluster = tuple(e for e in endpoints if e.ready)
+        if not cluster:
+            cluster = tuple(e for e in endpoints if e.serving and e.terminating)
+        has_any = bool(cluster)
+    if not sp.uses_local_endpoints:
+        return Categorized(cluster, (), cluster, has_any)
+
+    local_ready = local_st = False
+    for e in endpoints:
+        if e.ready:
+            has_any = True
+            local_ready = local_ready or e.is_local
+        elif e.serving and e.terminating:
+            has_any = True
+            local_st = local_st or e.is_local
+    local: tuple[EndpointInfo, ...] = ()
+    use_terminating = False
+    if local_ready:
+        local = tuple(e for e in endpoints if e.is_local and e.ready)
+    elif local_st:
+        use_terminating = True
+        local = tuple(e for e in endpoints if e.is_local and e.serving and e.terminating)
+    if not sp.uses_cluster_endpoints:
+        return Categorized((), local, local, has_any)
+    if not use_terminating:
+        return Categorized(cluster, local, cluster, has_any)
+    merged = {e.string: e for e in (*cluster, *local)}
+    return Categorized(cluster, local, tuple(merged[k] for k in sorted(merged)), has_any)

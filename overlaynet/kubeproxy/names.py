@@ -1,0 +1,87 @@
+"""kube-proxy's names: chain-name hashes, service-port and endpoint strings, probabilities.
+
+Mirrors ``portProtoHash``/``servicePortEndpointChainName`` and ``computeProbability`` in
+kubernetes ``pkg/proxy/iptables/proxier.go`` (see docs/kube-proxy.md for the sources).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+
+from overlaynet.model.base import IPAddress
+
+SVC_PREFIX = "KUBE-SVC-"
+SVL_PREFIX = "KUBE-SVL-"
+FW_PREFIX = "KUBE-FW-"
+EXT_PREFIX = "KUBE-EXT-"
+SEP_PREFIX = "KUBE-SEP-"
+
+
+def _hash16(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).digest()
+    return base64.b32encode(digest).decode()[:16]
+
+
+def port_proto_hash(service_port_name: str, protocol: str) -> str:
+    """The 16-character suffix shared by a service port's SVC/SVL/EXT/FW chains.
+
+    >>> port_proto_hash("ns1/svc1:p80", "tcp")
+    'XPGD46QRK7WJZT7O'
+    """
+    return _hash16(service_port_name + protocol)
+
+
+def service_port_name(namespace: str, name: str, port_name: str | None) -> str:
+    """``ns/name:port`` (or ``ns/name`` for an unnamed port), as ServicePortName.String()."""
+    return f"{namespace}/{name}:{port_name}" if port_name else f"{namespace}/{name}"
+
+
+def endpoint_string(ip: IPAddress, port: int) -> str:
+    """``ip:port``, ``[ip]:port`` for IPv6 (Go's net.JoinHostPort)."""
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def svc_chain(spn: str, protocol: str) -> str:
+    return SVC_PREFIX + port_proto_hash(spn, protocol)
+
+
+def svl_chain(spn: str, protocol: str) -> str:
+    return SVL_PREFIX + port_proto_hash(spn, protocol)
+
+
+def ext_chain(spn: str, protocol: str) -> str:
+    return EXT_PREFIX + port_proto_hash(spn, protocol)
+
+
+def fw_chain(spn: str, protocol: str) -> str:
+    return FW_PREFIX + port_proto_hash(spn, protocol)
+
+
+def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
+    """KUBE-SEP-<hash of spn + protocol + "ip:port">.
+
+    >>> sep_chain("ns1/svc1:p80", "tcp", "10.180.0.1:80")
+    'KUBE-SEP-SXIVWICOYRO3J4NJ'
+    """
+    return SEP_PREFIX + _hash16(spn + protocol + endpoint)
+
+
+@lru_cache(maxsize=4096)
+def probability(n: int) -> str:
+    """1/n printed as Go's ``fmt.Sprintf("%0.10f", 1.0/float64(n))``.
+
+    >>> probability(3), probability(100001)
+    ('0.3333333333', '0.0000099999')
+    """
+    if n < 1:
+        raise ValueError(f"probability needs n >= 1, got {n}")
+    return f"{1.0 / n:.10f}"
+
+
+def masquerade_mark(bit: int) -> str:
+    """The mark kube-proxy uses, ``fmt.Sprintf("%#08x", 1<<bit)`` (bit 14 → ``0x004000``)."""
+    if not 0 <= bit <= 31:
+        raise ValueError(f"masquerade bit must be in 0..31, got {bit}")
+    return f"{1 << bit:#08x}"
