@@ -164,6 +164,10 @@ class NetNamespace:
     netfilter: Ruleset = field(default_factory=Ruleset)
     forwarders: dict[str, Forwarder] = field(default_factory=dict)
     owner: str | None = None  # "pod:ns/name" for pod namespaces
+    #: What an agent tried to write here and the kernel refused, or logged and skipped, in
+    #: words (flannel host-gw: "... Nexthop has invalid gateway ..."); the tracer shows them
+    #: when a lookup in this namespace fails or a packet leaves through a default route.
+    diagnostics: list[str] = field(default_factory=list)
 
     # --- writing, as netlink calls do ------------------------------------------------------
     def add_interface(self, iface: Interface) -> Interface:
