@@ -10,7 +10,7 @@ node's complete ruleset. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 
 from overlaynet.kubeproxy import names
@@ -23,6 +23,7 @@ from overlaynet.kubeproxy.endpoints import (
     endpoints_map,
     service_ports,
 )
+from overlaynet.model.base import IPAddress
 from overlaynet.model.services import EndpointSlice, Service
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -71,7 +72,7 @@ def service_port_fragment(
     sp: ServicePortInfo,
     cat: Categorized,
     g: _Globals,
-    node_ip: object,
+    node_ip: IPAddress | None,
 ) -> Fragment:
     """The rules of one service port, as the loop body of syncProxyRules writes them."""
     proto = sp.protocol
@@ -224,7 +225,7 @@ def service_port_fragment(
 
 
 def _service_to_endpoints(
-    nat: object,
+    write: Callable[[str, str], None],
     sp: ServicePortInfo,
     spn: str,
     chain: str,
@@ -232,8 +233,6 @@ def _service_to_endpoints(
     g: _Globals,
 ) -> None:
     """``writeServiceToEndpointRules``: affinity checks, then the probability cascade."""
-    write = nat  # a closure appending to the fragment
-    assert callable(write)
     proto = sp.protocol
     if sp.client_ip_affinity:
         for ep in endpoints:
@@ -381,10 +380,7 @@ def _service_key(text: str) -> str:
     if i < 0:
         return ""
     value = text[i + len(marker) :]
-    if value.startswith('"'):
-        value = value[1 : value.index('"', 1)]
-    else:
-        value = value.split(" ", 1)[0]
+    value = value[1 : value.index('"', 1)] if value.startswith('"') else value.split(" ", 1)[0]
     for j, ch in enumerate(value):
         if ch in " :":
             return value[:j]
