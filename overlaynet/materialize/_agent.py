@@ -1,0 +1,227 @@
+"""In-namespace helper: run by path inside a materialized namespace (``ip netns exec``).
+
+Standard library only, so it starts in milliseconds (``python -I -S _agent.py CMD JSON``).
+Commands: ``sysctl`` (write /proc/sys), ``ping`` (one ICMP echo over a raw socket, like
+``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``capture`` (a packet socket on
+every interface of the namespace, written as pcap). Each prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
+IP_PMTUDISC_DO = 2
+IP_MTU = 14
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+
+
+def _out(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_sysctl(args: dict[str, str]) -> int:
+    """Write each ``/proc/sys`` path (relative, e.g. ``net/ipv4/ip_forward``) its value."""
+    errors = []
+    for path, value in args.items():
+        full = os.path.join("/proc/sys", path)
+        try:
+            with open(full, "w") as fh:
+                fh.write(str(value))
+        except OSError as exc:
+            errors.append(f"{path}={value}: {exc.strerror}")
+    _out({"ok": not errors, "errors": errors})
+    return 1 if errors else 0
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def _route_mtu(dst: str) -> int | None:
+    """The path MTU the kernel holds for ``dst`` (what ping prints as ``mtu=``)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect((dst, 9))
+        return int(probe.getsockopt(socket.IPPROTO_IP, IP_MTU))
+    except OSError:
+        return None
+    finally:
+        probe.close()
+
+
+def cmd_ping(args: dict[str, Any]) -> int:
+    """One ICMP echo of IP total length ``size``; reports the reply's TTL or the error."""
+    dst, size, df = args["dst"], int(args.get("size", 84)), bool(args.get("df", False))
+    timeout = float(args.get("timeout", 2.0))
+    ident, seq = os.getpid() & 0xFFFF, 1
+    payload = bytes(i & 0xFF for i in range(max(size - 28, 0)))
+    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq) + payload
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sock.setsockopt(
+        socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT
+    )
+    result: dict[str, Any] = {"dst": dst, "size": size, "df": df}
+    start = time.monotonic()
+    try:
+        sock.sendto(packet, (dst, 0))
+    except OSError as exc:
+        if exc.errno == errno.EMSGSIZE:
+            mtu = _route_mtu(dst)
+            result.update(status="frag_needed", local=True, mtu=mtu,
+                          message=f"local error: message too long, mtu={mtu}")
+        else:
+            result.update(status="unreachable", local=True, message=exc.strerror)
+        _out(result)
+        return 0
+    deadline = start + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            result.update(status="timeout", message=f"no answer within {timeout}s")
+            break
+        data, (src, _) = sock.recvfrom(65535)
+        ihl = (data[0] & 0x0F) * 4
+        icmp_type, code = data[ihl], data[ihl + 1]
+        if icmp_type == 0:
+            rid, rseq = struct.unpack("!HH", data[ihl + 4 : ihl + 8])
+            if (rid, rseq) == (ident, seq) and src == dst:
+                result.update(status="reply", ttl=data[8], reply_from=src,
+                              reply_bytes=len(data),
+                              rtt_ms=round((time.monotonic() - start) * 1000, 3))
+                break
+            continue
+        if icmp_type not in (3, 11) or len(data) < ihl + 8 + 28:
+            continue
+        inner = data[ihl + 8 :]
+        inner_ihl = (inner[0] & 0x0F) * 4
+        inner_dst = socket.inet_ntoa(inner[16:20])
+        rid, rseq = struct.unpack("!HH", inner[inner_ihl + 4 : inner_ihl + 8])
+        if inner_dst != dst or (rid, rseq) != (ident, seq):
+            continue
+        if icmp_type == 3 and code == 4:
+            mtu = struct.unpack("!H", data[ihl + 6 : ihl + 8])[0]
+            result.update(status="frag_needed", local=False, mtu=mtu, reply_from=src,
+                          message=f"From {src} icmp_seq={seq} Frag needed and DF set (mtu = {mtu})")
+        elif icmp_type == 3:
+            result.update(status="unreachable", local=False, code=code, reply_from=src,
+                          message=f"From {src} icmp_seq={seq} Destination Unreachable (code {code})")
+        else:
+            result.update(status="time_exceeded", local=False, reply_from=src,
+                          message=f"From {src} icmp_seq={seq} Time to live exceeded")
+        break
+    sock.close()
+    _out(result)
+    return 0
+
+
+def cmd_listen(args: dict[str, Any]) -> int:
+    """Accept one TCP connection on ``port``; prints ``ready`` first, then the peer."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((args.get("addr", "0.0.0.0"), int(args["port"])))
+    srv.listen(8)
+    srv.settimeout(float(args.get("timeout", 5.0)))
+    _out({"ready": True})
+    try:
+        conn, peer = srv.accept()
+    except TimeoutError:
+        _out({"status": "timeout"})
+        return 0
+    conn.close()
+    _out({"status": "accepted", "peer": peer[0], "peer_port": peer[1]})
+    return 0
+
+
+def cmd_connect(args: dict[str, Any]) -> int:
+    dst, port = args["dst"], int(args["port"])
+    try:
+        conn = socket.create_connection((dst, port), timeout=float(args.get("timeout", 2.0)))
+    except TimeoutError:
+        _out({"status": "timeout", "message": "connect timed out"})
+        return 0
+    except OSError as exc:
+        status = "refused" if exc.errno == errno.ECONNREFUSED else "unreachable"
+        _out({"status": status, "message": exc.strerror})
+        return 0
+    local = conn.getsockname()
+    conn.close()
+    _out({"status": "connected", "local": local[0], "local_port": local[1]})
+    return 0
+
+
+def cmd_capture(args: dict[str, Any]) -> int:
+    """Capture frames arriving on any interface of the namespace until stdin closes.
+
+    Frames are kept once, where they enter (outgoing copies and interfaces in
+    ``args["ignore"]`` are dropped: a bridge's own copy of a flood), and written to
+    ``args["pcap"]`` (Ethernet link type). Prints ``ready`` once the socket is open.
+    """
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    _out({"ready": True})
+    deadline = time.monotonic() + float(args.get("timeout", 10.0))
+    ignore = set(args.get("ignore", ()))
+    frames: list[tuple[float, str, bytes]] = []
+    stdin = sys.stdin.fileno()
+    while time.monotonic() < deadline:
+        ready = select.select([sock, stdin], [], [], max(deadline - time.monotonic(), 0))[0]
+        if sock in ready:
+            data, addr = sock.recvfrom(65535)
+            if addr[2] != PACKET_OUTGOING and addr[0] not in ignore:
+                frames.append((time.time(), addr[0], data))
+        if stdin in ready and not os.read(stdin, 4096):
+            break
+    # drain what is already queued
+    sock.setblocking(False)
+    while True:
+        try:
+            data, addr = sock.recvfrom(65535)
+        except BlockingIOError:
+            break
+        if addr[2] != PACKET_OUTGOING and addr[0] not in ignore:
+            frames.append((time.time(), addr[0], data))
+    with open(args["pcap"], "wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for ts, _, data in frames:
+            fh.write(struct.pack("<IIII", int(ts), int((ts % 1) * 1e6), len(data), len(data)))
+            fh.write(data)
+    _out({"frames": [{"ifname": name, "len": len(data)} for _, name, data in frames]})
+    return 0
+
+
+COMMANDS = {
+    "sysctl": cmd_sysctl,
+    "ping": cmd_ping,
+    "listen": cmd_listen,
+    "connect": cmd_connect,
+    "capture": cmd_capture,
+}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in COMMANDS:
+        sys.stderr.write(f"usage: _agent.py {{{'|'.join(COMMANDS)}}} JSON\n")
+        return 2
+    return COMMANDS[argv[0]](json.loads(argv[1]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""State shared by the apply phases: namespace and interface name maps, the netlink sockets
+(one pyroute2 ``IPRoute`` per namespace), what was skipped and why, and the one wrapper
+that turns a kernel refusal into a ``MaterializeError``."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
+from overlaynet.errors import MaterializeError
+from overlaynet.materialize.naming import IFNAMSIZ, NameMap, kernel_ifname
+
+T = TypeVar("T")
+AGENT = Path(__file__).with_name("_agent.py")
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something of the IR the kernel here cannot hold, and why (or what stands in for it)."""
+
+    namespace: str  # the IR namespace (``node-1``, ``node-1/pod:default/a``) or ``segment X``
+    object: str  # ``tun flannel0``, ``route 10.244.2.0/24 dev flannel0`` …
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}: {self.object}: {self.reason}"
+
+
+def netns_argv(name: str) -> list[str]:
+    return ["ip", "netns", "exec", name]
+
+
+def agent_cmd(command: str, args_json: str) -> list[str]:
+    """The stdlib-only in-namespace agent's command line (isolated, no site: starts fast)."""
+    return [sys.executable, "-I", "-S", str(AGENT), command, args_json]
+
+
+def run_in_ns(name: str, argv: list[str], *, timeout: float, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [*netns_argv(name), *argv], capture_output=True, text=True, timeout=timeout, input=input
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise MaterializeError(f"namespace {name}: {' '.join(argv)} timed out after {timeout}s") from exc
+    except OSError as exc:
+        raise MaterializeError(f"namespace {name}: cannot run {argv[0]}: {exc}") from exc
+
+
+@dataclass
+class ApplyState:
+    """Everything the phases of one ``materialize`` call share."""
+
+    dp: Dataplane
+    run_id: str
+    refs: list[NsRef]  # the IR namespaces being applied, in order
+    ns_names: dict[NsRef, str] = field(default_factory=dict)
+    segment_ns: dict[str, str] = field(default_factory=dict)
+    ifnames: dict[NsRef, dict[str, str]] = field(default_factory=dict)  # IR name → kernel name
+    created: list[str] = field(default_factory=list)  # kernel namespace names, in order
+    skipped: list[Skipped] = field(default_factory=list)
+    skipped_ifaces: set[tuple[NsRef, str]] = field(default_factory=set)
+    sockets: dict[str, Any] = field(default_factory=dict)  # kernel ns name → IPRoute
+
+    # --- lookups -------------------------------------------------------------------------
+    def ns(self, ref: NsRef) -> NetNamespace:
+        return self.dp.namespaces[ref]
+
+    def ipr(self, name: str) -> Any:
+        """The netlink socket of a namespace we created (opened on first use)."""
+        if name not in self.sockets:
+            from pyroute2 import IPRoute
+
+            if name not in self.created:
+                raise MaterializeError(f"internal: namespace {name} was not created by this run")
+            self.sockets[name] = self.call(name, "netlink socket", IPRoute, netns=name, ext_ack=True)
+        return self.sockets[name]
+
+    def ifname(self, ref: NsRef, ir_name: str) -> str:
+        names = self.ifnames.setdefault(ref, {})
+        if ir_name not in names:
+            taken = NameMap(IFNAMSIZ)
+            taken.used.update(names.values())
+            names[ir_name] = "lo" if ir_name == "lo" else taken.take(kernel_ifname(ir_name))
+        return names[ir_name]
+
+    def index(self, nsname: str, ifname: str) -> int:
+        found = self.call(nsname, f"link {ifname}", self.ipr(nsname).link_lookup, ifname=ifname)
+        if not found:
+            raise MaterializeError(f"namespace {nsname}: link {ifname}: not found")
+        return int(found[0])
+
+    def skip(self, ref: NsRef | str, obj: str, reason: str) -> None:
+        self.skipped.append(Skipped(str(ref), obj, reason))
+
+    # --- the one place kernel errors are translated -------------------------------------
+    def call(self, nsname: str, obj: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            return fn(*args, **kwargs)
+        except NetlinkError as exc:
+            message = exc.args[1] if len(exc.args) > 1 and exc.args[1] else str(exc)
+            raise MaterializeError(
+                f"namespace {nsname}: {obj}: the kernel refused it: {message} (errno {exc.code})"
+            ) from exc
+        except OSError as exc:
+            raise MaterializeError(f"namespace {nsname}: {obj}: {exc}") from exc
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            with contextlib.suppress(Exception):  # closing must not mask the real error
+                sock.close()
+        self.sockets.clear()

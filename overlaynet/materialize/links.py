@@ -1,0 +1,176 @@
+"""Interfaces: the underlay segments (a bridge per L2Segment, a veth per phys port), veth
+pairs across namespaces, bridges and their ports, VXLAN, IP-in-IP and dummy devices, then
+MTU, MAC, master and link state. TUN devices are skipped: their userspace forwarder (flannel
+udp's flanneld, Weave sleeve) has no kernel counterpart to run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overlaynet.dataplane.ir import Interface, NsRef
+from overlaynet.errors import MaterializeError
+from overlaynet.materialize._state import ApplyState
+from overlaynet.materialize.naming import IFNAMSIZ, NameMap
+
+SEGMENT_BRIDGE = "br0"
+_EOPNOTSUPP = 95
+
+
+def _segment_ports(state: ApplyState) -> dict[str, list[tuple[NsRef, str]]]:
+    """Segment name → the phys ports plugged into it, among the applied namespaces."""
+    ports: dict[str, list[tuple[NsRef, str]]] = {}
+    for ref in state.refs:
+        for iface in state.ns(ref).interfaces.values():
+            if iface.kind == "phys" and iface.segment is not None:
+                ports.setdefault(iface.segment, []).append((ref, iface.name))
+    for name, seg in state.dp.segments.items():
+        for ref, ifname in seg.ports:
+            if ref in state.ns_names and (ref, ifname) not in ports.get(name, []):
+                ports.setdefault(name, []).append((ref, ifname))
+    return ports
+
+
+def create_segments(state: ApplyState) -> None:
+    """One namespace per L2 segment holding bridge ``br0``; each phys port is a veth pair,
+    the IR's interface in the host namespace and a bridge port in the segment namespace."""
+    for segname, ports in sorted(_segment_ports(state).items()):
+        seg = state.dp.segments.get(segname)
+        if seg is None:
+            for ref, ifname in ports:
+                state.skip(ref, f"phys {ifname}", f"segment {segname!r} is not in the dataplane: created as a dummy (no link)")
+            continue
+        nsname = state.segment_ns[segname]
+        ipr = state.ipr(nsname)
+        state.call(nsname, f"bridge {SEGMENT_BRIDGE}", ipr.link, "add", ifname=SEGMENT_BRIDGE, kind="bridge")
+        bridge = state.index(nsname, SEGMENT_BRIDGE)
+        state.call(nsname, f"bridge {SEGMENT_BRIDGE}", ipr.link, "set", index=bridge, mtu=seg.mtu)
+        portnames = NameMap(IFNAMSIZ)
+        portnames.used.update({"lo", SEGMENT_BRIDGE})
+        for ref, ifname in sorted(ports, key=lambda p: (p[0].host, p[0].ns, p[1])):
+            port = portnames.take(ref.host)
+            host_if = state.ifname(ref, ifname)
+            obj = f"veth {port} <-> {state.ns_names[ref]}:{host_if} (segment {segname})"
+            state.call(nsname, obj, ipr.link, "add", ifname=port, kind="veth",
+                       peer={"ifname": host_if, "net_ns_fd": state.ns_names[ref]})
+            idx = state.index(nsname, port)
+            state.call(nsname, obj, ipr.link, "set", index=idx, mtu=seg.mtu, master=bridge, state="up")
+        state.call(nsname, f"bridge {SEGMENT_BRIDGE}", ipr.link, "set", index=bridge, state="up")
+
+
+def _plugged(state: ApplyState, ref: NsRef, iface: Interface) -> bool:
+    return iface.segment is not None and iface.segment in state.dp.segments
+
+
+def create_links(state: ApplyState) -> None:
+    """Create every interface of every applied namespace (phys ports already exist)."""
+    made_pairs: set[frozenset[tuple[NsRef, str]]] = set()
+    # bridges first (others may name them as master), VXLAN last (it names its underlay dev)
+    order = {"bridge": 0, "dummy": 1, "phys": 1, "veth": 2, "ipip": 3, "tun": 3, "vxlan": 4, "loopback": 5}
+    todo = [(ref, iface) for ref in state.refs for iface in state.ns(ref).interfaces.values()]
+    for ref, iface in sorted(todo, key=lambda t: order.get(t[1].kind, 9)):
+        nsname = state.ns_names[ref]
+        name = state.ifname(ref, iface.name)
+        ipr = state.ipr(nsname)
+        obj = f"{iface.kind} {iface.name}"
+        if iface.kind == "loopback" or (iface.kind == "phys" and _plugged(state, ref, iface)):
+            continue
+        if iface.kind in ("bridge", "dummy") or iface.kind == "phys":
+            state.call(nsname, obj, ipr.link, "add", ifname=name, kind="bridge" if iface.kind == "bridge" else "dummy")
+            if iface.kind == "phys":
+                state.skip(ref, obj, "not plugged into a known segment: created as a dummy (no link)")
+        elif iface.kind == "veth":
+            _create_veth(state, ref, iface, made_pairs)
+        elif iface.kind == "vxlan":
+            _create_vxlan(state, ref, iface)
+        elif iface.kind == "ipip":
+            _create_ipip(state, ref, iface)
+        elif iface.kind == "tun":
+            state.skipped_ifaces.add((ref, iface.name))
+            state.skip(ref, obj, "a TUN device feeds a userspace forwarder (flannel udp's flanneld, "
+                       "Weave sleeve) that has no kernel counterpart; not created")
+
+
+def _create_veth(state: ApplyState, ref: NsRef, iface: Interface, made: set[frozenset[tuple[NsRef, str]]]) -> None:
+    nsname = state.ns_names[ref]
+    name = state.ifname(ref, iface.name)
+    if iface.peer is None:
+        peer_ref, peer_ir = ref, f"{iface.name}-peer"
+        state.skip(ref, f"veth {iface.name}", "no peer in the IR: its peer is created down in the same namespace")
+    else:
+        peer_ref, peer_ir = iface.peer
+    key = frozenset({(ref, iface.name), (peer_ref, peer_ir)})
+    if key in made:
+        return
+    if peer_ref not in state.ns_names:
+        state.skipped_ifaces.add((ref, iface.name))
+        state.skip(ref, f"veth {iface.name}", f"its peer namespace {peer_ref} is not materialized")
+        return
+    made.add(key)
+    peer_name = state.ifname(peer_ref, peer_ir)
+    state.call(nsname, f"veth {iface.name} <-> {peer_ref}:{peer_ir}", state.ipr(nsname).link, "add",
+               ifname=name, kind="veth", peer={"ifname": peer_name, "net_ns_fd": state.ns_names[peer_ref]})
+
+
+def _create_vxlan(state: ApplyState, ref: NsRef, iface: Interface) -> None:
+    nsname = state.ns_names[ref]
+    info = iface.vxlan
+    obj = f"vxlan {iface.name}"
+    if info is None:
+        raise MaterializeError(f"namespace {nsname}: {obj}: the IR gives no VXLAN parameters (vni, port)")
+    kwargs: dict[str, Any] = {"vxlan_id": info.vni, "vxlan_port": info.port, "vxlan_learning": 1 if info.learning else 0}
+    if info.local is not None:
+        kwargs["vxlan_local" if info.local.version == 4 else "vxlan_local6"] = str(info.local)
+    if info.dev is not None:
+        kwargs["vxlan_link"] = state.index(nsname, state.ifname(ref, info.dev))
+    if info.gbp:
+        kwargs["vxlan_gbp"] = True
+    state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=state.ifname(ref, iface.name), kind="vxlan", **kwargs)
+
+
+def _create_ipip(state: ApplyState, ref: NsRef, iface: Interface) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    nsname = state.ns_names[ref]
+    kwargs: dict[str, Any] = {}
+    if iface.ipip is not None and iface.ipip.local is not None:
+        kwargs["ipip_local"] = str(iface.ipip.local)
+    if iface.ipip is not None and iface.ipip.remote is not None:
+        kwargs["ipip_remote"] = str(iface.ipip.remote)
+    try:
+        state.ipr(nsname).link("add", ifname=state.ifname(ref, iface.name), kind="ipip", **kwargs)
+    except NetlinkError as exc:
+        if exc.code != _EOPNOTSUPP:
+            state.call(nsname, f"ipip {iface.name}", _raise, exc)
+        state.skipped_ifaces.add((ref, iface.name))
+        state.skip(ref, f"ipip {iface.name}", "this kernel has no ipip link type (module ipip not available)")
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def configure_links(state: ApplyState) -> None:
+    """MTU, MAC and master of every created interface, then bring everything up."""
+    for ref in state.refs:
+        nsname = state.ns_names[ref]
+        ipr = state.ipr(nsname)
+        ifaces = [i for i in state.ns(ref).interfaces.values() if (ref, i.name) not in state.skipped_ifaces]
+        for iface in ifaces:
+            idx = state.index(nsname, state.ifname(ref, iface.name))
+            attrs: dict[str, Any] = {}
+            if iface.kind != "loopback":
+                attrs["mtu"] = iface.mtu
+            if iface.mac is not None and iface.kind != "loopback":
+                attrs["address"] = iface.mac
+            if attrs:
+                state.call(nsname, f"{iface.kind} {iface.name} (mtu/mac)", ipr.link, "set", index=idx, **attrs)
+        for iface in ifaces:
+            if iface.master is not None:
+                obj = f"{iface.kind} {iface.name} master {iface.master}"
+                master = state.index(nsname, state.ifname(ref, iface.master))
+                idx = state.index(nsname, state.ifname(ref, iface.name))
+                state.call(nsname, obj, ipr.link, "set", index=idx, master=master)
+        for iface in ifaces:
+            if iface.up or iface.kind == "loopback":
+                idx = state.index(nsname, state.ifname(ref, iface.name))
+                state.call(nsname, f"{iface.kind} {iface.name} up", ipr.link, "set", index=idx, state="up")

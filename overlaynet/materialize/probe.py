@@ -1,0 +1,202 @@
+"""Probes of a materialized dataplane: ping (one ICMP echo, optional size and DF), a TCP
+connect to a tiny listener, and a capture on an underlay segment decoded by tshark.
+
+The probes run the stdlib agent (``_agent.py``) inside the namespaces, so they need no
+``ping``/``nc`` binary: ``ping`` is ``ping -c 1 [-M do] -s (size − 28)`` over a raw socket,
+reporting the reply's TTL, or "Frag needed" (from a router, or the local "message too
+long, mtu=N"), or the error ICMP that came back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from overlaynet.dataplane.ir import NsRef
+from overlaynet.errors import MaterializeError
+from overlaynet.materialize.apply import Materialized
+from overlaynet.materialize.links import SEGMENT_BRIDGE
+from overlaynet.model.base import IPAddress
+
+PingStatus = Literal["reply", "frag_needed", "unreachable", "time_exceeded", "timeout"]
+VXLAN_PORT = 8472
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    """What one ICMP echo got back. ``size`` is the IP total length of the request."""
+
+    status: PingStatus
+    dst: str
+    size: int
+    df: bool
+    ttl: int | None = None  # the echo reply's TTL as received
+    mtu: int | None = None  # for frag_needed: the MTU the kernel or the router reported
+    local: bool = False  # the error came from the sender's own stack (EMSGSIZE, no route)
+    reply_from: str | None = None
+    message: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.status == "reply"
+
+
+def ping(m: Materialized, src: NsRef, dst: IPAddress | str, *, size: int = 84, df: bool = False,
+         timeout: float = 2.0) -> PingResult:
+    """Send one echo request of IP total length ``size`` from ``src`` to ``dst``."""
+    if size < 28 or size > 65535:
+        raise MaterializeError(f"ping size {size}: expected an IP total length of 28..65535")
+    out = m.agent(src, "ping", {"dst": str(dst), "size": size, "df": df, "timeout": timeout},
+                  timeout=timeout + 10)
+    return PingResult(status=out["status"], dst=out["dst"], size=out["size"], df=out["df"],
+                      ttl=out.get("ttl"), mtu=out.get("mtu"), local=bool(out.get("local", False)),
+                      reply_from=out.get("reply_from"), message=out.get("message", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class TcpResult:
+    status: Literal["connected", "refused", "timeout", "unreachable"]
+    accepted_from: str | None = None  # the peer address the listener saw (after any NAT)
+    message: str = ""
+
+    @property
+    def connected(self) -> bool:
+        return self.status == "connected"
+
+
+def tcp_connect(m: Materialized, src: NsRef, dst: IPAddress | str, port: int, *,
+                listen_in: NsRef | None = None, timeout: float = 2.0) -> TcpResult:
+    """Connect from ``src`` to ``dst:port``; with ``listen_in``, a one-shot listener runs
+    there first and reports the peer address it accepted."""
+    listener = None
+    if listen_in is not None:
+        listener = m.agent_popen(listen_in, "listen", {"port": port, "timeout": timeout + 2})
+    try:
+        out = m.agent(src, "connect", {"dst": str(dst), "port": port, "timeout": timeout},
+                      timeout=timeout + 10)
+    except BaseException:
+        if listener is not None:
+            listener.kill()
+            listener.communicate()
+        raise
+    peer = None
+    if listener is not None:
+        if out["status"] != "connected":
+            listener.kill()  # nobody will come: do not wait for its timeout
+        peer = _accepted_peer(listener)
+    return TcpResult(status=out["status"], accepted_from=peer, message=out.get("message", ""))
+
+
+def _accepted_peer(proc: subprocess.Popen[str]) -> str | None:
+    try:
+        stdout, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    lines = stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {}
+    return str(result["peer"]) if result.get("status") == "accepted" else None
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedFrame:
+    """A frame that entered the segment's bridge through port ``ifname``."""
+
+    ifname: str
+    length: int  # bytes on the wire, Ethernet header included (no FCS)
+
+
+@dataclass(frozen=True, slots=True)
+class VxlanFrame:
+    """A VXLAN frame as tshark decodes it (``-d udp.port==PORT,vxlan``)."""
+
+    frame_len: int  # outer Ethernet frame
+    outer_ip_len: int  # outer IP total length
+    outer_src: str
+    outer_dst: str
+    dport: int
+    vni: int
+    inner_src: str
+    inner_dst: str
+    inner_ip_len: int
+    inner_proto: str
+
+
+class Capture:
+    """A capture on every port of an underlay segment's bridge, while the block runs.
+
+    >>> with Capture(m, "rack-a") as cap:            # doctest: +SKIP
+    ...     ping(m, src, dst)
+    >>> cap.vxlan()                                   # doctest: +SKIP
+    """
+
+    def __init__(self, m: Materialized, segment: str, *, timeout: float = 20.0) -> None:
+        self.m = m
+        self.segment = segment
+        self.timeout = timeout
+        self._dir = Path(tempfile.mkdtemp(prefix="onet-capture-"))
+        self.pcap = self._dir / f"{segment}.pcap"
+        self.frames: list[CapturedFrame] = []
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Capture:
+        self._proc = self.m.agent_popen(self.m.segment_namespace(self.segment), "capture",
+                                        {"pcap": str(self.pcap), "timeout": self.timeout,
+                                         "ignore": [SEGMENT_BRIDGE]})
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            stdout, stderr = proc.communicate(input="", timeout=self.timeout + 10)
+        except subprocess.TimeoutExpired as err:
+            proc.kill()
+            proc.communicate()
+            raise MaterializeError(f"capture on segment {self.segment} did not stop") from err
+        lines = stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            raise MaterializeError(f"capture on segment {self.segment} failed: {stderr.strip()}")
+        self.frames = [CapturedFrame(f["ifname"], f["len"]) for f in json.loads(lines[-1])["frames"]]
+
+    def vxlan(self, port: int = VXLAN_PORT) -> list[VxlanFrame]:
+        """The captured VXLAN frames, decoded by tshark."""
+        return decode_vxlan(self.pcap, port=port)
+
+    def close(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+_FIELDS = ("frame.len", "ip.len", "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "ip.proto")
+
+
+def decode_vxlan(pcap: Path, *, port: int = VXLAN_PORT) -> list[VxlanFrame]:
+    """Decode the VXLAN frames of ``pcap`` with tshark (``-d udp.port==PORT,vxlan``)."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        raise MaterializeError("decoding a capture needs tshark (Debian package tshark)")
+    argv = [tshark, "-n", "-r", str(pcap), "-d", f"udp.port=={port},vxlan", "-Y", "vxlan",
+            "-T", "fields", "-E", "separator=\t", "-E", "aggregator=,"]
+    for name in _FIELDS:
+        argv += ["-e", name]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise MaterializeError(f"tshark could not read {pcap}: {proc.stderr.strip()}")
+    frames = []
+    for line in proc.stdout.splitlines():
+        flen, ip_len, src, dst, dport, vni, proto = (c.split(",") for c in line.split("\t"))
+        frames.append(VxlanFrame(
+            frame_len=int(flen[0]), outer_ip_len=int(ip_len[0]), outer_src=src[0], outer_dst=dst[0],
+            dport=int(dport[0]), vni=int(vni[0]), inner_src=src[-1], inner_dst=dst[-1],
+            inner_ip_len=int(ip_len[-1]), inner_proto={"1": "icmp", "6": "tcp", "17": "udp"}.get(proto[-1], proto[-1]),
+        ))
+    return frames
