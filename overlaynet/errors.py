@@ -11,6 +11,7 @@
     │   └── KVConflict                      a compare-and-swap lost
     ├── TraceError (ValueError)             a trace request names nothing that exists
     ├── DNSError (ValueError)               a DNS question or server option is unusable
+    ├── KubeProxyError (ValueError)         kube-proxy settings or the node asked for are unusable
     └── MaterializeError                    the kernel refused what the IR asked for
 
 Foreign exceptions (yaml, netlink, etcd, sockets) are translated at the boundary and
@@ -29,6 +30,7 @@ __all__ = [
     "DriverOptionError",
     "IptablesSyntaxError",
     "KVConflict",
+    "KubeProxyError",
     "KVError",
     "MaterializeError",
     "OverlaynetError",
@@ -123,6 +125,10 @@ class TraceError(OverlaynetError, ValueError):
 
 class DNSError(OverlaynetError, ValueError):
     """A DNS question, name or server option is unusable."""
+
+
+class KubeProxyError(OverlaynetError, ValueError):
+    """kube-proxy settings (node, node IPs, CIDRs) are missing or unusable."""
 
 
 class MaterializeError(OverlaynetError):
