@@ -176,11 +176,7 @@ def _program_remote_routes(driver: CalicoDriver, root: NetNamespace, node: Node)
 
 
 def root_diag(ns: NetNamespace) -> list[str]:
-    diags = getattr(ns, "diagnostics", None)
-    if diags is None:
-        diags = []
-        ns.diagnostics = diags  # type: ignore[attr-defined]
-    return diags  # type: ignore[no-any-return]
+    return ns.diagnostics
 
 
 def _route_to(
