@@ -1,9 +1,9 @@
 """Netfilter: typed rulesets (tables → chains → rules), the iptables-save parser and renderer,
 and hook evaluation with explicit state (conntrack, recent lists, marks).
 
-INTERFACE CONTRACT (the tracer depends on exactly this; the full engine replaces the bodies):
-
     Ruleset()                         an empty ruleset (tables created on demand)
+    parse_save(text, *, file)         iptables-save / iptables-restore text → Ruleset
+    render_save(ruleset, *, counters) Ruleset → iptables-save text
     run_hook(ruleset, packet, ctx) -> list[HookOutcome]
         walks every table registered at ctx.hook in the kernel's priority order
         (raw, mangle, nat, filter; nat only for NEW connections, conntrack translation for
@@ -12,89 +12,46 @@ INTERFACE CONTRACT (the tracer depends on exactly this; the full engine replaces
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Literal
-
-from overlaynet.dataplane.packet import Packet
-from overlaynet.model.base import IPAddress
-
-Hook = Literal["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]
-Verdict = Literal["ACCEPT", "DROP", "REJECT"]
-
-
-@dataclass
-class Ruleset:
-    """Placeholder until the engine lands: tables name → object."""
-
-    tables: dict[str, object] = field(default_factory=dict)
-
-    def is_empty(self) -> bool:
-        return not self.tables
+from overlaynet.dataplane.netfilter.context import (
+    Hook,
+    HookContext,
+    HookOutcome,
+    NatRecord,
+    RuleHit,
+    Verdict,
+)
+from overlaynet.dataplane.netfilter.parse import parse_rule, parse_save
+from overlaynet.dataplane.netfilter.render import render_rule, render_save
+from overlaynet.dataplane.netfilter.rules import BUILTIN_CHAINS, Chain, Rule, Ruleset, Table
+from overlaynet.dataplane.netfilter.state import ConnEntry, IpSet, NetfilterState
 
 
-@dataclass
-class NetfilterState:
-    """Mutable state a stateful trace carries between packets (conntrack, recent, marks)."""
-
-    conntrack: dict[object, object] = field(default_factory=dict)
-    seed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RuleHit:
-    table: str
-    chain: str
-    number: int  # 1-based position in the chain
-    text: str  # the rule as iptables-save prints it
-    verdict: str | None = None  # what the rule did, if it was a terminal or a jump
-    comment: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NatRecord:
-    kind: Literal["DNAT", "SNAT", "MASQUERADE", "REDIRECT", "conntrack"]
-    before: tuple[IPAddress, int | None]
-    after: tuple[IPAddress, int | None]
-    chain: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class HookOutcome:
-    verdict: Verdict
-    packet: Packet
-    probability: Fraction = Fraction(1)
-    hits: tuple[RuleHit, ...] = ()
-    nat: tuple[NatRecord, ...] = ()
-
-
-@dataclass
-class HookContext:
-    hook: Hook
-    in_iface: str | None
-    out_iface: str | None
-    local_addresses: frozenset[IPAddress]
-    iface_address: Callable[[str, int], IPAddress | None]  # (ifname, ip version) for MASQUERADE
-    state: NetfilterState
-    all_branches: bool = False
-    namespace: str = ""  # for messages
-
-
-def run_hook(ruleset: Ruleset, packet: Packet, ctx: HookContext) -> list[HookOutcome]:
+def run_hook(ruleset: Ruleset, packet: object, ctx: HookContext) -> list[HookOutcome]:
     if ruleset.is_empty():
-        return [HookOutcome("ACCEPT", packet)]
-    raise NotImplementedError("netfilter engine not yet built")
+        return [HookOutcome("ACCEPT", packet, state=ctx.state)]  # type: ignore[arg-type]
+    from overlaynet.dataplane.netfilter.evaluate import run_hook as _run
+
+    return _run(ruleset, packet, ctx)  # type: ignore[arg-type]
 
 
 __all__ = [
+    "BUILTIN_CHAINS",
+    "Chain",
+    "ConnEntry",
     "Hook",
     "HookContext",
     "HookOutcome",
+    "IpSet",
     "NatRecord",
     "NetfilterState",
+    "Rule",
     "RuleHit",
     "Ruleset",
+    "Table",
     "Verdict",
+    "parse_rule",
+    "parse_save",
+    "render_rule",
+    "render_save",
     "run_hook",
 ]

@@ -1,0 +1,364 @@
+"""The iptables-save / iptables-restore reader: text → Ruleset, errors with line numbers.
+
+Handles ``*table`` … ``COMMIT``, ``:CHAIN POLICY [p:b]``, ``-A/-I/-N/-X/-F/-P``, ``#``
+comments, shell-like quoting, ``!`` before an option (and the legacy form after it) and
+``-m`` extensions (option tables in ``extensions.py``). Unknown extensions raise
+``UnsupportedExtension`` naming them; nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from overlaynet.dataplane.netfilter import extensions as ext
+from overlaynet.dataplane.netfilter import matches as m
+from overlaynet.dataplane.netfilter.rules import BUILTIN_CHAINS, Rule, Ruleset, Table
+from overlaynet.dataplane.netfilter.targets import Goto, Jump, Target
+from overlaynet.errors import IptablesSyntaxError, UnsupportedExtension
+
+_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
+_PROTO_EXT = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp"}
+_LONG = {"--source": "-s", "--src": "-s", "--destination": "-d", "--dst": "-d", "--in-interface": "-i",
+         "--out-interface": "-o", "--protocol": "-p", "--fragment": "-f", "--match": "-m", "--jump": "-j",
+         "--goto": "-g", "--set-counters": "-c", "--append": "-A", "--insert": "-I", "--new-chain": "-N",
+         "--delete-chain": "-X", "--flush": "-F", "--policy": "-P"}
+
+
+class _LineError(ValueError):
+    """A problem in the current line; becomes IptablesSyntaxError with file and line."""
+
+    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
+@dataclass
+class _Pending:
+    """Undefined jump targets of the open table, checked at COMMIT: name → first line."""
+
+    jumps: dict[str, int] = field(default_factory=dict)
+
+
+def parse_save(text: str, *, file: str = "<input>") -> Ruleset:
+    """Parse iptables-save / iptables-restore text into a Ruleset.
+
+    >>> rs = parse_save("*filter\\n:INPUT DROP [0:0]\\n-A INPUT -p tcp --dport 22 -j ACCEPT\\nCOMMIT\\n")
+    >>> rs.tables["filter"].chains["INPUT"].policy
+    'DROP'
+    """
+    ruleset = Ruleset()
+    table: Table | None = None
+    table_line = 0
+    pending = _Pending()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            if line.startswith("*"):
+                if table is not None:
+                    raise _LineError(f"expected COMMIT before {line} (table {table.name} opened at line {table_line})")
+                name = line[1:].strip()
+                if name not in BUILTIN_CHAINS:
+                    raise _LineError(f"unknown table {name!r}; expected one of {', '.join(BUILTIN_CHAINS)}",
+                                     unsupported=name in ("security",))
+                table, table_line = ruleset.table(name), number
+                pending = _Pending()
+            elif table is None:
+                raise _LineError(f"expected a table header like *filter before {line.split()[0]!r}")
+            elif line == "COMMIT":
+                _check_jumps(table, pending, file)
+                table = None
+            elif line.startswith(":"):
+                _declare(table, line)
+            else:
+                _command(table, line, number, pending)
+        except _LineError as exc:
+            cls = UnsupportedExtension if exc.unsupported else IptablesSyntaxError
+            raise cls(str(exc), line=number, file=file, text=raw) from None
+    if table is not None:
+        raise IptablesSyntaxError(f"expected COMMIT to close table {table.name} opened at line {table_line}",
+                                  line=len(text.splitlines()), file=file)
+    return ruleset
+
+
+def _check_jumps(table: Table, pending: _Pending, file: str) -> None:
+    for name, line in pending.jumps.items():
+        if name not in table.chains:
+            raise UnsupportedExtension(f"unsupported target or undefined chain {name!r} in table {table.name}",
+                                       line=line, file=file)
+
+
+def _declare(table: Table, line: str) -> None:
+    parts = line[1:].split()
+    if len(parts) not in (2, 3):
+        raise _LineError(f"expected ':CHAIN POLICY [packets:bytes]', found {line!r}")
+    name, policy = parts[0], parts[1]
+    counters = _counters(parts[2]) if len(parts) == 3 else (0, 0)
+    if name in BUILTIN_CHAINS[table.name]:
+        if policy not in ("ACCEPT", "DROP"):
+            raise _LineError(f"policy of built-in chain {name} must be ACCEPT or DROP, found {policy!r}")
+        chain = table.chains[name]
+        chain.policy = policy
+    else:
+        if policy != "-":
+            raise _LineError(f"user chain {name} takes policy '-', found {policy!r}")
+        _check_chain_name(name)
+        chain = table.ensure_chain(name)
+        chain.rules.clear()
+    chain.packets, chain.bytes = counters
+
+
+def _check_chain_name(name: str) -> None:
+    if len(name) > 28 or name.startswith("-") or name == "!" or not name:
+        raise _LineError(f"invalid chain name {name!r} (at most 28 characters, not starting with '-')")
+
+
+def _counters(text: str) -> tuple[int, int]:
+    got = _COUNTERS.match(text)
+    if not got:
+        raise _LineError(f"expected counters [packets:bytes], found {text!r}")
+    return int(got.group(1)), int(got.group(2))
+
+
+def _tokens(line: str) -> list[str]:
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise _LineError(f"bad quoting: {exc}") from None
+
+
+def _chain(table: Table, name: str) -> str:
+    if name not in table.chains:
+        raise _LineError(f"chain {name!r} does not exist in table {table.name} (declare it with ':{name} - [0:0]')")
+    return name
+
+
+def _command(table: Table, line: str, number: int, pending: _Pending) -> None:
+    tokens = _tokens(line)
+    counters = None
+    if tokens and tokens[0].startswith("["):
+        counters = _counters(tokens.pop(0))
+    if not tokens:
+        raise _LineError("expected a command")
+    cmd = _LONG.get(tokens[0], tokens[0])
+    args = tokens[1:]
+    if cmd in ("-A", "-I"):
+        if not args:
+            raise _LineError(f"{cmd} needs a chain name")
+        chain = table.chains.get(_chain(table, args[0]))
+        assert chain is not None
+        rest = args[1:]
+        position = len(chain.rules) + 1
+        if cmd == "-I":
+            position = 1
+            if rest and rest[0].isdigit():
+                position = int(rest.pop(0))
+                if not 1 <= position <= len(chain.rules) + 1:
+                    raise _LineError(f"index of insertion {position} is out of range for chain {chain.name}")
+        rule = parse_rule(rest, table=table, line=number, counters=counters, pending=pending)
+        chain.rules.insert(position - 1, rule)
+    elif cmd == "-N":
+        if len(args) != 1:
+            raise _LineError("-N takes one chain name")
+        _check_chain_name(args[0])
+        if args[0] in table.chains:
+            raise _LineError(f"chain {args[0]!r} already exists")
+        table.ensure_chain(args[0])
+    elif cmd == "-X":
+        names = args or [c.name for c in table.user_chains()]
+        for name in names:
+            if _chain(table, name) in BUILTIN_CHAINS[table.name]:
+                raise _LineError(f"cannot delete built-in chain {name}")
+            del table.chains[name]
+    elif cmd == "-F":
+        for name in args or list(table.chains):
+            table.chains[_chain(table, name)].rules.clear()
+    elif cmd == "-P":
+        if len(args) != 2 or args[1] not in ("ACCEPT", "DROP"):
+            raise _LineError("expected -P CHAIN ACCEPT|DROP")
+        if args[0] not in BUILTIN_CHAINS[table.name]:
+            raise _LineError(f"-P needs a built-in chain, found {args[0]!r}")
+        table.chains[args[0]].policy = args[1]
+    else:
+        raise _LineError(f"expected -A, -I, -N, -X, -F or -P, found {tokens[0]!r}")
+
+
+def parse_rule(tokens: list[str], *, table: Table | None = None, line: int = 0,
+               counters: tuple[int, int] | None = None, pending: _Pending | None = None) -> Rule:
+    """The options of one rule (everything after ``-A CHAIN``) → a Rule."""
+    return _RuleParser(tokens, table, pending).parse(line, counters)
+
+
+class _RuleParser:
+    def __init__(self, tokens: list[str], table: Table | None, pending: _Pending | None) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.table = table
+        self.pending = pending
+        self.basic: list[m.Match] = []
+        self.exts: list[ext.Options] = []
+        self.target_name: str | None = None
+        self.target_opts: ext.Options | None = None
+        self.goto: str | None = None
+        self.proto: str | None = None
+        self.counters: tuple[int, int] | None = None
+
+    def next(self, what: str) -> str:
+        if self.pos >= len(self.tokens):
+            raise _LineError(f"expected {what} at the end of the line")
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def parse(self, line: int, counters: tuple[int, int] | None) -> Rule:
+        self.counters = counters
+        negated = False
+        while self.pos < len(self.tokens):
+            token = self.next("an option")
+            if token == "!":
+                if negated:
+                    raise _LineError("'!' given twice")
+                negated = True
+                continue
+            self.option(_LONG.get(token, token), negated)
+            negated = False
+        if negated:
+            raise _LineError("'!' at the end of the line negates nothing")
+        return Rule(tuple(self.basic) + tuple(self.build_matches()), self.build_target(line),
+                    counters=self.counters, source_line=line or None)
+
+    def legacy_negation(self) -> bool:
+        if self.pos < len(self.tokens) and self.tokens[self.pos] == "!":
+            self.pos += 1
+            return True
+        return False
+
+    def option(self, opt: str, negated: bool) -> None:
+        if opt in ("-s", "-d", "-i", "-o", "-p"):
+            negated = self.legacy_negation() or negated
+            value = self.next(f"a value for {opt}")
+            self.basic_match(opt, value, negated)
+        elif opt == "-f":
+            self.basic.append(m.Fragment(negated))
+        elif opt == "-m":
+            self.no_neg(negated, opt)
+            name = self.next("an extension name after -m")
+            if name not in ext.MATCHES:
+                raise _LineError(f"unsupported match extension {name!r}", unsupported=True)
+            self.exts.append(ext.Options(name))
+        elif opt in ("-j", "-g"):
+            self.no_neg(negated, opt)
+            if self.target_name is not None or self.goto is not None:
+                raise _LineError("only one -j/-g per rule")
+            name = self.next(f"a target after {opt}")
+            if opt == "-g":
+                self.goto = name
+            else:
+                self.target_name = name
+                if name in ext.TARGETS:
+                    self.target_opts = ext.Options(name)
+        elif opt == "-c":
+            self.counters = (int(self.next("packets")), int(self.next("bytes")))
+        elif opt.startswith("--"):
+            self.ext_option(opt[2:], negated)
+        else:
+            raise _LineError(f"unknown option {opt!r}")
+
+    @staticmethod
+    def no_neg(negated: bool, opt: str) -> None:
+        if negated:
+            raise _LineError(f"'!' cannot negate {opt}")
+
+    def basic_match(self, opt: str, value: str, negated: bool) -> None:
+        try:
+            if opt == "-s":
+                self.basic.append(m.Source(ext.parse_net(value), negated))
+            elif opt == "-d":
+                self.basic.append(m.Destination(ext.parse_net(value), negated))
+            elif opt in ("-i", "-o"):
+                if len(value) > 15:
+                    raise ValueError(f"interface name {value!r} is longer than 15 characters")
+                self.basic.append(m.InIface(value, negated) if opt == "-i" else m.OutIface(value, negated))
+            else:
+                self.protocol(value, negated)
+        except ValueError as exc:
+            raise _LineError(f"{opt}: {exc}") from None
+
+    def protocol(self, value: str, negated: bool) -> None:
+        name = value.lower()
+        if name in ("all", "0"):
+            if negated:
+                raise ValueError("'! -p all' matches nothing")
+            self.proto = None
+            return
+        number = m.PROTO_NUMBERS.get(name)
+        if number is None:
+            number = ext.parse_int(value, "a protocol name or number", 0, 255)
+        self.proto = None if negated else m.PROTO_NAMES.get(number)
+        self.basic.append(m.Protocol_(number, negated))
+
+    def ext_option(self, name: str, negated: bool) -> None:
+        owner: ext.Options | None = None
+        spec: dict[str, int] = {}
+        if self.target_opts is not None and name in ext.TARGETS[self.target_opts.ext][0]:
+            owner, spec = self.target_opts, ext.TARGETS[self.target_opts.ext][0]
+        else:
+            for opts in reversed(self.exts):
+                if name in ext.MATCHES[opts.ext][0]:
+                    owner, spec = opts, ext.MATCHES[opts.ext][0]
+                    break
+        if owner is None and self.proto in _PROTO_EXT and name in ext.MATCHES[_PROTO_EXT[self.proto]][0]:
+            # iptables loads the protocol's match implicitly (-p tcp --dport 80 → -m tcp)
+            owner = ext.Options(_PROTO_EXT[self.proto])
+            self.exts.append(owner)
+            spec = ext.MATCHES[owner.ext][0]
+        if owner is None:
+            if self.target_name is not None and self.target_opts is None and not self.is_chain(self.target_name):
+                raise _LineError(f"unsupported target {self.target_name!r} (option --{name})", unsupported=True)
+            loaded = ", ".join(o.ext for o in self.exts) or "none"
+            raise _LineError(f"unknown option --{name} (loaded matches: {loaded}; target: {self.target_name or 'none'})")
+        negated = self.legacy_negation() or negated
+        args = [self.next(f"an argument for --{name}") for _ in range(spec[name])]
+        try:
+            owner.add(name, args, negated)
+        except ValueError as exc:
+            raise _LineError(str(exc)) from None
+
+    def is_chain(self, name: str) -> bool:
+        return self.table is not None and name in self.table.chains
+
+    def build_matches(self) -> list[m.Match]:
+        built = []
+        for opts in self.exts:
+            if opts.ext in ("tcp", "udp", "sctp", "icmp") and self.proto != opts.ext:
+                raise _LineError(f"-m {opts.ext} needs -p {opts.ext}")
+            try:
+                built.append(ext.MATCHES[opts.ext][1](opts))
+            except ValueError as exc:
+                raise _LineError(f"-m {opts.ext}: {exc}") from None
+        return built
+
+    def build_target(self, line: int) -> Target | None:
+        if self.goto is not None:
+            self.note_jump(self.goto, line)
+            return Goto(self.goto)
+        if self.target_name is None:
+            return None
+        if self.target_opts is not None:
+            try:
+                return ext.TARGETS[self.target_name][1](self.target_opts)
+            except ValueError as exc:
+                raise _LineError(f"-j {self.target_name}: {exc}") from None
+        if self.target_name in ext.KNOWN_UNSUPPORTED_TARGETS:
+            raise _LineError(f"unsupported target {self.target_name!r}", unsupported=True)
+        self.note_jump(self.target_name, line)
+        return Jump(self.target_name)
+
+    def note_jump(self, name: str, line: int) -> None:
+        if name in BUILTIN_CHAINS.get(self.table.name if self.table else "", ()):
+            raise _LineError(f"cannot jump to built-in chain {name}")
+        if self.pending is not None and not self.is_chain(name):
+            self.pending.jumps.setdefault(name, line)

@@ -1,0 +1,123 @@
+"""Rules as values: Ruleset → Table → Chain → Rule(matches, target).
+
+Tables exist with their built-in chains (as the kernel registers them); user chains are
+added with ``ensure_chain``. Text is produced by ``render.py`` and read by ``parse.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from overlaynet.dataplane.netfilter.matches import Match
+from overlaynet.dataplane.netfilter.targets import Target
+
+# built-in chains per table, in the order iptables-save declares them
+BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
+    "raw": ("PREROUTING", "OUTPUT"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+}
+TABLE_ORDER = ("raw", "mangle", "filter", "nat")  # iptables(-nft)-save's table order
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule. ``target`` is None for a rule without ``-j`` (it only counts packets).
+
+    Built-in matches (-s -d -i -o -p -f) are kept first, in iptables-save's order; extension
+    matches keep their order. ``comment``/``source_line`` are not part of equality.
+    """
+
+    matches: tuple[Match, ...] = ()
+    target: Target | None = None
+    counters: tuple[int, int] | None = field(default=None, compare=False)
+    source_line: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        basic = sorted((m for m in self.matches if m.ext is None and _is_basic(m)), key=lambda m: m.order)
+        rest = [m for m in self.matches if not _is_basic(m)]
+        object.__setattr__(self, "matches", tuple(basic) + tuple(rest))
+
+    @property
+    def comment(self) -> str | None:
+        from overlaynet.dataplane.netfilter.matches import Comment
+
+        texts = [m.text for m in self.matches if isinstance(m, Comment)]
+        return " ".join(texts) if texts else None
+
+
+def _is_basic(match: Match) -> bool:
+    return match.order < 99
+
+
+@dataclass
+class Chain:
+    name: str
+    policy: str | None = None  # ACCEPT/DROP for built-in chains, None for user chains
+    rules: list[Rule] = field(default_factory=list)
+    packets: int = 0
+    bytes: int = 0
+
+    @property
+    def builtin(self) -> bool:
+        return self.policy is not None
+
+
+@dataclass
+class Table:
+    name: str
+    chains: dict[str, Chain] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, name: str) -> Table:
+        if name not in BUILTIN_CHAINS:
+            raise ValueError(f"unknown table {name!r}; known: {', '.join(BUILTIN_CHAINS)}")
+        return cls(name, {c: Chain(c, "ACCEPT") for c in BUILTIN_CHAINS[name]})
+
+    def ensure_chain(self, name: str) -> Chain:
+        chain = self.chains.get(name)
+        if chain is None:
+            chain = self.chains[name] = Chain(name)
+        return chain
+
+    def user_chains(self) -> list[Chain]:
+        return sorted((c for c in self.chains.values() if not c.builtin), key=lambda c: c.name)
+
+    def ordered_chains(self) -> list[Chain]:
+        """Built-in chains in the kernel's order, then user chains by name (as iptables-save)."""
+        builtin = [self.chains[n] for n in BUILTIN_CHAINS[self.name] if n in self.chains]
+        return builtin + self.user_chains()
+
+
+@dataclass
+class Ruleset:
+    """Tables by name; ``Ruleset()`` is empty (no table: everything is accepted)."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not any(chain.rules or chain.policy not in (None, "ACCEPT")
+                       for table in self.tables.values() for chain in table.chains.values())
+
+    def table(self, name: str) -> Table:
+        """The table, created with its built-in chains on first use."""
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = Table.empty(name)
+        return table
+
+    def ensure_chain(self, table: str, chain: str) -> Chain:
+        return self.table(table).ensure_chain(chain)
+
+    def append(self, table: str, chain: str, rule: Rule) -> Rule:
+        self.ensure_chain(table, chain).rules.append(rule)
+        return rule
+
+    def insert(self, table: str, chain: str, rule: Rule, position: int = 1) -> Rule:
+        """Insert at a 1-based position, as ``iptables -I CHAIN n``."""
+        self.ensure_chain(table, chain).rules.insert(position - 1, rule)
+        return rule
+
+    def ordered_tables(self) -> list[Table]:
+        return [self.tables[n] for n in TABLE_ORDER if n in self.tables]

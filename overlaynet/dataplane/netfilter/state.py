@@ -1,0 +1,158 @@
+"""Explicit netfilter state a stateful trace carries between packets: conntrack entries,
+``recent`` lists, ipsets, the nth counters, a seeded RNG and a clock. Per-namespace data
+is keyed by the namespace name the hook context gives."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from overlaynet.dataplane.packet import Packet
+from overlaynet.model.base import IPAddress, IPNetwork
+
+Tuple5 = tuple[str, IPAddress, int | None, IPAddress, int | None]
+
+
+@dataclass
+class ConnEntry:
+    """One conntrack entry: the original tuple and the reply tuple (after NAT)."""
+
+    orig: Tuple5
+    reply: Tuple5
+    dnat: bool = False
+    snat: bool = False
+    dst_done: bool = False  # the destination NAT binding is decided (nat was consulted)
+    src_done: bool = False
+    confirmed: bool = False
+    seen_reply: bool = False
+    ctmark: int = 0
+
+
+@dataclass
+class ConnInfo:
+    """What matches see of the packet's connection (conntrack / state / connmark)."""
+
+    state: str  # NEW | ESTABLISHED | RELATED | INVALID | UNTRACKED
+    entry: ConnEntry | None = None
+
+    def states(self) -> frozenset[str]:
+        result = {self.state}
+        if self.entry is not None:
+            if self.entry.dnat:
+                result.add("DNAT")
+            if self.entry.snat:
+                result.add("SNAT")
+        return frozenset(result)
+
+    @property
+    def ctmark(self) -> int:
+        return self.entry.ctmark if self.entry else 0
+
+    @property
+    def orig_src(self) -> IPAddress | None:
+        return self.entry.orig[1] if self.entry else None
+
+    @property
+    def orig_dst(self) -> IPAddress | None:
+        return self.entry.orig[3] if self.entry else None
+
+    @property
+    def repl_src(self) -> IPAddress | None:
+        return self.entry.reply[1] if self.entry else None
+
+    @property
+    def repl_dst(self) -> IPAddress | None:
+        return self.entry.reply[3] if self.entry else None
+
+
+@dataclass(frozen=True)
+class IpSet:
+    """An ipset: ``type`` as ipset names it (hash:ip, hash:net, hash:ip,port, hash:net,port,
+    hash:ip,port,ip, hash:ip,port,net, bitmap:port …) and its members, one tuple per entry
+    whose elements are IP networks (ip/net dimensions) or (proto, port) pairs."""
+
+    name: str
+    type: str
+    members: frozenset[tuple[IPNetwork | tuple[str, int], ...]] = frozenset()
+
+    def contains(self, packet: Packet, flags: tuple[str, ...]) -> bool:
+        dims = self.type.split(":", 1)[-1].split(",")
+        values: list[object] = []
+        for i, dim in enumerate(dims):
+            side = flags[i] if i < len(flags) else flags[-1]
+            if dim in ("ip", "net"):
+                values.append(packet.src if side == "src" else packet.dst)
+            elif dim == "port":
+                values.append((packet.proto, packet.sport if side == "src" else packet.dport))
+            else:
+                return False
+        for member in self.members:
+            if len(member) == len(values) and all(_element_has(e, v) for e, v in zip(member, values, strict=True)):
+                return True
+        return False
+
+
+def _element_has(element: object, value: object) -> bool:
+    if isinstance(element, tuple):
+        return element == value
+    try:
+        return value in element  # type: ignore[operator]
+    except TypeError:
+        return False
+
+
+@dataclass
+class NetfilterState:
+    """Mutable state a stateful trace carries between packets.
+
+    ``conntrack`` maps (namespace, tuple) → (entry, direction) for every tuple a packet of the
+    connection takes on its way (before/after each translation). ``recent`` holds the lists
+    of ``-m recent`` per (namespace, name); timestamps come from ``now()``: ``clock`` if set,
+    else the logical ``time`` a caller advances (``advance``). ``seed`` seeds ``rng`` for the
+    sampled ``statistic`` choice, so the same seed gives the same choices.
+    """
+
+    conntrack: dict[tuple[str, Tuple5], tuple[ConnEntry, str]] = field(default_factory=dict)
+    seed: int = 0
+    recent: dict[tuple[str, str], dict[IPAddress, list[float]]] = field(default_factory=dict)
+    ipsets: dict[str, IpSet] = field(default_factory=dict)
+    nth_counters: dict[tuple[object, ...], int] = field(default_factory=dict)
+    untracked: set[tuple[str, Tuple5]] = field(default_factory=set)
+    time: float = 0.0
+    clock: Callable[[], float] | None = None
+    rng: random.Random = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+    def recent_list(self, namespace: str, name: str) -> dict[IPAddress, list[float]]:
+        return self.recent.setdefault((namespace, name), {})
+
+    def lookup(self, namespace: str, tup: Tuple5) -> tuple[ConnEntry, str] | None:
+        return self.conntrack.get((namespace, tup))
+
+    def register(self, namespace: str, tup: Tuple5, entry: ConnEntry, direction: str) -> None:
+        self.conntrack[(namespace, tup)] = (entry, direction)
+
+    def forget(self, namespace: str, entry: ConnEntry) -> None:
+        for key in [k for k, (e, _) in self.conntrack.items() if k[0] == namespace and e is entry]:
+            del self.conntrack[key]
+
+    def copy(self) -> NetfilterState:
+        """A deep copy (conntrack entries shared between index keys stay shared)."""
+        clock = self.clock
+        self.clock = None
+        try:
+            dup = copy.deepcopy(self)
+        finally:
+            self.clock = clock
+        dup.clock = clock
+        return dup
