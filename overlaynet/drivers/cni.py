@@ -1,0 +1,244 @@
+"""The reference CNI plugins drivers delegate to: ``host-local`` IPAM and the ``bridge`` plugin.
+
+flannel's CNI plugin hands exactly these the subnet from ``subnet.env``; the fake driver uses
+them as kubenet does. Pure functions over the model, plus one writer into the dataplane IR.
+Names and MACs are derived from stable inputs (real ones are random) so runs are repeatable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from overlaynet.dataplane.ir import Address, Dataplane, Interface, NetNamespace, NsRef, Route
+from overlaynet.errors import AddressExhausted, Diagnostic, TopologyError
+from overlaynet.model import Node, Pod
+
+__all__ = [
+    "BridgeConf",
+    "allocate_pod_ips",
+    "assign_node_cidrs",
+    "local_mac",
+    "pod_namespace",
+    "program_bridge",
+    "v4_cidr",
+    "veth_name",
+]
+
+IPv4Network = ipaddress.IPv4Network
+IPv4Address = ipaddress.IPv4Address
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def veth_name(pod_key: str) -> str:
+    """The host end of a pod's veth: ``veth`` + 8 hex digits, as CNI's ``RandomVethName``
+    names it, but derived from the pod key instead of random.
+
+    >>> veth_name("default/web-0")
+    'vethf75c58f0'
+    """
+    return "veth" + _digest(f"veth:{pod_key}").hex()[:8]
+
+
+def local_mac(text: str) -> str:
+    """A locally administered unicast MAC derived from ``text``.
+
+    >>> mac = local_mac("node-1")
+    >>> int(mac[:2], 16) & 0b11
+    2
+    """
+    raw = bytearray(_digest(text)[:6])
+    raw[0] = (raw[0] & 0xFC) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def pod_namespace(node: str, pod: Pod) -> NsRef:
+    """A pod's namespace, per the IR convention ``NsRef(node, "pod:<ns>/<name>")``."""
+    return NsRef(node, f"pod:{pod.key}")
+
+
+def v4_cidr(node: Node) -> IPv4Network | None:
+    """The node's first IPv4 pod CIDR (flannel and host-local here are IPv4 only)."""
+    for cidr in node.pod_cidrs:
+        if isinstance(cidr, IPv4Network):
+            return cidr
+    return None
+
+
+def _v4(pod: Pod) -> IPv4Address | None:
+    for ip in pod.ips:
+        if isinstance(ip, IPv4Address):
+            return ip
+    return None
+
+
+def _diag(obj: Pod | Node, path: str, message: str) -> Diagnostic:
+    src = obj.source
+    if src is None:
+        return Diagnostic("<cluster>", 0, 0, path, message)
+    return Diagnostic(src.file, src.line, src.column, path, message)
+
+
+def assign_node_cidrs(
+    nodes: Sequence[Node], network: IPv4Network, prefixlen: int, *, who: str
+) -> tuple[Node, ...]:
+    """Give every node without an IPv4 pod CIDR the first free ``/prefixlen`` block of
+    ``network``, in node order, as kube-controller-manager's range allocator does; the
+    result is marked ``pod_cidrs_allocated``. ``AddressExhausted`` when the blocks run out."""
+    used = [c for n in nodes if (c := v4_cidr(n)) is not None]
+    candidates = network.subnets(new_prefix=prefixlen)
+    out: list[Node] = []
+    for node in nodes:
+        if v4_cidr(node) is not None:
+            out.append(node)
+            continue
+        for block in candidates:
+            if not any(block.overlaps(u) for u in used):
+                used.append(block)
+                out.append(replace(node, pod_cidrs=(block, *node.pod_cidrs), pod_cidrs_allocated=True))
+                break
+        else:
+            raise AddressExhausted(
+                f"{who}: no free /{prefixlen} left in {network} for node {node.name} "
+                f"({len(used)} blocks in use)"
+            )
+    return tuple(out)
+
+
+def allocate_pod_ips(
+    pods: Sequence[Pod], subnets: Mapping[str, IPv4Network], *, who: str
+) -> tuple[Pod, ...]:
+    """host-local IPAM per node: the gateway is the subnet's first address (``.1``), pods get
+    ``.2`` upwards in creation order, skipping addresses the file gave other pods.
+
+    Pods whose address the file gave (``allocated=False``) keep it; one outside its node's
+    subnet (or on its network, gateway or broadcast address, or given twice) is a
+    ``TopologyError`` naming the pod's source line: the file contradicts the driver's IPAM,
+    which is bad input rather than an exhausted pool. Pods IPAM chose (``allocated=True``)
+    or without an address are (re)allocated. hostNetwork pods and pods on nodes without a
+    subnet are left as they are. ``AddressExhausted`` when a node's subnet is full.
+    """
+    errors: list[Diagnostic] = []
+    taken: dict[str, dict[IPv4Address, str]] = {name: {} for name in subnets}
+    todo: dict[str, list[int]] = {name: [] for name in subnets}
+    for index, pod in enumerate(pods):
+        if pod.host_network or pod.node is None or pod.node not in subnets:
+            continue
+        subnet = subnets[pod.node]
+        ip = _v4(pod)
+        if pod.allocated or ip is None:
+            todo[pod.node].append(index)
+            continue
+        reserved = (subnet.network_address, subnet.network_address + 1, subnet.broadcast_address)
+        if ip not in subnet:
+            errors.append(_diag(pod, "status.podIP", (
+                f"pod {pod.key} has IP {ip}, outside {subnet}, the pod subnet {who} gave node "
+                f"{pod.node}; remove status.podIP to let IPAM choose, or fix the node's podCIDR")))
+        elif ip in reserved:
+            errors.append(_diag(pod, "status.podIP", (
+                f"pod {pod.key} has IP {ip}, the network, gateway or broadcast address of "
+                f"{subnet} on node {pod.node}")))
+        elif ip in taken[pod.node]:
+            errors.append(_diag(pod, "status.podIP", (
+                f"pod {pod.key} has IP {ip}, already used by pod {taken[pod.node][ip]}")))
+        else:
+            taken[pod.node][ip] = pod.key
+    if errors:
+        raise TopologyError(errors)
+
+    out = list(pods)
+    for node_name, indexes in todo.items():
+        subnet = subnets[node_name]
+        candidate = int(subnet.network_address) + 2
+        last = int(subnet.broadcast_address) - 1
+        for index in sorted(indexes, key=lambda i: (pods[i].creation_index, i)):
+            while candidate <= last and IPv4Address(candidate) in taken[node_name]:
+                candidate += 1
+            if candidate > last:
+                raise AddressExhausted(
+                    f"{who}: node {node_name}: no free address left in {subnet} for pod "
+                    f"{pods[index].key} (host-local range {subnet.network_address + 2}-"
+                    f"{IPv4Address(last)}, {len(taken[node_name])} in use)"
+                )
+            ip = IPv4Address(candidate)
+            taken[node_name][ip] = pods[index].key
+            out[index] = replace(pods[index], ips=(ip,), allocated=True)
+            candidate += 1
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConf:
+    """What the bridge plugin is told: bridge name, the node's subnet, the MTU, routes to
+    add in pods via the gateway (besides the default route), and who is writing."""
+
+    bridge: str
+    subnet: IPv4Network
+    mtu: int
+    origin: str
+    pod_routes: tuple[IPv4Network, ...] = ()
+
+    @property
+    def gateway(self) -> IPv4Address:
+        return self.subnet.network_address + 1
+
+
+def program_bridge(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pods: Iterable[Pod]) -> None:
+    """Write what the bridge plugin writes: the bridge with the gateway address, and per pod
+    a namespace with ``lo`` and ``eth0`` (veth whose host end is a bridge port), the pod's
+    address, its connected route, a default route via the gateway and ``conf.pod_routes``."""
+    host = root.ref.host
+    gw = conf.gateway
+    root.add_interface(Interface(
+        name=conf.bridge, kind="bridge", mtu=conf.mtu, mac=local_mac(f"bridge:{host}:{conf.bridge}"),
+        addresses=[Address(gw, conf.subnet.prefixlen)],
+        origin=f"{conf.origin}: bridge {conf.bridge}, gateway {gw}/{conf.subnet.prefixlen}",
+    ))
+    root.add_route(Route(
+        dst=conf.subnet, dev=conf.bridge, src=gw, proto="kernel", scope="link",
+        origin=f"{conf.origin}: connected route of {conf.bridge}",
+    ))
+    root.sysctls["net.ipv4.ip_forward"] = "1"  # the bridge plugin enables forwarding as gateway
+    for pod in pods:
+        ip = _v4(pod)
+        if ip is None:
+            continue
+        _program_pod(dp, root, conf, pod, ip)
+
+
+def _program_pod(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pod: Pod, ip: IPv4Address) -> None:
+    host = root.ref.host
+    ref = pod_namespace(host, pod)
+    host_if = veth_name(pod.key)
+    why = f"{conf.origin}: pod {pod.key}"
+    ns = dp.add_namespace(ref, kind="pod", owner=f"pod:{pod.key}")
+    ns.add_interface(Interface(
+        name="lo", kind="loopback", mtu=65536, addresses=[Address(IPv4Address("127.0.0.1"), 8)],
+        origin=f"{why}: loopback",
+    ))
+    ns.add_interface(Interface(
+        name="eth0", kind="veth", mtu=conf.mtu, mac=local_mac(f"pod:{host}:{pod.key}"),
+        addresses=[Address(ip, conf.subnet.prefixlen)], peer=(root.ref, host_if),
+        origin=f"{why}: container end of the veth, address from host-local IPAM",
+    ))
+    root.add_interface(Interface(
+        name=host_if, kind="veth", mtu=conf.mtu, mac=local_mac(f"veth:{host}:{pod.key}"),
+        master=conf.bridge, peer=(ref, "eth0"),
+        origin=f"{why}: host end of the veth, port of {conf.bridge}",
+    ))
+    ns.add_route(Route(
+        dst=conf.subnet, dev="eth0", src=ip, proto="kernel", scope="link",
+        origin=f"{why}: connected route of eth0",
+    ))
+    for dst in conf.pod_routes:
+        ns.add_route(Route(dst=dst, dev="eth0", via=conf.gateway, proto="boot",
+                           origin=f"{why}: IPAM route to {dst} via the gateway"))
+    ns.add_route(Route(
+        dst=IPv4Network("0.0.0.0/0"), dev="eth0", via=conf.gateway, proto="boot",
+        origin=f"{why}: default route via the gateway (isDefaultGateway)",
+    ))

@@ -1,0 +1,171 @@
+"""What flanneld's backends write into a host's root namespace, per remote lease.
+
+vxlan (``pkg/backend/vxlan``): ``flannel.<VNI>`` plus one onlink route, one permanent
+neighbour and one FDB entry per remote lease, or a direct route with DirectRouting.
+host-gw (``pkg/backend/hostgw``, ``route_network.go``): a route via each peer's PublicIP,
+which the kernel refuses when the peer is not on a connected network. udp
+(``pkg/backend/udp``): TUN ``flannel0`` plus the userspace proxy's table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from overlaynet.dataplane.ir import (
+    Address,
+    FdbEntry,
+    Forwarder,
+    ForwarderEntry,
+    Interface,
+    Neighbor,
+    NetNamespace,
+    Route,
+    TunInfo,
+    VxlanInfo,
+)
+from overlaynet.dataplane.lookup import connected_route, lookup_route
+from overlaynet.model import Node
+
+from .config import NetworkConfig
+from .leases import Lease
+
+__all__ = ["FORWARDER", "TUN", "HostContext", "ext_interface", "program_backend", "vxlan_device"]
+
+IPv4Address = ipaddress.IPv4Address
+TUN = "flannel0"
+FORWARDER = "flanneld"
+
+
+def vxlan_device(vni: int) -> str:
+    return f"flannel.{vni}"
+
+
+@dataclass(frozen=True, slots=True)
+class HostContext:
+    """One host as flanneld sees it: its namespace, node, own lease, the config, the MTU of
+    its external interface (or the ``mtu`` option) and every remote lease, sorted."""
+
+    root: NetNamespace
+    node: Node
+    ext: str
+    lease: Lease
+    config: NetworkConfig
+    base_mtu: int
+    peers: Sequence[Lease]
+
+    def why(self, text: str) -> str:
+        return f"flannel {self.config.backend.type} on {self.node.name}: {text}"
+
+
+def ext_interface(root: NetNamespace, node: Node) -> str:
+    """flanneld's external interface: the one holding the node's IP (``eth0`` by convention)."""
+    for iface in root.interfaces.values():
+        if any(a.ip == node.ip for a in iface.addresses):
+            return iface.name
+    return "eth0"
+
+
+def _direct(root: NetNamespace, ip: IPv4Address) -> bool:
+    """flannel's ``ip.DirectRouting``: ``ip route get <ip>`` gives a route with no gateway."""
+    route = lookup_route(root, ip)
+    return route is not None and route.type == "unicast" and route.via is None
+
+
+def program_backend(ctx: HostContext) -> None:
+    {"vxlan": _vxlan, "host-gw": _host_gw, "udp": _udp}[ctx.config.backend.type](ctx)
+
+
+def _skip_foreign(ctx: HostContext, peer: Lease, expected: str) -> bool:
+    if peer.backend_type == expected:
+        return False
+    ctx.root.diagnostics.append(ctx.why(
+        f"ignoring non-{expected} subnet {peer.subnet} of {peer.public_ip}: "
+        f"type={peer.backend_type or ''}"))
+    return True
+
+
+def _vxlan(ctx: HostContext) -> None:
+    be = ctx.config.backend
+    assert be.vni is not None and be.port is not None
+    dev = vxlan_device(be.vni)
+    ctx.root.add_interface(Interface(
+        name=dev, kind="vxlan", mtu=ctx.base_mtu - be.overhead, mac=ctx.lease.vtep_mac,
+        addresses=[Address(ctx.lease.subnet.network_address, 32)],
+        vxlan=VxlanInfo(vni=be.vni, local=ctx.node.ip, port=be.port, dev=ctx.ext, learning=False),
+        origin=ctx.why(f"VTEP of lease {ctx.lease.subnet}, MTU {ctx.base_mtu} - 50"),
+    ))
+    # decide before writing: the routes written below never cover a PublicIP
+    direct = {p.public_ip for p in ctx.peers if be.direct_routing and _direct(ctx.root, p.public_ip)}
+    for peer in ctx.peers:
+        if _skip_foreign(ctx, peer, "vxlan"):
+            continue
+        if peer.vtep_mac is None:
+            ctx.root.diagnostics.append(ctx.why(
+                f"error decoding subnet lease JSON of {peer.subnet}: no VtepMAC; skipped"))
+            continue
+        if peer.public_ip in direct:
+            ctx.root.add_route(Route(
+                dst=peer.subnet, via=peer.public_ip, dev=ctx.ext, proto="boot",
+                origin=ctx.why(f"DirectRouting: lease {peer.subnet} of {peer.public_ip}, "
+                               "on a connected network, no encapsulation"),
+            ))
+            continue
+        gw = peer.subnet.network_address
+        why = f"lease {peer.subnet} of {peer.public_ip}"
+        ctx.root.add_neighbor(Neighbor(
+            ip=gw, dev=dev, lladdr=peer.vtep_mac, state="PERMANENT",
+            origin=ctx.why(f"{why}: remote VTEP MAC"),
+        ))
+        ctx.root.add_fdb(FdbEntry(
+            mac=peer.vtep_mac, dev=dev, dst=peer.public_ip, self_=True, permanent=True,
+            origin=ctx.why(f"{why}: remote VTEP address"),
+        ))
+        ctx.root.add_route(Route(
+            dst=peer.subnet, via=gw, dev=dev, onlink=True, proto="boot",
+            origin=ctx.why(why),
+        ))
+
+
+def _host_gw(ctx: HostContext) -> None:
+    # the kernel accepts a gateway only on a network connected through the interface
+    on_link = {p.public_ip for p in ctx.peers if connected_route(ctx.root, p.public_ip, ctx.ext)}
+    for peer in ctx.peers:
+        if _skip_foreign(ctx, peer, "host-gw"):
+            continue
+        if peer.public_ip in on_link:
+            ctx.root.add_route(Route(
+                dst=peer.subnet, via=peer.public_ip, dev=ctx.ext, proto="boot",
+                origin=ctx.why(f"lease {peer.subnet} of {peer.public_ip}"),
+            ))
+            continue
+        # RouteNetwork calls RouteAdd; the kernel answers EINVAL because the gateway is not
+        # on a network connected through the interface; flanneld logs it and goes on.
+        ctx.root.diagnostics.append(ctx.why(
+            f"route {peer.subnet} via {peer.public_ip} dev {ctx.ext} refused by the kernel "
+            f"(Nexthop has invalid gateway): host-gw needs L2 adjacency: {peer.public_ip} is "
+            f"not on a connected network of {ctx.node.name}"))
+
+
+def _udp(ctx: HostContext) -> None:
+    be = ctx.config.backend
+    assert be.port is not None
+    ctx.root.add_interface(Interface(
+        name=TUN, kind="tun", mtu=ctx.base_mtu - be.overhead,
+        addresses=[Address(ctx.lease.subnet.network_address, 32)], tun=TunInfo(forwarder=FORWARDER),
+        origin=ctx.why(f"TUN of lease {ctx.lease.subnet}, MTU {ctx.base_mtu} - 28"),
+    ))
+    ctx.root.add_route(Route(
+        dst=ctx.config.network, dev=TUN, proto="boot",
+        origin=ctx.why(f"the whole flannel network {ctx.config.network} into the TUN"),
+    ))
+    ctx.root.forwarders[FORWARDER] = Forwarder(
+        name=FORWARDER, tun=TUN, port=be.port, framing_bytes=0,
+        table=[
+            ForwarderEntry(dst=p.subnet, peer=p.public_ip, port=be.port,
+                           origin=ctx.why(f"lease {p.subnet} of {p.public_ip}"))
+            for p in ctx.peers
+        ],
+        origin=ctx.why(f"userspace proxy on UDP {be.port}: the inner IP packet is the payload"),
+    )

@@ -1,0 +1,243 @@
+"""Flannel's options and network config: validation, flannel's defaults, the config JSON.
+
+``validate_options`` checks what the topology's ``network.options`` say; ``resolve_config``
+fills the defaults that depend on the cluster (Network, SubnetLen/Min/Max) with the rules of
+flannel's ``CheckNetworkConfig`` (pkg/subnet/config.go) and their error messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from overlaynet.errors import DriverOptionError
+from overlaynet.model import Cluster
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_PORTS",
+    "OPTION_DEFAULTS",
+    "BackendConfig",
+    "NetworkConfig",
+    "resolve_config",
+    "validate_options",
+]
+
+IPv4Network = ipaddress.IPv4Network
+IPv4Address = ipaddress.IPv4Address
+
+DRIVER = "flannel"
+BACKENDS = ("vxlan", "host-gw", "udp")
+DEFAULT_PORTS = {"vxlan": 8472, "udp": 8285}
+#: Overhead each backend subtracts from the external interface MTU (reference §5).
+OVERHEAD = {"vxlan": 50, "host-gw": 0, "udp": 28}
+DEFAULT_NETWORK = IPv4Network("10.244.0.0/16")  # kube-flannel.yml's net-conf.json
+
+#: Every option with its default; None means "derived from the cluster or the node".
+OPTION_DEFAULTS: dict[str, Any] = {
+    "backend": "vxlan",
+    "vni": 1,
+    "port": None,
+    "directRouting": False,
+    "mtu": None,
+    "network": None,
+    "subnetLen": None,
+    "subnetMin": None,
+    "subnetMax": None,
+    "subnetManager": "kube",
+    "ipMasq": True,
+    "etcdPrefix": "/coreos.com/network",
+}
+_BACKEND_ONLY = {"vni": ("vxlan",), "directRouting": ("vxlan",), "port": ("vxlan", "udp")}
+
+
+def _fail(option: str, message: str) -> DriverOptionError:
+    return DriverOptionError(DRIVER, option, message)
+
+
+def _int(options: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(key, f"expected an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise _fail(key, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(options: Mapping[str, Any], key: str) -> bool | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _fail(key, f"expected true or false, got {value!r}")
+    return value
+
+
+def _choice(options: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if value not in choices:
+        raise _fail(key, f"expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _net(options: Mapping[str, Any], key: str) -> IPv4Network | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    try:
+        net = ipaddress.ip_network(str(value), strict=True)
+    except ValueError as exc:
+        raise _fail(key, f"expected an IPv4 CIDR such as 10.244.0.0/16, got {value!r} ({exc})") from exc
+    if not isinstance(net, IPv4Network):
+        raise _fail(key, f"flannel's Network is IPv4 (IPv6 uses IPv6Network), got {value!r}")
+    return net
+
+
+def _addr(options: Mapping[str, Any], key: str) -> IPv4Address | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    try:
+        return IPv4Address(str(value))
+    except ValueError as exc:
+        raise _fail(key, f"expected an IPv4 address such as 10.244.1.0, got {value!r}") from exc
+
+
+def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``network.options`` and fill the defaults that do not depend on the cluster.
+
+    >>> validate_options({"backend": "udp"})["port"]
+    8285
+    >>> validate_options({"backend": "vxlan", "vnii": 2})
+    Traceback (most recent call last):
+    ...
+    overlaynet.errors.DriverOptionError: flannel: option 'vnii': unknown option; did you mean 'vni'? (known: backend, directRouting, etcdPrefix, ipMasq, mtu, network, port, subnetLen, subnetManager, subnetMax, subnetMin, vni)
+    """
+    for key in options:
+        if key not in OPTION_DEFAULTS:
+            close = difflib.get_close_matches(str(key), list(OPTION_DEFAULTS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise _fail(str(key), f"unknown option; {hint}(known: {', '.join(sorted(OPTION_DEFAULTS))})")
+    backend = _choice(options, "backend", BACKENDS) or OPTION_DEFAULTS["backend"]
+    for key, backends in _BACKEND_ONLY.items():
+        if key in options and backend not in backends:
+            raise _fail(key, f"only the {' and '.join(backends)} backend(s) take it, not {backend}")
+    out = dict(OPTION_DEFAULTS)
+    out["backend"] = backend
+    out["vni"] = _int(options, "vni", 0, 2**24 - 1)
+    if out["vni"] is None:
+        out["vni"] = OPTION_DEFAULTS["vni"] if backend == "vxlan" else None
+    out["port"] = _int(options, "port", 1, 65535) or DEFAULT_PORTS.get(backend)
+    direct = _bool(options, "directRouting")
+    out["directRouting"] = bool(direct)
+    out["mtu"] = _int(options, "mtu", 68 + OVERHEAD[backend], 65535)
+    out["network"] = _net(options, "network")
+    out["subnetLen"] = _int(options, "subnetLen", 1, 32)
+    out["subnetMin"] = _addr(options, "subnetMin")
+    out["subnetMax"] = _addr(options, "subnetMax")
+    out["subnetManager"] = _choice(options, "subnetManager", ("kube", "etcd")) or "kube"
+    masq = _bool(options, "ipMasq")
+    out["ipMasq"] = True if masq is None else masq
+    prefix = options.get("etcdPrefix", OPTION_DEFAULTS["etcdPrefix"])
+    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+        raise _fail("etcdPrefix", f"expected a key prefix such as /coreos.com/network, got {prefix!r}")
+    out["etcdPrefix"] = prefix
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """The ``Backend`` object of flannel's config."""
+
+    type: str
+    vni: int | None = None
+    port: int | None = None
+    direct_routing: bool = False
+    mtu: int | None = None  # None: each node's external interface MTU
+
+    @property
+    def overhead(self) -> int:
+        return OVERHEAD[self.type]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Type": self.type}
+        if self.type == "vxlan":
+            out.update(VNI=self.vni, Port=self.port, DirectRouting=self.direct_routing)
+        elif self.type == "udp":
+            out["Port"] = self.port
+        if self.mtu is not None:
+            out["MTU"] = self.mtu
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """flannel's network config after ``CheckNetworkConfig`` filled the defaults."""
+
+    network: IPv4Network
+    subnet_len: int
+    subnet_min: IPv4Address
+    subnet_max: IPv4Address
+    backend: BackendConfig
+
+    def to_json(self) -> str:
+        """The value flannel reads from ``<prefix>/config`` (compact, as Go marshals it)."""
+        return json.dumps({
+            "Network": str(self.network),
+            "SubnetLen": self.subnet_len,
+            "SubnetMin": str(self.subnet_min),
+            "SubnetMax": str(self.subnet_max),
+            "Backend": self.backend.to_json(),
+        }, separators=(",", ":"))
+
+    def compatible(self, subnet: IPv4Network) -> bool:
+        """flannel's ``isSubnetConfigCompat``: inside SubnetMin..SubnetMax, of SubnetLen."""
+        return (
+            self.subnet_min <= subnet.network_address <= self.subnet_max
+            and subnet.prefixlen == self.subnet_len
+        )
+
+
+def resolve_config(options: Mapping[str, Any], cluster: Cluster) -> NetworkConfig:
+    """Apply flannel's defaults and coherence checks (``CheckNetworkConfig``) to validated
+    options; ``Network`` defaults to the cluster's first IPv4 pod CIDR."""
+    network: IPv4Network | None = options["network"]
+    if network is None:
+        v4 = [c for c in cluster.pod_cidrs if isinstance(c, IPv4Network)]
+        network = v4[0] if v4 else DEFAULT_NETWORK
+    subnet_len: int | None = options["subnetLen"]
+    if subnet_len is not None:
+        if subnet_len > 30:
+            raise _fail("subnetLen", f"SubnetLen must be less than /31, got {subnet_len}")
+        if subnet_len < network.prefixlen + 2:
+            raise _fail("subnetLen", (
+                f"network must be able to accommodate at least four subnets: {network} "
+                f"needs SubnetLen >= {network.prefixlen + 2}, got {subnet_len}"))
+    elif network.prefixlen > 28:
+        raise _fail("network", f"network is too small. Minimum useful network prefix is /28, got {network}")
+    else:
+        subnet_len = 24 if network.prefixlen <= 22 else network.prefixlen + 2
+    size = 1 << (32 - subnet_len)
+    subnet_min = options["subnetMin"] or network.network_address + size
+    subnet_max = options["subnetMax"] or IPv4Address(int(network.broadcast_address) + 1 - size)
+    for key, value in (("subnetMin", subnet_min), ("subnetMax", subnet_max)):
+        name = key[0].upper() + key[1:]
+        if value not in network:
+            raise _fail(key, f"{name} is not in the range of the Network: {value} not in {network}")
+        if int(value) % size:
+            raise _fail(key, f"{name} is not on a SubnetLen boundary: {value} (SubnetLen {subnet_len})")
+    if subnet_min > subnet_max:
+        raise _fail("subnetMin", f"SubnetMin {subnet_min} is above SubnetMax {subnet_max}")
+    backend = BackendConfig(
+        type=options["backend"], vni=options["vni"], port=options["port"],
+        direct_routing=options["directRouting"], mtu=options["mtu"],
+    )
+    return NetworkConfig(network, subnet_len, subnet_min, subnet_max, backend)
