@@ -395,16 +395,21 @@ def _sorted_rules(table: str, chain: str, rules: list[str]) -> list[str]:
     return rules
 
 
-def _render_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> list[str]:
+def group_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> dict[str, list[str]]:
+    """The rules of one table by chain, chains and rules in the canonical order."""
     by_chain: dict[str, list[str]] = {c: [] for c in chains}
     for t, chain, text in lines:
         if t == table:
             by_chain.setdefault(chain, []).append(text)
-    order = sorted(by_chain, key=_chain_order)
+    return {c: _sorted_rules(table, c, by_chain[c]) for c in sorted(by_chain, key=_chain_order)}
+
+
+def _render_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> list[str]:
+    grouped = group_table(table, chains, lines)
     out = [f"*{table}"]
-    out.extend(f":{c} - [0:0]" for c in order)
-    for c in order:
-        out.extend(f"-A {c} {r}" for r in _sorted_rules(table, c, by_chain[c]))
+    out.extend(f":{c} - [0:0]" for c in grouped)
+    for c, rules in grouped.items():
+        out.extend(f"-A {c} {r}" for r in rules)
     out.append("COMMIT")
     return out
 

@@ -8,6 +8,7 @@ import pytest
 
 from overlaynet.kubeproxy import ProxierConfig, generate, generate_full
 from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
+
 from .golden import check_golden
 from .proxier_cases import TEST_NODE, as_fake, ep, eps, fake_config, overall, svc
 

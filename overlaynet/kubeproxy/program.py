@@ -1,0 +1,133 @@
+"""kube-proxy programs a node: its rules merged into the node's root-namespace netfilter.
+
+``program_node`` renders what kube-proxy on that node would restore, parses it with the
+netfilter engine's ``parse_save`` and merges it as kube-proxy does: KUBE-* chains are
+replaced wholesale (the payload's ``:CHAIN`` lines flush them), the jumps from built-in
+chains are ensured at the top (EnsureRule(Prepend)), rules other writers added stay.
+
+Programming node 2..n is cheap: per-service-port rule fragments are cached per cluster
+(only node-dependent services — Local traffic policies, source ranges containing the node
+IP — are generated again) and every distinct rule text is parsed once and shared as an
+immutable Rule value.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
+from overlaynet.kubeproxy.full import BUILTIN_CHAINS, JUMPS, TABLE_ORDER
+from overlaynet.kubeproxy.generate import (
+    KUBE_FIREWALL,
+    KUBE_PROXY_CANARY,
+    Fragment,
+    Payload,
+    build_payload,
+    group_table,
+)
+from overlaynet.kubeproxy.node import config_for_node
+from overlaynet.model.cluster import Cluster, Node
+
+ORIGIN = "kube-proxy (iptables mode)"
+
+
+@dataclass
+class _ClusterCache:
+    """What programming one node leaves for the next node of the same cluster."""
+
+    fragments: dict[tuple[object, ...], Fragment] = field(default_factory=dict)
+    rules: dict[tuple[str, str], object] = field(default_factory=dict)  # (table, text) → Rule
+
+
+_CACHES: dict[int, tuple[weakref.ref[Cluster], _ClusterCache]] = {}
+
+
+def _cache_for(cluster: Cluster) -> _ClusterCache:
+    key = id(cluster)
+    entry = _CACHES.get(key)
+    if entry is not None and entry[0]() is cluster:
+        return entry[1]
+    cache = _ClusterCache()
+
+    def forget(_ref: weakref.ref[Cluster], k: int = key) -> None:
+        _CACHES.pop(k, None)
+
+    _CACHES[key] = (weakref.ref(cluster, forget), cache)
+    return cache
+
+
+def node_tables(payload: Payload) -> dict[str, dict[str, list[str]]]:
+    """Payload plus kube-proxy's out-of-payload chains, as {table: {chain: [rule texts]}};
+    built-in chains map to the jump texts kube-proxy ensures in them (in final order)."""
+    tables: dict[str, dict[str, list[str]]] = {"mangle": {KUBE_PROXY_CANARY: []}}
+    for table, chains in (("filter", payload.filter_chains), ("nat", payload.nat_chains)):
+        extra = [KUBE_PROXY_CANARY] + ([KUBE_FIREWALL] if table == "filter" else [])
+        tables[table] = group_table(table, (*chains, *extra), payload.lines)
+    for table in TABLE_ORDER:
+        for chain in BUILTIN_CHAINS[table]:
+            tables[table].setdefault(chain, [])
+    for jump in JUMPS:
+        tables[jump.table][jump.chain].insert(0, jump.text)
+    return tables
+
+
+def _parse_missing(tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
+    """Parse every rule text not seen before, in one parse_save call."""
+    from overlaynet.dataplane.netfilter import parse_save
+
+    missing = {
+        table: {c: [t for t in texts if (table, t) not in cache.rules] for c, texts in chains.items()}
+        for table, chains in tables.items()
+    }
+    if not any(texts for chains in missing.values() for texts in chains.values()):
+        return
+    lines: list[str] = []
+    for table in TABLE_ORDER:
+        chains = tables[table]
+        lines.append(f"*{table}")
+        builtins = BUILTIN_CHAINS[table]
+        lines.extend(f":{c} {'ACCEPT' if c in builtins else '-'} [0:0]" for c in chains)
+        for chain, texts in missing[table].items():
+            lines.extend(f"-A {chain} {t}" for t in texts)
+        lines.append("COMMIT")
+    parsed = parse_save("\n".join(lines) + "\n", file="<kube-proxy payload>")
+    for table in TABLE_ORDER:
+        for chain, texts in missing[table].items():
+            for text, rule in zip(texts, parsed.tables[table].chains[chain].rules, strict=True):
+                cache.rules[(table, text)] = rule
+
+
+def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
+    ruleset = ns.netfilter
+    for table in TABLE_ORDER:
+        builtins = BUILTIN_CHAINS[table]
+        for chain, texts in tables[table].items():
+            rules = [cache.rules[(table, t)] for t in texts]
+            target = ruleset.ensure_chain(table, chain)
+            if chain not in builtins:
+                target.rules = list(rules)  # type: ignore[arg-type]
+                continue
+            # EnsureRule(Prepend) in iptablesJumpChains order: insert at 1 unless present
+            for rule in reversed(rules):
+                if rule not in target.rules:
+                    target.rules.insert(0, rule)  # type: ignore[arg-type]
+
+
+def program_node(dp: Dataplane, cluster: Cluster, node: Node) -> None:
+    """Write what kube-proxy on ``node`` programs into its root namespace's netfilter."""
+    ns = dp.namespace(NsRef(node.name, "root"))
+    family = 4 if any(ip.version == 4 for ip in node.ips) else 6
+    config = config_for_node(
+        cluster,
+        node.name,
+        family=family,  # type: ignore[arg-type]
+        interface_ips=sorted(ns.local_ips(), key=lambda ip: (ip.version, ip)),
+    )
+    cache = _cache_for(cluster)
+    payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache.fragments)
+    tables = node_tables(payload)
+    _parse_missing(tables, cache)
+    _merge(ns, tables, cache)
+    if config.effective_localhost_nodeports:
+        ns.sysctls["net.ipv4.conf.all.route_localnet"] = "1"
