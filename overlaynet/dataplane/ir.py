@@ -168,6 +168,9 @@ class NetNamespace:
     #: words (flannel host-gw: "... Nexthop has invalid gateway ..."); the tracer shows them
     #: when a lookup in this namespace fails or a packet leaves through a default route.
     diagnostics: list[str] = field(default_factory=list)
+    #: Derived indexes (route LPM, neighbour and FDB maps) kept by ``dataplane.lookup``; each
+    #: is rebuilt when the list it indexes changes. Not part of the namespace's identity.
+    cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     # --- writing, as netlink calls do ------------------------------------------------------
     def add_interface(self, iface: Interface) -> Interface:
@@ -210,6 +213,10 @@ class L2Segment:
     cidr: IPNetwork
     mtu: int
     ports: list[tuple[NsRef, str]] = field(default_factory=list)
+    #: Who answers ARP for an address on this segment (address -> port), filled by the
+    #: underlay builder from the model so that resolving a neighbour on a lazily built
+    #: dataplane builds only the host that owns the address, not every host on the segment.
+    directory: dict[IPAddress, tuple[NsRef, str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""Link-layer resolution: who answers ARP for a next hop on an egress device, and the path
+(veth crossings, bridge forwarding) a frame takes to reach it.
+
+An L2 domain is a veth's peer, a bridge with its ports (each port's veth peer), or an
+underlay segment with its phys ports. The answer is the interface owning the address, else
+one with ``proxy_arp``; a permanent neighbour entry's MAC is matched first when set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from overlaynet.dataplane.ir import Dataplane, Interface, L2Segment, NetNamespace, NsRef
+from overlaynet.dataplane.lookup import find_fdb, find_neighbor
+from overlaynet.model.base import IPAddress
+
+__all__ = ["Crossing", "L2Answer", "Member", "resolve"]
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """One element of an L2 path: across a veth pair, or through a bridge (ports named)."""
+
+    kind: str  # "veth" | "bridge"
+    ns: NsRef  # where the element sits (veth: the sending end)
+    dev: str  # veth: sending end; bridge: the bridge
+    to_ns: NsRef | None = None  # veth: receiving end
+    to_dev: str | None = None  # veth: receiving end; bridge: out port (None = the bridge itself)
+    in_port: str | None = None  # bridge: in port
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A station of an L2 domain and the path to it."""
+
+    ns: NsRef
+    iface: Interface
+    path: tuple[Crossing, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class L2Answer:
+    """The result of resolving ``ip`` on a device.
+
+    ``member`` set: a station in the domain answers. ``vxlan_port`` set: a bridge FDB entry
+    sends the MAC out a VXLAN port (then ``lladdr`` is the MAC to look up on it). Neither:
+    unreachable, ``reason`` says why.
+    """
+
+    how: str  # "table" | "arp" | "proxy_arp" | "fdb" | "failed"
+    lladdr: str | None
+    member: Member | None = None
+    vxlan_port: tuple[NsRef, str, tuple[Crossing, ...]] | None = None
+    reason: str = ""
+    origin: str = ""
+
+
+def _bridge_members(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str | None, path: tuple[Crossing, ...]) -> list[Member]:
+    out = [Member(ns.ref, ns.interfaces[bridge], (*path, Crossing("bridge", ns.ref, bridge, in_port=in_port)))]
+    for port in ns.interfaces.values():
+        if port.master != bridge or port.name == in_port or port.kind != "veth" or port.peer is None:
+            continue
+        peer_ref, peer_name = port.peer
+        peer_ns = dp.namespace(peer_ref)
+        peer = peer_ns.interfaces.get(peer_name)
+        if peer is None:
+            continue
+        out.append(
+            Member(
+                peer_ref,
+                peer,
+                (
+                    *path,
+                    Crossing("bridge", ns.ref, bridge, to_dev=port.name, in_port=in_port),
+                    Crossing("veth", ns.ref, port.name, peer_ref, peer_name),
+                ),
+            )
+        )
+    return out
+
+
+def _domain(dp: Dataplane, ns: NetNamespace, iface: Interface) -> list[Member]:
+    """Every station reachable at L2 from ``iface`` (not counting ``iface`` itself)."""
+    if iface.kind == "bridge":
+        return _bridge_members(dp, ns, iface.name, None, ())[1:]
+    if iface.kind == "veth" and iface.peer is not None:
+        peer_ref, peer_name = iface.peer
+        peer_ns = dp.namespace(peer_ref)
+        peer = peer_ns.interfaces.get(peer_name)
+        if peer is None:
+            return []
+        hop = (Crossing("veth", ns.ref, iface.name, peer_ref, peer_name),)
+        if peer.master is not None and peer.master in peer_ns.interfaces:
+            return _bridge_members(dp, peer_ns, peer.master, peer_name, hop)
+        return [Member(peer_ref, peer, hop)]
+    return []
+
+
+def _segment_members(dp: Dataplane, seg: L2Segment, ip: IPAddress, me: tuple[NsRef, str]) -> list[Member]:
+    """The owner of ``ip`` on the segment: the directory first (builds only that host), then
+    the ports of hosts already built (addresses a driver added after the underlay)."""
+    found: list[Member] = []
+    hint = seg.directory.get(ip)
+    ports = ([hint] if hint is not None else []) + [p for p in seg.ports if p[0].host in dp.built_hosts]
+    seen: set[tuple[NsRef, str]] = {me}
+    for ref, name in ports:
+        if (ref, name) in seen:
+            continue
+        seen.add((ref, name))
+        iface = dp.namespace(ref).interfaces.get(name)
+        if iface is not None:
+            found.append(Member(ref, iface, ()))
+    return found
+
+
+def _answer(members: list[Member], ip: IPAddress, lladdr: str | None) -> tuple[Member, str] | None:
+    if lladdr is not None:
+        for m in members:
+            if m.iface.mac is not None and m.iface.mac.lower() == lladdr.lower():
+                return m, "table"
+    for m in members:
+        if m.iface.up and any(a.ip == ip for a in m.iface.addresses):
+            return m, "table" if lladdr is not None else "arp"
+    for m in members:
+        if m.iface.up and m.iface.proxy_arp and m.iface.kind != "bridge":
+            return m, "proxy_arp"
+    return None
+
+
+def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answer:
+    """Resolve next hop ``ip`` on ``dev`` of ``ns`` (a veth, bridge or phys device)."""
+    iface = ns.interfaces[dev]
+    neigh = find_neighbor(ns, ip, dev)
+    if neigh is not None and neigh.state == "FAILED":
+        return L2Answer("failed", None, reason=f"neighbour entry {ip} dev {dev} is FAILED", origin=neigh.origin)
+    lladdr = neigh.lladdr if neigh is not None else None
+    origin = neigh.origin if neigh is not None else ""
+    if iface.kind == "phys":
+        seg = dp.segments.get(iface.segment or "")
+        if seg is None:
+            return L2Answer("failed", lladdr, reason=f"{dev} is not plugged into a segment", origin=origin)
+        members = _segment_members(dp, seg, ip, (ns.ref, dev))
+    else:
+        members = _domain(dp, ns, iface)
+    hit = _answer(members, ip, lladdr)
+    if hit is not None:
+        member, how = hit
+        mac = lladdr or member.iface.mac
+        return L2Answer(how, mac, member=member, origin=origin)
+    if lladdr is not None:
+        # A bridge whose FDB sends this MAC out a VXLAN port (Docker overlay's br0 + vxlan0).
+        bridge_ns, bridge, path = _bridge_of(dp, ns, iface)
+        if bridge_ns is not None and bridge is not None:
+            for port in bridge_ns.interfaces.values():
+                if port.master == bridge and port.kind == "vxlan":
+                    entry = find_fdb(bridge_ns, lladdr, port.name)
+                    if entry is not None:
+                        cross = Crossing("bridge", bridge_ns.ref, bridge, to_dev=port.name, in_port=path[-1].to_dev if path else None)
+                        return L2Answer("fdb", lladdr, vxlan_port=(bridge_ns.ref, port.name, (*path, cross)), origin=entry.origin)
+    where = f"segment {iface.segment}" if iface.kind == "phys" else f"the L2 domain of {dev}"
+    return L2Answer("failed", lladdr, reason=f"no station on {where} answers ARP for {ip}", origin=origin)
+
+
+def _bridge_of(dp: Dataplane, ns: NetNamespace, iface: Interface) -> tuple[NetNamespace | None, str | None, tuple[Crossing, ...]]:
+    if iface.kind == "bridge":
+        return ns, iface.name, ()
+    if iface.kind == "veth" and iface.peer is not None:
+        peer_ns = dp.namespace(iface.peer[0])
+        peer = peer_ns.interfaces.get(iface.peer[1])
+        if peer is not None and peer.master is not None:
+            return peer_ns, peer.master, (Crossing("veth", ns.ref, iface.name, iface.peer[0], iface.peer[1]),)
+    return None, None, ()

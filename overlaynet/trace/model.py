@@ -1,0 +1,152 @@
+"""What a trace returns: ``Trace(hops, disposition)``, ``Hop(host, namespace, steps)``, the
+``Disposition`` vocabulary, and the wire records the pcap writer turns into frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from overlaynet.dataplane.packet import Packet
+from overlaynet.trace.steps import Step
+
+__all__ = ["Disposition", "Encapsulation", "Hop", "Trace", "TraceResult", "Wire", "packet_dict"]
+
+
+class Disposition(StrEnum):
+    """How a trace ends. Only DELIVERED and ACCEPTED are successes."""
+
+    DELIVERED = "DELIVERED"  # reached the destination pod's namespace
+    ACCEPTED = "ACCEPTED"  # terminated on a host or router (a local address there)
+    EXITS_NETWORK = "EXITS_NETWORK"  # left the topology through the border router's uplink
+    DENIED = "DENIED"  # dropped by a netfilter rule, a policy or rp_filter
+    REJECTED = "REJECTED"  # refused with an ICMP error (REJECT, prohibit route)
+    NO_ROUTE = "NO_ROUTE"  # no usable route (none, unreachable, bad gateway, forwarding off)
+    NULL_ROUTED = "NULL_ROUTED"  # a blackhole route
+    NEIGHBOR_UNREACHABLE = "NEIGHBOR_UNREACHABLE"  # ARP / FDB found nobody for the next hop
+    LOOP = "LOOP"  # the same packet came back to the same namespace
+    TTL_EXCEEDED = "TTL_EXCEEDED"
+    FRAG_NEEDED = "FRAG_NEEDED"  # DF set and bigger than the egress MTU
+    NXDOMAIN = "NXDOMAIN"  # the target name does not resolve
+
+    @property
+    def success(self) -> bool:
+        return self in (Disposition.DELIVERED, Disposition.ACCEPTED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def packet_dict(p: Packet) -> dict[str, Any]:
+    return {
+        "src": str(p.src),
+        "dst": str(p.dst),
+        "proto": p.proto,
+        "sport": p.sport,
+        "dport": p.dport,
+        "size": p.size,
+        "df": p.df,
+        "ttl": p.ttl,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One network namespace on one host and what happened to the packet there."""
+
+    host: str
+    namespace: str
+    steps: tuple[Step, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "namespace": self.namespace,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Encapsulation:
+    """One tunnel header around a packet: the outer IP packet and what sits between it and
+    the inner one (VXLAN header + inner Ethernet, nothing for IPIP, framing for udp)."""
+
+    kind: str  # "vxlan" | "ipip" | "udp"
+    dev: str
+    outer: Packet
+    vni: int | None = None
+    inner_src_mac: str | None = None
+    inner_dst_mac: str | None = None
+    framing_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """The packet as it is on one wire: ``packet`` is the outermost IP packet; ``stack`` holds
+    (encapsulation, inner packet) from the innermost out (its last item wraps into ``packet``)."""
+
+    link: str  # "veth eth0 → cni0", "segment rack-a", ...
+    packet: Packet
+    stack: tuple[tuple[Encapsulation, Packet], ...] = ()
+    src_mac: str | None = None
+    dst_mac: str | None = None
+    fragment_mtu: int | None = None  # the outermost packet travels in fragments of this MTU
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    hops: tuple[Hop, ...]
+    disposition: Disposition
+    packet: Packet  # as first sent
+    reason: str = ""
+    probability: Fraction = Fraction(1)
+    final_packet: Packet | None = None  # as it was when the trace ended (after any NAT)
+    warnings: tuple[str, ...] = ()
+    wires: tuple[Wire, ...] = ()
+
+    @property
+    def success(self) -> bool:
+        return self.disposition.success
+
+    @property
+    def last_step(self) -> Step | None:
+        for hop in reversed(self.hops):
+            if hop.steps:
+                return hop.steps[-1]
+        return None
+
+    def steps(self, kind: str | None = None) -> list[Step]:
+        return [s for h in self.hops for s in h.steps if kind is None or s.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "disposition": self.disposition.value,
+            "reason": self.reason,
+            "probability": str(self.probability),
+            "packet": packet_dict(self.packet),
+            "hops": [h.to_dict() for h in self.hops],
+        }
+        if self.final_packet is not None:
+            out["final_packet"] = packet_dict(self.final_packet)
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    """One trace per branch (several only with ``all_branches``); probabilities sum to 1."""
+
+    traces: tuple[Trace, ...]
+
+    @property
+    def trace(self) -> Trace:
+        return self.traces[0]
+
+    @property
+    def success(self) -> bool:
+        return all(t.success for t in self.traces)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [t.to_dict() for t in self.traces]

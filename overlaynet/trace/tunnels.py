@@ -1,0 +1,262 @@
+"""Egress by device kind and the tunnels: veth/bridge crossing, the underlay segments, VXLAN,
+IP-in-IP and TUN + userspace forwarder encapsulation, and decapsulation at the far end.
+
+Called by the walker (``walker.py``) once a packet has a route and has passed the MTU check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from overlaynet.dataplane.ir import ForwarderEntry, Interface, NetNamespace, Route
+from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route, select_source
+from overlaynet.dataplane.packet import Packet
+from overlaynet.model.base import IPAddress
+from overlaynet.trace.encap import (
+    ETHERNET,
+    flow_source_port,
+    fragment_count,
+    outer_layers,
+    overhead,
+)
+from overlaynet.trace.l2 import Crossing, L2Answer, resolve
+from overlaynet.trace.model import Disposition, Encapsulation, Trace
+from overlaynet.trace.steps import (
+    BridgeStep,
+    DecapStep,
+    DropStep,
+    EncapStep,
+    ForwardStep,
+    NeighborStep,
+    UnderlayStep,
+)
+
+if TYPE_CHECKING:
+    from overlaynet.trace.walker import Flight, Walker
+
+__all__ = ["send_on_device", "try_decap"]
+
+
+def _unreachable(f: Flight, reason: str, dev: str, origin: str = "") -> list[Trace]:
+    return [f.end(Disposition.NEIGHBOR_UNREACHABLE, reason, DropStep("NEIGHBOR_UNREACHABLE", reason, dev=dev, origin=origin))]
+
+
+def send_on_device(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, route: Route, nexthop: IPAddress) -> list[Trace]:
+    kind = iface.kind
+    if kind == "loopback":
+        return w.deliver(f, iface.name)
+    if kind == "dummy":
+        reason = f"{iface.name} is a dummy device: it discards what it is given"
+        return [f.end(Disposition.NULL_ROUTED, reason, DropStep("NULL_ROUTED", reason, dev=iface.name))]
+    if kind == "phys":
+        return _send_phys(w, f, ns, iface, nexthop)
+    if kind in ("veth", "bridge"):
+        return _send_l2(w, f, ns, iface, nexthop)
+    if kind == "vxlan":
+        neigh = find_neighbor(ns, nexthop, iface.name)
+        if neigh is None or neigh.lladdr is None:
+            reason = f"no neighbour entry for {nexthop} on VXLAN device {iface.name} (learning is off: nobody answers ARP there)"
+            return _unreachable(f, reason, iface.name)
+        step = NeighborStep(nexthop, iface.name, neigh.lladdr, "table", None, neigh.origin)
+        return _vxlan_encap(w, f.add(step), ns, iface, neigh.lladdr)
+    if kind == "ipip":
+        remote = iface.ipip.remote if iface.ipip is not None and iface.ipip.remote is not None else route.via
+        if remote is None:
+            return _unreachable(f, f"{iface.name} is a tunnel with no fixed remote and the route gives no gateway", iface.name)
+        local = iface.ipip.local if iface.ipip is not None else None
+        return _encap(w, f, ns, iface, "ipip", local, remote, None, None, None, 0, route.origin)
+    if kind == "tun":
+        return _send_tun(w, f, ns, iface)
+    reason = f"cannot transmit on {iface.name} of kind {kind}"
+    return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
+
+
+def _neighbor_step(nexthop: IPAddress, dev: str, ans: L2Answer) -> NeighborStep:
+    who = f"{ans.member.ns}:{ans.member.iface.name}" if ans.member is not None else None
+    return NeighborStep(nexthop, dev, ans.lladdr, ans.how, who, ans.origin)
+
+
+def _send_phys(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
+    seg = w.dp.segments.get(iface.segment or "")
+    if seg is None:
+        g = f.wire(f"{iface.name} (to the outside)", iface.mac).add(ForwardStep(iface.name, "outside the topology", "uplink"))
+        reason = f"leaves the topology through {ns.ref}'s {iface.name}"
+        return [g.end(Disposition.EXITS_NETWORK, reason)]
+    ans = resolve(w.dp, ns, iface.name, nexthop)
+    if ans.member is None:
+        return _unreachable(f, ans.reason, iface.name, ans.origin)
+    member = ans.member
+    g = f.add(_neighbor_step(nexthop, iface.name, ans)).wire(f"segment {seg.name}", iface.mac, ans.lladdr)
+    frame = f.packet.size + ETHERNET
+    if f.frag_mtu is not None:
+        frame = min(frame, f.frag_mtu + ETHERNET)
+    g = g.add(UnderlayStep(seg.name, seg.mtu, f"{ns.ref}:{iface.name}", f"{member.ns}:{member.iface.name}", frame))
+    return w.receive(g.enter(member.ns), member.iface.name)
+
+
+def _walk_path(f: Flight, path: tuple[Crossing, ...], mac: str | None) -> Flight:
+    g = f
+    for c in path:
+        if c.kind == "veth" and c.to_ns is not None and c.to_dev is not None:
+            g = g.wire(f"veth {c.ns}:{c.dev} → {c.to_ns}:{c.to_dev}", None, mac)
+            g = g.add(ForwardStep(c.dev, f"{c.to_ns}:{c.to_dev}", "veth"))
+            if c.to_ns != g.ns:
+                g = g.enter(c.to_ns)
+        elif c.kind == "bridge":
+            if c.to_dev is None:
+                g = g.wire(f"bridge {c.dev}", None, mac)
+            g = g.add(BridgeStep(c.dev, c.in_port or "(host stack)", c.to_dev, mac, "local" if c.to_dev is None else "fdb"))
+    return g
+
+
+def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
+    ans = resolve(w.dp, ns, iface.name, nexthop)
+    if ans.member is None and ans.vxlan_port is None:
+        return _unreachable(f, ans.reason, iface.name, ans.origin)
+    g = f.add(_neighbor_step(nexthop, iface.name, ans))
+    if ans.vxlan_port is not None and ans.lladdr is not None:
+        ref, port, path = ans.vxlan_port
+        g = _walk_path(g, path, ans.lladdr)
+        port_ns = w.dp.namespace(ref)
+        return _vxlan_encap(w, g, port_ns, port_ns.interfaces[port], ans.lladdr)
+    assert ans.member is not None
+    member = ans.member
+    g = _walk_path(g, member.path, ans.lladdr)
+    return w.receive(g, member.iface.name)
+
+
+def _vxlan_encap(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, mac: str) -> list[Trace]:
+    vx = iface.vxlan
+    if vx is None:
+        return _unreachable(f, f"{iface.name} has no VXLAN parameters", iface.name)
+    entry = find_fdb(ns, mac, iface.name)
+    if entry is None or entry.dst is None:
+        reason = f"no FDB entry for {mac} on {iface.name}: the VXLAN device does not know the remote VTEP"
+        return _unreachable(f, reason, iface.name)
+    vni = entry.vni if entry.vni is not None else vx.vni
+    sport = flow_source_port(f.packet, w.seed)
+    g = f.wire(f"vxlan {iface.name}", iface.mac, mac)
+    enc_origin = entry.origin
+    return _encap(w, g, ns, iface, "vxlan", vx.local, entry.dst, sport, vx.port, vni, 0, enc_origin, inner_dst_mac=mac)
+
+
+def _send_tun(w: Walker, f: Flight, ns: NetNamespace, iface: Interface) -> list[Trace]:
+    fw = ns.forwarders.get(iface.tun.forwarder) if iface.tun is not None else None
+    if fw is None:
+        reason = f"TUN {iface.name} has no userspace forwarder attached"
+        return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
+    dst = f.packet.dst
+    best: ForwarderEntry | None = None
+    for e in fw.table:
+        if e.dst.version == dst.version and dst in e.dst and (best is None or e.dst.prefixlen > best.dst.prefixlen):
+            best = e
+    g = f.add(ForwardStep(iface.name, f"userspace forwarder {fw.name}", "tun"))
+    if best is None:
+        reason = f"forwarder {fw.name} has no peer for {dst} (it answers ICMP net unreachable)"
+        return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name, origin=fw.origin))]
+    return _encap(w, g, ns, iface, "udp", None, best.peer, fw.port, best.port, None, fw.framing_bytes, best.origin)
+
+
+def _encap(
+    w: Walker,
+    f: Flight,
+    ns: NetNamespace,
+    iface: Interface,
+    kind: str,
+    local: IPAddress | None,
+    remote: IPAddress,
+    sport: int | None,
+    dport: int | None,
+    vni: int | None,
+    framing: int,
+    origin: str,
+    inner_dst_mac: str | None = None,
+) -> list[Trace]:
+    inner = f.packet
+    src = local
+    if src is None:
+        route = lookup_route(ns, remote)
+        src = select_source(ns, route, remote) if route is not None else None
+    if src is None:
+        reason = f"{iface.name}: no route to the remote tunnel end {remote}, so no source address"
+        return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
+    extra = overhead(kind, remote.version, framing)
+    layers = outer_layers(kind, remote.version, framing)
+    outer = Packet(
+        src=src,
+        dst=remote,
+        proto="udp" if kind != "ipip" else "ipip",  # type: ignore[arg-type]  # IP protocol 4
+        sport=sport,
+        dport=dport,
+        size=inner.size + extra,
+        df=inner.df if kind == "ipip" else False,  # vxlan/udp: the kernel's default "df unset"
+        ttl=inner.ttl if kind == "ipip" else 64,  # ipip inherits; vxlan uses the route hop limit
+        tcp_flags=frozenset(),
+    )
+    enc = Encapsulation(kind, iface.name, outer, vni, iface.mac, inner_dst_mac, framing)
+    step = EncapStep(
+        encapsulation=kind,
+        dev=iface.name,
+        vni=vni,
+        outer_src=src,
+        outer_dst=remote,
+        outer_sport=sport,
+        outer_dport=dport,
+        inner_bytes=inner.size,
+        outer_bytes=outer.size,
+        overhead_bytes=extra,
+        wire_bytes=inner.size + sum(b for _, b in layers),
+        layers=layers,
+        origin=origin,
+    )
+    g = replace(f, packet=outer, stack=(*f.stack, (enc, inner, f.frag_mtu)), frag_mtu=None).add(step)
+    return w.local_out(g)
+
+
+def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
+    """If ``f.packet`` is a tunnel packet for a device of this namespace, decapsulate it and
+    continue with the inner packet entering through that device; else None."""
+    if not f.stack:
+        return None
+    ns = w.dp.namespace(f.ns)
+    enc, inner, inner_frag = f.stack[-1]
+    p = f.packet
+    target: str | None = None
+    mismatch = ""
+    if enc.kind == "vxlan" and p.proto == "udp":
+        for iface in ns.interfaces.values():
+            vx = iface.vxlan
+            if iface.kind != "vxlan" or vx is None or vx.port != p.dport or (vx.local is not None and vx.local != p.dst):
+                continue
+            if vx.vni != enc.vni:
+                mismatch = f"VXLAN devices on UDP {p.dport} here carry VNI {vx.vni}, not {enc.vni}"
+                continue
+            target = iface.name
+            break
+    elif enc.kind == "ipip" and p.proto == "ipip":
+        for iface in ns.interfaces.values():
+            ip = iface.ipip
+            if iface.kind != "ipip":
+                continue
+            if ip is not None and ((ip.local is not None and ip.local != p.dst) or (ip.remote is not None and ip.remote != p.src)):
+                continue
+            target = iface.name
+            break
+    elif enc.kind == "udp" and p.proto == "udp":
+        for fw in ns.forwarders.values():
+            if fw.port == p.dport and fw.tun in ns.interfaces:
+                target = fw.tun
+                break
+    if target is None:
+        if mismatch:
+            reason = f"the kernel drops the tunnel packet: {mismatch}"
+            return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=in_iface))]
+        return None
+    pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
+    step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces)
+    g = replace(f, packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(step)
+    if not ns.interfaces[target].up:
+        reason = f"{target} is down"
+        return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=target))]
+    return w.receive(g, target)

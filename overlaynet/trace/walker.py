@@ -1,0 +1,332 @@
+"""The walker: a small Linux IPv4 forwarding path over the dataplane IR.
+
+Pure: a ``Dataplane``, a ``Packet`` and where it starts go in, ``Trace``s come out. It knows no
+driver; every decision comes from IR entries (routes, neighbours, FDB, devices, netfilter).
+Per namespace it does what the kernel does: local delivery check, netfilter hooks, route
+lookup, TTL, MTU, neighbour resolution, veth/bridge crossing, tunnels in and out.
+Tunnels and the underlay live in ``tunnels.py``; L2 resolution in ``l2.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from overlaynet.dataplane.iproute import format_route
+from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef, Route
+from overlaynet.dataplane.lookup import (
+    connected_route,
+    iface_address,
+    is_local,
+    lookup_route,
+)
+from overlaynet.dataplane.netfilter import Hook, HookContext, NetfilterState, run_hook
+from overlaynet.dataplane.packet import Packet
+from overlaynet.trace.encap import fragment_count
+from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire
+from overlaynet.trace.steps import (
+    DeliverStep,
+    DnatStep,
+    DropStep,
+    FragmentStep,
+    NetfilterStep,
+    PolicyStep,
+    RouteStep,
+    SnatStep,
+    Step,
+)
+
+__all__ = ["MAX_HOPS", "Flight", "Injection", "Walker"]
+
+#: A trace visiting more namespaces than this is reported as a LOOP.
+MAX_HOPS = 128
+
+#: Chain-name prefixes of network-policy chains (kube-network-policies, Calico, Weave NPC):
+#: rule hits in them are reported as ``policy`` steps too.
+POLICY_CHAIN_PREFIXES = ("KUBE-NWPLCY", "NWPLCY", "cali-pi-", "cali-po-", "WEAVE-NPC", "OVNET-POL")
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """A packet that arrives from the wire on ``iface`` of ``ns`` (instead of being sent by
+    a process in ``ns``): how traffic from outside the cluster enters."""
+
+    ns: NsRef
+    iface: str
+
+
+@dataclass(frozen=True, slots=True)
+class Flight:
+    """Everything a packet in flight carries; immutable so branches can share history."""
+
+    first: Packet
+    packet: Packet  # the outermost IP packet as it is now
+    ns: NsRef
+    hops: tuple[Hop, ...] = ()
+    steps: tuple[Step, ...] = ()
+    stack: tuple[tuple[Encapsulation, Packet, int | None], ...] = ()  # (encap, inner, inner frag mtu)
+    frag_mtu: int | None = None  # the outermost packet is in fragments of this MTU
+    probability: Fraction = Fraction(1)
+    seen: frozenset[object] = frozenset()
+    wires: tuple[Wire, ...] = ()
+
+    def add(self, *steps: Step) -> Flight:
+        return replace(self, steps=self.steps + steps)
+
+    def enter(self, ref: NsRef) -> Flight:
+        """Close the current hop and open one in ``ref``."""
+        hop = Hop(self.ns.host, self.ns.ns, self.steps)
+        return replace(self, hops=(*self.hops, hop), ns=ref, steps=())
+
+    def wire(self, link: str, src_mac: str | None = None, dst_mac: str | None = None) -> Flight:
+        stack = tuple((e, p) for e, p, _ in self.stack)
+        w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu)
+        return replace(self, wires=(*self.wires, w))
+
+    def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:
+        done = self.add(*steps)
+        hop = Hop(done.ns.host, done.ns.ns, done.steps)
+        return Trace(
+            hops=(*done.hops, hop),
+            disposition=disposition,
+            packet=self.first,
+            reason=reason,
+            probability=self.probability,
+            final_packet=self.stack[0][1] if self.stack else self.packet,
+            wires=self.wires,
+        )
+
+
+Cont = Callable[[Flight], list[Trace]]
+
+
+class Walker:
+    """One trace request's walk; holds the dataplane and the options, no packet state."""
+
+    def __init__(self, dp: Dataplane, *, all_branches: bool = False, state: NetfilterState | None = None, seed: int = 0) -> None:
+        self.dp = dp
+        self.all_branches = all_branches
+        self.state = state if state is not None else NetfilterState(seed=seed)
+        self.seed = seed
+
+    # --- entry points ---------------------------------------------------------------------
+    def start(self, packet: Packet, source: NsRef | Injection) -> list[Trace]:
+        if isinstance(source, Injection):
+            self.dp.namespace(source.ns)
+            return self.receive(Flight(packet, packet, source.ns), source.iface)
+        self.dp.namespace(source)
+        return self.local_out(Flight(packet, packet, source))
+
+    # --- netfilter ------------------------------------------------------------------------
+    def hook(self, f: Flight, hook: Hook, in_iface: str | None, out_iface: str | None, cont: Cont) -> list[Trace]:
+        ns = self.dp.namespace(f.ns)
+        if ns.netfilter.is_empty():
+            return cont(f)
+        ctx = HookContext(
+            hook=hook,
+            in_iface=in_iface,
+            out_iface=out_iface,
+            local_addresses=ns.local_ips(),
+            iface_address=lambda name, version: iface_address(ns, name, version),
+            state=self.state,
+            all_branches=self.all_branches,
+            namespace=str(ns.ref),
+        )
+        outcomes = run_hook(ns.netfilter, f.packet, ctx)
+        if not self.all_branches:
+            outcomes = outcomes[:1]
+        traces: list[Trace] = []
+        for out in outcomes:
+            g = replace(f, probability=f.probability * out.probability)
+            for hit in out.hits:
+                g = g.add(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment))
+                if hit.chain.startswith(POLICY_CHAIN_PREFIXES) and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
+                    g = g.add(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
+            for nat in out.nat:
+                if nat.kind in ("DNAT", "REDIRECT") or (nat.kind == "conntrack" and nat.before[0] != nat.after[0] and nat.before[0] == f.packet.dst):
+                    g = g.add(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
+                else:
+                    g = g.add(SnatStep(nat.before, nat.after, nat.chain, nat.kind))
+            g = replace(g, packet=out.packet)
+            last = out.hits[-1] if out.hits else None
+            rule = f"{last.table}/{last.chain} #{last.number}: {last.text}" if last else f"{hook} policy"
+            if out.verdict == "DROP":
+                traces.append(g.end(Disposition.DENIED, f"dropped at {hook} by {rule}", DropStep("DENIED", f"{hook}: {rule}")))
+            elif out.verdict == "REJECT":
+                traces.append(g.end(Disposition.REJECTED, f"rejected at {hook} by {rule}", DropStep("REJECTED", f"{hook}: {rule}")))
+            else:
+                traces.extend(cont(g))
+        return traces
+
+    # --- the forwarding path --------------------------------------------------------------
+    def _loop(self, f: Flight, key: object) -> tuple[Flight, Trace | None]:
+        if key in f.seen:
+            where = str(f.ns)
+            return f, f.end(Disposition.LOOP, f"the same packet came back to {where}", DropStep("LOOP", f"packet revisits {where} unchanged"))
+        if len(f.hops) > MAX_HOPS:
+            return f, f.end(Disposition.LOOP, f"more than {MAX_HOPS} hops", DropStep("LOOP", f"hop limit {MAX_HOPS} reached"))
+        return replace(f, seen=f.seen | {key}), None
+
+    def _state_key(self, f: Flight, tag: str) -> object:
+        return (f.ns, tag, f.packet.with_(ttl=0), tuple((e.kind, p.with_(ttl=0)) for e, p, _ in f.stack))
+
+    def local_out(self, f: Flight) -> list[Trace]:
+        """A packet sent by a process (or a tunnel device) in ``f.ns``: OUTPUT path."""
+        f, looped = self._loop(f, self._state_key(f, "out"))
+        if looped is not None:
+            return [looped]
+        ns = self.dp.namespace(f.ns)
+        if is_local(ns, f.packet.dst):
+            return self.hook(f, "OUTPUT", None, "lo", lambda g: self.hook(g, "INPUT", "lo", None, lambda h: self.deliver(h, "lo")))
+        routed = self.route(f, ns, forwarded=False)
+        if isinstance(routed, Trace):
+            return [routed]
+        g, route, dev = routed
+
+        def after_output(h: Flight) -> list[Trace]:
+            if h.packet.dst != g.packet.dst:  # DNAT in OUTPUT: the kernel routes again
+                return self.local_out(h)
+            return self.hook(h, "POSTROUTING", None, dev, lambda k: self.transmit(k, route, dev))
+
+        return self.hook(g, "OUTPUT", None, dev, after_output)
+
+    def receive(self, f: Flight, in_iface: str) -> list[Trace]:
+        """A packet arriving on ``in_iface`` of ``f.ns``: PREROUTING, then input or forward."""
+        f, looped = self._loop(f, self._state_key(f, f"in:{in_iface}"))
+        if looped is not None:
+            return [looped]
+        ns = self.dp.namespace(f.ns)
+        dropped = self.rp_filter(f, ns, in_iface)
+        if dropped is not None:
+            return [dropped]
+
+        def after_prerouting(g: Flight) -> list[Trace]:
+            if is_local(ns, g.packet.dst):
+                return self.hook(g, "INPUT", in_iface, None, lambda h: self.local_in(h, in_iface))
+            return self.forward(g, ns, in_iface)
+
+        return self.hook(f, "PREROUTING", in_iface, None, after_prerouting)
+
+    def local_in(self, f: Flight, in_iface: str) -> list[Trace]:
+        from overlaynet.trace.tunnels import try_decap
+
+        decapped = try_decap(self, f, in_iface)
+        if decapped is not None:
+            return decapped
+        return self.deliver(f, in_iface)
+
+    def deliver(self, f: Flight, in_iface: str) -> list[Trace]:
+        ns = self.dp.namespace(f.ns)
+        p = f.packet
+        if ns.kind == "pod":
+            who = f"pod {ns.owner[4:] if ns.owner and ns.owner.startswith('pod:') else ns.ref.ns}"
+            disposition = Disposition.DELIVERED
+        else:
+            who = f"{'router' if ns.kind == 'router' else 'host'} {ns.ref}"
+            disposition = Disposition.ACCEPTED
+        step = DeliverStep(in_iface, p.dst, p.dport, p.proto, who)
+        return [f.end(disposition, f"delivered to {who}", step)]
+
+    def rp_filter(self, f: Flight, ns: NetNamespace, in_iface: str) -> Trace | None:
+        """Reverse-path filter: mode = max(conf.all, conf.<dev> or conf.default)."""
+        if in_iface == "lo":
+            return None
+        sysctl = ns.sysctls
+        dev_mode = sysctl.get(f"net.ipv4.conf.{in_iface}.rp_filter", sysctl.get("net.ipv4.conf.default.rp_filter", "0"))
+        mode = max(int(sysctl.get("net.ipv4.conf.all.rp_filter", "0")), int(dev_mode))
+        if mode == 0 or f.packet.version != 4:
+            return None
+        back = lookup_route(ns, f.packet.src)
+        ok = back is not None and back.type == "unicast"
+        if ok and mode == 1 and back is not None:
+            ok = self._route_dev(ns, back) == in_iface
+        if ok:
+            return None
+        how = "strict" if mode == 1 else "loose"
+        reason = f"rp_filter ({how}) on {in_iface}: no route back to {f.packet.src}" + (f" out {in_iface}" if mode == 1 else "")
+        return f.end(Disposition.DENIED, reason, DropStep("DENIED", reason, dev=in_iface))
+
+    def _route_dev(self, ns: NetNamespace, route: Route) -> str | None:
+        if route.dev is not None or route.via is None:
+            return route.dev
+        conn = connected_route(ns, route.via, None)
+        return conn.dev if conn is not None else None
+
+    def route(self, f: Flight, ns: NetNamespace, *, forwarded: bool) -> Trace | tuple[Flight, Route, str]:
+        """Route lookup for ``f.packet``; on success the flight (TTL decremented when
+        forwarded), the route and the egress device; else the trace that ends here."""
+        p = f.packet
+        route = lookup_route(ns, p.dst)
+        if route is None:
+            reason = f"no route to {p.dst} in {ns.ref}"
+            return f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason))
+        text = format_route(route)
+        endings = {
+            "blackhole": (Disposition.NULL_ROUTED, "blackhole route"),
+            "unreachable": (Disposition.NO_ROUTE, "unreachable route (ICMP host unreachable)"),
+            "prohibit": (Disposition.REJECTED, "prohibit route (ICMP administratively prohibited)"),
+            "throw": (Disposition.NO_ROUTE, "throw route (no other table is consulted)"),
+        }
+        if route.type in endings:
+            disposition, what = endings[route.type]
+            reason = f"{what}: {text}"
+            step = RouteStep(p.dst, text, route.dev, route.via, route.table, route.origin)
+            return f.end(disposition, reason, step, DropStep(disposition.value, reason, dev=route.dev, origin=route.origin))
+        dev = route.dev
+        if route.via is not None and not route.onlink:
+            conn = connected_route(ns, route.via, route.dev)
+            if conn is None:
+                on = f" of dev {route.dev}" if route.dev else ""
+                reason = (
+                    f"gateway {route.via} of route '{text}' is not on a connected network{on} "
+                    f"(the kernel refuses such a route: 'Nexthop has invalid gateway'; it needs "
+                    f"the gateway to be L2-adjacent or the route to be onlink)"
+                )
+                step = RouteStep(p.dst, text, route.dev, route.via, route.table, route.origin)
+                return f.end(Disposition.NO_ROUTE, reason, step, DropStep("NO_ROUTE", reason, dev=route.dev, origin=route.origin))
+            dev = dev or conn.dev
+        if dev is None or dev not in ns.interfaces:
+            reason = f"route '{text}' names no usable device"
+            return f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, origin=route.origin))
+        ttl = None
+        if forwarded:
+            if p.ttl <= 1:
+                step = RouteStep(p.dst, text, dev, route.via, route.table, route.origin)
+                reason = f"TTL {p.ttl} expires when {ns.ref} forwards (ICMP time exceeded)"
+                return f.end(Disposition.TTL_EXCEEDED, reason, step, DropStep("TTL_EXCEEDED", reason, dev=dev))
+            ttl = p.ttl - 1
+            f = replace(f, packet=p.with_(ttl=ttl))
+        return f.add(RouteStep(p.dst, text, dev, route.via, route.table, route.origin, ttl)), route, dev
+
+    def forward(self, f: Flight, ns: NetNamespace, in_iface: str) -> list[Trace]:
+        if not ns.ip_forward:
+            reason = f"{ns.ref} does not forward (net.ipv4.ip_forward=0) and {f.packet.dst} is not local"
+            return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=in_iface))]
+        routed = self.route(f, ns, forwarded=True)
+        if isinstance(routed, Trace):
+            return [routed]
+        g, route, dev = routed
+        return self.hook(
+            g, "FORWARD", in_iface, dev, lambda h: self.hook(h, "POSTROUTING", in_iface, dev, lambda k: self.transmit(k, route, dev))
+        )
+
+    def transmit(self, f: Flight, route: Route, dev: str) -> list[Trace]:
+        """Egress on ``dev``: MTU check, then by device kind (tunnels.py does the rest)."""
+        from overlaynet.trace.tunnels import send_on_device
+
+        ns = self.dp.namespace(f.ns)
+        iface = ns.interfaces[dev]
+        p = f.packet
+        if p.size > iface.mtu:
+            if p.df:
+                reason = (
+                    f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {dev} in {ns.ref} "
+                    f"(ICMP fragmentation needed, mtu {iface.mtu})"
+                )
+                return [f.end(Disposition.FRAG_NEEDED, reason, DropStep("FRAG_NEEDED", reason, dev=dev, size=p.size, mtu=iface.mtu))]
+            mtu = min(iface.mtu, f.frag_mtu or iface.mtu)
+            count = fragment_count(p.size, mtu, p.version)
+            f = replace(f, frag_mtu=mtu).add(FragmentStep(dev, iface.mtu, p.size, count, outer=bool(f.stack)))
+        nexthop = route.via if route.via is not None else p.dst
+        return send_on_device(self, f, ns, iface, route, nexthop)
