@@ -74,10 +74,10 @@ def create_links(state: ApplyState) -> None:
         obj = f"{iface.kind} {iface.name}"
         if iface.kind == "loopback" or (iface.kind == "phys" and _plugged(state, ref, iface)):
             continue
-        if iface.kind in ("bridge", "dummy") or iface.kind == "phys":
-            state.call(nsname, obj, ipr.link, "add", ifname=name, kind="bridge" if iface.kind == "bridge" else "dummy")
-            if iface.kind == "phys":
-                state.skip(ref, obj, "not plugged into a known segment: created as a dummy (no link)")
+        if iface.kind == "bridge":
+            state.call(nsname, obj, ipr.link, "add", ifname=name, kind="bridge")
+        elif iface.kind in ("dummy", "phys"):
+            _create_dummy(state, ref, iface)
         elif iface.kind == "veth":
             _create_veth(state, ref, iface, made_pairs)
         elif iface.kind == "vxlan":
@@ -88,6 +88,30 @@ def create_links(state: ApplyState) -> None:
             state.skipped_ifaces.add((ref, iface.name))
             state.skip(ref, obj, "a TUN device feeds a userspace forwarder (flannel udp's flanneld, "
                        "Weave sleeve) that has no kernel counterpart; not created")
+
+
+def _create_dummy(state: ApplyState, ref: NsRef, iface: Interface) -> None:
+    """A dummy device (a phys port plugged nowhere is one too). Kernels built without the
+    dummy link type get an ifb device (NOARP, drops what it is sent: the same black hole)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    nsname = state.ns_names[ref]
+    obj = f"{iface.kind} {iface.name}"
+    name = state.ifname(ref, iface.name)
+    if iface.kind == "phys":
+        state.skip(ref, obj, "not plugged into a known segment: created as a dummy (no link)")
+    for kind in ("dummy", "ifb"):
+        try:
+            state.ipr(nsname).link("add", ifname=name, kind=kind)
+        except NetlinkError as exc:
+            if exc.code != _EOPNOTSUPP:
+                state.call(nsname, obj, _raise, exc)
+            continue
+        if kind != "dummy":
+            state.skip(ref, obj, f"this kernel has no dummy link type: an {kind} device (NOARP, "
+                       "drops what it is sent) stands in")
+        return
+    raise MaterializeError(f"namespace {nsname}: {obj}: this kernel has neither dummy nor ifb link types")
 
 
 def _create_veth(state: ApplyState, ref: NsRef, iface: Interface, made: set[frozenset[tuple[NsRef, str]]]) -> None:
