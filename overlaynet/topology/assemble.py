@@ -1,0 +1,340 @@
+"""Turn what the readers parsed into a ``Cluster``: defaults, inferred ranges, nodes and
+segments, pods from replicas, creation order, then the controllers (scheduler, allocators,
+IPAM, endpoints). Cross-object checks run afterwards in ``checks.py``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+from typing import Any
+
+from overlaynet.errors import AddressExhausted, TopologyError
+from overlaynet.model import (
+    Cluster,
+    DNSSpec,
+    EndpointSlice,
+    FrozenDict,
+    IPAddress,
+    IPNetwork,
+    KubeProxySpec,
+    KVSpec,
+    Labels,
+    Namespace,
+    NetworkSpec,
+    Node,
+    Pod,
+    Router,
+    Segment,
+    Service,
+    Underlay,
+)
+from overlaynet.topology import controllers
+from overlaynet.topology.controllers import covering
+from overlaynet.topology.fields import Ctx, Where
+from overlaynet.topology.naming import pod_name
+from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry
+
+DEFAULT_POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
+DEFAULT_SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+DEFAULT_SEGMENT = ipaddress.ip_network("192.168.0.0/24")
+# How wide an inferred range may grow before we stop widening it (per IP version).
+INFER_POD_PREFIX = {4: 16, 6: 48}
+INFER_SERVICE_PREFIX = {4: 16, 6: 112}
+INFER_SEGMENT_PREFIX = {4: 24, 6: 64}
+BROADEST_SEGMENT = {4: 16, 6: 48}
+
+
+@dataclass
+class Ranges:
+    """Cluster-wide ranges and where each came from: "given", "default" or "inferred"."""
+
+    pod_cidrs: tuple[IPNetwork, ...]
+    pod_origin: str
+    service_cidrs: tuple[IPNetwork, ...]
+    service_origin: str
+    segments_origin: str = "given"
+
+
+def _where(ctx: Ctx, key: tuple[object, ...], fallback: object = None) -> Where:
+    w = ctx.where.get(key)
+    if w is not None:
+        return w
+    src: Any = getattr(fallback, "source", None) or fallback
+    if src is not None and hasattr(src, "line"):
+        return Where(src.file, src.line, src.column, "")
+    return Where(ctx.file, 1, 1, "")
+
+
+def _infer(observed: list[IPAddress | IPNetwork], default: IPNetwork, max_prefix: dict[int, int]) -> tuple[tuple[IPNetwork, ...], str]:
+    if not observed:
+        return (default,), "default"
+    out: list[IPNetwork] = []
+    origin = "default"
+    for version in (4, 6):
+        items = [o for o in observed if o.version == version]
+        if not items:
+            continue
+        if version == default.version and all(ipaddress.ip_network(i).subnet_of(default) for i in items):  # type: ignore[arg-type]
+            out.append(default)
+            continue
+        net = covering(items, max_prefix[version])
+        if net is not None:
+            out.append(net)
+            origin = "inferred"
+    return tuple(out), origin
+
+
+def _ranges(parsed: Parsed) -> Ranges:
+    spec = parsed.cluster
+    if spec is not None and spec.pod_cidrs:
+        pods, pod_origin = spec.pod_cidrs, "given"
+    else:
+        observed: list[IPAddress | IPNetwork] = [c for n in _all_node_entries(parsed) for c in n.pod_cidrs]
+        observed += [ip for e in parsed.pods if not e.pod.host_network for ip in e.pod.ips]
+        pods, pod_origin = _infer(observed, DEFAULT_POD_CIDR, INFER_POD_PREFIX)
+    if spec is not None and spec.service_cidrs:
+        svcs, svc_origin = spec.service_cidrs, "given"
+    else:
+        seen: list[IPAddress | IPNetwork] = [ip for e in parsed.services for ip in e.service.cluster_ips]
+        if spec is not None and spec.dns.cluster_ip is not None:
+            seen.append(spec.dns.cluster_ip)
+        svcs, svc_origin = _infer(seen, DEFAULT_SERVICE_CIDR, INFER_SERVICE_PREFIX)
+    return Ranges(pods, pod_origin, svcs, svc_origin)
+
+
+def _all_node_entries(parsed: Parsed) -> list[NodeEntry]:
+    return (parsed.cluster.nodes if parsed.cluster else []) + parsed.nodes
+
+
+def _merge_nodes(ctx: Ctx, parsed: Parsed) -> list[NodeEntry]:
+    """Cluster-kind nodes first, then Node objects (merged into a same-named Cluster node)."""
+    out: dict[str, NodeEntry] = {}
+    for entry in parsed.cluster.nodes if parsed.cluster else []:
+        if entry.name in out:
+            ctx.error(_where(ctx, ("node", entry.name), entry), f"duplicate node name {entry.name!r}: expected unique names (first at {out[entry.name].source})")
+            continue
+        out[entry.name] = entry
+    from_objects: set[str] = set()
+    for entry in parsed.nodes:
+        if entry.name in from_objects:
+            ctx.error(Where(entry.source.file, entry.source.line, entry.source.column, "metadata.name"), f"duplicate Node {entry.name!r}: expected unique names")
+            continue
+        from_objects.add(entry.name)
+        if entry.name in out:
+            base = out[entry.name]
+            base.labels = FrozenDict({**entry.labels, **base.labels})
+            base.pod_cidrs = base.pod_cidrs or entry.pod_cidrs
+            base.ip = base.ip or entry.ip
+            base.extra_ips = base.extra_ips or entry.extra_ips
+        else:
+            out[entry.name] = entry
+    return list(out.values())
+
+
+def _segments(ctx: Ctx, spec: ClusterSpec | None, nodes: list[NodeEntry]) -> tuple[tuple[Segment, ...], tuple[Router, ...], str]:
+    mtu = spec.mtu if spec else 1500
+    if spec is not None and spec.segments is not None:
+        return spec.segments, spec.routers, "given"
+    routers = spec.routers if spec else ()
+    ips = [n.ip for n in nodes if n.ip is not None]
+    if not nodes:
+        return (), routers, "default"
+    if not ips:
+        return (Segment("default", DEFAULT_SEGMENT, mtu),), routers, "default"
+    segs: list[Segment] = []
+    for version in (4, 6):
+        vips = [i for i in ips if i.version == version]
+        net = covering(vips, INFER_SEGMENT_PREFIX[version]) if vips else None
+        if net is None:
+            continue
+        if net.prefixlen >= BROADEST_SEGMENT[version]:
+            segs.append(Segment("default" if not segs else f"default-v{version}", net, mtu))
+        else:  # far-apart node addresses: one segment per /24 (or /64) and a router joining them
+            subnets = sorted({ipaddress.ip_network(f"{i}/{INFER_SEGMENT_PREFIX[version]}", strict=False) for i in vips}, key=lambda n: int(n.network_address))
+            segs.extend(Segment(f"segment-{len(segs) + k + 1}", s, mtu) for k, s in enumerate(subnets))
+    if len(segs) > 1 and not routers:
+        taken = set(ips)
+        ifaces = {}
+        for s in segs:
+            ifaces[s.name] = next(a for a in s.cidr.hosts() if a not in taken)
+        routers = (Router("gateway", FrozenDict(ifaces)),)
+    return tuple(segs), routers, "inferred"
+
+
+def _place_nodes(ctx: Ctx, entries: list[NodeEntry], segments: tuple[Segment, ...], routers: tuple[Router, ...]) -> list[Node]:
+    """Give every node an IP (the next free from .11 of its segment) and a segment."""
+    taken: set[IPAddress] = {n.ip for n in entries if n.ip is not None}
+    taken |= {ip for r in routers for ip in r.interfaces.values()}
+    out: list[Node] = []
+    for e in entries:
+        seg_name = e.segment
+        ip = e.ip
+        if seg_name is None and ip is not None:
+            seg_name = next((s.name for s in segments if ip in s.cidr), None)
+            if seg_name is None:
+                if segments:
+                    w = _where(ctx, ("node", e.name, "ip"), e)
+                    cidrs = ", ".join(f"{s.name} {s.cidr}" for s in segments)
+                    ctx.error(w, f"expected a node IP inside an underlay segment ({cidrs}), found {ip}")
+                seg_name = segments[0].name if segments else "default"
+        elif seg_name is None:
+            seg_name = segments[0].name if segments else "default"
+        if ip is None:
+            seg = next((s for s in segments if s.name == seg_name), None)
+            if seg is not None:
+                ip = next((seg.cidr[k] for k in range(11, seg.cidr.num_addresses - 1) if seg.cidr[k] not in taken), None)
+            if ip is None:
+                ctx.error(_where(ctx, ("node", e.name), e), f"no free address left in segment {seg_name} for node {e.name}")
+                continue
+            taken.add(ip)
+        out.append(Node(e.name, ip, seg_name, e.labels, e.pod_cidrs, e.extra_ips, False, e.source))
+    return out
+
+
+def _expand_workloads(ctx: Ctx, parsed: Parsed) -> tuple[list[PodEntry], set[str]]:
+    """Pods from replicas (stable names), skipped for workloads a live dump shows pods of."""
+    owned = {ref for e in parsed.pods for ref in e.owner_refs}
+    rs_owned = {ref for w in parsed.workloads for ref in w.owner_refs}
+    names = {(e.pod.namespace, e.pod.name) for e in parsed.pods}
+    out: list[PodEntry] = []
+    live: set[str] = set()
+    for w in parsed.workloads:
+        wl = w.workload
+        key = (wl.kind, wl.name)
+        if key in owned or (wl.kind == "Deployment" and key in rs_owned):
+            live.add(f"{wl.kind}/{wl.namespace}/{wl.name}")
+            continue
+        for index in range(wl.replicas):
+            attempt = 0
+            name = pod_name(wl.kind, wl.namespace, wl.name, index, w.template_hash)
+            while (wl.namespace, name) in names:
+                attempt += 1
+                name = pod_name(wl.kind, wl.namespace, wl.name, index, w.template_hash, attempt)
+            names.add((wl.namespace, name))
+            lbls = dict(w.template.labels)
+            if wl.kind == "Deployment":
+                lbls["pod-template-hash"] = name.split("-")[-2]
+            pod = replace(w.template, name=name, labels=FrozenDict(lbls), owner=f"{wl.kind}/{wl.name}", creation_timestamp=w.timestamp)
+            out.append(PodEntry(pod, w.order, w.timestamp, w.node_selector))
+            ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
+    return out, live
+
+
+def _creation_order(pods: list[PodEntry], parsed: Parsed) -> tuple[list[Pod], list[Service]]:
+    """creation_index: by creationTimestamp when present, else file order (pods and services
+    share one counter, so env-var discovery can tell which existed first)."""
+    rows: list[tuple[tuple[int, str, int, int], str, int]] = []
+    for i, e in enumerate(pods):
+        rows.append(((0, e.timestamp, e.order, i) if e.timestamp else (1, "", e.order, i), "pod", i))
+    for i, s in enumerate(parsed.services):
+        rows.append(((0, s.timestamp, s.order, i) if s.timestamp else (1, "", s.order, i), "svc", i))
+    rank = {(kind, i): r for r, (_, kind, i) in enumerate(sorted(rows))}
+    out_pods = [replace(e.pod, creation_index=rank[("pod", i)]) for i, e in enumerate(pods)]
+    out_svcs = [replace(s.service, creation_index=rank[("svc", i)]) for i, s in enumerate(parsed.services)]
+    return out_pods, out_svcs
+
+
+def _families(ctx: Ctx, parsed: Parsed, services: list[Service], cidrs: tuple[IPNetwork, ...]) -> list[Service]:
+    have = ["IPv4" if c.version == 4 else "IPv6" for c in cidrs]
+    have = list(dict.fromkeys(have))
+    out: list[Service] = []
+    for svc, entry in zip(services, parsed.services, strict=True):
+        if svc.type == "ExternalName":
+            out.append(svc)
+            continue
+        w = _where(ctx, ("service", svc.namespace, svc.name), svc)
+        fams: list[str] = list(svc.ip_families) or list(dict.fromkeys("IPv4" if i.version == 4 else "IPv6" for i in svc.cluster_ips))
+        policy = entry.ip_family_policy or "SingleStack"
+        if not fams:
+            fams = have[:1] if policy == "SingleStack" else have[:2]
+        elif policy != "SingleStack" and len(fams) == 1 and len(have) > 1:
+            fams += [f for f in have if f not in fams][:1]
+        if policy == "RequireDualStack" and len(have) < 2:
+            ctx.error(w, f"expected a dual-stack cluster (an IPv4 and an IPv6 service CIDR) for ipFamilyPolicy RequireDualStack, found only {', '.join(have)}", path="spec.ipFamilyPolicy")
+        for fam in fams:
+            if fam not in have:
+                ctx.error(w, f"expected a service CIDR of family {fam} for this service, found only {', '.join(have)}", path="spec.ipFamilies")
+        out.append(replace(svc, ip_families=tuple(fams)))  # type: ignore[arg-type]
+    return out
+
+
+def _given_slices(parsed: Parsed, services: list[Service]) -> tuple[EndpointSlice, ...]:
+    """Slices for selector-less services: EndpointSlices when given, else mirrored Endpoints."""
+    explicit = {(s.namespace, s.service) for s in parsed.endpoint_slices if s.managed_by != "endpointslicemirroring-controller.k8s.io"}
+    out = [s for s in parsed.endpoint_slices
+           if s.managed_by != "endpointslicemirroring-controller.k8s.io" or (s.namespace, s.service) not in explicit]
+    return tuple(out)
+
+
+def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
+    spec = parsed.cluster
+    ranges = _ranges(parsed)
+    entries = _merge_nodes(ctx, parsed)
+    declared = {e.name for e in entries}
+    # Pods name their nodes; with no nodes declared anywhere, those names are the nodes.
+    generated, live = _expand_workloads(ctx, parsed)
+    all_pods = parsed.pods + generated
+    if not declared:
+        for e in all_pods:
+            if e.pod.node is not None and e.pod.node not in {n.name for n in entries}:
+                entries.append(NodeEntry(e.pod.node, None, FrozenDict(), (), None, (), e.pod.source or spec.source if spec else e.pod.source))  # type: ignore[arg-type]
+        if not entries and any(e.pod.node is None for e in all_pods):
+            src = all_pods[0].pod.source
+            entries.append(NodeEntry("node-1", None, FrozenDict(), (), None, (), src))  # type: ignore[arg-type]
+    else:
+        for e in all_pods:
+            if e.pod.node is not None and e.pod.node not in declared:
+                w = _where(ctx, ("pod", e.pod.namespace, e.pod.name, "node"), e.pod)
+                ctx.error(w, f"expected spec.nodeName to name a node ({', '.join(sorted(declared))}), found unknown node {e.pod.node!r}")
+        all_pods = [e if e.pod.node is None or e.pod.node in declared else PodEntry(replace(e.pod, node=None), e.order, e.timestamp, e.node_selector) for e in all_pods]
+    segments, routers, ranges.segments_origin = _segments(ctx, spec, entries)
+    nodes = _place_nodes(ctx, entries, segments, routers)
+    pods, services = _creation_order(all_pods, parsed)
+    services = _families(ctx, parsed, services, ranges.service_cidrs)
+    namespaces = list(parsed.namespaces)
+    known_ns = {n.name for n in namespaces}
+    for ns in ["default", *(p.namespace for p in pods), *(s.namespace for s in services)]:
+        if ns not in known_ns:
+            known_ns.add(ns)
+            namespaces.append(Namespace(ns, FrozenDict({"kubernetes.io/metadata.name": ns})))
+    dns = spec.dns if spec else DNSSpec()
+    if dns.cluster_ip is None:  # a live dump names its DNS service; use its address
+        kube_dns = next((s for s in services if s.namespace == "kube-system" and s.name == "kube-dns" and s.cluster_ips), None)
+        if kube_dns is not None:
+            dns = replace(dns, cluster_ip=kube_dns.cluster_ips[0])
+    cluster = Cluster(
+        name=spec.name if spec else "cluster",
+        domain=(spec.domain if spec and spec.domain else "cluster.local"),
+        pod_cidrs=ranges.pod_cidrs,
+        service_cidrs=ranges.service_cidrs,
+        node_port_range=(spec.node_port_range if spec and spec.node_port_range else (30000, 32767)),
+        dns=dns,
+        kube_proxy=spec.kube_proxy if spec else KubeProxySpec(),
+        network=spec.network if spec else NetworkSpec(),
+        kv=spec.kv if spec else KVSpec(),
+        underlay=Underlay(spec.mtu if spec else 1500, segments, routers),
+        nodes=tuple(nodes),
+        namespaces=tuple(namespaces),
+        workloads=tuple(w.workload for w in parsed.workloads),
+        pods=tuple(pods),
+        services=tuple(services),
+        endpoint_slices=_given_slices(parsed, services),
+        network_policies=tuple(parsed.network_policies),
+        resource_quotas=tuple(parsed.resource_quotas),
+        extra=FrozenDict({"calico": tuple(parsed.calico)}) if parsed.calico else FrozenDict(),
+        source=spec.source if spec else None,
+    )
+    selectors: dict[tuple[str, str], Labels] = {(e.pod.namespace, e.pod.name): e.node_selector for e in all_pods if e.node_selector}
+    try:
+        cluster = controllers.schedule(cluster, selectors)
+        cluster = controllers.allocate_service_addresses(cluster)
+        cluster = controllers.allocate_default(cluster)
+    except TopologyError as exc:
+        ctx.diagnostics.extend(exc.diagnostics)
+    except AddressExhausted as exc:
+        src = spec.source if spec else None
+        ctx.error(Where(src.file if src else ctx.file, src.line if src else 1, src.column if src else 1, ""), str(exc))
+    cluster = controllers.reconcile_endpoints(cluster)
+    return cluster, ranges, live
+

@@ -1,0 +1,311 @@
+"""Readers for Kubernetes Namespace, Node, Pod, ReplicationController, ReplicaSet, Deployment.
+
+Only the fields we interpret are checked (near-miss spelling included); the rest of a real
+object (uid, managedFields, status noise) is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+
+from overlaynet.model import (
+    ContainerPort,
+    FrozenDict,
+    IPAddress,
+    Labels,
+    LabelSelector,
+    Namespace,
+    Pod,
+    Probe,
+    Workload,
+)
+from overlaynet.topology import fields as f
+from overlaynet.topology.fields import Ctx
+from overlaynet.topology.parsed import NodeEntry, Parsed, PodEntry, WorkloadEntry
+from overlaynet.topology.yamlsrc import Y
+
+META_FIELDS = (
+    "name", "namespace", "labels", "annotations", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "uid", "resourceVersion", "generation", "managedFields",
+    "ownerReferences", "finalizers", "generateName", "selfLink",
+)
+POD_SPEC_FIELDS = (
+    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers",
+    "dnsConfig", "dnsPolicy", "enableServiceLinks", "ephemeralContainers", "hostAliases",
+    "hostIPC", "hostNetwork", "hostPID", "hostUsers", "hostname", "hostnameOverride",
+    "imagePullSecrets", "initContainers", "nodeName", "nodeSelector", "os", "overhead",
+    "preemptionPolicy", "priority", "priorityClassName", "readinessGates", "resourceClaims",
+    "resources", "restartPolicy", "runtimeClassName", "schedulerName", "schedulingGates",
+    "securityContext", "serviceAccount", "serviceAccountName", "setHostnameAsFQDN",
+    "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds", "tolerations",
+    "topologySpreadConstraints", "volumes",
+)
+CONTAINER_FIELDS = (
+    "args", "command", "env", "envFrom", "image", "imagePullPolicy", "lifecycle",
+    "livenessProbe", "name", "ports", "readinessProbe", "resizePolicy", "resources",
+    "restartPolicy", "securityContext", "startupProbe", "stdin", "stdinOnce",
+    "terminationMessagePath", "terminationMessagePolicy", "tty", "volumeDevices",
+    "volumeMounts", "workingDir",
+)
+PORT_FIELDS = ("containerPort", "hostIP", "hostPort", "name", "protocol")
+PROBE_FIELDS = (
+    "exec", "failureThreshold", "grpc", "httpGet", "initialDelaySeconds", "periodSeconds",
+    "successThreshold", "tcpSocket", "terminationGracePeriodSeconds", "timeoutSeconds",
+)
+POD_STATUS_FIELDS = (
+    "conditions", "containerStatuses", "ephemeralContainerStatuses", "hostIP", "hostIPs",
+    "initContainerStatuses", "message", "nominatedNodeName", "observedGeneration", "phase",
+    "podIP", "podIPs", "qosClass", "reason", "resize", "resourceClaimStatuses", "startTime",
+)
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+@dataclass
+class Meta:
+    name: str | None
+    namespace: str
+    labels: Labels
+    timestamp: str | None
+    deleting: bool
+    owner_refs: tuple[tuple[str, str], ...]
+
+
+def read_meta(ctx: Ctx, doc: Y, fields_: dict[str, Y], *, namespaced: bool = True, name_kind: str = "subdomain") -> Meta:
+    """metadata: name (required), namespace (default "default"), labels, timestamps, owners."""
+    my = fields_.get("metadata")
+    m = f.mapping(ctx, my, META_FIELDS, strict=False) if my is not None else None
+    if m is None:
+        if my is None:
+            ctx.error(doc, "missing required field 'metadata': expected a mapping with a name", path="metadata")
+        return Meta(None, "default", FrozenDict(), None, False, ())
+    assert my is not None
+    name_y = f.required(ctx, my, m, "name", "the object's name")
+    name = f.dns_label(ctx, name_y, "a name") if name_kind == "label" else f.dns_subdomain(ctx, name_y, "a name")
+    namespace = "default"
+    if namespaced and m.get("namespace") is not None:
+        namespace = f.dns_label(ctx, m["namespace"], "a namespace name") or "default"
+    ts = m.get("creationTimestamp")
+    owners: list[tuple[str, str]] = []
+    for ref in f.seq(ctx, m.get("ownerReferences")):
+        if isinstance(ref.value, dict):
+            kind = ref.value.get("kind")
+            rname = ref.value.get("name")
+            if kind is not None and rname is not None:
+                owners.append((str(kind.value), str(rname.value)))
+    return Meta(
+        name,
+        namespace,
+        f.label_map(ctx, m.get("labels")),
+        str(ts.value) if ts is not None and ts.value is not None else None,
+        m.get("deletionTimestamp") is not None and m["deletionTimestamp"].value is not None,
+        tuple(owners),
+    )
+
+
+def read_namespace(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
+    meta = read_meta(ctx, doc, fields_, namespaced=False, name_kind="label")
+    if meta.name is None:
+        return
+    lbls = dict(meta.labels)
+    lbls.setdefault("kubernetes.io/metadata.name", meta.name)  # the API server adds it
+    parsed.namespaces.append(Namespace(meta.name, FrozenDict(lbls), ctx.source(doc)))
+    ctx.remember(("namespace", meta.name), doc)
+
+
+def read_node(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
+    meta = read_meta(ctx, doc, fields_, namespaced=False)
+    spec = f.mapping(ctx, fields_.get("spec"), ("podCIDR", "podCIDRs", "providerID", "taints", "unschedulable", "configSource", "externalID"), strict=False) or {}
+    status = f.mapping(ctx, fields_.get("status"), ("addresses", "allocatable", "capacity", "conditions", "daemonEndpoints", "images", "nodeInfo", "phase", "volumesAttached", "volumesInUse", "config", "features", "runtimeHandlers", "declaredFeatures"), strict=False) or {}
+    cidrs = f.cidr_list(ctx, spec.get("podCIDRs"), "a pod CIDR")
+    if not cidrs and spec.get("podCIDR") is not None:
+        cidrs = f.cidr_list(ctx, spec["podCIDR"], "a pod CIDR")
+    ips: list[IPAddress] = []
+    for addr in f.seq(ctx, status.get("addresses")):
+        a = f.mapping(ctx, addr, ("type", "address"), strict=False)
+        if a is None:
+            continue
+        kind = f.string(ctx, a.get("type"))
+        if kind == "InternalIP":
+            value = f.ip(ctx, a.get("address"), "a node InternalIP address")
+            if value is not None:
+                ips.append(value)
+                if len(ips) == 1:
+                    ctx.remember(("node", meta.name, "ip"), a.get("address"))
+    if meta.name is None:
+        return
+    ctx.remember(("node", meta.name), doc)
+    if spec.get("podCIDRs") is not None or spec.get("podCIDR") is not None:
+        ctx.remember(("node", meta.name, "podCIDR"), spec.get("podCIDRs") or spec.get("podCIDR"))
+    parsed.nodes.append(
+        NodeEntry(meta.name, ips[0] if ips else None, meta.labels, cidrs, None, tuple(ips[1:]), ctx.source(doc))
+    )
+
+
+def _probe(ctx: Ctx, y: Y | None) -> Probe | None:
+    m = f.mapping(ctx, y, PROBE_FIELDS, strict=False, what="a probe")
+    if not m:
+        return None
+    for kind in ("httpGet", "tcpSocket", "grpc", "exec"):
+        if kind in m:
+            sub = m[kind].value if isinstance(m[kind].value, dict) else {}
+            port_y = sub.get("port")
+            path_y = sub.get("path")
+            return Probe(
+                kind,  # type: ignore[arg-type]
+                f.port_or_name(ctx, port_y) if port_y is not None else None,
+                f.string(ctx, path_y) if path_y is not None else None,
+                f.integer(ctx, m.get("initialDelaySeconds"), 0, None) or 0,
+                f.integer(ctx, m.get("periodSeconds"), 1, None) or 10,
+            )
+    ctx.error(y, "expected a probe with one of httpGet, tcpSocket, grpc or exec, found none")  # type: ignore[arg-type]
+    return None
+
+
+def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
+    """The parts of a PodSpec we model; returns the pod and its nodeSelector."""
+    spec = f.mapping(ctx, spec_y, POD_SPEC_FIELDS, strict=False, what="a pod spec")
+    if spec is None:
+        return base, FrozenDict()
+    assert spec_y is not None
+    ports: list[ContainerPort] = []
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    containers = f.seq(ctx, spec.get("containers"))
+    if "containers" not in spec:
+        ctx.error(spec_y, "missing required field 'containers': expected a list of containers", path=f"{spec_y.path}.containers")
+    for c in containers:
+        cm = f.mapping(ctx, c, CONTAINER_FIELDS, strict=False, what="a container")
+        if cm is None:
+            continue
+        for p in f.seq(ctx, cm.get("ports")):
+            pm = f.mapping(ctx, p, PORT_FIELDS, strict=False, what="a container port")
+            if pm is None:
+                continue
+            number = f.port(ctx, f.required(ctx, p, pm, "containerPort", "a port number 1-65535"), "a container port number")
+            proto = f.choice(ctx, pm.get("protocol"), PROTOCOLS) or "TCP"
+            name = f.port_or_name(ctx, pm.get("name")) if pm.get("name") is not None else None
+            if isinstance(name, int):
+                ctx.error(pm["name"], f"expected a port name with at least one letter, found {name}")
+                name = None
+            host_port = f.port(ctx, pm.get("hostPort"), "a host port number")
+            if number is not None:
+                ports.append(ContainerPort(number, proto, name, host_port))  # type: ignore[arg-type]
+        readiness = readiness or _probe(ctx, cm.get("readinessProbe"))
+        liveness = liveness or _probe(ctx, cm.get("livenessProbe"))
+    names = [p.name for p in ports if p.name]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        ctx.error(spec_y, f"duplicate container port name {dup!r}: expected port names unique within a pod", path=f"{spec_y.path}.containers")
+    node = f.dns_subdomain(ctx, spec.get("nodeName"), "a node name")
+    hostname = f.dns_label(ctx, spec.get("hostname"), "a hostname")
+    subdomain = f.dns_label(ctx, spec.get("subdomain"), "a subdomain")
+    host_net = f.boolean(ctx, spec.get("hostNetwork")) or False
+    pod = Pod(
+        name=base.name,
+        namespace=base.namespace,
+        labels=base.labels,
+        node=node,
+        ports=tuple(ports),
+        hostname=hostname,
+        subdomain=subdomain,
+        host_network=host_net,
+        readiness_probe=readiness,
+        liveness_probe=liveness,
+        terminating=base.terminating,
+        creation_timestamp=base.creation_timestamp,
+        source=base.source,
+    )
+    return pod, f.label_map(ctx, spec.get("nodeSelector"), "node selector labels")
+
+
+def read_pod(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
+    meta = read_meta(ctx, doc, fields_)
+    base = Pod(name=meta.name or "", namespace=meta.namespace, labels=meta.labels, terminating=meta.deleting,
+               creation_timestamp=meta.timestamp, source=ctx.source(doc))
+    pod, node_selector = read_pod_spec(ctx, fields_.get("spec"), base)
+    if "spec" not in fields_:
+        ctx.error(doc, "missing required field 'spec': expected a pod spec with containers", path="spec")
+    status_y = fields_.get("status")
+    status = f.mapping(ctx, status_y, POD_STATUS_FIELDS, strict=False) or {}
+    ips: list[IPAddress] = []
+    for item in f.seq(ctx, status.get("podIPs")):
+        im = f.mapping(ctx, item, ("ip",), strict=False)
+        if im is not None and im.get("ip") is not None:
+            value = f.ip(ctx, im["ip"], "a pod IP address")
+            if value is not None:
+                ips.append(value)
+                ctx.remember(("pod", meta.namespace, meta.name, "ip", value), im["ip"])
+    if not ips and status.get("podIP") is not None:
+        value = f.ip(ctx, status["podIP"], "a pod IP address")
+        if value is not None:
+            ips.append(value)
+            ctx.remember(("pod", meta.namespace, meta.name, "ip", value), status["podIP"])
+    phase = f.string(ctx, status.get("phase")) or "Running"
+    ready = phase == "Running"
+    for cond in f.seq(ctx, status.get("conditions")):
+        cm = f.mapping(ctx, cond, ("type", "status", "lastProbeTime", "lastTransitionTime", "message", "reason", "observedGeneration"), strict=False)
+        if cm is not None and cm.get("type") is not None and cm["type"].value == "Ready":
+            st = cm.get("status")
+            value = st.value if st is not None else None
+            if value not in ("True", "False", "Unknown"):
+                ctx.error(st or cond, f"expected a condition status True, False or Unknown, found {f.describe(value)}")
+            ready = value == "True"
+    if meta.name is None:
+        return
+    pod = replace(pod, ips=tuple(ips), ready=ready, phase=phase)
+    ctx.remember(("pod", meta.namespace, meta.name), doc)
+    ctx.remember(("pod", meta.namespace, meta.name, "node"), (fields_.get("spec").get("nodeName") if fields_.get("spec") is not None else None))  # type: ignore[union-attr]
+    parsed.pods.append(PodEntry(pod, parsed.next_order(), meta.timestamp, node_selector, meta.owner_refs))
+
+
+WORKLOAD_SPEC_FIELDS = (
+    "replicas", "selector", "template", "minReadySeconds", "strategy", "revisionHistoryLimit",
+    "progressDeadlineSeconds", "paused",
+)
+
+
+def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind: str) -> None:
+    """ReplicationController (map selector), ReplicaSet and Deployment (LabelSelector)."""
+    meta = read_meta(ctx, doc, fields_)
+    spec_y = fields_.get("spec")
+    spec = f.mapping(ctx, spec_y, WORKLOAD_SPEC_FIELDS, strict=False, what=f"a {kind} spec")
+    if spec_y is None:
+        ctx.error(doc, f"missing required field 'spec': expected a {kind} spec with a template", path="spec")
+    if spec is None or spec_y is None:
+        return
+    replicas = f.integer(ctx, spec.get("replicas"), 0, 10000, "a replica count")
+    template_y = f.required(ctx, spec_y, spec, "template", "a pod template (metadata.labels and spec)")
+    tmpl = f.mapping(ctx, template_y, ("metadata", "spec"), strict=False, what="a pod template") or {}
+    tmeta = f.mapping(ctx, tmpl.get("metadata"), META_FIELDS, strict=False) or {}
+    tlabels = f.label_map(ctx, tmeta.get("labels"))
+    base = Pod(name="", namespace=meta.namespace, labels=tlabels, source=ctx.source(doc))
+    template, node_selector = read_pod_spec(ctx, tmpl.get("spec"), base)
+    if template_y is not None and tmpl and "spec" not in tmpl:
+        ctx.error(template_y, "missing required field 'spec': expected a pod spec with containers", path=f"{template_y.path}.spec")
+    sel_y = spec.get("selector")
+    selector: LabelSelector | None
+    if kind == "ReplicationController":
+        selector = LabelSelector(f.label_map(ctx, sel_y, "selector labels")) if sel_y is not None else LabelSelector(tlabels)
+    else:
+        if sel_y is None:
+            ctx.error(spec_y, f"missing required field 'selector': expected a label selector for the {kind}'s pods", path=f"{spec_y.path}.selector")
+            selector = None
+        else:
+            selector = f.label_selector(ctx, sel_y)
+    if selector is not None and sel_y is not None and not selector.matches(tlabels):
+        ctx.error(sel_y, f"expected a selector that matches the template labels {dict(tlabels)}, found {selector}")
+    if not tlabels and template_y is not None:
+        ctx.error(template_y, "expected template.metadata.labels (the selector needs labels to match), found none", path=f"{template_y.path}.metadata.labels")
+    if meta.name is None or selector is None:
+        return
+    workload = Workload(kind, meta.name, meta.namespace, 1 if replicas is None else replicas, selector, tlabels, ctx.source(doc))  # type: ignore[arg-type]
+    ctx.remember(("workload", meta.namespace, meta.name), doc)
+    digest = json.dumps(
+        {"labels": dict(tlabels), "ports": [(p.port, p.name, p.protocol) for p in template.ports], "ns": meta.namespace, "name": meta.name},
+        sort_keys=True,
+    )
+    parsed.workloads.append(
+        WorkloadEntry(workload, template, parsed.next_order(), meta.timestamp, node_selector,
+                      hashlib.sha256(digest.encode()).hexdigest(), meta.owner_refs)
+    )

@@ -1,0 +1,102 @@
+"""Read topology files (multi-document YAML or directories of ``*.yaml``) into a ``Cluster``.
+
+The public entry points are re-exported by ``overlaynet.topology``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from overlaynet.errors import Diagnostic, TopologyError
+from overlaynet.model import Cluster
+from overlaynet.topology.assemble import assemble
+from overlaynet.topology.checks import check
+from overlaynet.topology.documents import read_document
+from overlaynet.topology.fields import Ctx
+from overlaynet.topology.parsed import Parsed
+from overlaynet.topology.yamlsrc import MAX_FILE_BYTES, read_documents
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A loaded cluster and the warnings found on the way (errors raise TopologyError)."""
+
+    cluster: Cluster
+    warnings: tuple[Diagnostic, ...]
+
+
+def _files(paths: Sequence[str | os.PathLike[str]], ctx: Ctx) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        shown = os.fspath(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                ctx.diagnostics.append(Diagnostic(shown, 1, 1, "", "expected a directory with *.yaml topology files, found none"))
+            targets = [(os.path.join(shown, p.name), p) for p in found]
+        else:
+            targets = [(shown, path)]
+        for name, p in targets:
+            try:
+                size = p.stat().st_size
+                if size > MAX_FILE_BYTES:
+                    ctx.diagnostics.append(Diagnostic(name, 1, 1, "", f"file too large: expected at most {MAX_FILE_BYTES} bytes (10 MiB), found {size} bytes"))
+                    continue
+                data = p.read_bytes()
+            except OSError as exc:
+                ctx.diagnostics.append(Diagnostic(name, 1, 1, "", f"cannot read topology file: {exc.strerror or exc}"))
+                continue
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                ctx.diagnostics.append(Diagnostic(name, 1, 1, "", f"expected UTF-8 text, found a byte 0x{data[exc.start]:02x} at offset {exc.start}"))
+                continue
+            out.append((name, text))
+    return out
+
+
+def _load(texts: list[tuple[str, str]], ctx: Ctx) -> LoadResult:
+    parsed = Parsed()
+    for name, text in texts:
+        docs, diags = read_documents(name, text)
+        ctx.diagnostics.extend(diags)
+        ctx.file = name
+        for doc in docs:
+            read_document(ctx, parsed, doc)
+    if ctx.errors:  # cross-object checks on broken objects only add noise
+        raise TopologyError(ctx.errors)
+    cluster, ranges, _ = assemble(ctx, parsed)
+    check(ctx, cluster, ranges)
+    if ctx.errors:
+        raise TopologyError(ctx.errors)
+    warnings = tuple(d for d in ctx.diagnostics if d.severity == "warning")
+    return LoadResult(cluster, warnings)
+
+
+def load(paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
+    """Load topology files and directories; raise TopologyError with every error found.
+
+    >>> load(["topologies/demo.yaml"]).cluster.name
+    'demo'
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    ctx = Ctx()
+    texts = _files(paths, ctx)
+    if not texts and not ctx.diagnostics:
+        raise TopologyError([Diagnostic("<topology>", 1, 1, "", "expected at least one topology file, found none")])
+    return _load(texts, ctx)
+
+
+def load_cluster(paths: Sequence[str | os.PathLike[str]]) -> Cluster:
+    """``load(paths).cluster``: the cluster without the warnings."""
+    return load(paths).cluster
+
+
+def load_text(text: str, filename: str = "<string>") -> LoadResult:
+    """Load a topology from a string (``filename`` is used in diagnostics)."""
+    return _load([(filename, text)], Ctx(file=filename))
