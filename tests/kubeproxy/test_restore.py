@@ -39,3 +39,17 @@ def test_full_ruleset_really_loads_and_saves() -> None:
     assert "-A KUBE-SVC-NUKIZ6OKUXPJNT4C" in saved
     assert "--rcheck --seconds 10800 --reap --name KUBE-SEP-I77PXRDZVX7PMWMN" in saved
     assert "-j MASQUERADE --random-fully" in saved
+
+
+def test_kernel_lists_the_rules_as_the_engine_renders_them() -> None:
+    """After iptables-restore, the kernel's iptables-save is byte-for-byte the netfilter
+    engine's rendering of our parsed ruleset: same chains, same rules, same order."""
+    from overlaynet.dataplane.netfilter import parse_save, render_save
+
+    services, slices = overall()
+    text = generate_full(services, slices, fake_config(nfacct=False, random_fully=True))
+    with netns() as ns:
+        run(ns, "iptables-restore", input=text)
+        saved = run(ns, "iptables-save").stdout
+    kernel = "".join(line + "\n" for line in saved.splitlines() if not line.startswith("#"))
+    assert render_save(parse_save(text)) == kernel

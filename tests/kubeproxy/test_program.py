@@ -1,0 +1,82 @@
+"""program_node: the node's netfilter holds exactly kube-proxy's ruleset, merged with others'."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+
+from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
+from overlaynet.dataplane.netfilter import parse_rule, parse_save, render_save
+from overlaynet.kubeproxy import ProxierConfig, generate_full
+from overlaynet.kubeproxy.program import program_node
+from overlaynet.model import Cluster, KubeProxySpec, Node
+
+from .proxier_cases import ep, eps, svc
+
+
+def _cluster() -> Cluster:
+    nodes = (
+        Node(name="node-1", ip=ip_address("192.168.0.11"), segment="lan"),
+        Node(name="node-2", ip=ip_address("192.168.0.12"), segment="lan"),
+    )
+    services = (
+        svc("default", "web", "10.96.0.20", type="NodePort", node_port=30080),
+        svc("default", "local", "10.96.0.21", type="NodePort", node_port=30081, external_traffic_policy="Local"),
+    )
+    slices = (
+        eps("default", "web", ep("10.244.1.2", "node-1"), ep("10.244.2.2", "node-2")),
+        eps("default", "local", ep("10.244.1.3", "node-1")),
+    )
+    return Cluster(
+        nodes=nodes,
+        services=services,
+        endpoint_slices=slices,
+        pod_cidrs=(ip_network("10.244.0.0/16"),),
+        kube_proxy=KubeProxySpec(),
+    )
+
+
+def _dataplane(cluster: Cluster) -> Dataplane:
+    dp = Dataplane()
+    for node in cluster.nodes:
+        ns = dp.add_namespace(NsRef(node.name), kind="host")
+        ns.add_interface(Interface("lo", "loopback", addresses=[Address(ip_address("127.0.0.1"), 8)]))
+        ns.add_interface(Interface("eth0", "phys", addresses=[Address(node.ip, 24)]))
+    return dp
+
+
+def test_program_node_equals_full_ruleset() -> None:
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    node = cluster.nodes[0]
+    program_node(dp, cluster, node)
+    cfg = ProxierConfig(node.name, node.ips, cluster.pod_cidrs)
+    expected = render_save(parse_save(generate_full(cluster.services, cluster.endpoint_slices, cfg)))
+    assert render_save(dp.namespace(NsRef(node.name)).netfilter) == expected
+    assert dp.namespace(NsRef(node.name)).sysctls["net.ipv4.conf.all.route_localnet"] == "1"
+
+
+def test_other_writers_rules_stay_and_jumps_go_first() -> None:
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    ruleset = dp.namespace(NsRef("node-1")).netfilter
+    cni = parse_rule(["-s", "10.244.0.0/16", "-j", "ACCEPT"])
+    ruleset.append("filter", "FORWARD", cni)
+    program_node(dp, cluster, cluster.nodes[0])
+    forward = ruleset.tables["filter"].chains["FORWARD"].rules
+    assert forward[-1] == cni
+    assert render_save(ruleset).count("-j KUBE-FORWARD") == 1
+    program_node(dp, cluster, cluster.nodes[0])  # a resync changes nothing
+    assert ruleset.tables["filter"].chains["FORWARD"].rules == forward
+
+
+def test_second_node_shares_rules_and_differs_where_local() -> None:
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    program_node(dp, cluster, cluster.nodes[0])
+    program_node(dp, cluster, cluster.nodes[1])
+    nat1 = dp.namespace(NsRef("node-1")).netfilter.tables["nat"].chains
+    nat2 = dp.namespace(NsRef("node-2")).netfilter.tables["nat"].chains
+    svc_chain = next(c for c in nat1 if c.startswith("KUBE-SVC-") and nat1[c].rules and "web" in (nat1[c].rules[0].comment or ""))
+    assert all(a is b for a, b in zip(nat1[svc_chain].rules, nat2[svc_chain].rules, strict=True))
+    assert any(c.startswith("KUBE-SVL-") for c in nat1)  # node-1 hosts the Local endpoint
+    assert not any(c.startswith("KUBE-SVL-") for c in nat2)
