@@ -78,7 +78,9 @@ def assemble(
         program_host(dp, network.cluster, node)
         drv.program_node(dp, node)
         # kube-proxy programs here
-        # (overlaynet.kubeproxy.program_node(dp, network.cluster, node), added by its owner)
+        from overlaynet.kubeproxy.program import program_node as program_kube_proxy
+
+        program_kube_proxy(dp, network.cluster, node)
 
     dp.builder = build_host
     return network
