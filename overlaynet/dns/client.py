@@ -1,0 +1,177 @@
+"""A pod's view of cluster DNS: its resolv.conf, and the glibc search walk over the resolver.
+
+``client_resolve`` expands a name through the pod's search list exactly as glibc's
+``res_search`` does (ndots:5) and records every query sent, in order, with its rcode.
+The tracer (``overlaynet/trace``) calls it for ``trace --to NAME``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from overlaynet.dns.records import AAAARecord, ARecord, Record
+from overlaynet.dns.resolver import Resolver, Response, to_name, to_rdtype
+from overlaynet.errors import DNSError
+from overlaynet.model import Cluster, IPAddress, Pod
+
+NDOTS = 5  # kubelet's defaultDNSOptions
+FORWARDED = "FORWARDED"  # pseudo-rcode: the cluster DNS forwarded it; the answer is outside
+
+Forwarder = Callable[[dns.name.Name, dns.rdatatype.RdataType], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One query the pod's stub resolver sent: name, type, and the rcode it got back."""
+
+    name: str
+    type: str
+    rcode: str
+    answers: int = 0  # records in the answer section (0 with NOERROR is NODATA)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "rcode": self.rcode}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResolution:
+    """The search walk for one name from one pod, and its outcome."""
+
+    pod: str
+    name: str
+    type: str
+    nameserver: str | None
+    search: tuple[str, ...]
+    queries: tuple[Query, ...]
+    answer: tuple[Record, ...]
+    addresses: tuple[IPAddress, ...]
+    rcode: str  # NOERROR (with answer, or NODATA), NXDOMAIN, REFUSED, SERVFAIL, FORWARDED
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.answer) and self.rcode == "NOERROR"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queries": [q.to_dict() for q in self.queries],
+            "answer": [r.to_dict() for r in self.answer],
+        }
+
+
+def search_list(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
+    """``<ns>.svc.<zone> svc.<zone> <zone>`` for a ClusterFirst pod; none for a hostNetwork
+    pod, which (without dnsPolicy ClusterFirstWithHostNet) gets the node's resolv.conf."""
+    if pod.host_network:
+        return ()
+    zone = cluster.domain.strip(".").lower()
+    return (f"{pod.namespace}.svc.{zone}", f"svc.{zone}", zone)
+
+
+def resolv_conf(cluster: Cluster, pod: Pod | str) -> str:
+    """The resolv.conf the kubelet writes for ``pod`` (KUBELET dns.go, ClusterFirst)."""
+    pod = _pod(cluster, pod)
+    if pod.host_network:
+        lines = ["# hostNetwork pod with dnsPolicy ClusterFirst: the node's resolv.conf"]
+        lines += [f"nameserver {u.split(':')[0] if u.count(':') == 1 else u}" for u in cluster.dns.upstreams]
+        return "\n".join(lines) + "\n"
+    ns = cluster.dns_ip
+    return (
+        f"search {' '.join(search_list(cluster, pod))}\n"
+        f"nameserver {ns if ns is not None else '127.0.0.1'}\n"
+        f"options ndots:{NDOTS}\n"
+    )
+
+
+def candidates(name: str, search: tuple[str, ...], ndots: int = NDOTS) -> tuple[str, ...]:
+    """The names glibc's res_search tries, in order: an absolute name alone; a name with at
+    least ``ndots`` dots as-is first, then with each suffix; otherwise suffixes first."""
+    text = name.strip()
+    if not text or text == ".":
+        raise DNSError(f"bad DNS name {name!r}")
+    if text.endswith("."):
+        return (text,)
+    suffixed = tuple(f"{text}.{s}." for s in search)
+    if text.count(".") >= ndots:
+        return (f"{text}.", *suffixed)
+    return (*suffixed, f"{text}.")
+
+
+def client_resolve(
+    cluster: Cluster,
+    pod: Pod | str,
+    name: str,
+    qtype: str = "A",
+    *,
+    resolver: Resolver | None = None,
+    forwarder: Forwarder | None = None,
+) -> ClientResolution:
+    """Resolve ``name`` as ``pod`` would (``pod`` is a Pod or ``"ns/name"``).
+
+    The walk continues on NXDOMAIN, NODATA and SERVFAIL and stops at the first answer; any
+    other rcode (REFUSED) ends it, as in glibc. A query the cluster DNS forwards upstream is
+    answered by ``forwarder`` when given, else recorded as ``FORWARDED`` and the walk stops.
+    Pass ``resolver`` to reuse one built for the same cluster.
+    """
+    pod = _pod(cluster, pod)
+    rdtype = to_rdtype(qtype)
+    resolver = resolver or Resolver(cluster)
+    search = search_list(cluster, pod)
+    queries: list[Query] = []
+    answer: tuple[Record, ...] = ()
+    nodata = servfail = False
+    final = "NXDOMAIN"
+    type_text = dns.rdatatype.to_text(rdtype)
+    for cand in candidates(name, search):
+        qname = to_name(cand)
+        if pod.host_network:  # the node's resolver, not the cluster DNS
+            resp = Response(qname, rdtype, dns.rcode.NOERROR, forward=resolver.upstreams) \
+                if resolver.upstreams else Response(qname, rdtype, dns.rcode.REFUSED)
+        else:
+            resp = resolver.answer(qname, rdtype)
+        if resp.forward:
+            if forwarder is None:
+                queries.append(Query(qname.to_text(), type_text, FORWARDED))
+                final = FORWARDED
+                break
+            resp = forwarder(qname, rdtype)
+        records = resp.answer
+        if resp.chase is not None and forwarder is not None:
+            records = (*records, *forwarder(resp.chase, rdtype).answer)
+        rcode = dns.rcode.to_text(resp.rcode)
+        queries.append(Query(qname.to_text(), type_text, rcode, len(records)))
+        if resp.rcode == dns.rcode.NOERROR and records:
+            answer, final = records, "NOERROR"
+            break
+        if resp.rcode == dns.rcode.NOERROR:
+            nodata = True
+        elif resp.rcode == dns.rcode.SERVFAIL:
+            servfail = True
+        elif resp.rcode != dns.rcode.NXDOMAIN:
+            final = rcode
+            break
+    else:
+        final = "NOERROR" if nodata else "SERVFAIL" if servfail else "NXDOMAIN"
+    addresses = tuple(r.address for r in answer if isinstance(r, ARecord | AAAARecord))
+    return ClientResolution(
+        pod=pod.key, name=name, type=type_text,
+        nameserver=None if pod.host_network else str(cluster.dns_ip or "127.0.0.1"),
+        search=search, queries=tuple(queries), answer=answer, addresses=addresses, rcode=final,
+    )
+
+
+def _pod(cluster: Cluster, pod: Pod | str) -> Pod:
+    if isinstance(pod, Pod):
+        return pod
+    ns, sep, name = pod.partition("/")
+    if not sep:
+        ns, name = "default", pod
+    try:
+        return cluster.pod(ns, name)
+    except KeyError:
+        raise DNSError(f"no pod {ns}/{name} in the topology") from None
