@@ -81,6 +81,11 @@ def rules(
     from overlaynet.topology import load_cluster
 
     cluster = load_cluster([str(f) for f in files])
+    if cluster.pods:
+        # pod IPs (and so endpoints) as the network driver's IPAM allocates them for a trace
+        from overlaynet.assemble import assemble
+
+        cluster = assemble(cluster).cluster
     ips = _ips(node_ips)
     np_addresses = None
     if nodeport_addresses is not None:

@@ -1,0 +1,97 @@
+"""``overlaynet kube-proxy rules``: topologies, bare Service/EndpointSlice manifests, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from overlaynet.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MANIFESTS = """\
+apiVersion: v1
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  clusterIP: 172.30.0.41
+  ports: [{name: p80, port: 80, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc1-abc
+  namespace: ns1
+  labels: {kubernetes.io/service-name: svc1}
+addressType: IPv4
+endpoints:
+  - addresses: [10.180.0.1]
+ports: [{name: p80, port: 80, protocol: TCP}]
+"""
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["kube-proxy", "rules", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_bare_manifests_with_node_ip(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    code, out, err = _run(str(f), "--node", "n1", "--node-ip", "192.168.0.2", "--cluster-cidr", "10.0.0.0/8")
+    assert code == 0, err
+    assert out.startswith("*filter\n")
+    assert '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O' in out
+    assert "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80" in out
+    assert "! -s 10.0.0.0/8 -j KUBE-MARK-MASQ" in out
+    assert "-A PREROUTING" not in out  # only the restore payload
+
+
+def test_bare_manifests_need_node_ip(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    code, out, err = _run(str(f), "--node", "n1")
+    assert code == 2
+    assert "--node-ip" in err and "Traceback" not in err
+
+
+def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    code, _, err = _run(str(f), "--node", "n1", "--node-ip", "not-an-ip")
+    assert code == 2 and "not an IP address" in err
+    code, _, err = _run(str(f), "--node", "n1", "--node-ip", "192.168.0.2", "--nodeport-addresses", "10.0.0/x")
+    assert code == 2 and "--nodeport-addresses" in err
+
+
+def test_options_masquerade_all_nodeport_addresses_full(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    code, out, _ = _run(
+        str(f), "--node", "n1", "--node-ip", "192.168.0.2", "--masquerade-all",
+        "--nodeport-addresses", "primary", "--full",
+    )
+    assert code == 0
+    assert '-d 172.30.0.41 --dport 80 -j KUBE-MARK-MASQ' in out
+    assert "-d 192.168.0.2 -j KUBE-NODEPORTS" in out
+    assert '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES' in out
+
+
+def test_demo_topology_json() -> None:
+    from overlaynet.topology import load_cluster
+
+    demo = ROOT / "topologies" / "demo.yaml"
+    node = load_cluster([demo]).nodes[0].name
+    code, out, err = _run(str(demo), "--node", node, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["node"] == node and set(doc["tables"]) == {"filter", "nat"}
+    assert doc["rule_counts"]["nat"] > 5
+    assert any(line.startswith("-A KUBE-SVC-") for line in doc["tables"]["nat"])
+
+
+def test_help_has_an_example() -> None:
+    result = CliRunner().invoke(main, ["kube-proxy", "rules", "--help"])
+    assert result.exit_code == 0 and "overlaynet kube-proxy rules" in result.output
