@@ -35,7 +35,7 @@ class Rule:
     source_line: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        basic = sorted((m for m in self.matches if m.ext is None and _is_basic(m)), key=lambda m: m.order)
+        basic = sorted((m for m in self.matches if _is_basic(m)), key=lambda m: m.order)
         rest = [m for m in self.matches if not _is_basic(m)]
         object.__setattr__(self, "matches", tuple(basic) + tuple(rest))
 
@@ -58,6 +58,8 @@ class Chain:
     rules: list[Rule] = field(default_factory=list)
     packets: int = 0
     bytes: int = 0
+    # cache of compile.py's dispatch tables; never part of equality
+    compiled: object | None = field(default=None, compare=False, repr=False)
 
     @property
     def builtin(self) -> bool:
@@ -111,12 +113,16 @@ class Ruleset:
         return self.table(table).ensure_chain(chain)
 
     def append(self, table: str, chain: str, rule: Rule) -> Rule:
-        self.ensure_chain(table, chain).rules.append(rule)
+        target = self.ensure_chain(table, chain)
+        target.rules.append(rule)
+        target.compiled = None
         return rule
 
     def insert(self, table: str, chain: str, rule: Rule, position: int = 1) -> Rule:
         """Insert at a 1-based position, as ``iptables -I CHAIN n``."""
-        self.ensure_chain(table, chain).rules.insert(position - 1, rule)
+        target = self.ensure_chain(table, chain)
+        target.rules.insert(position - 1, rule)
+        target.compiled = None
         return rule
 
     def ordered_tables(self) -> list[Table]:

@@ -1,0 +1,372 @@
+"""Hook evaluation: walk the tables registered at a hook, in the kernel's priority order,
+with jumps/gotos/RETURN, policies, marks, conntrack (NEW/ESTABLISHED, NAT bindings and
+reverse NAT for replies) and statistic branching (sampled, or every branch with its exact
+probability). The rule-by-rule walk is the reference; ``compile.py`` only skips rules that
+cannot match.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from fractions import Fraction
+
+from overlaynet.dataplane.netfilter import targets as t
+from overlaynet.dataplane.netfilter.compile import CompiledChain
+from overlaynet.dataplane.netfilter.compile import compiled as compiled_chain
+from overlaynet.dataplane.netfilter.context import (
+    HookContext,
+    HookOutcome,
+    NatRecord,
+    RuleHit,
+    Verdict,
+)
+from overlaynet.dataplane.netfilter.render import render_rule
+from overlaynet.dataplane.netfilter.rules import Chain, Rule, Ruleset, Table
+from overlaynet.dataplane.netfilter.state import ConnEntry, ConnInfo, IpSet, NetfilterState, Tuple5
+from overlaynet.dataplane.packet import Packet
+from overlaynet.errors import IptablesSyntaxError
+from overlaynet.model.base import IPAddress
+
+# tables at each hook in priority order: raw −300, (conntrack −200), mangle −150,
+# nat DNAT −100 (PREROUTING/OUTPUT), filter 0, nat SNAT +100 (INPUT/POSTROUTING)
+HOOK_TABLES: dict[str, tuple[str, ...]] = {
+    "PREROUTING": ("raw", "mangle", "nat"),
+    "INPUT": ("mangle", "filter", "nat"),
+    "FORWARD": ("mangle", "filter"),
+    "OUTPUT": ("raw", "mangle", "nat", "filter"),
+    "POSTROUTING": ("mangle", "nat"),
+}
+FIRST_HOOKS = ("PREROUTING", "OUTPUT")  # conntrack lookup creates entries; DNAT happens here
+COMPILE_THRESHOLD = 64  # chains with at least this many rules use the dispatch tables
+MAX_STEPS = 1_000_000
+
+
+def packet_tuple(packet: Packet) -> Tuple5:
+    return (packet.proto, packet.src, packet.sport, packet.dst, packet.dport)
+
+
+def _reverse(tup: Tuple5) -> Tuple5:
+    return (tup[0], tup[3], tup[4], tup[1], tup[2])
+
+
+def run_hook(ruleset: Ruleset, packet: Packet, ctx: HookContext, *, compiled: bool | None = None) -> list[HookOutcome]:
+    """Evaluate ``packet`` at ``ctx.hook``; see the module docstring and docs/netfilter.md.
+
+    ``compiled``: use the dispatch tables for long chains (None: when a chain has at least
+    ``COMPILE_THRESHOLD`` rules; False: always walk rule by rule).
+    """
+    if not ctx.all_branches:
+        run = _Run(ruleset, packet, ctx, ctx.state, (), compiled)
+        return [run.execute()]
+    outcomes: list[HookOutcome] = []
+    pending: list[tuple[bool, ...]] = [()]
+    while pending:
+        prefix = pending.pop()
+        run = _Run(ruleset, packet, ctx, ctx.state.copy(), prefix, compiled)
+        outcome = run.execute()
+        for k in range(len(prefix), len(run.choices)):
+            taken, p = run.choices[k]
+            if 0 < p < 1 and taken:
+                pending.append(tuple(c for c, _ in run.choices[:k]) + (False,))
+        if outcome.probability > 0:
+            outcomes.append(outcome)
+    if len(outcomes) == 1:  # nothing forked: the caller's state is the state
+        only = outcomes[0]
+        assert only.state is not None
+        ctx.state.__dict__.update(only.state.__dict__)
+        outcomes = [HookOutcome(only.verdict, only.packet, only.probability, only.hits, only.nat, ctx.state,
+                                only.reject_with)]
+    return outcomes
+
+
+class _Run:
+    """One walk of one hook along one sequence of statistic decisions (the Env of matches)."""
+
+    def __init__(self, ruleset: Ruleset, packet: Packet, ctx: HookContext, state: NetfilterState,
+                 prefix: tuple[bool, ...], compiled: bool | None) -> None:
+        self.ruleset = ruleset
+        self.packet = packet
+        self.ctx = ctx
+        self.state = state
+        self.prefix = prefix
+        self.compiled = compiled
+        self.choices: list[tuple[bool, Fraction]] = []
+        self.hits: list[RuleHit] = []
+        self.nat: list[NatRecord] = []
+        self.hook = ctx.hook
+        self.in_iface = ctx.in_iface
+        self.out_iface = ctx.out_iface
+        self.local_addresses = ctx.local_addresses
+        self.namespace = ctx.namespace
+        self.physdev_in = ctx.physdev_in
+        self.physdev_out = ctx.physdev_out
+        self.ipsets: Mapping[str, IpSet] = {**state.ipsets, **ctx.ipsets} if ctx.ipsets else state.ipsets
+        self.ct = ConnInfo("NEW")
+        self.direction = "orig"
+        self.untracked = False
+        self.position: tuple[str, str, int] = ("", "", 0)
+
+    # --- Env -----------------------------------------------------------------------------------
+    def decide(self, probability: Fraction, nth: tuple[int, int] | None = None) -> bool:
+        k = len(self.choices)
+        if k < len(self.prefix):
+            choice = self.prefix[k]
+        elif self.ctx.all_branches or probability in (0, 1):
+            choice = probability > 0
+        elif nth is not None:
+            every, start = nth
+            key = (self.namespace, *self.position)
+            count = self.state.nth_counters.get(key, start)
+            choice = count == every - 1
+            self.state.nth_counters[key] = 0 if choice else count + 1
+        else:
+            choice = self.state.rng.random() < probability
+        self.choices.append((choice, probability))
+        return choice
+
+    # --- the hook ------------------------------------------------------------------------------
+    def execute(self) -> HookOutcome:
+        verdict: str = "ACCEPT"
+        reject_with = None
+        tables = HOOK_TABLES[self.hook]
+        looked_up = False
+        if self.hook in FIRST_HOOKS:  # a fresh traversal: forget NOTRACK of an earlier packet
+            self.state.untracked.discard((self.namespace, packet_tuple(self.packet)))
+        else:
+            self.conntrack_lookup()
+            looked_up = True
+        for name in tables:
+            if name != "raw" and not looked_up:  # conntrack sits at −200, after raw
+                self.conntrack_lookup()
+                looked_up = True
+            table = self.ruleset.tables.get(name)
+            if name == "nat":
+                result = self.nat_step(table)
+            elif table is not None:
+                result = self.walk(table)
+            else:
+                result = None
+            if result in ("DROP", "REJECT"):
+                verdict = result
+                if result == "REJECT":
+                    reject_with = self.reject_with
+                break
+        if verdict == "ACCEPT" and self.hook in ("INPUT", "POSTROUTING") and self.ct.entry is not None:
+            self.ct.entry.confirmed = True
+        probability = Fraction(1)
+        for taken, p in self.choices:
+            probability *= p if taken else 1 - p
+        final: Verdict = "DROP" if verdict == "DROP" else "REJECT" if verdict == "REJECT" else "ACCEPT"
+        return HookOutcome(final, self.packet, probability, tuple(self.hits), tuple(self.nat), self.state, reject_with)
+
+    # --- conntrack ----------------------------------------------------------------------------
+    def conntrack_lookup(self) -> None:
+        ns = self.namespace
+        tup = packet_tuple(self.packet)
+        if self.untracked or (ns, tup) in self.state.untracked:
+            self.ct = ConnInfo("UNTRACKED")
+            self.untracked = True
+            return
+        found = self.state.lookup(ns, tup)
+        if found is not None and self.hook in FIRST_HOOKS and found[1] == "orig" and not found[0].confirmed:
+            self.state.forget(ns, found[0])  # an earlier packet never got through: its entry died
+            found = None
+        if found is None:
+            if self.packet.reply:
+                self.ct = ConnInfo("ESTABLISHED")  # a reply whose connection we were not shown
+                self.direction = "reply"
+                return
+            entry = ConnEntry(orig=tup, reply=_reverse(tup), dst_done=self.hook not in FIRST_HOOKS)
+            self.reindex(entry)
+            self.ct = ConnInfo("NEW", entry)
+            return
+        entry, self.direction = found
+        if self.direction == "reply":
+            entry.seen_reply = True
+            self.ct = ConnInfo("ESTABLISHED", entry)
+        else:
+            self.ct = ConnInfo("ESTABLISHED" if entry.seen_reply else "NEW", entry)
+
+    def reindex(self, entry: ConnEntry) -> None:
+        """Register every tuple a packet of this connection takes before/after each NAT."""
+        o, r = entry.orig, entry.reply
+        p = o[0]
+        for tup in (o, (p, o[1], o[2], r[1], r[2]), _reverse(r)):
+            self.state.register(self.namespace, tup, entry, "orig")
+        for tup in (r, (p, r[1], r[2], o[1], o[2]), _reverse(o)):
+            self.state.register(self.namespace, tup, entry, "reply")
+
+    def nat_step(self, table: Table | None) -> str | None:
+        entry = self.ct.entry
+        if entry is None or self.untracked:
+            return None
+        dst_hook = self.hook in FIRST_HOOKS
+        if self.direction == "reply":
+            if dst_hook and entry.snat:
+                self.translate("conntrack", dst=(entry.orig[1], entry.orig[2]))
+            elif not dst_hook and entry.dnat:
+                self.translate("conntrack", src=(entry.orig[3], entry.orig[4]))
+            return None
+        done = entry.dst_done if dst_hook else entry.src_done
+        if not done:
+            result = self.walk(table) if table is not None else None
+            if dst_hook:
+                entry.dst_done = True
+            else:
+                entry.src_done = True
+            return result
+        if dst_hook and entry.dnat:
+            self.translate("conntrack", dst=(entry.reply[1], entry.reply[2]))
+        elif not dst_hook and entry.snat:
+            self.translate("conntrack", src=(entry.reply[3], entry.reply[4]))
+        return None
+
+    def translate(self, kind: str, *, dst: tuple[IPAddress, int | None] | None = None,
+                  src: tuple[IPAddress, int | None] | None = None, chain: str = "") -> None:
+        pkt = self.packet
+        if dst is not None:
+            before, after = (pkt.dst, pkt.dport), dst
+            self.packet = pkt.with_(dst=dst[0], dport=dst[1])
+        else:
+            assert src is not None
+            before, after = (pkt.src, pkt.sport), src
+            self.packet = pkt.with_(src=src[0], sport=src[1])
+        self.nat.append(NatRecord(kind, before, after, chain))  # type: ignore[arg-type]
+        entry = self.ct.entry
+        if kind != "conntrack" and entry is not None:
+            r = entry.reply
+            if dst is not None:
+                entry.dnat = True
+                entry.reply = (r[0], dst[0], dst[1], r[3], r[4])
+            else:
+                entry.snat = True
+                entry.reply = (r[0], r[1], r[2], src[0], src[1])  # type: ignore[index]
+            self.reindex(entry)
+
+    # --- the walk -----------------------------------------------------------------------------
+    def walk(self, table: Table) -> str | None:
+        base = table.chains.get(self.hook)
+        if base is None:
+            return None
+        stack: list[tuple[Chain, int]] = []
+        chain, i = base, 0
+        dispatch = self.dispatch_for(chain)
+        steps = 0
+        while True:
+            steps += 1
+            if steps > MAX_STEPS:
+                raise IptablesSyntaxError(f"table {table.name}: the walk from {self.hook} does not end (a chain loop)", line=0)
+            if i >= len(chain.rules):
+                if stack:
+                    chain, i = stack.pop()
+                    dispatch = self.dispatch_for(chain)
+                    continue
+                return base.policy
+            if dispatch is not None and (run := dispatch.run_of[i]) is not None:
+                j = run.next_candidate(self.packet, i)
+                if j is None:
+                    i = run.end
+                    continue
+                i = j
+            rule = chain.rules[i]
+            i += 1
+            self.position = (table.name, chain.name, i)
+            if not all(m.test(self) for m in rule.matches):  # type: ignore[arg-type]
+                continue
+            target = rule.target
+            outcome = self.apply(table, chain, i, rule, target)
+            if outcome is None:
+                continue
+            if outcome == "RETURN":
+                if stack:
+                    chain, i = stack.pop()
+                    dispatch = self.dispatch_for(chain)
+                    continue
+                return base.policy
+            if isinstance(target, t.Jump | t.Goto):
+                if isinstance(target, t.Jump):
+                    stack.append((chain, i))
+                chain, i = table.chains[target.chain], 0
+                dispatch = self.dispatch_for(chain)
+                continue
+            return outcome
+
+    def dispatch_for(self, chain: Chain) -> CompiledChain | None:
+        use = self.compiled if self.compiled is not None else len(chain.rules) >= COMPILE_THRESHOLD
+        return compiled_chain(chain) if use and chain.rules else None
+
+    def hit(self, table: Table, chain: Chain, number: int, rule: Rule, verdict: str | None) -> None:
+        self.hits.append(RuleHit(table.name, chain.name, number, render_rule(chain.name, rule), verdict, rule.comment))
+
+    def apply(self, table: Table, chain: Chain, number: int, rule: Rule, target: t.Target | None) -> str | None:
+        """Do what the rule's target does; return a verdict, RETURN, "JUMP", or None to go on."""
+        if target is None:
+            self.hit(table, chain, number, rule, None)
+            return None
+        if isinstance(target, t.Verdict_):
+            self.hit(table, chain, number, rule, target.verdict)
+            return target.verdict
+        if isinstance(target, t.Jump | t.Goto):
+            self.hit(table, chain, number, rule, target.chain)
+            return "JUMP"
+        if isinstance(target, t.Reject):
+            self.hit(table, chain, number, rule, "REJECT")
+            self.reject_with = target.reject_with
+            return "REJECT"
+        self.hit(table, chain, number, rule, target.label)
+        if isinstance(target, t.MarkTarget):
+            self.packet = self.packet.with_(mark=target.apply(self.packet.mark))
+            return None
+        if isinstance(target, t.ConnMarkTarget):
+            self.connmark(target)
+            return None
+        if isinstance(target, t.Log):
+            return None
+        if isinstance(target, t.Notrack):
+            self.untracked = True
+            self.state.untracked.add((self.namespace, packet_tuple(self.packet)))
+            return None
+        return self.nat_target(chain, target)
+
+    def connmark(self, target: t.ConnMarkTarget) -> None:
+        entry = self.ct.entry
+        if entry is None:
+            return
+        if target.mode == "set":
+            entry.ctmark = ((entry.ctmark & ~target.mask) ^ target.value) & 0xFFFFFFFF
+        elif target.mode == "save":
+            entry.ctmark = ((entry.ctmark & ~target.ctmask) ^ (self.packet.mark & target.nfmask)) & 0xFFFFFFFF
+        else:
+            mark = ((self.packet.mark & ~target.nfmask) ^ (entry.ctmark & target.ctmask)) & 0xFFFFFFFF
+            self.packet = self.packet.with_(mark=mark)
+
+    def nat_target(self, chain: Chain, target: t.Target) -> str:
+        pkt = self.packet
+        if isinstance(target, t.Dnat):
+            ip: IPAddress = target.to.lo or pkt.dst
+            port = target.to.ports.lo if target.to.ports else pkt.dport
+            self.translate("DNAT", dst=(ip, port), chain=chain.name)
+        if isinstance(target, t.Snat):
+            ip = target.to.lo or pkt.src
+            port = target.to.ports.lo if target.to.ports else pkt.sport
+            self.translate("SNAT", src=(ip, port), chain=chain.name)
+        addr: IPAddress | None
+        if isinstance(target, t.Masquerade):
+            addr = self.ctx.iface_address(self.out_iface, pkt.version) if self.out_iface else None
+            if addr is None:
+                return "DROP"  # the kernel drops what it cannot masquerade
+            port = target.to_ports.lo if target.to_ports else pkt.sport
+            self.translate("MASQUERADE", src=(addr, port), chain=chain.name)
+        elif isinstance(target, t.Redirect):
+            if self.hook == "OUTPUT":
+                addr = ipaddress.ip_address("127.0.0.1" if pkt.version == 4 else "::1")
+            else:
+                addr = self.ctx.iface_address(self.in_iface, pkt.version) if self.in_iface else None
+            if addr is None:
+                return "DROP"
+            port = target.to_ports.lo if target.to_ports else pkt.dport
+            self.translate("REDIRECT", dst=(addr, port), chain=chain.name)
+        return "ACCEPT"
+
+    reject_with: str | None = None
