@@ -1,0 +1,150 @@
+"""``overlaynet validate | show | graph``: check topology files, print what they load to, draw them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from overlaynet.errors import TopologyError
+from overlaynet.topology import load
+from overlaynet.topology.export import draw_png, graph_data, summary, to_dot, to_json
+
+_PATHS = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+
+
+@click.command("validate")
+@_PATHS
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file instead of text.")
+def validate(files: tuple[str, ...], as_json: bool) -> None:
+    """Check topology files: every error with file:line:column, YAML path, expected and found.
+
+    Each FILE (or directory of *.yaml) is loaded as a topology of its own. Errors and
+    warnings go to stderr; "OK: N nodes, N pods, N services" to stdout. Exit 2 if any
+    file has an error.
+
+    \b
+    Examples:
+      overlaynet validate topologies/*.yaml
+      overlaynet validate --json my-cluster-dump.yaml
+    """
+    failed = False
+    reports = []
+    for path in files:
+        try:
+            result = load([path])
+        except TopologyError as exc:
+            failed = True
+            reports.append({"file": path, "ok": False, "errors": [_diag(d) for d in exc.diagnostics], "warnings": []})
+            if not as_json:
+                for d in exc.diagnostics:
+                    click.echo(str(d), err=True)
+            continue
+        c = result.cluster
+        reports.append({"file": path, "ok": True, "errors": [], "warnings": [_diag(d) for d in result.warnings],
+                        "nodes": len(c.nodes), "pods": len(c.pods), "services": len(c.services)})
+        if not as_json:
+            for d in result.warnings:
+                click.echo(str(d), err=True)
+            click.echo(f"{path}: OK: {len(c.nodes)} nodes, {len(c.pods)} pods, {len(c.services)} services")
+    if as_json:
+        click.echo(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+    if failed:
+        raise SystemExit(2)
+
+
+def _diag(d: object) -> dict[str, object]:
+    return {k: getattr(d, k) for k in ("file", "line", "column", "path", "message", "severity")}
+
+
+@click.command("show")
+@_PATHS
+@click.option("--json", "as_json", is_flag=True, help="Print nodes, pods and services (with endpoints) as JSON.")
+def show(files: tuple[str, ...], as_json: bool) -> None:
+    """Show what a topology loads to: nodes, pods, services with their endpoints.
+
+    All FILES together make one topology.
+
+    \b
+    Examples:
+      overlaynet show topologies/demo.yaml
+      overlaynet show topologies/demo.yaml --json | jq '.pods[] | {name, ips, node}'
+    """
+    result = load(list(files))
+    data = summary(result.cluster)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for d in result.warnings:
+        click.echo(str(d), err=True)
+    _print_tables(data)
+
+
+def _print_tables(data: dict) -> None:  # type: ignore[type-arg]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    c = data["cluster"]
+    console.print(f"[bold]{c['name']}[/bold]  domain {c['domain']}  pods {', '.join(c['podCIDRs'])}  "
+                  f"services {', '.join(c['serviceCIDRs'])}  DNS {c['dnsIP']}  driver {c['driver']}")
+    t = Table(title="Nodes")
+    for col in ("node", "ip", "segment", "pod CIDRs", "labels"):
+        t.add_column(col, overflow="fold")
+    for n in data["nodes"]:
+        cidrs = ", ".join(n["podCIDRs"]) + (" (allocated)" if n["podCIDRsAllocated"] else "")
+        t.add_row(n["name"], n["ip"], n["segment"], cidrs, _labels(n["labels"]))
+    console.print(t)
+    t = Table(title="Pods")
+    for col in ("namespace", "pod", "IPs", "node", "ready", "labels"):
+        t.add_column(col, overflow="fold")
+    for p in data["pods"]:
+        ready = "yes" if p["ready"] else "no"
+        if p["terminating"]:
+            ready += " (terminating)"
+        t.add_row(p["namespace"], p["name"], ", ".join(p["ips"]), p["node"] or "-", ready, _labels(p["labels"]))
+    console.print(t)
+    t = Table(title="Services")
+    for col in ("namespace", "service", "type", "cluster IPs", "ports", "endpoints"):
+        t.add_column(col, overflow="fold")
+    for s in data["services"]:
+        ips = "None (headless)" if s["headless"] else ", ".join(s["clusterIPs"]) or (s["externalName"] or "-")
+        ports = ", ".join(
+            f"{p['port']}{':' + str(p['nodePort']) if p['nodePort'] else ''}/{p['protocol']}→{p['targetPort']}" for p in s["ports"]
+        )
+        eps = ", ".join(
+            f"{','.join(e['addresses'])}{'' if e['ready'] else ' (not ready)'}" for e in s["endpoints"]
+        ) or "-"
+        t.add_row(s["namespace"], s["name"], s["type"], ips, ports, eps)
+    console.print(t)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+@click.command("graph")
+@_PATHS
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file; the format follows the suffix: .dot, .json or .png.")
+def graph(files: tuple[str, ...], output: Path) -> None:
+    """Write the topology graph (segments, routers, hosts, pods; links with MTU).
+
+    \b
+    Examples:
+      overlaynet graph topologies/demo.yaml -o demo.png
+      overlaynet graph topologies/demo.yaml -o demo.dot && dot -Tsvg demo.dot > demo.svg
+      overlaynet graph topologies/demo.yaml -o demo.json
+    """
+    suffix = output.suffix.lower()
+    if suffix not in (".dot", ".json", ".png"):
+        raise click.BadParameter(f"expected a file name ending in .dot, .json or .png, found {suffix or 'no suffix'!r}", param_hint="-o/--output")
+    g = graph_data(load(list(files)).cluster)
+    if suffix == ".dot":
+        output.write_text(to_dot(g))
+    elif suffix == ".json":
+        output.write_text(json.dumps(to_json(g), indent=2, default=str) + "\n")
+    else:
+        draw_png(g, output)
+    click.echo(f"wrote {output} ({g.number_of_nodes()} nodes, {g.number_of_edges()} links)")
