@@ -17,6 +17,7 @@ from overlaynet.drivers.base import Driver
 from overlaynet.drivers.calico.bgp import BGPState, compute_bgp
 from overlaynet.drivers.calico.ipam import Assignment, CalicoIPAM
 from overlaynet.drivers.calico.options import OVERHEAD, CalicoOptions, parse_options
+from overlaynet.drivers.calico.policies import CalicoPolicy, cluster_policies
 from overlaynet.model import Cluster, IPAddress, IPNetwork, Node
 
 __all__ = ["CalicoDriver", "CalicoOptions"]
@@ -118,6 +119,12 @@ class CalicoDriver(Driver):
             as_number=self.opts.as_number,
             reflectors=self.opts.route_reflectors,
         )
+
+    # --- policy -------------------------------------------------------------------------
+    @cached_property
+    def policies(self) -> list[CalicoPolicy]:
+        """Kubernetes and Calico v3 policies, converted and in Calico's order."""
+        return cluster_policies(self.cluster)
 
     # --- dataplane ----------------------------------------------------------------------
     def pod_mtu(self, node: Node) -> int:

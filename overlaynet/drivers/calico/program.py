@@ -100,6 +100,7 @@ def program_node(driver: CalicoDriver, dp: Dataplane, node: Node) -> None:
 
     _program_remote_routes(driver, root, node)
     _program_nat_outgoing(driver, root)
+    _program_policy(driver, root, node)
 
 
 def _program_pod(dp: Dataplane, root: NetNamespace, node: Node, pod: Pod, mtu: int) -> None:
@@ -219,13 +220,35 @@ def _route_to(
         root.add_fdb(FdbEntry(mac, "vxlan.calico", dst=other.ip, origin=f"felix: VTEP of {other.name} at {other.ip}"))
 
 
+def _merge(root: NetNamespace, payload: str, label: str) -> None:
+    """Felix's way: its own chains replaced wholesale, its jumps inserted at the top of the
+    built-in chains (ChainInsertMode=insert), everything else left alone."""
+    from overlaynet.dataplane.netfilter import parse_save
+
+    parsed = parse_save(payload, file=label)
+    for table in parsed.ordered_tables():
+        for chain in table.ordered_chains():
+            target = root.netfilter.ensure_chain(table.name, chain.name)
+            if chain.builtin:
+                for rule in reversed(chain.rules):
+                    if rule not in target.rules:
+                        root.netfilter.insert(table.name, chain.name, rule, 1)
+            else:
+                target.rules = list(chain.rules)
+                target.compiled = None
+
+
+def _program_policy(driver: CalicoDriver, root: NetNamespace, node: Node) -> None:
+    from overlaynet.drivers.calico.policy import render_node_policy
+
+    local = [(p, veth_name(p)) for p in driver.cluster.pods_on(node.name) if p.ips and not p.host_network]
+    _merge(root, render_node_policy(driver.cluster, driver.policies, local), "<calico felix policy>")
+
+
 def _program_nat_outgoing(driver: CalicoDriver, root: NetNamespace) -> None:
-    """natOutgoing: masquerade pod traffic that leaves every pool (Felix's cali-nat-outgoing)."""
+    """natOutgoing: masquerade pod traffic that leaves every pool (Felix's cali-nat-outgoing,
+    written with -s/-d where Felix uses its ipam-pools ipsets)."""
     if not driver.opts.nat_outgoing:
-        return
-    try:
-        from overlaynet.dataplane.netfilter import parse_save  # type: ignore[attr-defined]
-    except ImportError:
         return
     pools = [p for p in driver.pools if p.version == 4]
     lines = ["*nat", ":POSTROUTING ACCEPT [0:0]", ":cali-POSTROUTING - [0:0]", ":cali-nat-outgoing - [0:0]"]
@@ -239,7 +262,4 @@ def _program_nat_outgoing(driver: CalicoDriver, root: NetNamespace) -> None:
             "-j MASQUERADE --random-fully"
         )
     lines.append("COMMIT")
-    merge = getattr(root.netfilter, "merge", None)
-    parsed = parse_save("\n".join(lines) + "\n", file="<calico nat-outgoing>")
-    if merge is not None:
-        merge(parsed)
+    _merge(root, "\n".join(lines) + "\n", "<calico nat-outgoing>")
