@@ -67,10 +67,16 @@ def _route_mtu(dst: str) -> int | None:
 
 
 def cmd_ping(args: dict[str, Any]) -> int:
+    """ICMP echoes, one after the other: ``{"probes": [{dst, size, df, timeout}, ...]}``."""
+    _out({"results": [_ping_one(p) for p in args["probes"]]})
+    return 0
+
+
+def _ping_one(args: dict[str, Any]) -> dict[str, Any]:
     """One ICMP echo of IP total length ``size``; reports the reply's TTL or the error."""
     dst, size, df = args["dst"], int(args.get("size", 84)), bool(args.get("df", False))
     timeout = float(args.get("timeout", 2.0))
-    ident, seq = os.getpid() & 0xFFFF, 1
+    ident, seq = os.getpid() & 0xFFFF, int(args.get("seq", 1))
     payload = bytes(i & 0xFF for i in range(max(size - 28, 0)))
     header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
     packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq) + payload
@@ -89,8 +95,8 @@ def cmd_ping(args: dict[str, Any]) -> int:
                           message=f"local error: message too long, mtu={mtu}")
         else:
             result.update(status="unreachable", local=True, message=exc.strerror)
-        _out(result)
-        return 0
+        sock.close()
+        return result
     deadline = start + timeout
     while True:
         left = deadline - time.monotonic()
@@ -128,8 +134,7 @@ def cmd_ping(args: dict[str, Any]) -> int:
                           message=f"From {src} icmp_seq={seq} Time to live exceeded")
         break
     sock.close()
-    _out(result)
-    return 0
+    return result
 
 
 def cmd_listen(args: dict[str, Any]) -> int:

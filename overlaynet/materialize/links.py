@@ -91,27 +91,27 @@ def create_links(state: ApplyState) -> None:
 
 
 def _create_dummy(state: ApplyState, ref: NsRef, iface: Interface) -> None:
-    """A dummy device (a phys port plugged nowhere is one too). Kernels built without the
-    dummy link type get an ifb device (NOARP, drops what it is sent: the same black hole)."""
+    """A dummy device. A phys port plugged into no segment, and a dummy on a kernel built
+    without the dummy link type, get a veth whose peer stays down beside it: a link with no
+    carrier, which like a dummy swallows what is routed to it."""
     from pyroute2.netlink.exceptions import NetlinkError
 
     nsname = state.ns_names[ref]
     obj = f"{iface.kind} {iface.name}"
     name = state.ifname(ref, iface.name)
-    if iface.kind == "phys":
-        state.skip(ref, obj, "not plugged into a known segment: created as a dummy (no link)")
-    for kind in ("dummy", "ifb"):
+    if iface.kind == "dummy":
         try:
-            state.ipr(nsname).link("add", ifname=name, kind=kind)
+            state.ipr(nsname).link("add", ifname=name, kind="dummy")
+            return
         except NetlinkError as exc:
             if exc.code != _EOPNOTSUPP:
                 state.call(nsname, obj, _raise, exc)
-            continue
-        if kind != "dummy":
-            state.skip(ref, obj, f"this kernel has no dummy link type: an {kind} device (NOARP, "
-                       "drops what it is sent) stands in")
-        return
-    raise MaterializeError(f"namespace {nsname}: {obj}: this kernel has neither dummy nor ifb link types")
+        why = "this kernel has no dummy link type"
+    else:
+        why = "not plugged into a known segment"
+    peer = state.ifname(ref, f"{iface.name}~nc")
+    state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=name, kind="veth", peer={"ifname": peer})
+    state.skip(ref, obj, f"{why}: a veth whose peer {peer} stays down stands in (no carrier)")
 
 
 def _create_veth(state: ApplyState, ref: NsRef, iface: Interface, made: set[frozenset[tuple[NsRef, str]]]) -> None:

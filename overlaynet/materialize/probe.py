@@ -50,13 +50,25 @@ class PingResult:
 def ping(m: Materialized, src: NsRef, dst: IPAddress | str, *, size: int = 84, df: bool = False,
          timeout: float = 2.0) -> PingResult:
     """Send one echo request of IP total length ``size`` from ``src`` to ``dst``."""
-    if size < 28 or size > 65535:
-        raise MaterializeError(f"ping size {size}: expected an IP total length of 28..65535")
-    out = m.agent(src, "ping", {"dst": str(dst), "size": size, "df": df, "timeout": timeout},
-                  timeout=timeout + 10)
-    return PingResult(status=out["status"], dst=out["dst"], size=out["size"], df=out["df"],
-                      ttl=out.get("ttl"), mtu=out.get("mtu"), local=bool(out.get("local", False)),
-                      reply_from=out.get("reply_from"), message=out.get("message", ""))
+    return ping_many(m, src, [(dst, size, df)], timeout=timeout)[0]
+
+
+def ping_many(m: Materialized, src: NsRef, probes: list[tuple[IPAddress | str, int, bool]], *,
+              timeout: float = 2.0) -> list[PingResult]:
+    """Several echoes from ``src``, one after the other, each ``(dst, size, df)``; one agent
+    process for all of them (each echo carries its own sequence number)."""
+    for _, size, _ in probes:
+        if size < 28 or size > 65535:
+            raise MaterializeError(f"ping size {size}: expected an IP total length of 28..65535")
+    if not probes:
+        return []
+    args = [{"dst": str(d), "size": s, "df": f, "timeout": timeout, "seq": i + 1}
+            for i, (d, s, f) in enumerate(probes)]
+    out = m.agent(src, "ping", {"probes": args}, timeout=timeout * len(probes) + 10)
+    return [PingResult(status=r["status"], dst=r["dst"], size=r["size"], df=r["df"], ttl=r.get("ttl"),
+                       mtu=r.get("mtu"), local=bool(r.get("local", False)),
+                       reply_from=r.get("reply_from"), message=r.get("message", ""))
+            for r in out["results"]]
 
 
 @dataclass(frozen=True, slots=True)
