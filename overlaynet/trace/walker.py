@@ -35,6 +35,7 @@ from overlaynet.trace.steps import (
     RouteStep,
     SnatStep,
     Step,
+    WarningStep,
 )
 
 __all__ = ["MAX_HOPS", "Flight", "Injection", "Walker"]
@@ -70,6 +71,7 @@ class Flight:
     probability: Fraction = Fraction(1)
     seen: frozenset[object] = frozenset()
     wires: tuple[Wire, ...] = ()
+    notes: tuple[str, ...] = ()  # namespace diagnostics met on the way (refused routes ...)
 
     def add(self, *steps: Step) -> Flight:
         return replace(self, steps=self.steps + steps)
@@ -85,6 +87,10 @@ class Flight:
         return replace(self, wires=(*self.wires, w))
 
     def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:
+        if self.notes and not disposition.success:
+            # what an agent failed to program explains the failure: say so last
+            reason = f"{reason}; because {'; '.join(self.notes)}"
+            steps = (*steps, WarningStep(f"why: {'; '.join(self.notes)}"))
         done = self.add(*steps)
         hop = Hop(done.ns.host, done.ns.ns, done.steps)
         return Trace(
@@ -258,6 +264,9 @@ class Walker:
         forwarded), the route and the egress device; else the trace that ends here."""
         p = f.packet
         route = lookup_route(ns, p.dst)
+        if ns.diagnostics and (route is None or route.dst.prefixlen == 0):
+            fresh = tuple(f"{ns.ref}: {d}" for d in ns.diagnostics if f"{ns.ref}: {d}" not in f.notes)
+            f = replace(f, notes=f.notes + fresh).add(*(WarningStep(n) for n in fresh))
         if route is None:
             reason = f"no route to {p.dst} in {ns.ref}"
             return f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason))

@@ -1,0 +1,112 @@
+"""pcap output: the packet as it is on every wire a trace crosses (veths, bridges, VXLAN
+devices, underlay segments with the outer headers), built with scapy, in order.
+
+Frames are Ethernet; payload bytes are zeros padded so each IP packet has the size the
+tracer computed. VXLAN frames decode with ``tshark -d udp.port==8472,vxlan``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from overlaynet.dataplane.packet import Packet
+from overlaynet.trace.model import Encapsulation, Trace, Wire
+
+__all__ = ["frame_bytes", "frames", "write_pcap"]
+
+_DEFAULT_SRC = "02:00:00:00:00:01"
+_DEFAULT_DST = "02:00:00:00:00:02"
+
+
+def _l4(p: Packet, payload: Any | None) -> Any:
+    from scapy.layers.inet import ICMP, TCP, UDP
+    from scapy.packet import Raw
+
+    head: Any
+    size: int
+    if p.proto == "tcp":
+        flags = "".join(f[0] for f in sorted(p.tcp_flags)) if p.tcp_flags else ""
+        head, size = TCP(sport=p.sport or 0, dport=p.dport or 0, flags=flags), 20
+    elif p.proto == "udp":
+        head, size = UDP(sport=p.sport or 0, dport=p.dport or 0), 8
+    elif p.proto == "icmp":
+        head, size = ICMP(type=p.icmp_type if p.icmp_type is not None else 8), 8
+    else:
+        head, size = None, 0
+    body = payload
+    if body is None:
+        pad = p.size - (20 if p.version == 4 else 40) - size
+        body = Raw(b"\x00" * max(pad, 0))
+    return body if head is None else head / body
+
+
+def _ip(p: Packet, payload: Any) -> Any:
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+
+    if p.version == 6:
+        return IPv6(src=str(p.src), dst=str(p.dst), hlim=p.ttl) / payload
+    kw: dict[str, Any] = {"src": str(p.src), "dst": str(p.dst), "ttl": p.ttl, "id": 1}
+    if p.df:
+        kw["flags"] = "DF"
+    if p.proto == "ipip":
+        kw["proto"] = 4
+    return IP(**kw) / payload
+
+
+def _packet(p: Packet, stack: tuple[tuple[Encapsulation, Packet], ...]) -> Any:
+    """The IP packet ``p`` with, inside it, the rest of the encapsulation ``stack``."""
+    from scapy.layers.inet import UDP
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+    from scapy.packet import Raw
+
+    if not stack:
+        return _ip(p, _l4(p, None))
+    enc, inner = stack[-1]
+    inner_pkt = _packet(inner, stack[:-1])
+    if enc.kind == "vxlan":
+        frame = Ether(src=enc.inner_src_mac or _DEFAULT_SRC, dst=enc.inner_dst_mac or _DEFAULT_DST) / inner_pkt
+        payload = UDP(sport=p.sport or 0, dport=p.dport or 4789) / VXLAN(vni=enc.vni or 0, flags=0x08) / frame
+    elif enc.kind == "ipip":
+        payload = inner_pkt
+    else:
+        payload = UDP(sport=p.sport or 0, dport=p.dport or 0) / Raw(b"\x00" * enc.framing_bytes) / inner_pkt
+    return _ip(p, payload)
+
+
+def frames(wire: Wire) -> list[Any]:
+    """The scapy frames on ``wire``: one, or the fragments of its outermost packet."""
+    from scapy.layers.inet import fragment
+    from scapy.layers.l2 import Ether
+
+    ip = _packet(wire.packet, wire.stack)
+    eth = Ether(src=wire.src_mac or _DEFAULT_SRC, dst=wire.dst_mac or _DEFAULT_DST)
+    if wire.fragment_mtu is not None and wire.packet.version == 4 and len(ip) > wire.fragment_mtu:
+        return [eth / piece for piece in fragment(ip, fragsize=(wire.fragment_mtu - 20) // 8 * 8)]
+    return [eth / ip]
+
+
+def frame_bytes(wire: Wire) -> int:
+    """Length of the (first) frame on ``wire``, as a capture shows it."""
+    return len(frames(wire)[0])
+
+
+def write_pcap(path: str | os.PathLike[str], traces: Iterable[Trace]) -> int:
+    """Write every wire of every trace to ``path`` (Ethernet linktype); returns frames written."""
+    from scapy.utils import PcapWriter
+
+    count = 0
+    writer = PcapWriter(os.fspath(path), linktype=1, sync=True)
+    try:
+        for t in traces:
+            for wire in t.wires:
+                for f in frames(wire):
+                    f.time = 1_700_000_000 + count / 1_000_000
+                    writer.write(f)
+                    count += 1
+    finally:
+        writer.close()
+    return count

@@ -1,0 +1,57 @@
+"""Text rendering of traces: a rich table, one row per step, grouped by hop (host /
+namespace), then the disposition line with its reason. Returns text; the CLI prints it."""
+
+from __future__ import annotations
+
+import io
+
+from overlaynet.trace.model import Trace, TraceResult, packet_dict
+
+__all__ = ["render_result", "render_trace"]
+
+
+def _packet_line(t: Trace) -> str:
+    p = packet_dict(t.packet)
+    ports = f" {p['sport']} → {p['dport']}" if p["dport"] is not None else ""
+    df = " DF" if p["df"] else ""
+    return f"{p['proto']} {p['src']} → {p['dst']}{ports}, {p['size']} bytes{df}, TTL {p['ttl']}"
+
+
+def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or _packet_line(t), title_justify="left", show_lines=False, expand=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("host / namespace", no_wrap=True)
+    table.add_column("step", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    n = 0
+    for i, hop in enumerate(t.hops):
+        where = hop.host if hop.namespace == "root" else f"{hop.host} / {hop.namespace}"
+        if i:
+            table.add_section()
+        for j, step in enumerate(hop.steps):
+            n += 1
+            table.add_row(str(n), where if j == 0 else "", step.kind, step.summary())
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system="standard" if color else None, force_terminal=color)
+    console.print(table)
+    for w in t.warnings:
+        console.print(f"warning: {w}")
+    prob = f" (probability {t.probability})" if t.probability != 1 else ""
+    console.print(f"{t.disposition.value}{prob}: {t.reason}", highlight=False)
+    return buf.getvalue()
+
+
+def render_result(result: TraceResult, *, label: str = "", width: int = 140, color: bool = False) -> str:
+    parts = []
+    many = len(result.traces) > 1
+    for i, t in enumerate(result.traces, 1):
+        title = _packet_line(t)
+        if label:
+            title = f"{label}: {title}"
+        if many:
+            title = f"branch {i}/{len(result.traces)} (p={t.probability}) {title}"
+        parts.append(render_trace(t, title=title, width=width, color=color))
+    return "\n".join(parts)

@@ -1,0 +1,288 @@
+"""From user words to a trace: resolve ``--from`` (pod, node, IP) and ``--to`` (pod, Service,
+node, IP, ``IP:PORT``, DNS name) against a network, build the packet, trace it (and its
+reply). The CLI calls ``run``; the walker itself never sees names.
+
+Traffic from an address that is neither a pod, a node nor a router comes from outside the
+cluster: it is injected at the first router on the segment whose CIDR holds it (or straight
+at the destination's port when the destination is on that segment), else at the border
+router's uplink, as if it came from the Internet.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from ipaddress import ip_address
+from typing import Any, Literal
+
+from overlaynet.dataplane.ir import Dataplane, NsRef
+from overlaynet.dataplane.lookup import lookup_route, select_source
+from overlaynet.dataplane.netfilter import NetfilterState
+from overlaynet.dataplane.packet import Packet
+from overlaynet.dataplane.underlay import UPLINK, routers_on
+from overlaynet.errors import TraceError
+from overlaynet.model import Cluster, Pod
+from overlaynet.model.base import IPAddress
+from overlaynet.trace.api import trace
+from overlaynet.trace.model import Disposition, Hop, Trace, TraceResult
+from overlaynet.trace.steps import DnsStep
+from overlaynet.trace.walker import Injection
+
+__all__ = ["Endpoint", "TraceReport", "TraceRequest", "find_pod", "resolve_source", "run"]
+
+Proto = Literal["tcp", "udp", "icmp"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    source: str  # "ns/pod" (unique prefix ok), a node name, or an IP
+    target: str  # "ns/pod", "ns/service", a node, an IP, "IP:PORT", "NAME[:PORT]"
+    port: int | None = None
+    proto: Proto = "tcp"
+    size: int = 64
+    df: bool = False
+    ttl: int = 64
+    reply: bool = False
+    all_branches: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A resolved source: where the packet starts, its address, and the pod if it is one."""
+
+    start: NsRef | Injection
+    ip: IPAddress | None
+    pod: Pod | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceReport:
+    forward: TraceResult
+    reply: TraceResult | None = None
+
+    @property
+    def success(self) -> bool:
+        ok = self.forward.success
+        return ok and (self.reply is None or self.reply.success)
+
+    def to_dict(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """``Trace.to_dict()`` for one trace; a list (with probabilities) for several; with a
+        reply: ``{"forward": ..., "reply": ...}``."""
+        fwd = self.forward.to_dict() if len(self.forward.traces) > 1 else self.forward.trace.to_dict()
+        if self.reply is None:
+            return fwd
+        rep = self.reply.to_dict() if len(self.reply.traces) > 1 else self.reply.trace.to_dict()
+        return {"forward": fwd, "reply": rep}
+
+
+def find_pod(cluster: Cluster, text: str) -> Pod | None:
+    """The pod ``ns/name``, or the only pod of ``ns`` whose name starts with ``name``; None
+    when nothing matches; TraceError listing candidates when the prefix is ambiguous."""
+    ns, _, name = text.partition("/")
+    if not name:
+        return None
+    exact = cluster._pod_index.get((ns, name))
+    if exact is not None:
+        return exact
+    matches = [p for p in cluster.pods if p.namespace == ns and p.name.startswith(name)]
+    if len(matches) > 1:
+        names = ", ".join(p.key for p in matches[:20]) + (" ..." if len(matches) > 20 else "")
+        raise TraceError(f"{text!r} matches {len(matches)} pods: {names}; give a longer name")
+    return matches[0] if matches else None
+
+
+def _pod_ns(pod: Pod) -> NsRef:
+    if pod.node is None:
+        raise TraceError(f"pod {pod.key} is not scheduled on a node")
+    if pod.host_network:
+        return NsRef(pod.node)
+    return NsRef(pod.node, f"pod:{pod.key}")
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def resolve_source(cluster: Cluster, dp: Dataplane, text: str) -> Endpoint:
+    """``--from``: a pod, a node, a router or an address (see the module docstring)."""
+    pod = find_pod(cluster, text) if "/" in text else None
+    if pod is not None:
+        if pod.ip is None:
+            raise TraceError(f"pod {pod.key} has no IP address")
+        return Endpoint(_pod_ns(pod), pod.ip, pod, f"pod {pod.key}")
+    if "/" in text:
+        raise TraceError(f"no pod {text!r} (expected namespace/name of a pod)")
+    if text in cluster._node_index:
+        return Endpoint(NsRef(text), None, label=f"node {text}")
+    if any(r.name == text for r in cluster.underlay.routers):
+        return Endpoint(NsRef(text), None, label=f"router {text}")
+    ip = _ip(text)
+    if ip is None:
+        raise TraceError(f"--from {text!r}: not a pod (ns/name), a node, a router or an IP address")
+    for p in cluster.pods:
+        if ip in p.ips:
+            return Endpoint(_pod_ns(p), ip, p, f"pod {p.key}")
+    for n in cluster.nodes:
+        if ip in n.ips:
+            return Endpoint(NsRef(n.name), ip, label=f"node {n.name}")
+    for r in cluster.underlay.routers:
+        if ip in r.interfaces.values():
+            return Endpoint(NsRef(r.name), ip, label=f"router {r.name}")
+    return Endpoint(_external_entry(cluster, dp, ip), ip, label=f"external {ip}")
+
+
+def _external_entry(cluster: Cluster, dp: Dataplane, ip: IPAddress) -> Injection:
+    for seg in cluster.underlay.segments:
+        if ip.version == seg.cidr.version and ip in seg.cidr:
+            routers = routers_on(cluster, seg.name)
+            if routers:
+                ns = dp.namespace(NsRef(routers[0].name))
+                dev = next(i.name for i in ns.interfaces.values() if i.segment == seg.name)
+                return Injection(ns.ref, dev)
+            raise TraceError(f"{ip} is on segment {seg.name}, which has no router to inject external traffic at")
+    if cluster.underlay.routers:
+        return Injection(NsRef(cluster.underlay.routers[0].name), UPLINK)
+    raise TraceError(f"{ip} is outside the topology and there is no router to enter from")
+
+
+def _split_port(text: str) -> tuple[str, int | None]:
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return text, None
+
+
+def _resolve_target(cluster: Cluster, src: Endpoint, text: str, seed: int) -> tuple[IPAddress | None, int | None, DnsStep | None]:
+    host, port = _split_port(text)
+    ip = _ip(host)
+    if ip is not None:
+        return ip, port, None
+    if "/" in host:
+        pod = find_pod(cluster, host)
+        if pod is not None:
+            if pod.ip is None:
+                raise TraceError(f"pod {pod.key} has no IP address")
+            return pod.ip, port, None
+        ns, _, name = host.partition("/")
+        svc = cluster._service_index.get((ns, name))
+        if svc is not None and svc.cluster_ip is not None:
+            if port is None and svc.ports:
+                port = svc.ports[0].port
+            return svc.cluster_ip, port, None
+        raise TraceError(f"--to {text!r}: no pod or Service with a ClusterIP named {host}")
+    if host in cluster._node_index:
+        return cluster.node(host).ip, port, None
+    return _resolve_name(cluster, src, host, port)
+
+
+def _resolve_name(cluster: Cluster, src: Endpoint, name: str, port: int | None) -> tuple[IPAddress | None, int | None, DnsStep]:
+    client = None
+    for module in ("overlaynet.dns.client", "overlaynet.dns.resolver"):
+        try:
+            client = getattr(importlib.import_module(module), "client_resolve", None)
+        except ImportError:
+            continue
+        if client is not None:
+            break
+    if client is None:
+        raise TraceError(f"--to {name!r}: DNS name targets need overlaynet.dns (client_resolve), not available")
+    if src.pod is None:
+        raise TraceError(f"--to {name!r}: a DNS name is resolved from a pod's resolv.conf; give --from a pod")
+    res = client(cluster, src.pod, name, "A")
+    queries = tuple(
+        (q.name, q.type, q.rcode) if hasattr(q, "rcode") else (str(q[0]), str(q[1]), str(q[2])) for q in res.queries
+    )
+    addresses = tuple(res.addresses)
+    step = DnsStep(name, queries, addresses, str(res.rcode))
+    return (addresses[0] if addresses else None), port, step
+
+
+def _source_ip(dp: Dataplane, src: Endpoint, dst: IPAddress) -> IPAddress:
+    if src.ip is not None:
+        return src.ip
+    assert isinstance(src.start, NsRef)
+    ns = dp.namespace(src.start)
+    route = lookup_route(ns, dst)
+    chosen = select_source(ns, route, dst) if route is not None else None
+    if chosen is None:
+        chosen = next((ip for ip in sorted(ns.local_ips(), key=str) if not ip.is_loopback), None)
+    if chosen is None:
+        raise TraceError(f"{src.label} has no address to send from")
+    return chosen
+
+
+def _ephemeral_port(seed: int) -> int:
+    return 32768 + (seed * 7919 + 12345) % (60999 - 32768 + 1)
+
+
+def build_packet(req: TraceRequest, src_ip: IPAddress, dst: IPAddress, port: int | None) -> Packet:
+    if req.size < 28 or req.size > 65535:
+        raise TraceError(f"--size {req.size}: an IP packet is 28..65535 bytes")
+    if not 1 <= req.ttl <= 255:
+        raise TraceError(f"--ttl {req.ttl}: must be 1..255")
+    if req.proto == "icmp":
+        return Packet(src_ip, dst, "icmp", None, None, req.size, req.df, req.ttl, frozenset(), icmp_type=8)
+    dport = req.port if req.port is not None else (port if port is not None else 80)
+    if not 0 < dport < 65536:
+        raise TraceError(f"port {dport}: must be 1..65535")
+    flags = frozenset({"SYN"}) if req.proto == "tcp" else frozenset()
+    return Packet(src_ip, dst, req.proto, _ephemeral_port(req.seed), dport, req.size, req.df, req.ttl, flags)
+
+
+def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) -> TraceReport:
+    """Resolve ``req`` against ``network`` (an ``overlaynet.assemble.Network``) and trace it."""
+    cluster: Cluster = network.cluster
+    dp: Dataplane = network.dataplane
+    src = resolve_source(cluster, dp, req.source)
+    dst, port, dns = _resolve_target(cluster, src, req.target, req.seed)
+    state = state if state is not None else NetfilterState(seed=req.seed)
+    if dst is None:
+        assert dns is not None
+        src_ip = src.ip or ip_address("0.0.0.0")
+        pkt = Packet(src_ip, src_ip, req.proto, None, req.port or port, req.size, req.df, req.ttl)
+        host, ns = (src.start.host, src.start.ns) if isinstance(src.start, NsRef) else (src.start.ns.host, src.start.ns.ns)
+        t = Trace((Hop(host, ns, (dns,)),), Disposition.NXDOMAIN, pkt, reason=f"{dns.name}: {dns.rcode}")
+        return TraceReport(TraceResult((t,)))
+    packet = build_packet(req, _source_ip(dp, src, dst), dst, port)
+    result = trace(network, packet, src.start, all_branches=req.all_branches, state=state, seed=req.seed)
+    warnings = _policy_warnings(network, dst)
+    traces = tuple(_decorate(t, dns, warnings) for t in result.traces)
+    forward = TraceResult(traces)
+    reply = None
+    if req.reply:
+        done = next((t for t in traces if t.success), None)
+        if done is not None and done.final_packet is not None:
+            last = done.hops[-1]
+            back = done.final_packet.reversed().with_(ttl=64, df=req.df)
+            reply = trace(network, back, NsRef(last.host, last.namespace), state=state, seed=req.seed)
+    return TraceReport(forward, reply)
+
+
+def _decorate(t: Trace, dns: DnsStep | None, warnings: tuple[str, ...]) -> Trace:
+    if dns is not None and t.hops:
+        first = t.hops[0]
+        t = replace(t, hops=(replace(first, steps=(dns, *first.steps)), *t.hops[1:]))
+    if warnings:
+        t = replace(t, warnings=t.warnings + warnings)
+    return t
+
+
+def _policy_warnings(network: Any, dst: IPAddress) -> tuple[str, ...]:
+    """A NetworkPolicy selects the destination pod but the driver does not enforce policy."""
+    driver = getattr(network, "driver", None)
+    if driver is None or getattr(driver, "enforces_policy", True):
+        return ()
+    cluster: Cluster = network.cluster
+    pod = next((p for p in cluster.pods if dst in p.ips), None)
+    if pod is None:
+        return ()
+    out = []
+    for pol in cluster.network_policies:
+        if pol.namespace == pod.namespace and pol.pod_selector.matches(pod.labels):
+            out.append(f"NetworkPolicy {pol.key} selects {pod.key}, but the {driver.name} driver does not enforce NetworkPolicy")
+    return tuple(out)
