@@ -1,0 +1,140 @@
+"""The driver conformance suite: every registered driver, in each of its modes, must pass.
+
+On clusters from ``overlaynet.testing.strategies.clusters``: IPAM gives unique pod addresses
+inside the node's pod CIDR (lease), the IR carries them, MTUs are consistent with the
+encapsulation the IR shows, and every pod reaches every other pod (tracer: DELIVERED).
+Modes that need L2 adjacency between hosts are drawn on one segment only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from overlaynet.assemble import Network, assemble
+from overlaynet.dataplane.ir import NetNamespace, NsRef
+from overlaynet.dataplane.packet import Packet
+from overlaynet.drivers import available_drivers, get_driver
+from overlaynet.errors import DriverOptionError
+from overlaynet.model import Cluster
+from overlaynet.testing.strategies import clusters
+from overlaynet.trace import trace
+
+#: (driver, mode) pairs whose hosts must share an L2 segment (no encapsulation, and the
+#: underlay routers know no pod routes). Add a mode here only with a reason.
+L2_ONLY_MODES = {
+    ("flannel", "host-gw"),  # route via the peer's IP, no onlink: reference/drivers.md §1.4
+    ("calico", "none"),  # plain routes between hosts; the underlay routers do not peer BGP
+}
+
+#: Bytes a tunnel device of each kind costs against the underlay MTU (reference §5, IPv4).
+TUNNEL_OVERHEAD = {"vxlan": 50, "ipip": 20}
+UDP_FORWARDER_OVERHEAD = 28  # IPv4 20 + UDP 8, plus the forwarder's framing
+
+CASES = [
+    pytest.param(name, mode, options, id=f"{name}-{mode}")
+    for name in available_drivers()
+    for mode, options in sorted(get_driver(name).modes().items())
+]
+
+
+@st.composite
+def conformance_clusters(draw: st.DrawFn, driver: str, mode: str, options: dict[str, Any]) -> Cluster:
+    segments = (1, 1) if (driver, mode) in L2_ONLY_MODES else (1, 3)
+    cluster = draw(clusters(
+        max_nodes=3, segments=segments, drivers=(driver,), driver_options={driver: options},
+        max_pods_per_node=3, services=False,
+    ))
+    ipam_only = draw(st.booleans())
+    pods = []
+    for pod in cluster.pods:
+        node = cluster.node(pod.node) if pod.node else None
+        cidr = node.pod_cidr if node else None
+        reserved = cidr is not None and pod.ip is not None and pod.ip in (
+            cidr.network_address, cidr.network_address + 1, cidr.broadcast_address)
+        if ipam_only or reserved:  # let the driver's IPAM choose (it keeps .1 for the gateway)
+            pod = replace(pod, ips=(), allocated=True)
+        pods.append(pod)
+    return replace(cluster, pods=tuple(pods))
+
+
+def _tunnel_overhead(root: NetNamespace) -> int:
+    worst = 0
+    for iface in root.interfaces.values():
+        if iface.kind in TUNNEL_OVERHEAD:
+            worst = max(worst, TUNNEL_OVERHEAD[iface.kind])
+        if iface.kind == "tun" and iface.tun is not None:
+            fwd = root.forwarders[iface.tun.forwarder]
+            worst = max(worst, UDP_FORWARDER_OVERHEAD + fwd.framing_bytes)
+    return worst
+
+
+def check_addresses(net: Network) -> None:
+    cluster = net.cluster
+    pods = [p for p in cluster.pods if p.node is not None and not p.host_network]
+    ips = [p.ip for p in pods]
+    assert None not in ips, "every scheduled pod has an address"
+    assert len(ips) == len(set(ips)), "pod addresses are unique"
+    for pod in pods:
+        node = cluster.node(pod.node)  # type: ignore[arg-type]
+        assert any(pod.ip in c for c in node.pod_cidrs), f"{pod.key} {pod.ip} outside {node.pod_cidrs}"
+
+
+def check_ir_and_mtu(net: Network) -> None:
+    cluster, dp, drv = net.cluster, net.build_all(), net.driver
+    for node in cluster.nodes:
+        root = dp.namespace(NsRef(node.name))
+        underlay = root.interfaces["eth0"].mtu
+        assert underlay == cluster.segment(node.segment).mtu
+        pod_mtu = drv.pod_mtu(node)
+        assert pod_mtu <= underlay - _tunnel_overhead(root), node.name
+        for iface in root.interfaces.values():
+            if iface.kind in TUNNEL_OVERHEAD:
+                assert iface.mtu <= underlay - TUNNEL_OVERHEAD[iface.kind]
+        for pod in cluster.pods_on(node.name):
+            if pod.host_network:
+                continue
+            eth0 = dp.namespace(NsRef(node.name, f"pod:{pod.key}")).interfaces["eth0"]
+            assert pod.ip in {a.ip for a in eth0.addresses}
+            assert eth0.mtu <= pod_mtu
+
+
+def check_reachability(net: Network) -> None:
+    pods = [p for p in net.cluster.pods if p.node is not None and not p.host_network]
+    for src in pods:
+        for dst in pods:
+            if src is dst:
+                continue
+            packet = Packet(src.ip, dst.ip, "tcp", 40000, 8080)  # type: ignore[arg-type]
+            result = trace(net, packet, NsRef(src.node, f"pod:{src.key}"))  # type: ignore[arg-type]
+            t = result.trace
+            assert t.disposition == "DELIVERED", (
+                f"{src.key} ({src.ip}, {src.node}) → {dst.key} ({dst.ip}, {dst.node}): "
+                f"{t.disposition} {t.reason}"
+            )
+
+
+@pytest.mark.parametrize(("driver", "mode", "options"), CASES)
+def test_modes_validate(driver: str, mode: str, options: dict[str, Any]) -> None:
+    cls = get_driver(driver)
+    assert isinstance(cls.validate_options(options), dict)
+    with pytest.raises(DriverOptionError):
+        cls.validate_options({**options, "no-such-option-anywhere": 1})
+
+
+@pytest.mark.parametrize(("driver", "mode", "options"), CASES)
+def test_conformance(driver: str, mode: str, options: dict[str, Any]) -> None:
+    @settings(max_examples=10, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(cluster=conformance_clusters(driver, mode, options), seed=st.integers(0, 3))
+    def run(cluster: Cluster, seed: int) -> None:
+        net = assemble(cluster, seed=seed)
+        check_addresses(net)
+        check_reachability(net)  # lazily builds only the hosts the traces enter
+        check_ir_and_mtu(net)
+
+    run()
