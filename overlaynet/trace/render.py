@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from overlaynet.trace.model import Trace, TraceResult, packet_dict
+from overlaynet.trace.steps import NetfilterStep, Step
 
 __all__ = ["render_result", "render_trace"]
 
@@ -15,6 +16,31 @@ def _packet_line(t: Trace) -> str:
     ports = f" {p['sport']} → {p['dport']}" if p["dport"] is not None else ""
     df = " DF" if p["df"] else ""
     return f"{p['proto']} {p['src']} → {p['dst']}{ports}, {p['size']} bytes{df}, TTL {p['ttl']}"
+
+
+def _rows(steps: tuple[Step, ...]) -> list[tuple[str, str]]:
+    """One row per step, except that consecutive netfilter rule hits of one hook share a
+    row (``PREROUTING: nat/PREROUTING #1 → KUBE-SERVICES, ...``); JSON keeps every hit."""
+    rows: list[tuple[str, str]] = []
+    run: list[NetfilterStep] = []
+
+    def flush() -> None:
+        if run:
+            hits = ", ".join(f"{h.table}/{h.chain} #{h.rule} → {h.verdict or 'match'}" for h in run)
+            rows.append(("netfilter", f"{run[0].hook}: {hits}"))
+            run.clear()
+
+    for step in steps:
+        if isinstance(step, NetfilterStep) and (not run or run[0].hook == step.hook):
+            run.append(step)
+            continue
+        flush()
+        if isinstance(step, NetfilterStep):
+            run.append(step)
+        else:
+            rows.append((step.kind, step.summary()))
+    flush()
+    return rows
 
 
 def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = False) -> str:
@@ -31,11 +57,19 @@ def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = F
         where = hop.host if hop.namespace == "root" else f"{hop.host} / {hop.namespace}"
         if i:
             table.add_section()
-        for j, step in enumerate(hop.steps):
+        for j, (kind, text) in enumerate(_rows(hop.steps)):
             n += 1
-            table.add_row(str(n), where if j == 0 else "", step.kind, step.summary())
+            table.add_row(str(n), where if j == 0 else "", kind, text)
     buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system="standard" if color else None, force_terminal=color)
+    console = Console(
+        file=buf,
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
     console.print(table)
     for w in t.warnings:
         console.print(f"warning: {w}")

@@ -329,8 +329,9 @@ class Walker:
         p = f.packet
         if p.size > iface.mtu:
             if p.df:
+                link = f"{dev} (veth to {iface.peer[0]}:{iface.peer[1]})" if iface.peer else f"{dev} ({iface.kind})"
                 reason = (
-                    f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {dev} in {ns.ref} "
+                    f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} "
                     f"(ICMP fragmentation needed, mtu {iface.mtu})"
                 )
                 return [f.end(Disposition.FRAG_NEEDED, reason, DropStep("FRAG_NEEDED", reason, dev=dev, size=p.size, mtu=iface.mtu))]

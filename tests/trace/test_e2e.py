@@ -1,0 +1,145 @@
+"""End to end: topology → assemble (flannel, fake) → trace, on the packaged demo and on
+clusters built in code (smaller MTU racks, host-gw across segments, the udp backend)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import ip_address, ip_network
+
+import pytest
+
+from overlaynet.assemble import Network, assemble
+from overlaynet.cli.trace import demo_request, demo_topology
+from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Router, Segment, Underlay
+from overlaynet.topology import load
+from overlaynet.trace import Disposition
+from overlaynet.trace.request import TraceRequest, run
+
+A = ip_address
+
+
+def cluster(backend: str = "vxlan", rack_b_mtu: int = 1500, driver: str = "flannel") -> Cluster:
+    return Cluster(
+        pod_cidrs=(ip_network("10.244.0.0/16"),),
+        underlay=Underlay(
+            segments=(Segment("rack-a", ip_network("192.168.10.0/24")), Segment("rack-b", ip_network("192.168.20.0/24"), rack_b_mtu)),
+            routers=(Router("core", FrozenDict({"rack-a": A("192.168.10.1"), "rack-b": A("192.168.20.1")})),),
+        ),
+        nodes=(Node("node-1", A("192.168.10.11"), "rack-a"), Node("node-2", A("192.168.10.12"), "rack-a"), Node("node-3", A("192.168.20.13"), "rack-b")),
+        pods=(Pod("a", node="node-1"), Pod("b", node="node-1"), Pod("c", node="node-2"), Pod("d", node="node-3")),
+        network=NetworkSpec(driver, FrozenDict({"backend": backend}) if driver == "flannel" else FrozenDict()),
+    )
+
+
+@pytest.fixture(scope="module")
+def demo() -> Network:
+    return assemble(load([demo_topology()]).cluster)
+
+
+def test_demo_crosses_racks_with_vxlan(demo: Network) -> None:
+    report = run(demo, demo_request(demo))
+    t = report.forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    kinds = [s.kind for s in t.steps()]
+    for kind in ("route", "bridge", "encap", "underlay", "decap", "deliver"):
+        assert kind in kinds
+    encap = t.steps("encap")[0]
+    assert (encap.encapsulation, encap.dev, encap.vni, encap.outer_dport, encap.overhead_bytes) == ("vxlan", "flannel.1", 1, 8472, 50)  # type: ignore[attr-defined]
+    assert 32768 <= encap.outer_sport <= 60999  # type: ignore[attr-defined]
+    assert encap.wire_bytes == t.packet.size + 64  # type: ignore[attr-defined]
+    assert "core" in [h.host for h in t.hops]
+    assert any(s.bridge == "cni0" for s in t.steps("bridge"))  # type: ignore[attr-defined]
+    # the receiving pod sees the TTL after three routed hops: node-1, core forwards only the outer, node-3
+    assert t.final_packet is not None and t.final_packet.ttl == 62
+
+
+def test_demo_df_1480_stops_at_the_pods_own_eth0(demo: Network) -> None:
+    t = run(demo, demo_request(demo, size=1480, df=True)).forward.trace
+    assert t.disposition is Disposition.FRAG_NEEDED
+    assert t.hops[-1].namespace.startswith("pod:default/frontend")
+    drop = t.last_step
+    assert (drop.dev, drop.size, drop.mtu) == ("eth0", 1480, 1450)  # type: ignore[union-attr]
+
+
+def test_trace_builds_only_the_hosts_it_enters() -> None:
+    net = assemble(cluster())
+    assert net.dataplane.built_hosts == {"core"}
+    t = run(net, TraceRequest("default/a", "default/c")).forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    assert net.dataplane.built_hosts == {"core", "node-1", "node-2"}
+
+
+def test_reply_comes_back(demo: Network) -> None:
+    report = run(demo, demo_request(demo, reply=True))
+    assert report.reply is not None
+    back = report.reply.trace
+    assert back.disposition is Disposition.DELIVERED
+    assert back.packet.src == report.forward.trace.packet.dst
+    assert back.hops[-1].namespace.startswith("pod:default/frontend")
+
+
+def test_smaller_underlay_mtu_fragments_the_outer_packet() -> None:
+    net = assemble(cluster(rack_b_mtu=1400))
+    t = run(net, TraceRequest("default/a", "default/d", size=1400, proto="udp")).forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    outer = [s for s in t.steps("fragment") if s.outer]  # type: ignore[attr-defined]
+    assert outer and outer[0].mtu == 1400 and outer[0].size == 1450  # type: ignore[attr-defined]
+    assert t.steps("decap")[0].reassembled_from == 2  # type: ignore[attr-defined]
+
+
+def test_vni_mismatch_is_dropped_at_the_receiver() -> None:
+    net = assemble(cluster())
+    dp = net.dataplane
+    from overlaynet.dataplane.ir import NsRef
+
+    remote = dp.namespace(NsRef("node-3"))
+    dev = remote.interfaces["flannel.1"]
+    assert dev.vxlan is not None
+    dev.vxlan = replace(dev.vxlan, vni=7)
+    t = run(net, TraceRequest("default/a", "default/d")).forward.trace
+    assert t.disposition is Disposition.NO_ROUTE and "VNI 7" in t.reason
+
+
+def test_host_gw_across_segments_explains_l2_adjacency() -> None:
+    net = assemble(cluster("host-gw"))
+    t = run(net, TraceRequest("default/a", "default/d")).forward.trace
+    assert not t.success
+    assert "L2 adjacency" in t.reason or "L2-adjacent" in t.reason
+    assert "L2" in t.last_step.summary()  # type: ignore[union-attr]
+    same = run(net, TraceRequest("default/a", "default/c")).forward.trace
+    assert same.disposition is Disposition.DELIVERED and not same.steps("encap")
+
+
+def test_udp_backend_goes_through_the_userspace_forwarder() -> None:
+    net = assemble(cluster("udp"))
+    t = run(net, TraceRequest("default/a", "default/d")).forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    encap = t.steps("encap")[0]
+    assert (encap.encapsulation, encap.overhead_bytes, encap.outer_dport) == ("udp", 28, 8285)  # type: ignore[attr-defined]
+    assert any(s.kind == "forward" and s.link == "tun" for s in t.steps())  # type: ignore[attr-defined]
+
+
+def test_fake_driver_routes_across_the_router() -> None:
+    net = assemble(cluster(driver="fake"))
+    t = run(net, TraceRequest("default/a", "default/d")).forward.trace
+    assert t.disposition is Disposition.DELIVERED and not t.steps("encap")
+
+
+def test_outside_destination_exits_the_network(demo: Network) -> None:
+    src = demo_request(demo).source
+    t = run(demo, TraceRequest(src, "8.8.8.8", proto="icmp")).forward.trace
+    assert t.disposition is Disposition.EXITS_NETWORK
+
+
+def test_external_source_enters_at_the_border_router() -> None:
+    net = assemble(cluster())
+    t = run(net, TraceRequest("203.0.113.9", "192.168.20.13", proto="icmp")).forward.trace
+    assert t.hops[0].host == "core"
+    assert t.disposition is Disposition.ACCEPTED
+
+
+def test_node_source_picks_its_source_address() -> None:
+    net = assemble(cluster())
+    t = run(net, TraceRequest("node-1", "default/d", proto="icmp")).forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    assert t.packet.src == A("10.244.0.0") or str(t.packet.src).startswith("10.244.")
