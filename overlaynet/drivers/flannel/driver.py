@@ -26,6 +26,7 @@ from overlaynet.drivers.cni import (
 from overlaynet.errors import Diagnostic, TopologyError
 from overlaynet.model import Cluster, Node, Pod
 
+from . import masq
 from .backends import HostContext, ext_interface, program_backend
 from .config import NetworkConfig, resolve_config, validate_options
 from .leases import Lease, LeaseReader, acquire_etcd, acquire_kube
@@ -195,3 +196,4 @@ class FlannelDriver(Driver):
             pod_routes=(self.config.network,),
         )
         program_bridge(dp, root, conf, self._pods_by_node.get(n.name, ()))
+        masq.install(root, self.config.network, own.subnet, ip_masq=self.options["ipMasq"])
