@@ -1,7 +1,7 @@
 """In-namespace helper: run by path inside a materialized namespace (``ip netns exec``).
 
 Standard library only, so it starts in milliseconds (``python -I -S _agent.py CMD JSON``).
-Commands: ``sysctl`` (write /proc/sys), ``ping`` (one ICMP echo over a raw socket, like
+Commands: ``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
 ``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``capture`` (a packet socket on
 every interface of the namespace, written as pcap). Each prints one JSON object on stdout.
 """
@@ -31,16 +31,46 @@ def _out(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def cmd_sysctl(args: dict[str, str]) -> int:
-    """Write each ``/proc/sys`` path (relative, e.g. ``net/ipv4/ip_forward``) its value."""
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/var/run/netns"
+
+
+def _enter_netns(name: str) -> None:
+    """setns() this (single-threaded) process into ``ip netns`` namespace ``name``, and
+    prove it worked before anything is written: /proc/sys/net follows the caller's netns."""
+    import ctypes
+
+    if not name.startswith("onet-") or "/" in name:
+        raise OSError(f"refusing to enter namespace {name!r}")
+    fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+        if os.stat("/proc/self/ns/net").st_ino != os.fstat(fd).st_ino:
+            raise OSError(f"setns into {name} did not take effect")
+    finally:
+        os.close(fd)
+
+
+def cmd_sysctl(args: dict[str, dict[str, str]]) -> int:
+    """Write ``/proc/sys`` values in several namespaces: ``{netns name: {path: value}}``
+    (paths relative, e.g. ``net/ipv4/ip_forward``). Stops at the first namespace it cannot
+    enter, so nothing is ever written outside the namespaces named."""
     errors = []
-    for path, value in args.items():
-        full = os.path.join("/proc/sys", path)
+    for name, values in args.items():
         try:
-            with open(full, "w") as fh:
-                fh.write(str(value))
+            _enter_netns(name)
         except OSError as exc:
-            errors.append(f"{path}={value}: {exc.strerror}")
+            _out({"ok": False, "errors": [f"{name}: {exc}"]})
+            return 1
+        for path, value in values.items():
+            try:
+                with open(os.path.join("/proc/sys", path), "w") as fh:
+                    fh.write(str(value))
+            except OSError as exc:
+                errors.append(f"{name}: {path}={value}: {exc.strerror}")
     _out({"ok": not errors, "errors": errors})
     return 1 if errors else 0
 

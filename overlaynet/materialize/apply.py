@@ -210,15 +210,22 @@ def _sysctl_path(key: str, ifnames: dict[str, str]) -> str:
     return key.replace(".", "/")
 
 
-def _write_sysctls(state: ApplyState, name: str, values: dict[str, str]) -> None:
-    if not values:
+def _write_sysctls(batches: dict[str, dict[str, str]]) -> None:
+    """Write sysctls in several namespaces with one agent process (it setns()es into each,
+    checks it got there, then writes /proc/sys)."""
+    batches = {name: values for name, values in batches.items() if values}
+    if not batches:
         return
-    result = run_in_ns(name, agent_cmd("sysctl", json.dumps(values)), timeout=15)
+    argv = agent_cmd("sysctl", json.dumps(batches))
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        raise MaterializeError(f"sysctls in {', '.join(batches)}: timed out") from exc
     if result.returncode != 0:
         detail = result.stdout.strip() or result.stderr.strip()
         with contextlib.suppress(ValueError, KeyError):
             detail = "; ".join(json.loads(detail)["errors"])
-        raise MaterializeError(f"namespace {name}: sysctls: the kernel refused: {detail}")
+        raise MaterializeError(f"sysctls: the kernel refused: namespace {detail}")
 
 
 def _initial_sysctls(state: ApplyState) -> None:
@@ -226,13 +233,13 @@ def _initial_sysctls(state: ApplyState) -> None:
     the host's tuned all/default values), no IPv6 unless the IR uses it, no ICMP rate limit
     (probes send several errors quickly), then the IR's namespace-wide sysctls."""
     v6 = _uses_ipv6(state.dp)
-    for ns_name in state.segment_ns.values():
-        _write_sysctls(state, ns_name, _base_sysctls(v6, {}))
+    batches = {name: _base_sysctls(v6, {}) for name in state.segment_ns.values()}
     for ref in state.refs:
         ns = state.ns(ref)
         values = _base_sysctls(v6, ns.sysctls)
         values.update({_sysctl_path(k, {}): v for k, v in ns.sysctls.items() if not _per_interface(k, ns)})
-        _write_sysctls(state, state.ns_names[ref], values)
+        batches[state.ns_names[ref]] = values
+    _write_sysctls(batches)
 
 
 def _base_sysctls(v6: bool, ir: dict[str, str]) -> dict[str, str]:
@@ -257,6 +264,7 @@ def _per_interface(key: str, ns: NetNamespace) -> bool:
 
 def _interface_sysctls(state: ApplyState) -> None:
     """Per-interface sysctls (rp_filter, proxy_arp…) once the interfaces exist."""
+    batches: dict[str, dict[str, str]] = {}
     for ref in state.refs:
         ns = state.ns(ref)
         names = state.ifnames.get(ref, {})
@@ -271,7 +279,8 @@ def _interface_sysctls(state: ApplyState) -> None:
                     state.skip(ref, f"sysctl {key}", f"dev {dev} was not created")
                     continue
                 values[_sysctl_path(key, names)] = value
-        _write_sysctls(state, state.ns_names[ref], values)
+        batches[state.ns_names[ref]] = values
+    _write_sysctls(batches)
 
 
 def _apply_netfilter(state: ApplyState) -> None:

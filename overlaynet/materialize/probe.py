@@ -126,19 +126,25 @@ class CapturedFrame:
 
 
 @dataclass(frozen=True, slots=True)
-class VxlanFrame:
-    """A VXLAN frame as tshark decodes it (``-d udp.port==PORT,vxlan``)."""
+class DecodedFrame:
+    """An IP frame as tshark decodes it (``-d udp.port==PORT,vxlan``). For a VXLAN frame
+    ``outer_*`` is the tunnel's packet and ``inner_*`` the packet inside; for a plain frame
+    both describe the one IP packet."""
 
-    frame_len: int  # outer Ethernet frame
-    outer_ip_len: int  # outer IP total length
+    frame_len: int  # the Ethernet frame (no FCS)
+    outer_ip_len: int
     outer_src: str
     outer_dst: str
-    dport: int
-    vni: int
+    dport: int | None  # UDP destination port of the outer packet
+    vni: int | None  # None: not VXLAN
     inner_src: str
     inner_dst: str
     inner_ip_len: int
-    inner_proto: str
+    inner_proto: str  # icmp | tcp | udp | the protocol number
+
+    @property
+    def vxlan(self) -> bool:
+        return self.vni is not None
 
 
 class Capture:
@@ -180,23 +186,31 @@ class Capture:
             raise MaterializeError(f"capture on segment {self.segment} failed: {stderr.strip()}")
         self.frames = [CapturedFrame(f["ifname"], f["len"]) for f in json.loads(lines[-1])["frames"]]
 
-    def vxlan(self, port: int = VXLAN_PORT) -> list[VxlanFrame]:
+    def decoded(self, port: int = VXLAN_PORT) -> list[DecodedFrame]:
+        """Every captured IP frame except ICMP errors, decoded by tshark."""
+        return decode_frames(self.pcap, port=port)
+
+    def vxlan(self, port: int = VXLAN_PORT) -> list[DecodedFrame]:
         """The captured VXLAN frames, decoded by tshark."""
-        return decode_vxlan(self.pcap, port=port)
+        return [f for f in self.decoded(port) if f.vxlan]
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
 _FIELDS = ("frame.len", "ip.len", "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "ip.proto")
+_PROTOS = {"1": "icmp", "6": "tcp", "17": "udp"}
+# ICMP errors quote the packet they answer (a second IP header): leave them out
+_FILTER = "ip and not (icmp.type == 3 or icmp.type == 4 or icmp.type == 5 or icmp.type == 11 or icmp.type == 12)"
 
 
-def decode_vxlan(pcap: Path, *, port: int = VXLAN_PORT) -> list[VxlanFrame]:
-    """Decode the VXLAN frames of ``pcap`` with tshark (``-d udp.port==PORT,vxlan``)."""
+def decode_frames(pcap: Path, *, port: int = VXLAN_PORT) -> list[DecodedFrame]:
+    """Decode the IP frames of ``pcap`` (ICMP errors left out) with tshark, reading UDP
+    ``port`` as VXLAN (``-d udp.port==PORT,vxlan``)."""
     tshark = shutil.which("tshark")
     if tshark is None:
         raise MaterializeError("decoding a capture needs tshark (Debian package tshark)")
-    argv = [tshark, "-n", "-r", str(pcap), "-d", f"udp.port=={port},vxlan", "-Y", "vxlan",
+    argv = [tshark, "-n", "-r", str(pcap), "-d", f"udp.port=={port},vxlan", "-Y", _FILTER,
             "-T", "fields", "-E", "separator=\t", "-E", "aggregator=,"]
     for name in _FIELDS:
         argv += ["-e", name]
@@ -206,9 +220,10 @@ def decode_vxlan(pcap: Path, *, port: int = VXLAN_PORT) -> list[VxlanFrame]:
     frames = []
     for line in proc.stdout.splitlines():
         flen, ip_len, src, dst, dport, vni, proto = (c.split(",") for c in line.split("\t"))
-        frames.append(VxlanFrame(
+        frames.append(DecodedFrame(
             frame_len=int(flen[0]), outer_ip_len=int(ip_len[0]), outer_src=src[0], outer_dst=dst[0],
-            dport=int(dport[0]), vni=int(vni[0]), inner_src=src[-1], inner_dst=dst[-1],
-            inner_ip_len=int(ip_len[-1]), inner_proto={"1": "icmp", "6": "tcp", "17": "udp"}.get(proto[-1], proto[-1]),
+            dport=int(dport[0]) if dport[0] else None, vni=int(vni[0]) if vni[0] else None,
+            inner_src=src[-1], inner_dst=dst[-1], inner_ip_len=int(ip_len[-1]),
+            inner_proto=_PROTOS.get(proto[-1], proto[-1]),
         ))
     return frames

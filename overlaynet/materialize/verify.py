@@ -1,0 +1,300 @@
+"""Does the tracer agree with a real kernel? Materialize a network, probe pod pairs, compare.
+
+For each ordered pod pair (ICMP echo of ``size`` bytes, DF clear) it compares:
+
+* ``reach`` — the tracer delivers the echo and its reply ⇔ the kernel's ping is answered;
+* ``ttl`` — the reply's TTL as the kernel reports it = the TTL the tracer gives the reply
+  on arrival (``final_packet.ttl``): 64 minus one per namespace that routed the echo reply
+  (bridging and the underlay under a tunnel do not touch the inner TTL);
+* ``wire_bytes`` — per direction, the frames a capture on the underlay segments shows for
+  this flow: for an encapsulated flow their size equals the ``encap`` step's ``wire_bytes``
+  (outer Ethernet included); for a plain routed flow (host-gw) the ``underlay`` step's
+  ``frame_bytes``; a flow the tracer keeps off the underlay shows no frame there;
+* ``frag_needed`` — the tracer's path MTU P for a DF echo (the largest size it delivers):
+  a DF echo of P + 1 gets "Frag needed"/"message too long" with the MTU the tracer names,
+  and a DF echo of P is answered.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from overlaynet.dataplane.ir import NsRef
+from overlaynet.dataplane.netfilter import NetfilterState
+from overlaynet.dataplane.packet import Packet
+from overlaynet.errors import MaterializeError
+from overlaynet.materialize.apply import Materialized, Skipped, materialize
+from overlaynet.materialize.probe import Capture, PingResult, ping_many
+from overlaynet.model import Pod
+
+__all__ = ["Comparison", "VerifyReport", "verify"]
+
+MAX_PROBE = 9000 + 100  # no underlay here is above jumbo frames; the search starts above it
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One question asked of both the tracer and the kernel, and whether they agree.
+    ``agree`` is None when the kernel here cannot answer it (``detail`` says why)."""
+
+    check: str  # reach | ttl | wire_bytes | frag_needed | fits
+    src: str  # pod key (ns/name) the probe went from
+    dst: str
+    tracer: str
+    kernel: str
+    agree: bool | None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "src": self.src, "dst": self.dst, "tracer": self.tracer,
+                "kernel": self.kernel, "agree": self.agree, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    run_id: str
+    namespaces: int
+    pairs: int
+    comparisons: tuple[Comparison, ...]
+    skipped: tuple[Skipped, ...] = ()
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def disagreements(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.agree is False]
+
+    @property
+    def compared(self) -> int:
+        return sum(1 for c in self.comparisons if c.agree is not None)
+
+    @property
+    def ok(self) -> bool:
+        """Everything compared agrees, and something was compared."""
+        return self.compared > 0 and not self.disagreements
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "run_id": self.run_id, "namespaces": self.namespaces,
+                "pairs": self.pairs, "compared": self.compared,
+                "disagreements": len(self.disagreements), "seconds": round(self.seconds, 3),
+                "skipped": [str(s) for s in self.skipped], "notes": list(self.notes),
+                "comparisons": [c.to_dict() for c in self.comparisons]}
+
+
+@dataclass
+class _Pair:
+    a: Pod
+    b: Pod
+    src: NsRef
+    dst: NsRef
+    fwd: Any = None  # Trace of the echo request
+    rev: Any = None  # Trace of the echo reply (None when the request is not delivered)
+    pmtu: int | None = None  # the largest DF echo the tracer delivers
+    too_big: Any = None  # Trace of the DF echo of pmtu + 1
+    results: dict[str, PingResult] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.a.key, self.b.key
+
+
+def _pod_ref(pod: Pod) -> NsRef:
+    return NsRef(pod.node or "", f"pod:{pod.key}")
+
+
+def _ipv4(pod: Pod) -> Any:
+    return next((ip for ip in pod.ips if ip.version == 4), None)
+
+
+def _select_pairs(pods: Sequence[Pod], pairs: Iterable[tuple[str, str]] | None, sample: int | None, seed: int) -> list[tuple[Pod, Pod]]:
+    usable = {p.key: p for p in pods if p.node and not p.host_network and _ipv4(p) is not None}
+    if pairs is None:
+        chosen = [(usable[a], usable[b]) for a in sorted(usable) for b in sorted(usable) if a != b]
+    else:
+        chosen = []
+        for a, b in pairs:
+            for key in (a, b):
+                if key not in usable:
+                    raise MaterializeError(f"pod {key!r}: not a pod with its own network namespace and an IPv4 address")
+            chosen.append((usable[a], usable[b]))
+    if sample is not None and sample < len(chosen):
+        chosen = sorted(random.Random(seed).sample(chosen, sample), key=lambda p: (p[0].key, p[1].key))
+    return chosen
+
+
+def verify(network: Any, pairs: Iterable[tuple[str, str]] | None = None, *, run_id: str | None = None,
+           size: int = 84, sample: int | None = None, seed: int = 0, capture: bool = True,
+           mtu: bool = True, timeout: float = 1.0) -> VerifyReport:
+    """Materialize ``network`` (an ``overlaynet.assemble.Network``), probe pod pairs, compare
+    every probe with the tracer, tear everything down. ``pairs`` are (``ns/name``,
+    ``ns/name``) pod keys (default: every ordered pair, or ``sample`` of them, chosen with
+    ``seed``). ``capture`` needs tshark; without it the wire-size checks are left out."""
+    started = time.monotonic()
+    cluster = network.cluster
+    chosen = [_Pair(a, b, _pod_ref(a), _pod_ref(b)) for a, b in _select_pairs(cluster.pods, pairs, sample, seed)]
+    notes: list[str] = []
+    for pair in chosen:
+        _trace_pair(network, pair, size, mtu)
+    hosts = [n.name for n in cluster.nodes] + [r.name for r in cluster.underlay.routers]
+    network.build_all()
+    if capture and shutil.which("tshark") is None:
+        capture = False
+        notes.append("tshark not found: wire sizes were not compared")
+    m = materialize(network.dataplane, hosts=hosts, run_id=run_id)
+    try:
+        comparisons = _probe_and_compare(m, chosen, size, capture, mtu, timeout)
+        namespaces = len(m.namespaces)
+    finally:
+        m.teardown()
+    return VerifyReport(run_id=m.run_id, namespaces=namespaces, pairs=len(chosen),
+                        comparisons=tuple(comparisons), skipped=m.skipped, notes=tuple(notes),
+                        seconds=time.monotonic() - started)
+
+
+# --- the tracer's side ---------------------------------------------------------------------
+def _trace_pair(network: Any, pair: _Pair, size: int, mtu: bool) -> None:
+    from overlaynet.trace import trace
+
+    a_ip, b_ip = _ipv4(pair.a), _ipv4(pair.b)
+    state = NetfilterState()
+    request = Packet(a_ip, b_ip, proto="icmp", icmp_type=8, size=size)
+    pair.fwd = trace(network, request, pair.src, state=state).trace
+    if pair.fwd.success:
+        pair.rev = trace(network, request.reversed(), pair.dst, state=state).trace
+    if not mtu or not pair.fwd.success:
+        return
+    # the path MTU: lower a DF echo to each MTU the tracer reports until it is delivered
+    probe, last_drop = MAX_PROBE, None
+    for _ in range(16):
+        t = trace(network, request.with_(size=probe, df=True), pair.src).trace
+        if t.success:
+            pair.pmtu = probe
+            break
+        drop_mtu = getattr(t.last_step, "mtu", None)
+        if t.disposition.value != "FRAG_NEEDED" or drop_mtu is None or drop_mtu >= probe:
+            return
+        probe, last_drop = drop_mtu, t
+    if pair.pmtu is not None and last_drop is not None:
+        pair.too_big = trace(network, request.with_(size=pair.pmtu + 1, df=True), pair.src).trace
+
+
+def _crossed_skipped(trace: Any, skipped: frozenset[tuple[NsRef, str]]) -> str | None:
+    """Why the kernel cannot answer for this trace: it uses a device that was not created."""
+    if trace is None:
+        return None
+    for hop in trace.hops:
+        ref = NsRef(hop.host, hop.namespace)
+        for step in hop.steps:
+            dev = getattr(step, "dev", None)
+            if dev is not None and (ref, dev) in skipped:
+                return f"the path uses {dev} in {ref}, which the kernel here does not have"
+    return None
+
+
+# --- the kernel's side ---------------------------------------------------------------------
+def _probe_and_compare(m: Materialized, pairs: list[_Pair], size: int, capture: bool, mtu: bool, timeout: float) -> list[Comparison]:
+    by_src: dict[NsRef, list[_Pair]] = {}
+    for pair in pairs:
+        by_src.setdefault(pair.src, []).append(pair)
+    segments = sorted(m.dataplane.segments) if capture else []
+    captures = [Capture(m, seg) for seg in segments if _has_segment(m, seg)]
+    frames: list[Any] = []
+    try:
+        for cap in captures:
+            cap.__enter__()
+        for src, group in by_src.items():
+            results = ping_many(m, src, [(_ipv4(p.b), size, False) for p in group], timeout=timeout)
+            for pair, result in zip(group, results, strict=True):
+                pair.results["echo"] = result
+    finally:
+        for cap in captures:
+            cap.__exit__(None, None, None)
+    try:
+        for cap in captures:
+            frames.extend(cap.decoded())
+    finally:
+        for cap in captures:
+            cap.close()
+    if mtu:
+        for src, group in by_src.items():
+            sized = [p for p in group if p.pmtu is not None and p.too_big is not None]
+            probes: list[tuple[Any, int, bool]] = []
+            for p in sized:
+                assert p.pmtu is not None
+                probes += [(_ipv4(p.b), p.pmtu + 1, True), (_ipv4(p.b), p.pmtu, True)]
+            results = ping_many(m, src, probes, timeout=timeout)
+            for i, p in enumerate(sized):
+                p.results["too_big"], p.results["fits"] = results[2 * i], results[2 * i + 1]
+    out: list[Comparison] = []
+    for pair in pairs:
+        out += _compare(m, pair, size, frames if capture else None)
+    return out
+
+
+def _has_segment(m: Materialized, segment: str) -> bool:
+    try:
+        m.segment_namespace(segment)
+    except MaterializeError:
+        return False
+    return True
+
+
+def _compare(m: Materialized, pair: _Pair, size: int, frames: list[Any] | None) -> list[Comparison]:
+    a, b = pair.a.key, pair.b.key
+    why_not = _crossed_skipped(pair.fwd, m.skipped_interfaces) or _crossed_skipped(pair.rev, m.skipped_interfaces)
+    echo = pair.results["echo"]
+    delivered = pair.fwd.success and pair.rev is not None and pair.rev.success
+    tracer_says = str(pair.fwd.disposition) + (f", reply {pair.rev.disposition}" if pair.rev is not None else "")
+    kernel_says = echo.status + (f" ({echo.message})" if echo.message else "")
+    out = [Comparison("reach", a, b, tracer_says, kernel_says,
+                      None if why_not else delivered == echo.answered, why_not or pair.fwd.reason)]
+    if why_not:
+        return out
+    if delivered and echo.answered:
+        want = pair.rev.final_packet.ttl if pair.rev.final_packet is not None else None
+        out.append(Comparison("ttl", b, a, f"{want} ({64 - want} routed hops)" if want is not None else "?",
+                              str(echo.ttl), want == echo.ttl, "TTL of the echo reply on arrival"))
+    if frames is not None:
+        for label, t, src, dst in (("request", pair.fwd, pair.a, pair.b), ("reply", pair.rev, pair.b, pair.a)):
+            if t is None or not t.success:
+                continue
+            out.append(_compare_wire(label, t, src, dst, size, frames))
+    if "too_big" in pair.results:
+        out += _compare_mtu(pair)
+    return out
+
+
+def _compare_wire(label: str, trace: Any, src: Pod, dst: Pod, size: int, frames: list[Any]) -> Comparison:
+    encaps = trace.steps("encap")
+    if encaps:
+        expected = {s.wire_bytes for s in encaps}
+        how = f"{label}: {encaps[0].encapsulation} wire_bytes"
+    else:
+        expected = {s.frame_bytes for s in trace.steps("underlay")}
+        how = f"{label}: underlay frame_bytes" if expected else f"{label}: stays off the underlay"
+    seen = {f.frame_len for f in frames
+            if (f.inner_src, f.inner_dst, f.inner_proto, f.inner_ip_len) == (str(_ipv4(src)), str(_ipv4(dst)), "icmp", size)}
+    show = ", ".join(str(n) for n in sorted(expected)) or "no frame"
+    got = ", ".join(str(n) for n in sorted(seen)) or "no frame"
+    return Comparison("wire_bytes", src.key, dst.key, show, got, seen == expected, how)
+
+
+def _compare_mtu(pair: _Pair) -> list[Comparison]:
+    a, b = pair.a.key, pair.b.key
+    big, fits = pair.results["too_big"], pair.results["fits"]
+    t = pair.too_big
+    drop = t.last_step
+    want_mtu = getattr(drop, "mtu", None)
+    said = f"{t.disposition} mtu {want_mtu} at size {pair.pmtu + 1}" if pair.pmtu is not None else "?"
+    got = f"{big.status} mtu {big.mtu}" + (" (local)" if big.local else f" (from {big.reply_from})")
+    agree = t.disposition.value == "FRAG_NEEDED" and big.status == "frag_needed" and big.mtu == want_mtu
+    return [
+        Comparison("frag_needed", a, b, said, got, agree, big.message),
+        Comparison("fits", a, b, f"DELIVERED at size {pair.pmtu} DF", f"{fits.status} at size {fits.size}",
+                   fits.answered, "the largest DF echo the tracer delivers"),
+    ]
