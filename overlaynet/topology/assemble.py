@@ -112,13 +112,13 @@ def _merge_nodes(ctx: Ctx, parsed: Parsed) -> list[NodeEntry]:
     out: dict[str, NodeEntry] = {}
     for entry in parsed.cluster.nodes if parsed.cluster else []:
         if entry.name in out:
-            ctx.error(_where(ctx, ("node", entry.name), entry), f"duplicate node name {entry.name!r}: expected unique names (first at {out[entry.name].source})")
+            ctx.error(ctx.name_at(entry.source) or _where(ctx, ("node", entry.name), entry), f"duplicate node name {entry.name!r}: expected unique names (first at {out[entry.name].source})")
             continue
         out[entry.name] = entry
     from_objects: set[str] = set()
     for entry in parsed.nodes:
         if entry.name in from_objects:
-            ctx.error(Where(entry.source.file, entry.source.line, entry.source.column, "metadata.name"), f"duplicate Node {entry.name!r}: expected unique names")
+            ctx.error(ctx.name_at(entry.source) or Where(entry.source.file, entry.source.line, entry.source.column, ""), f"duplicate Node {entry.name!r}: expected unique names")
             continue
         from_objects.add(entry.name)
         if entry.name in out:
@@ -243,7 +243,6 @@ def _families(ctx: Ctx, parsed: Parsed, services: list[Service], cidrs: tuple[IP
         if svc.type == "ExternalName":
             out.append(svc)
             continue
-        w = _where(ctx, ("service", svc.namespace, svc.name), svc)
         fams: list[str] = list(svc.ip_families) or list(dict.fromkeys("IPv4" if i.version == 4 else "IPv6" for i in svc.cluster_ips))
         policy = entry.ip_family_policy or "SingleStack"
         if not fams:
@@ -251,10 +250,12 @@ def _families(ctx: Ctx, parsed: Parsed, services: list[Service], cidrs: tuple[IP
         elif policy != "SingleStack" and len(fams) == 1 and len(have) > 1:
             fams += [f for f in have if f not in fams][:1]
         if policy == "RequireDualStack" and len(have) < 2:
-            ctx.error(w, f"expected a dual-stack cluster (an IPv4 and an IPv6 service CIDR) for ipFamilyPolicy RequireDualStack, found only {', '.join(have)}", path="spec.ipFamilyPolicy")
+            ctx.error(_where(ctx, ("service", svc.namespace, svc.name, "ipFamilyPolicy"), svc),
+                      f"expected a dual-stack cluster (an IPv4 and an IPv6 service CIDR) for ipFamilyPolicy RequireDualStack, found only {', '.join(have)}")
         for fam in fams:
             if fam not in have:
-                ctx.error(w, f"expected a service CIDR of family {fam} for this service, found only {', '.join(have)}", path="spec.ipFamilies")
+                ctx.error(_where(ctx, ("service", svc.namespace, svc.name, "ipFamilies"), svc),
+                          f"expected a service CIDR of family {fam} for this service, found only {', '.join(have)}")
         out.append(replace(svc, ip_families=tuple(fams)))  # type: ignore[arg-type]
     return out
 
@@ -265,6 +266,25 @@ def _given_slices(parsed: Parsed, services: list[Service]) -> tuple[EndpointSlic
     out = [s for s in parsed.endpoint_slices
            if s.managed_by != "endpointslicemirroring-controller.k8s.io" or (s.namespace, s.service) not in explicit]
     return tuple(out)
+
+
+def _selectors_fit(ctx: Ctx, cluster: Cluster, entries: list[PodEntry]) -> bool:
+    """Every pod left for the scheduler has a node matching its nodeSelector (else errors)."""
+    ok = True
+    reported: set[tuple[str, int, int]] = set()
+    for e in entries:
+        if e.pod.node is not None or not e.node_selector or not cluster.nodes:
+            continue
+        if any(all(n.labels.get(k) == v for k, v in e.node_selector.items()) for n in cluster.nodes):
+            continue
+        ok = False
+        src = e.pod.source
+        w = ctx.where.get(("nodeSelector", src.file, src.line, src.column)) if src else None
+        if w is None or (w.file, w.line, w.column) in reported:
+            continue
+        reported.add((w.file, w.line, w.column))
+        ctx.error(w, f"expected a node with labels {dict(e.node_selector)} (nodeSelector of {e.pod.owner or 'pod ' + e.pod.key}), found none among {', '.join(n.name for n in cluster.nodes)}")
+    return ok
 
 
 def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
@@ -326,6 +346,8 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
         source=spec.source if spec else None,
     )
     selectors: dict[tuple[str, str], Labels] = {(e.pod.namespace, e.pod.name): e.node_selector for e in all_pods if e.node_selector}
+    if not _selectors_fit(ctx, cluster, all_pods):
+        return cluster, ranges, live
     try:
         cluster = controllers.schedule(cluster, selectors)
         cluster = controllers.allocate_service_addresses(cluster)

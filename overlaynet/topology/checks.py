@@ -37,7 +37,7 @@ def _dups(ctx: Ctx, what: str, items: Iterable[tuple[str, Source | None]]) -> No
     for name, src in items:
         if name in first:
             where = f" (first at {first[name]})" if first[name] is not None else ""
-            w = Where(src.file, src.line, src.column, "metadata.name") if src else Where(ctx.file, 1, 1, "")
+            w = ctx.name_at(src) or (Where(src.file, src.line, src.column, "") if src else Where(ctx.file, 1, 1, ""))
             ctx.error(w, f"duplicate {what} {name!r}: expected unique names{where}")
         else:
             first[name] = src

@@ -115,6 +115,7 @@ def _underlay(ctx: Ctx, y: Y | None, spec: ClusterSpec) -> None:
             if sm is None:
                 continue
             name = f.dns_label(ctx, f.required(ctx, item, sm, "name", "a segment name"), "a segment name")
+            ctx.remember_name(item, sm.get("name"))
             net = f.cidr(ctx, f.required(ctx, item, sm, "cidr", "the segment's CIDR"), "a segment CIDR")
             mtu = _mtu(ctx, sm.get("mtu"))
             if mtu is not None and net is not None and net.version == 6 and mtu < 1280:
@@ -131,6 +132,7 @@ def _underlay(ctx: Ctx, y: Y | None, spec: ClusterSpec) -> None:
         if rm is None:
             continue
         name = f.dns_label(ctx, f.required(ctx, item, rm, "name", "a router name"), "a router name")
+        ctx.remember_name(item, rm.get("name"))
         ifaces: dict[str, IPAddress] = {}
         im = f.mapping(ctx, f.required(ctx, item, rm, "interfaces", "a mapping of segment name → router IP"), (), strict=False,
                        what="a mapping of segment name → router IP")
@@ -153,6 +155,7 @@ def _nodes(ctx: Ctx, y: Y | None) -> list[NodeEntry]:
         if nm is None:
             continue
         name = f.dns_subdomain(ctx, f.required(ctx, item, nm, "name", "a node name"), "a node name")
+        ctx.remember_name(item, nm.get("name"))
         ip_y = f.required(ctx, item, nm, "ip", "the node's underlay IP address")
         addr = f.ip(ctx, ip_y, "a node IP address")
         cidrs = f.cidr_list(ctx, nm.get("podCIDRs"), "a pod CIDR") or f.cidr_list(ctx, nm.get("podCIDR"), "a pod CIDR")

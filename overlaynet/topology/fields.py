@@ -65,6 +65,14 @@ class Ctx:
         if y is not None:
             self.where[key] = self.here(y)
 
+    def remember_name(self, item: Y, name_y: Y | None) -> None:
+        """Where the name of the object (or list entry) starting at ``item`` is written."""
+        if name_y is not None:
+            self.where[("name-at", self.file, item.line, item.column)] = self.here(name_y)
+
+    def name_at(self, src: Source | None) -> Where | None:
+        return self.where.get(("name-at", src.file, src.line, src.column)) if src is not None else None
+
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "error"]

@@ -120,6 +120,8 @@ def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> Non
             ctx.error(spec["ipFamilies"], f"expected ipFamilies to follow clusterIPs ({', '.join(family(i) for i in cluster_ips)}), found {list(families)}")
             break
     policy = f.choice(ctx, spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"))
+    ctx.remember(("service", ns, name, "ipFamilyPolicy"), spec.get("ipFamilyPolicy"))
+    ctx.remember(("service", ns, name, "ipFamilies"), spec.get("ipFamilies"))
     affinity = f.choice(ctx, spec.get("sessionAffinity"), ("None", "ClientIP")) or "None"
     timeout = 10800
     sac = f.mapping(ctx, spec.get("sessionAffinityConfig"), ("clientIP",), what="a sessionAffinityConfig")

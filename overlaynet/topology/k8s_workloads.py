@@ -83,6 +83,7 @@ def read_meta(ctx: Ctx, doc: Y, fields_: dict[str, Y], *, namespaced: bool = Tru
     assert my is not None
     name_y = f.required(ctx, my, m, "name", "the object's name")
     name = f.dns_label(ctx, name_y, "a name") if name_kind == "label" else f.dns_subdomain(ctx, name_y, "a name")
+    ctx.remember_name(doc, name_y)
     namespace = "default"
     if namespaced and m.get("namespace") is not None:
         namespace = f.dns_label(ctx, m["namespace"], "a namespace name") or "default"
@@ -216,6 +217,8 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
         creation_timestamp=base.creation_timestamp,
         source=base.source,
     )
+    if spec.get("nodeSelector") is not None and base.source is not None:
+        ctx.remember(("nodeSelector", base.source.file, base.source.line, base.source.column), spec["nodeSelector"])
     return pod, f.label_map(ctx, spec.get("nodeSelector"), "node selector labels")
 
 
