@@ -10,7 +10,17 @@ from overlaynet.assemble import assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.drivers.fake import FakeDriver
 from overlaynet.errors import UnknownDriver
-from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Segment, Service, ServicePort, Underlay
+from overlaynet.model import (
+    Cluster,
+    FrozenDict,
+    NetworkSpec,
+    Node,
+    Pod,
+    Segment,
+    Service,
+    ServicePort,
+    Underlay,
+)
 
 A = ip_address
 

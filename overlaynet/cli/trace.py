@@ -74,9 +74,10 @@ def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
 
 
 @click.command(epilog=EXAMPLES_TRACE)
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--from", "source", required=True, help="NS/POD (unique prefix ok), a node name, or an IP.")
-@click.option("--to", "target", required=True, help="NS/POD, NS/SERVICE, a node, an IP, IP:PORT or NAME[:PORT].")
+@click.argument("files", nargs=-1, type=click.Path(exists=True))
+@click.option("--from", "source", help="NS/POD (unique prefix ok), a node name, or an IP.")
+@click.option("--to", "target", help="NS/POD, NS/SERVICE, a node, an IP, IP:PORT or NAME[:PORT].")
+@click.option("--demo", "use_demo", is_flag=True, help="Use the packaged demo topology (and its demo trace unless --from/--to).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Destination port (default: the target's, else 80).")
 @click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
 @click.option("--size", type=int, default=64, show_default=True, help="IP packet size in bytes.")
@@ -90,8 +91,9 @@ def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
 @click.option("--pcap", type=click.Path(dir_okay=False), help="Write the packet on every wire it crosses.")
 def trace(
     files: tuple[str, ...],
-    source: str,
-    target: str,
+    source: str | None,
+    target: str | None,
+    use_demo: bool,
     port: int | None,
     proto: str,
     size: int,
@@ -108,8 +110,17 @@ def trace(
     1 when not, 2 on bad input."""
     from overlaynet.trace.request import TraceRequest, run
 
+    if use_demo:
+        files = files or (str(demo_topology()),)
+    if not files:
+        raise TraceError("give topology FILE(s), or --demo")
     network = _network(files, seed)
-    req = TraceRequest(source, target, port, proto, size, df, ttl, reply, all_branches, seed)  # type: ignore[arg-type]
+    if use_demo and source is None and target is None:
+        req = demo_request(network, port=port, proto=proto, size=size, df=df, ttl=ttl, reply=reply, all_branches=all_branches, seed=seed)
+    elif source is None or target is None:
+        raise TraceError("give both --from and --to")
+    else:
+        req = TraceRequest(source, target, port, proto, size, df, ttl, reply, all_branches, seed)  # type: ignore[arg-type]
     state = _load_state(client_state, seed)
     report = run(network, req, state)
     if client_state is not None:

@@ -8,7 +8,15 @@ from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overlaynet.dataplane.ir import Address, FdbEntry, Interface, Neighbor, NetNamespace, NsRef, Route
+from overlaynet.dataplane.ir import (
+    Address,
+    FdbEntry,
+    Interface,
+    Neighbor,
+    NetNamespace,
+    NsRef,
+    Route,
+)
 from overlaynet.dataplane.lookup import (
     connected_route,
     effective_routes,

@@ -7,8 +7,8 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.iproute import format_route
+from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.underlay import UPLINK, build_underlay, program_host
 from overlaynet.errors import TopologyError
 from overlaynet.model import Cluster, FrozenDict, Node, Router, Segment, Underlay

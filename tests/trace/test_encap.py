@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from overlaynet.dataplane.packet import Packet
-from overlaynet.trace.encap import LOCAL_PORT_RANGE, flow_source_port, fragment_count, outer_layers, overhead
+from overlaynet.trace.encap import (
+    LOCAL_PORT_RANGE,
+    flow_source_port,
+    fragment_count,
+    outer_layers,
+    overhead,
+)
 from overlaynet.trace.model import Encapsulation, Wire
 from overlaynet.trace.pcap import frame_bytes
 

@@ -14,7 +14,7 @@ from overlaynet.cli.trace import demo_request, demo_topology
 from overlaynet.topology import load
 from overlaynet.trace.model import Trace
 from overlaynet.trace.pcap import write_pcap
-from overlaynet.trace.request import TraceRequest, run
+from overlaynet.trace.request import run
 
 pytestmark = pytest.mark.tshark
 
@@ -41,7 +41,7 @@ def check(t: Trace, path: Path, l4: str) -> list[tuple[int, str, str]]:
     written = write_pcap(path, [t])
     rows = tshark(path)
     assert len(rows) == written > 0
-    for length, protocols, _ in rows:
+    for _length, protocols, _ in rows:
         assert "malformed" not in protocols and "_ws.malformed" not in protocols
     vx = [r for r in rows if ":vxlan:" in r[1]]
     for _, protocols, _ in vx:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ipaddress import ip_address, ip_interface, ip_network
 
-from overlaynet.dataplane.ir import Address, Dataplane, Interface, L2Segment, NetNamespace, NsRef, Route
+from overlaynet.dataplane.ir import (
+    Address,
+    Dataplane,
+    Interface,
+    L2Segment,
+    NetNamespace,
+    NsRef,
+    Route,
+)
 
 
 def addr(text: str) -> Address:
