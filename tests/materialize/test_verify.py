@@ -1,0 +1,114 @@
+"""The issue's kernel cross-check: Flannel topologies materialized and probed, every answer
+compared with the tracer's (reach, reply TTL, underlay frame sizes, Frag needed)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overlaynet.assemble import Network, assemble
+from overlaynet.dataplane.ir import Dataplane, NsRef
+from overlaynet.errors import MaterializeError
+from overlaynet.materialize import list_namespaces, materialize
+from overlaynet.materialize.naming import run_prefix
+from overlaynet.materialize.verify import VerifyReport, verify
+from overlaynet.topology import load_cluster
+
+pytestmark = [pytest.mark.root, pytest.mark.tshark]
+
+TOPOLOGIES = Path(__file__).parent / "topologies"
+
+
+def _network(name: str) -> Network:
+    return assemble(load_cluster([TOPOLOGIES / name]))
+
+
+def _by(report: VerifyReport, check: str) -> list[Any]:
+    return [c for c in report.comparisons if c.check == check]
+
+
+def test_flannel_vxlan_three_nodes_two_racks_agrees_with_the_kernel(run_id: str) -> None:
+    network = _network("flannel-vxlan-3node.yaml")
+    node_of = {p.key: p.node for p in network.cluster.pods}
+    report = verify(network, run_id=run_id)
+    assert report.disagreements == [], "\n".join(map(str, report.disagreements))
+    assert report.ok and report.pairs == 30 and report.namespaces == 12  # 3 nodes, 6 pods, core, 2 racks
+    # every pair is delivered by the tracer and answered by the kernel
+    assert [c.kernel for c in _by(report, "reach")] == ["reply"] * 30
+    # TTL: 64 on the same node (cni0 bridges), 62 across nodes (both hosts route; `core`
+    # routes only the outer packet)
+    ttls = {(c.src, c.dst): int(c.kernel) for c in _by(report, "ttl")}
+    assert len(ttls) == 30
+    assert all(ttl == (64 if node_of[a] == node_of[b] else 62) for (a, b), ttl in ttls.items())
+    # the underlay shows each cross-node echo and reply as one VXLAN frame of 84 + 64 bytes
+    wire = _by(report, "wire_bytes")
+    assert Counter(c.kernel for c in wire) == Counter({"148": 48, "no frame": 12})
+    assert all(c.detail.endswith("vxlan wire_bytes") for c in wire if c.kernel == "148")
+    # DF one byte above the tracer's path MTU: refused with the MTU of the sender's eth0,
+    # 1450 on rack-a (1500 − 50) and 8950 on rack-b (9000 − 50); one byte less is answered
+    frag = _by(report, "frag_needed")
+    assert len(frag) == 30 and len(_by(report, "fits")) == 30
+    mtus = {c.src: c.kernel.split()[2] for c in frag}
+    assert all(mtu == ("8950" if node_of[src] == "node-3" else "1450") for src, mtu in mtus.items())
+    assert list_namespaces(run_prefix(run_id)) == []
+
+
+def test_flannel_host_gw_on_one_segment_agrees_with_the_kernel(run_id: str) -> None:
+    report = verify(_network("flannel-hostgw-1segment.yaml"), run_id=run_id)
+    assert report.disagreements == [], "\n".join(map(str, report.disagreements))
+    assert report.ok and report.pairs == 6
+    assert {c.kernel for c in _by(report, "ttl")} == {"62"}
+    # no encapsulation: the plain frame, 84 + 14 bytes of Ethernet
+    assert {(c.kernel, c.detail.split(": ")[1]) for c in _by(report, "wire_bytes")} == {("98", "underlay frame_bytes")}
+    assert {c.kernel for c in _by(report, "frag_needed")} == {"frag_needed mtu 1500 (local)"}
+
+
+class _Sabotaged:
+    """A network whose dataplane loses node-2's route to node-1's pods after the tracer has
+    answered, so the kernel must disagree: verify has to be able to say no."""
+
+    def __init__(self, network: Network) -> None:
+        self.cluster = network.cluster
+        self.dataplane = network.dataplane
+        self._network = network
+
+    def build_all(self) -> Dataplane:
+        dp = self._network.build_all()
+        node1 = next(n for n in self.cluster.nodes if n.name == "node-1")
+        ns = dp.namespaces[NsRef("node-2")]
+        ns.routes = [r for r in ns.routes if r.dst != node1.pod_cidr]
+        ns.cache.clear()
+        return dp
+
+
+def test_verify_reports_a_kernel_that_disagrees(run_id: str) -> None:
+    network = _network("flannel-hostgw-1segment.yaml")
+    report = verify(_Sabotaged(network), [("default/a1", "default/b1"), ("default/a1", "default/c1")],
+                    run_id=run_id, capture=False, mtu=False, timeout=0.5)
+    assert not report.ok
+    [diff] = report.disagreements
+    assert (diff.check, diff.src, diff.dst, diff.tracer) == ("reach", "default/a1", "default/b1", "DELIVERED, reply DELIVERED")
+    assert diff.kernel.startswith(("timeout", "unreachable"))
+    assert list_namespaces(run_prefix(run_id)) == []
+
+
+def test_a_failure_in_the_last_phase_leaves_nothing_behind(run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    network = _network("flannel-vxlan-3node.yaml")
+    dp = network.build_all()
+    assert not dp.namespaces[NsRef("node-2")].netfilter.is_empty()  # kube-proxy and flannel rules
+    import overlaynet.dataplane.netfilter as netfilter
+
+    monkeypatch.setattr(netfilter, "render_save", lambda ruleset, **_: "*filter\n-A NOSUCHCHAIN -j ACCEPT\nCOMMIT\n")
+    hosts = [n.name for n in network.cluster.nodes] + ["core"]
+    with pytest.raises(MaterializeError, match=f"onet-{run_id}-node-1: netfilter ruleset: iptables-restore refused it"):
+        materialize(dp, hosts=hosts, run_id=run_id)
+    assert list_namespaces(run_prefix(run_id)) == []
+
+
+def test_unknown_pairs_are_refused_before_anything_is_created(run_id: str) -> None:
+    with pytest.raises(MaterializeError, match="pod 'default/zz'"):
+        verify(_network("flannel-hostgw-1segment.yaml"), [("default/a1", "default/zz")], run_id=run_id)
+    assert list_namespaces(run_prefix(run_id)) == []
