@@ -267,6 +267,8 @@ class Resolver:
         yield _n(("ns", "dns"), z), T.A if self.dns_ip.version == 4 else T.AAAA
         yield _n(("dns-version",), z), T.TXT
         for (ns, name), svc in sorted(self.index.services.items()):
+            if svc.headless and not self.index.endpoints.get((ns, name)):
+                continue  # NXDOMAIN: no ready endpoints
             forms: list[tuple[str, ...]] = [("svc",)]
             if self.legacy_names and ns not in ("svc", "pod"):  # else they read as svc form
                 forms.append(())
