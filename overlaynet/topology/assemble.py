@@ -298,7 +298,7 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
     if not declared:
         for e in all_pods:
             if e.pod.node is not None and e.pod.node not in {n.name for n in entries}:
-                entries.append(NodeEntry(e.pod.node, None, FrozenDict(), (), None, (), e.pod.source or spec.source if spec else e.pod.source))  # type: ignore[arg-type]
+                entries.append(NodeEntry(e.pod.node, e.host_ip, FrozenDict(), (), None, (), e.pod.source))  # type: ignore[arg-type]
         if not entries and any(e.pod.node is None for e in all_pods):
             src = all_pods[0].pod.source
             entries.append(NodeEntry("node-1", None, FrozenDict(), (), None, (), src))  # type: ignore[arg-type]

@@ -193,6 +193,18 @@ def _first_per_family(nets: Iterable[IPNetwork]) -> list[IPNetwork]:
     return list(seen.values())
 
 
+def _subnet_of_pods(pool: IPNetwork, ips: list[IPAddress], taken: list[IPNetwork]) -> IPNetwork | None:
+    """The node-sized subnet of ``pool`` holding all of a node's known pod IPs, if free."""
+    mine = [ip for ip in ips if ip.version == pool.version and ip in pool]
+    if not mine:
+        return None
+    prefix = max(NODE_MASK[pool.version], pool.prefixlen)
+    sub = ipaddress.ip_network(f"{mine[0]}/{prefix}", strict=False)
+    if any(ip not in sub for ip in mine) or any(sub.overlaps(t) for t in taken):  # type: ignore[arg-type]
+        return None
+    return sub
+
+
 def allocate_default(cluster: Cluster) -> Cluster:
     """Host-local IPAM: a /24 (IPv4) or /64 (IPv6) per node from the cluster pod CIDRs, in node
     order, then pod addresses from ``.2`` (``.1`` is the bridge gateway) in pod order.
@@ -202,6 +214,11 @@ def allocate_default(cluster: Cluster) -> Cluster:
     """
     pools = _first_per_family(cluster.pod_cidrs)
     taken = [c for n in cluster.nodes for c in n.pod_cidrs]
+    # Pods that already have addresses pin their node's subnet (a live dump without podCIDRs).
+    pod_ips: dict[str, list[IPAddress]] = {}
+    for p in cluster.pods:
+        if p.node is not None and not p.host_network:
+            pod_ips.setdefault(p.node, []).extend(p.ips)
     nodes: list[Node] = []
     for node in cluster.nodes:
         have = {c.version for c in node.pod_cidrs}
@@ -209,7 +226,9 @@ def allocate_default(cluster: Cluster) -> Cluster:
         for pool in pools:
             if pool.version in have:
                 continue
-            sub = next(_free_subnets(pool, NODE_MASK[pool.version], taken), None)
+            others = [ipaddress.ip_network(ip) for name, ips in pod_ips.items() if name != node.name for ip in ips]
+            sub = _subnet_of_pods(pool, pod_ips.get(node.name, []), taken + others)
+            sub = sub or next(_free_subnets(pool, NODE_MASK[pool.version], taken + others), None)
             if sub is None:
                 raise AddressExhausted(
                     f"no free /{max(NODE_MASK[pool.version], pool.prefixlen)} left in pod CIDR {pool} for node {node.name} "

@@ -244,6 +244,7 @@ def read_pod(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
         if value is not None:
             ips.append(value)
             ctx.remember(("pod", meta.namespace, meta.name, "ip", value), status["podIP"])
+    host_ip = f.ip(ctx, status.get("hostIP"), "the node's IP address") if status.get("hostIP") is not None else None
     phase = f.string(ctx, status.get("phase")) or "Running"
     ready = phase == "Running"
     for cond in f.seq(ctx, status.get("conditions")):
@@ -259,7 +260,7 @@ def read_pod(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
     pod = replace(pod, ips=tuple(ips), ready=ready, phase=phase)
     ctx.remember(("pod", meta.namespace, meta.name), doc)
     ctx.remember(("pod", meta.namespace, meta.name, "node"), (fields_.get("spec").get("nodeName") if fields_.get("spec") is not None else None))  # type: ignore[union-attr]
-    parsed.pods.append(PodEntry(pod, parsed.next_order(), meta.timestamp, node_selector, meta.owner_refs))
+    parsed.pods.append(PodEntry(pod, parsed.next_order(), meta.timestamp, node_selector, meta.owner_refs, host_ip))
 
 
 WORKLOAD_SPEC_FIELDS = (

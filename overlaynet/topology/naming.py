@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
-MAX_GENERATE_NAME_BASE = 58  # generateName prefixes are cut so that name + 5 chars <= 63
+MAX_GENERATE_NAME_BASE = 58  # a generateName prefix (with its '-') is cut so the name stays <= 63
 
 
 def safe_string(seed: str, length: int) -> str:
@@ -24,7 +24,7 @@ def safe_string(seed: str, length: int) -> str:
 
 def generated(base: str, seed: str) -> str:
     """``<base>-<5 chars>`` as ``metadata.generateName: <base>-`` would give."""
-    return f"{base[:MAX_GENERATE_NAME_BASE]}-{safe_string(seed, 5)}"
+    return f"{base}-"[:MAX_GENERATE_NAME_BASE] + safe_string(seed, 5)
 
 
 def pod_template_hash(template_digest: str) -> str:

@@ -50,6 +50,7 @@ class PodEntry:
     timestamp: str | None
     node_selector: Labels
     owner_refs: tuple[tuple[str, str], ...] = ()  # (kind, name) of metadata.ownerReferences
+    host_ip: IPAddress | None = None  # status.hostIP: the node's address, in a live dump
 
 
 @dataclass
