@@ -90,23 +90,29 @@ def assign_node_cidrs(
     """Give every node without an IPv4 pod CIDR the first free ``/prefixlen`` block of
     ``network``, in node order, as kube-controller-manager's range allocator does; the
     result is marked ``pod_cidrs_allocated``. ``AddressExhausted`` when the blocks run out."""
-    used = [c for n in nodes if (c := v4_cidr(n)) is not None]
-    candidates = network.subnets(new_prefix=prefixlen)
+    size = 1 << (32 - prefixlen)
+    base, count = int(network.network_address), network.num_addresses // size
+    taken: set[int] = set()  # block indexes any existing pod CIDR overlaps
+    for cidr in (c for n in nodes if (c := v4_cidr(n)) is not None):
+        lo = max(int(cidr.network_address), base)
+        hi = min(int(cidr.broadcast_address), base + network.num_addresses - 1)
+        taken.update(range((lo - base) // size, (hi - base) // size + 1) if lo <= hi else ())
+    slot = 0
     out: list[Node] = []
     for node in nodes:
         if v4_cidr(node) is not None:
             out.append(node)
             continue
-        for block in candidates:
-            if not any(block.overlaps(u) for u in used):
-                used.append(block)
-                out.append(replace(node, pod_cidrs=(block, *node.pod_cidrs), pod_cidrs_allocated=True))
-                break
-        else:
+        while slot in taken:
+            slot += 1
+        if slot >= count:
             raise AddressExhausted(
                 f"{who}: no free /{prefixlen} left in {network} for node {node.name} "
-                f"({len(used)} blocks in use)"
+                f"({len(taken)} blocks in use)"
             )
+        taken.add(slot)
+        block = IPv4Network((base + slot * size, prefixlen))
+        out.append(replace(node, pod_cidrs=(block, *node.pod_cidrs), pod_cidrs_allocated=True))
     return tuple(out)
 
 

@@ -10,7 +10,7 @@ which the kernel refuses when the peer is not on a connected network. udp
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from overlaynet.dataplane.ir import (
@@ -31,7 +31,15 @@ from overlaynet.model import Node
 from .config import NetworkConfig
 from .leases import Lease
 
-__all__ = ["FORWARDER", "TUN", "HostContext", "ext_interface", "program_backend", "vxlan_device"]
+__all__ = [
+    "FORWARDER",
+    "TUN",
+    "HostContext",
+    "PeerEntries",
+    "ext_interface",
+    "program_backend",
+    "vxlan_device",
+]
 
 IPv4Address = ipaddress.IPv4Address
 TUN = "flannel0"
@@ -54,9 +62,58 @@ class HostContext:
     config: NetworkConfig
     base_mtu: int
     peers: Sequence[Lease]
+    entries: PeerEntries
 
     def why(self, text: str) -> str:
         return f"flannel {self.config.backend.type} on {self.node.name}: {text}"
+
+
+class PeerEntries:
+    """The entries a remote lease makes every host write; they do not depend on the host,
+    so one frozen object per lease is shared by all hosts (a 5,000-node cluster would
+    otherwise build 15,000 equal entries per host)."""
+
+    def __init__(self, config: NetworkConfig, owners: Mapping[IPv4Address, str]) -> None:
+        self.config = config
+        self.owners = owners
+        # keyed by the Lease object's id (LeaseReader hands out the same object until the
+        # key changes); the value keeps the lease alive so its id cannot be reused
+        self._cache: dict[tuple[object, ...], tuple[Lease, object]] = {}
+
+    def _why(self, peer: Lease, text: str = "") -> str:
+        owner = self.owners.get(peer.public_ip, "?")
+        return f"flannel {self.config.backend.type}: lease {peer.subnet} of {owner} ({peer.public_ip}){text}"
+
+    def vxlan(self, peer: Lease, dev: str) -> tuple[Route, Neighbor, FdbEntry]:
+        key = ("vxlan", id(peer), dev)
+        hit = self._cache.get(key)
+        if hit is None:
+            assert peer.vtep_mac is not None
+            gw = peer.subnet.network_address
+            hit = self._cache[key] = peer, (
+                Route(dst=peer.subnet, via=gw, dev=dev, onlink=True, proto="boot", origin=self._why(peer)),
+                Neighbor(ip=gw, dev=dev, lladdr=peer.vtep_mac, state="PERMANENT",
+                         origin=self._why(peer, ": remote VTEP MAC")),
+                FdbEntry(mac=peer.vtep_mac, dev=dev, dst=peer.public_ip, self_=True, permanent=True,
+                         origin=self._why(peer, ": remote VTEP address")),
+            )
+        return hit[1]  # type: ignore[return-value]
+
+    def direct(self, peer: Lease, ext: str, text: str = "") -> Route:
+        key = ("direct", id(peer), ext, text)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = peer, Route(
+                dst=peer.subnet, via=peer.public_ip, dev=ext, proto="boot", origin=self._why(peer, text))
+        return hit[1]  # type: ignore[return-value]
+
+    def forward(self, peer: Lease, port: int) -> ForwarderEntry:
+        key = ("udp", id(peer), port)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = peer, ForwarderEntry(
+                dst=peer.subnet, peer=peer.public_ip, port=port, origin=self._why(peer))
+        return hit[1]  # type: ignore[return-value]
 
 
 def ext_interface(root: NetNamespace, node: Node) -> str:
@@ -106,26 +163,13 @@ def _vxlan(ctx: HostContext) -> None:
                 f"error decoding subnet lease JSON of {peer.subnet}: no VtepMAC; skipped"))
             continue
         if peer.public_ip in direct:
-            ctx.root.add_route(Route(
-                dst=peer.subnet, via=peer.public_ip, dev=ctx.ext, proto="boot",
-                origin=ctx.why(f"DirectRouting: lease {peer.subnet} of {peer.public_ip}, "
-                               "on a connected network, no encapsulation"),
-            ))
+            ctx.root.add_route(ctx.entries.direct(
+                peer, ctx.ext, ": DirectRouting, on a connected network, no encapsulation"))
             continue
-        gw = peer.subnet.network_address
-        why = f"lease {peer.subnet} of {peer.public_ip}"
-        ctx.root.add_neighbor(Neighbor(
-            ip=gw, dev=dev, lladdr=peer.vtep_mac, state="PERMANENT",
-            origin=ctx.why(f"{why}: remote VTEP MAC"),
-        ))
-        ctx.root.add_fdb(FdbEntry(
-            mac=peer.vtep_mac, dev=dev, dst=peer.public_ip, self_=True, permanent=True,
-            origin=ctx.why(f"{why}: remote VTEP address"),
-        ))
-        ctx.root.add_route(Route(
-            dst=peer.subnet, via=gw, dev=dev, onlink=True, proto="boot",
-            origin=ctx.why(why),
-        ))
+        route, neigh, fdb = ctx.entries.vxlan(peer, dev)
+        ctx.root.neighbors.append(neigh)
+        ctx.root.fdb.append(fdb)
+        ctx.root.routes.append(route)
 
 
 def _host_gw(ctx: HostContext) -> None:
@@ -135,10 +179,7 @@ def _host_gw(ctx: HostContext) -> None:
         if _skip_foreign(ctx, peer, "host-gw"):
             continue
         if peer.public_ip in on_link:
-            ctx.root.add_route(Route(
-                dst=peer.subnet, via=peer.public_ip, dev=ctx.ext, proto="boot",
-                origin=ctx.why(f"lease {peer.subnet} of {peer.public_ip}"),
-            ))
+            ctx.root.add_route(ctx.entries.direct(peer, ctx.ext))
             continue
         # RouteNetwork calls RouteAdd; the kernel answers EINVAL because the gateway is not
         # on a network connected through the interface; flanneld logs it and goes on.
@@ -162,10 +203,6 @@ def _udp(ctx: HostContext) -> None:
     ))
     ctx.root.forwarders[FORWARDER] = Forwarder(
         name=FORWARDER, tun=TUN, port=be.port, framing_bytes=0,
-        table=[
-            ForwarderEntry(dst=p.subnet, peer=p.public_ip, port=be.port,
-                           origin=ctx.why(f"lease {p.subnet} of {p.public_ip}"))
-            for p in ctx.peers
-        ],
+        table=[ctx.entries.forward(p, be.port) for p in ctx.peers],
         origin=ctx.why(f"userspace proxy on UDP {be.port}: the inner IP packet is the payload"),
     )

@@ -27,7 +27,7 @@ from overlaynet.errors import Diagnostic, TopologyError
 from overlaynet.model import Cluster, Node, Pod
 
 from . import masq
-from .backends import HostContext, ext_interface, program_backend
+from .backends import HostContext, PeerEntries, ext_interface, program_backend
 from .config import NetworkConfig, resolve_config, validate_options
 from .leases import Lease, LeaseReader, acquire_etcd, acquire_kube
 
@@ -79,6 +79,8 @@ class FlannelDriver(Driver):
         self._reader = LeaseReader(kv, self.prefix)
         self._allocated: Cluster | None = None
         self._pods_by_node: dict[str, list[Pod]] = {}
+        owners = {n.ip: n.name for n in cluster.nodes if isinstance(n.ip, IPv4Address)}
+        self._entries = PeerEntries(self.config, owners)
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,13 +185,10 @@ class FlannelDriver(Driver):
         n = self._node(node)
         root = dp.namespaces[NsRef(n.name)]
         own = self.lease(n)
-        peers = sorted(
-            (lease for lease in self._reader.leases() if lease.subnet != own.subnet),
-            key=lambda lease: (lease.subnet.network_address, lease.subnet.prefixlen),
-        )
+        peers = [lease for lease in self._reader.leases() if lease.subnet != own.subnet]
         program_backend(HostContext(
             root=root, node=n, ext=ext_interface(root, n), lease=own, config=self.config,
-            base_mtu=self.base_mtu(n), peers=peers,
+            base_mtu=self.base_mtu(n), peers=peers, entries=self._entries,
         ))
         conf = BridgeConf(
             bridge=BRIDGE, subnet=own.subnet, mtu=self.pod_mtu(n), origin=CNI,

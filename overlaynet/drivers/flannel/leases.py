@@ -102,14 +102,19 @@ def parse_lease(prefix: str, kv: KeyValue) -> Lease | None:
 
 
 class LeaseReader:
-    """Lists the leases under a prefix, parsing each key/revision once (a watch's cache)."""
+    """Lists the leases under a prefix sorted by subnet, as a watch's cache would: each
+    key/revision is parsed once, and the list is reused while the store's revision stays."""
 
     def __init__(self, kv: KVStore, prefix: str) -> None:
         self.kv = kv
         self.prefix = prefix
         self._cache: dict[str, tuple[int, Lease | None]] = {}
+        self._listed: tuple[int, list[Lease]] | None = None
 
     def leases(self) -> list[Lease]:
+        revision = self.kv.revision()
+        if self._listed is not None and self._listed[0] == revision:
+            return self._listed[1]
         out: list[Lease] = []
         for kv in self.kv.list_prefix(f"{self.prefix}/subnets/"):
             hit = self._cache.get(kv.key)
@@ -118,6 +123,8 @@ class LeaseReader:
                 self._cache[kv.key] = hit
             if hit[1] is not None:
                 out.append(hit[1])
+        out.sort(key=lambda lease: (int(lease.subnet.network_address), lease.subnet.prefixlen))
+        self._listed = (revision, out)
         return out
 
 

@@ -8,8 +8,13 @@ parser turns them into typed rules, appended as flanneld appends them (``-A``).
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import NetNamespace
+
+if TYPE_CHECKING:
+    from overlaynet.dataplane.netfilter import Chain
 
 __all__ = ["KUBE_PROXY_MARK", "forward_rules", "install", "masq_rules"]
 
@@ -53,18 +58,23 @@ def _restore_text(table: str, rules: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@lru_cache(maxsize=1024)
+def _parsed(table: str, text: str) -> dict[str, Chain]:
+    """Parse once per distinct rule text (the forward rules are the same on every host)."""
+    from overlaynet.dataplane.netfilter import parse_save
+
+    return parse_save(text, file=f"<flanneld {table} rules>").tables[table].chains
+
+
 def install(root: NetNamespace, network: IPv4Network, lease: IPv4Network, *, ip_masq: bool) -> None:
     """Append flanneld's rules to ``root``'s netfilter: forward rules always, masquerading
     when ``ip_masq``. Rules already present (an identical rule in the chain) are kept once,
     as ``AppendUnique`` does."""
-    from overlaynet.dataplane.netfilter import parse_save
-
     tables = [("filter", forward_rules(network))]
     if ip_masq:
         tables.append(("nat", masq_rules(network, lease)))
     for table, rules in tables:
-        parsed = parse_save(_restore_text(table, rules), file=f"<flanneld {table} rules>")
-        for chain_name, chain in parsed.tables[table].chains.items():
+        for chain_name, chain in _parsed(table, _restore_text(table, rules)).items():
             target = root.netfilter.ensure_chain(table, chain_name)
             for rule in chain.rules:
                 if rule not in target.rules:
