@@ -319,6 +319,9 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
             known_ns.add(ns)
             namespaces.append(Namespace(ns, FrozenDict({"kubernetes.io/metadata.name": ns})))
     dns = spec.dns if spec else DNSSpec()
+    if dns.cluster_ip is None and ranges.service_cidrs and ranges.service_cidrs[0].num_addresses <= 10:
+        first = ranges.service_cidrs[0]
+        ctx.error(_where(ctx, ("cluster", "serviceCIDR"), spec), f"expected a service CIDR with room for the DNS service at its 10th address (or an explicit dns.clusterIP), found {first}")
     if dns.cluster_ip is None:  # a live dump names its DNS service; use its address
         kube_dns = next((s for s in services if s.namespace == "kube-system" and s.name == "kube-dns" and s.cluster_ips), None)
         if kube_dns is not None:

@@ -277,7 +277,10 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
     address of the service CIDR, skipping the DNS IP and every taken IP), NodePorts for
     NodePort/LoadBalancer services and healthCheckNodePort for LoadBalancer services with
     externalTrafficPolicy Local."""
-    dns_ip = cluster.dns_ip
+    try:
+        dns_ip = cluster.dns_ip
+    except IndexError:  # a service CIDR too small to hold the 10th address
+        dns_ip = None
     taken_ips: set[IPAddress] = {ip for s in cluster.services for ip in s.cluster_ips}
     if dns_ip is not None:
         taken_ips.add(dns_ip)

@@ -1,0 +1,175 @@
+"""assemble: defaults, inferred ranges and segments, dual-stack, scheduling, service addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from overlaynet.errors import TopologyError
+from overlaynet.topology import load_text
+
+CLUSTER = "apiVersion: overlaynet/v1\nkind: Cluster\nmetadata: {name: t}\nspec:\n"
+
+
+def net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
+
+
+def pod(name: str, node: str | None = None, ips: tuple[str, ...] = (), labels: str = "{app: web}", extra: str = "") -> str:
+    spec = f"nodeName: {node}, " if node else ""
+    status = ""
+    if ips:
+        status = "status: {podIPs: [" + ", ".join(f"{{ip: '{i}'}}" for i in ips) + "]}\n"
+    return (f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {labels}}}\n"
+            f"spec: {{{spec}containers: [{{name: c, image: i, ports: [{{name: http, containerPort: 8080}}]}}]{extra}}}\n{status}")
+
+
+def test_defaults() -> None:
+    c = load_text(CLUSTER + "  nodes: [{name: n1, ip: 192.168.0.11}]\n").cluster
+    assert c.domain == "cluster.local"
+    assert c.pod_cidrs == (net("10.244.0.0/16"),) and c.service_cidrs == (net("10.96.0.0/12"),)
+    assert c.dns_ip == ip("10.96.0.10") and c.node_port_range == (30000, 32767)
+    assert c.underlay.mtu == 1500 and [s.cidr for s in c.underlay.segments] == [net("192.168.0.0/24")]
+    assert c.kv.backend == "memory" and c.kube_proxy.mode == "iptables"
+    assert c.nodes[0].pod_cidrs == (net("10.244.0.0/24"),) and c.nodes[0].pod_cidrs_allocated
+
+
+def test_segment_inferred_from_node_ips_and_routers_for_far_apart_nodes() -> None:
+    text = "".join(
+        f"---\napiVersion: v1\nkind: Node\nmetadata: {{name: n{i}}}\nstatus: {{addresses: [{{type: InternalIP, address: {a}}}]}}\n"
+        for i, a in enumerate(["10.0.1.5", "10.0.2.5"])
+    )
+    c = load_text(text).cluster
+    assert [s.cidr for s in c.underlay.segments] == [net("10.0.0.0/22")]
+    far = text.replace("10.0.2.5", "172.31.0.5")
+    c = load_text(far).cluster
+    assert [s.cidr for s in c.underlay.segments] == [net("10.0.1.0/24"), net("172.31.0.0/24")]
+    (router,) = c.underlay.routers
+    assert set(router.interfaces) == {s.name for s in c.underlay.segments}
+
+
+def test_ranges_are_inferred_from_addresses_outside_the_defaults() -> None:
+    text = pod("a", "n1", ("100.64.3.7",)) + (
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {clusterIP: 172.20.5.1, ports: [{port: 80}]}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: t}\nspec: {ports: [{port: 80}]}\n"
+    )
+    c = load_text(text).cluster
+    assert c.pod_cidrs == (net("100.64.0.0/16"),)
+    assert c.service_cidrs == (net("172.20.0.0/16"),)
+    assert c.service("default", "t").cluster_ips[0] in net("172.20.0.0/16")
+    assert c.pod("default", "a").ips == (ip("100.64.3.7"),)
+
+
+def test_dual_stack() -> None:
+    text = CLUSTER + (
+        "  podCIDR: [10.244.0.0/16, 'fd00:10:244::/56']\n"
+        "  serviceCIDR: [10.96.0.0/12, 'fd00:10:96::/112']\n"
+        "  nodes: [{name: n1, ip: 192.168.0.11}, {name: n2, ip: 192.168.0.12, podCIDRs: [10.244.9.0/24, 'fd00:10:244:9::/64']}]\n"
+    ) + pod("a") + pod("b", "n2", ("10.244.9.20", "fd00:10:244:9::20")) + (
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+        "spec: {ipFamilyPolicy: PreferDualStack, selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: v6}\n"
+        "spec: {ipFamilies: [IPv6], selector: {app: web}, ports: [{port: 80}]}\n"
+    )
+    c = load_text(text).cluster
+    n1 = c.node("n1")
+    assert [p.prefixlen for p in n1.pod_cidrs] == [24, 64]
+    a = c.pod("default", "a")
+    assert [x.version for x in a.ips] == [4, 6]
+    assert a.ips[0] in n1.pod_cidrs[0] and a.ips[1] in n1.pod_cidrs[1]
+    web = c.service("default", "web")
+    assert web.ip_families == ("IPv4", "IPv6") and [x.version for x in web.cluster_ips] == [4, 6]
+    fams = sorted(s.address_type for s in c.slices_for(web))
+    assert fams == ["IPv4", "IPv6"]
+    assert all(len(s.endpoints) == 2 for s in c.slices_for(web))
+    v6 = c.service("default", "v6")
+    assert v6.cluster_ips[0].version == 6 and [s.address_type for s in c.slices_for(v6)] == ["IPv6"]
+
+
+def test_scheduler_spreads_and_respects_node_selector() -> None:
+    text = CLUSTER + (
+        "  nodes: [{name: n1, ip: 192.168.0.11, labels: {disk: ssd}}, {name: n2, ip: 192.168.0.12}, {name: n3, ip: 192.168.0.13}]\n"
+    ) + pod("a") + pod("b") + pod("c") + pod("db", labels="{app: db}", extra=", nodeSelector: {disk: ssd}")
+    c = load_text(text).cluster
+    assert [p.node for p in c.pods[:3]] == ["n1", "n2", "n3"]
+    assert c.pod("default", "db").node == "n1"
+
+
+def test_cluster_ip_allocation_skips_dns_and_taken_addresses() -> None:
+    svcs = "".join(
+        f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec: {{{cip}ports: [{{port: 80}}]}}\n"
+        for i, cip in enumerate(["", "clusterIP: 10.96.0.2, ", "", "clusterIP: None, "])
+    )
+    c = load_text(CLUSTER + "  dns: {clusterIP: 10.96.0.1}\n" + svcs).cluster
+    assert [s.cluster_ips for s in c.services] == [(ip("10.96.0.3"),), (ip("10.96.0.2"),), (ip("10.96.0.4"),), ()]
+    assert c.services[3].headless
+
+
+def test_node_ports_and_health_check_port() -> None:
+    text = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+        "spec: {type: NodePort, ports: [{name: x, port: 80}, {name: y, port: 81, nodePort: 30000}]}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: lb}\n"
+        "spec: {type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 443}]}\n"
+    )
+    c = load_text(text).cluster
+    a, lb = c.services
+    assert [p.node_port for p in a.ports] == [30001, 30000]
+    assert lb.ports[0].node_port == 30002 and lb.health_check_node_port == 30003
+
+
+def test_host_network_pod_uses_node_address() -> None:
+    c = load_text(CLUSTER + "  nodes: [{name: n1, ip: 192.168.0.11}]\n" + pod("h", "n1", extra=", hostNetwork: true")).cluster
+    p = c.pod("default", "h")
+    assert p.ips == (ip("192.168.0.11"),) and p.host_network and not p.allocated
+
+
+def test_pod_address_exhaustion_is_a_clear_error() -> None:
+    text = CLUSTER + "  podCIDR: 10.244.0.0/30\n  nodes: [{name: n1, ip: 192.168.0.11}]\n" + pod("a") + pod("b")
+    with pytest.raises(TopologyError, match="no free address left in pod CIDR 10.244.0.0/30"):
+        load_text(text)
+
+
+def test_node_cidr_exhaustion_is_a_clear_error() -> None:
+    text = CLUSTER + "  podCIDR: 10.244.0.0/24\n  nodes: [{name: n1, ip: 192.168.0.11}, {name: n2, ip: 192.168.0.12}]\n"
+    with pytest.raises(TopologyError, match="no free /24 left in pod CIDR 10.244.0.0/24 for node n2"):
+        load_text(text)
+
+
+def test_creation_index_shares_one_counter() -> None:
+    text = pod("first", "n1") + "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n" + pod("second", "n1")
+    c = load_text(text).cluster
+    assert [c.pod("default", "first").creation_index, c.service("default", "s").creation_index,
+            c.pod("default", "second").creation_index] == [0, 1, 2]
+
+
+def test_workload_pods_are_not_generated_again_for_a_live_dump() -> None:
+    text = (
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web-abc}\n"
+        "spec: {replicas: 2, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-abc-xyz12, labels: {app: web}, ownerReferences: [{kind: ReplicaSet, name: web-abc}]}\n"
+        "spec: {nodeName: n1, containers: [{name: c, image: i}]}\n"
+    )
+    c = load_text(text).cluster
+    assert [p.name for p in c.pods] == ["web-abc-xyz12"]
+    assert [w.name for w in c.workloads] == ["web-abc"]
+
+
+def test_terminating_and_not_ready_pods() -> None:
+    text = pod("a", "n1", ("10.244.0.5",)) + (
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, labels: {app: web}, deletionTimestamp: '2024-01-01T00:00:00Z'}\n"
+        "spec: {nodeName: n1, containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]}\n"
+        "status: {podIP: 10.244.0.6, conditions: [{type: Ready, status: 'True'}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: c, labels: {app: web}}\n"
+        "spec: {nodeName: n1, containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]}\n"
+        "status: {podIP: 10.244.0.7, conditions: [{type: Ready, status: 'False'}]}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n"
+    )
+    c = load_text(text).cluster
+    eps = {str(e.addresses[0]): (e.ready, e.serving, e.terminating) for s in c.endpoint_slices for e in s.endpoints}
+    assert eps == {"10.244.0.5": (True, True, False), "10.244.0.6": (False, True, True), "10.244.0.7": (False, False, False)}
