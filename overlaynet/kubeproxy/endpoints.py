@@ -10,7 +10,7 @@ ones, decided separately for Cluster and Local policy). Topology hints are not m
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from overlaynet.kubeproxy import names
@@ -65,7 +65,7 @@ class ServicePortInfo:
 
 @dataclass(frozen=True, slots=True)
 class EndpointInfo:
-    """One endpoint of one service port (``BaseEndpointInfo``)."""
+    """One endpoint of one service port (``BaseEndpointInfo``); ``string`` is "ip:port"."""
 
     ip: IPAddress
     port: int
@@ -74,10 +74,11 @@ class EndpointInfo:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    string: str = field(default="", compare=False)
 
-    @property
-    def string(self) -> str:
-        return names.endpoint_string(self.ip, self.port)
+    def __post_init__(self) -> None:
+        if not self.string:
+            object.__setattr__(self, "string", names.endpoint_string(self.ip, self.port))
 
 
 def _externally_accessible(svc: Service) -> bool:

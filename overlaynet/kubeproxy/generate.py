@@ -206,16 +206,17 @@ def service_port_fragment(
                 nat(fw_chain, f"{fw_args} -s {vip} -j {ext_chain}")
         nat(fw_chain, f'-m comment --comment "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"')
 
+    sep_names = {ep.string: names.sep_chain(spn, proto, ep.string) for ep in (*cat.cluster, *cat.local, *cat.reachable)}
     if uses_cluster_chain:
         nat_chains.append(cluster_chain)
-        _service_to_endpoints(nat, sp, spn, cluster_chain, cat.cluster, g)
+        _service_to_endpoints(nat, sp, spn, cluster_chain, cat.cluster, g, sep_names)
     if uses_local_chain:
         nat_chains.append(local_chain)
-        _service_to_endpoints(nat, sp, spn, local_chain, cat.local, g)
+        _service_to_endpoints(nat, sp, spn, local_chain, cat.local, g, sep_names)
 
     # Per-endpoint chains.
     for ep in cat.reachable:
-        chain = names.sep_chain(spn, proto, ep.string)
+        chain = sep_names[ep.string]
         nat_chains.append(chain)
         comment = "" if g.large_cluster else f"-m comment --comment {spn} "
         nat(chain, f"{comment}-s {ep.ip} -j {KUBE_MARK_MASQ}")
@@ -231,17 +232,17 @@ def _service_to_endpoints(
     chain: str,
     endpoints: tuple[EndpointInfo, ...],
     g: _Globals,
+    sep_names: dict[str, str],
 ) -> None:
     """``writeServiceToEndpointRules``: affinity checks, then the probability cascade."""
-    proto = sp.protocol
     if sp.client_ip_affinity:
         for ep in endpoints:
-            sep = names.sep_chain(spn, proto, ep.string)
+            sep = sep_names[ep.string]
             comment = "" if g.large_cluster else f'-m comment --comment "{spn} -> {ep.string}" '
             write(chain, f"{comment}-m recent --name {sep} --rcheck --seconds {sp.sticky_seconds} --reap -j {sep}")
     n = len(endpoints)
     for i, ep in enumerate(endpoints):
-        sep = names.sep_chain(spn, proto, ep.string)
+        sep = sep_names[ep.string]
         comment = "" if g.large_cluster else f'-m comment --comment "{spn} -> {ep.string}" '
         stat = (
             f"-m statistic --mode random --probability {names.probability(n - i)} "
@@ -359,7 +360,9 @@ def build_payload(
 
 
 def _non_local(ep: EndpointInfo) -> EndpointInfo:
-    return ep if not ep.is_local else EndpointInfo(ep.ip, ep.port, ep.node, False, ep.ready, ep.serving, ep.terminating)
+    if not ep.is_local:
+        return ep
+    return EndpointInfo(ep.ip, ep.port, ep.node, False, ep.ready, ep.serving, ep.terminating, ep.string)
 
 
 # --- canonical ordering (sortIPTablesRules) -------------------------------------------------

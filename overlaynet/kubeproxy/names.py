@@ -6,7 +6,6 @@ kubernetes ``pkg/proxy/iptables/proxier.go`` (see docs/kube-proxy.md for the sou
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from functools import lru_cache
 
@@ -19,9 +18,13 @@ EXT_PREFIX = "KUBE-EXT-"
 SEP_PREFIX = "KUBE-SEP-"
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
 def _hash16(text: str) -> str:
-    digest = hashlib.sha256(text.encode()).digest()
-    return base64.b32encode(digest).decode()[:16]
+    """base32(sha256(text))[:16]: the first 80 bits of the digest, 5 bits a character."""
+    bits = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
+    return "".join(_B32[(bits >> shift) & 31] for shift in range(75, -1, -5))
 
 
 def port_proto_hash(service_port_name: str, protocol: str) -> str:
