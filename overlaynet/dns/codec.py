@@ -143,3 +143,87 @@ def parse_simple(data: bytes) -> SimpleQuery | None:
     if pos + 11 + rdlen != end:
         return None
     return SimpleQuery(qname, (*labels, b""), qtype, qclass, True, version, payload, do)
+
+
+def _read_name(data: bytes, pos: int) -> tuple[int, list[bytes]] | None:
+    """A possibly compressed name at ``pos``: (position after it, labels). Pointers must go
+    backwards (no loops); None when malformed."""
+    labels: list[bytes] = []
+    total = 1
+    end_pos = -1
+    hops = 0
+    limit = pos  # a pointer must point before the name that contains it
+    while True:
+        if pos >= len(data):
+            return None
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if pos + 1 >= len(data):
+                return None
+            target = ((length & 0x3F) << 8) | data[pos + 1]
+            if end_pos < 0:
+                end_pos = pos + 2
+            if target >= limit or hops > 127:
+                return None
+            hops += 1
+            pos = limit = target
+            continue
+        if length & 0xC0:
+            return None
+        if length == 0:
+            return (end_pos if end_pos >= 0 else pos + 1), labels
+        total += length + 1
+        if total > 255 or pos + 1 + length > len(data):
+            return None
+        labels.append(data[pos + 1 : pos + 1 + length])
+        pos += 1 + length
+
+
+def parse_query(data: bytes) -> SimpleQuery | None:
+    """Any well-formed message with one question: compression, extra records, one OPT in
+    the additional section. None means FORMERR."""
+    if len(data) < 12:
+        return None
+    qd, an, ns, ar = struct.unpack_from("!HHHH", data, 4)
+    if qd != 1:
+        return None
+    read = _read_name(data, 12)
+    if read is None:
+        return None
+    pos, labels = read
+    if pos + 4 > len(data):
+        return None
+    qtype, qclass = struct.unpack_from("!HH", data, pos)
+    pos += 4
+    edns = False
+    version = payload = 0
+    do = False
+    for i in range(an + ns + ar):
+        read = _read_name(data, pos)
+        if read is None or read[0] + 10 > len(data):
+            return None
+        pos, owner = read
+        rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
+        if rtype == 41:
+            if edns or i < an + ns or owner:
+                return None  # one OPT, in the additional section, owned by the root
+            edns, payload, version, do = True, rclass, (ttl >> 16) & 0xFF, bool(ttl & 0x8000)
+        pos += 10 + rdlen
+        if pos > len(data):
+            return None
+    if pos != len(data):
+        return None
+    qname = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+    return SimpleQuery(qname, (*labels, b""), qtype, qclass, edns, version, payload, do)
+
+
+def reply_empty(query: bytes, q: SimpleQuery, flags: int, rcode: int, *, payload: int) -> bytes:
+    """A response carrying the question (and an OPT when the query had one) and no records.
+    ``flags`` are the response's header flags without the rcode; an rcode above 15 goes into
+    the OPT's extended rcode."""
+    out = query[:2] + struct.pack("!HHHHH", flags | (rcode & 0x0F), 1, 0, 0, 1 if q.edns else 0)
+    out += q.qname + struct.pack("!HH", q.qtype, q.qclass)
+    if q.edns:
+        ttl = ((rcode >> 4) << 24) | (0x8000 if q.do else 0)
+        out += b"\x00" + struct.pack("!HHIH", 41, payload, ttl, 0)
+    return out

@@ -21,7 +21,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from overlaynet.dns.codec import SimpleQuery, encode, parse_simple
+from overlaynet.dns.codec import SimpleQuery, encode, parse_query, parse_simple, reply_empty
 from overlaynet.dns.resolver import Resolver, Response
 
 OUR_PAYLOAD = 1232  # the EDNS UDP size we advertise and cap answers at (DNS flag day 2020)
@@ -50,7 +50,7 @@ class UpstreamRequest:
     """The server must ask an upstream: forward the whole query (``response.forward``) or
     look up an ExternalName target (``response.chase``) and append its records."""
 
-    query: dns.message.Message
+    query: SimpleQuery
     wire: bytes
     response: Response
     udp_limit: int | None  # None over TCP
@@ -104,26 +104,24 @@ class Engine:
             return None  # never answer a response (no reflection loops)
         if (flags >> 11) & 0xF != 0:
             return _header_only(data, dns.rcode.NOTIMP)
-        q = parse_simple(data) or _parse_full(data)
-        if not isinstance(q, SimpleQuery):
-            return q  # FORMERR header or None
+        q = parse_simple(data) or parse_query(data)
+        if q is None:
+            return _header_only(data, dns.rcode.FORMERR)
         if q.edns and q.edns_version > 0:
-            return self._message(dns.message.from_wire(data), dns.rcode.BADVERS, tcp)
+            return self._empty(data, q, dns.rcode.BADVERS)
         limit = None if tcp else (
             max(MIN_UDP, min(q.payload, OUR_PAYLOAD)) if q.edns else MIN_UDP
         )
         if q.qclass != dns.rdataclass.IN:
-            return self._message(dns.message.from_wire(data), dns.rcode.REFUSED, tcp)
+            return self._empty(data, q, dns.rcode.REFUSED)
         key = (q.qname.lower(), q.qtype)
         prepared = self._static.get(key) or self._lazy.get(key)
         if prepared is None:
             lname = dns.name.Name(tuple(label.lower() for label in q.labels))
             response = self.resolver.answer(lname, q.qtype)
             if not response.cacheable:
-                return UpstreamRequest(dns.message.from_wire(data), data, response, limit)
+                return UpstreamRequest(q, data, response, limit)
             prepared = self._prepare(response)
-            if prepared is None:  # pragma: no cover - cacheable answers always prepare
-                return _header_only(data, dns.rcode.SERVFAIL)
             if len(self._lazy) >= MAX_LAZY:
                 self._lazy.clear()
             self._lazy[key] = prepared
@@ -137,27 +135,30 @@ class Engine:
     # --- upstream results ---------------------------------------------------------------
     def finish(self, request: UpstreamRequest, reply: bytes | dns.message.Message | None) -> bytes:
         """The client's response once the upstream answered (``reply``) or did not (None)."""
-        query, response = request.query, request.response
+        q, response = request.query, request.response
         if response.forward:
             if not isinstance(reply, bytes) or len(reply) < 12:
-                return self._message(query, dns.rcode.SERVFAIL, request.udp_limit is None)
+                return self._empty(request.wire, q, dns.rcode.SERVFAIL)
             out = request.wire[:2] + reply[2:]
             if request.udp_limit is not None and len(out) > request.udp_limit:
-                return self._truncated(query)
+                return self._empty(request.wire, q, int(reply[3] & 0x0F), truncated=True)
             return out
+        query = dns.message.from_wire(request.wire)
         msg = response.to_message(query, recursion_available=self.recursion_available)
-        _fix_edns(msg, query)
+        if query.edns >= 0:
+            msg.use_edns(0, query.ednsflags & dns.flags.DO, OUR_PAYLOAD)
         if isinstance(reply, dns.message.Message):
             for rrset in reply.answer:
                 msg.answer.append(rrset)
             if reply.flags & dns.flags.TC:
                 msg.flags |= dns.flags.TC
-        return self._wire(msg, query, request.udp_limit)
+        try:
+            return msg.to_wire(max_size=request.udp_limit or 65535)
+        except dns.exception.TooBig:
+            return self._empty(request.wire, q, dns.rcode.NOERROR, truncated=True)
 
     # --- helpers ---------------------------------------------------------------------------
-    def _prepare(self, response: Response) -> Prepared | None:
-        if not response.cacheable:
-            return None
+    def _prepare(self, response: Response) -> Prepared:
         flags = (_AA if response.authoritative else 0) | int(response.rcode)
         flags |= _RA if self.recursion_available else 0
         wire = encode(response.name, int(response.rdtype), _QR | flags,
@@ -166,25 +167,10 @@ class Engine:
         an, ns, ar = len(response.answer), len(response.authority), len(response.additional)
         return Prepared(flags, an, ns, ar, qlen, wire[12 + qlen :])
 
-    def _message(self, query: dns.message.Message, rcode: dns.rcode.Rcode, tcp: bool) -> bytes:
-        msg = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
-        msg.flags &= _QR | _RD | _CD
-        if self.recursion_available:
-            msg.flags |= _RA
-        msg.set_rcode(rcode)
-        return self._wire(msg, query, None if tcp else _udp_limit(query))
-
-    def _wire(self, msg: dns.message.Message, query: dns.message.Message, limit: int | None) -> bytes:
-        try:
-            return msg.to_wire(max_size=limit or 65535)
-        except dns.exception.TooBig:
-            return self._truncated(query)
-
-    def _truncated(self, query: dns.message.Message) -> bytes:
-        msg = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
-        msg.flags &= _QR | _RD | _CD
-        msg.flags |= _TC | (_RA if self.recursion_available else 0)
-        return msg.to_wire()
+    def _empty(self, data: bytes, q: SimpleQuery, rcode: int, *, truncated: bool = False) -> bytes:
+        flags = _QR | (((data[2] << 8) | data[3]) & (_RD | _CD))
+        flags |= (_RA if self.recursion_available else 0) | (_TC if truncated else 0)
+        return reply_empty(data, q, flags, int(rcode), payload=OUR_PAYLOAD)
 
 
 def render(prepared: Prepared, query: bytes, raw_qname: bytes, edns: bool | None, limit: int | None) -> bytes:
@@ -205,36 +191,6 @@ def render(prepared: Prepared, query: bytes, raw_qname: bytes, edns: bool | None
             raw_qname, prepared.body[:4], opt,
         ))
     return out
-
-
-def _udp_limit(query: dns.message.Message) -> int:
-    if query.edns < 0:
-        return MIN_UDP
-    return max(MIN_UDP, min(query.payload, OUR_PAYLOAD))
-
-
-def _fix_edns(msg: dns.message.Message, query: dns.message.Message) -> None:
-    if query.edns >= 0:
-        msg.use_edns(0, query.ednsflags & dns.flags.DO, OUR_PAYLOAD)
-
-
-def _parse_full(data: bytes) -> SimpleQuery | bytes | None:
-    """The dnspython path for unusual shapes (compressed question, extra records)."""
-    try:
-        query = dns.message.from_wire(data)
-    except dns.message.ShortHeader:
-        return None
-    except Exception:
-        return _header_only(data, dns.rcode.FORMERR)
-    if len(query.question) != 1:
-        return _header_only(data, dns.rcode.FORMERR)
-    question = query.question[0]
-    name: dns.name.Name = question.name
-    return SimpleQuery(
-        _name_wire(name), name.labels, int(question.rdtype), int(question.rdclass),
-        query.edns >= 0, max(query.edns, 0), query.payload,
-        bool(query.ednsflags & dns.flags.DO),
-    )
 
 
 def _name_wire(name: dns.name.Name) -> bytes:
