@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef, Route
 from overlaynet.dataplane.lookup import lookup_route
@@ -26,6 +26,9 @@ from overlaynet.drivers.cni import (
 )
 from overlaynet.errors import DriverOptionError
 from overlaynet.model import Cluster, Node, Pod
+
+if TYPE_CHECKING:
+    from overlaynet.kv.base import KVStore
 
 __all__ = ["BRIDGE", "FakeDriver"]
 
@@ -53,7 +56,7 @@ class FakeDriver(Driver):
         cluster: Cluster,
         options: Mapping[str, Any] | None = None,
         *,
-        kv: Any = None,
+        kv: KVStore | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__(cluster, options, kv=kv, seed=seed)

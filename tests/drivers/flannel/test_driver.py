@@ -120,3 +120,9 @@ def test_allocate_is_deterministic() -> None:
     a = FlannelDriver(c, c.network.options, seed=4).allocate()
     b = FlannelDriver(c, c.network.options, seed=4).allocate()
     assert a == b
+
+
+def test_ipv6_node_address_is_refused() -> None:
+    c = cluster(racks=(("v6", "fd00::/64", 1500),), nodes=(("node-1", "fd00::11", "10.244.1.0/24"),))
+    with pytest.raises(TopologyError, match="flannel needs an IPv4 PublicIP, got fd00::11"):
+        FlannelDriver(c).allocate()
