@@ -19,12 +19,15 @@ SEP_PREFIX = "KUBE-SEP-"
 
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_PAIRS = [a + b for a in _B32 for b in _B32]  # 10 bits → two base32 characters
 
 
 def _hash16(text: str) -> str:
     """base32(sha256(text))[:16]: the first 80 bits of the digest, 5 bits a character."""
     bits = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
-    return "".join(_B32[(bits >> shift) & 31] for shift in range(75, -1, -5))
+    p = _PAIRS
+    return (p[bits >> 70] + p[(bits >> 60) & 1023] + p[(bits >> 50) & 1023] + p[(bits >> 40) & 1023]
+            + p[(bits >> 30) & 1023] + p[(bits >> 20) & 1023] + p[(bits >> 10) & 1023] + p[bits & 1023])
 
 
 def port_proto_hash(service_port_name: str, protocol: str) -> str:
