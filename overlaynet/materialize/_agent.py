@@ -2,8 +2,8 @@
 
 Standard library only, so it starts in milliseconds (``python -I -S _agent.py CMD JSON``).
 Commands: ``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
-``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``capture`` (a packet socket on
-every interface of the namespace, written as pcap). Each prints one JSON object on stdout.
+``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``capture`` (packet sockets in
+several namespaces, written as one pcap). Each prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -202,43 +202,53 @@ def cmd_connect(args: dict[str, Any]) -> int:
     return 0
 
 
+def _keep(addr: tuple[Any, ...], ignore: set[str]) -> bool:
+    return bool(addr[2] != PACKET_OUTGOING and addr[0] not in ignore)
+
+
 def cmd_capture(args: dict[str, Any]) -> int:
-    """Capture frames arriving on any interface of the namespace until stdin closes.
+    """Capture the frames arriving on any interface of the namespaces ``args["netns"]``
+    (one packet socket opened inside each) until stdin closes.
 
     Frames are kept once, where they enter (outgoing copies and interfaces in
     ``args["ignore"]`` are dropped: a bridge's own copy of a flood), and written to
-    ``args["pcap"]`` (Ethernet link type). Prints ``ready`` once the socket is open.
+    ``args["pcap"]`` (Ethernet link type). Prints ``ready`` once every socket is open.
     """
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    socks: dict[socket.socket, str] = {}
+    for name in args["netns"]:
+        _enter_netns(name)  # a packet socket stays in the namespace it was opened in
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        socks[sock] = name
     _out({"ready": True})
     deadline = time.monotonic() + float(args.get("timeout", 10.0))
     ignore = set(args.get("ignore", ()))
-    frames: list[tuple[float, str, bytes]] = []
+    frames: list[tuple[float, str, str, bytes]] = []
     stdin = sys.stdin.fileno()
-    while time.monotonic() < deadline:
-        ready = select.select([sock, stdin], [], [], max(deadline - time.monotonic(), 0))[0]
-        if sock in ready:
-            data, addr = sock.recvfrom(65535)
-            if addr[2] != PACKET_OUTGOING and addr[0] not in ignore:
-                frames.append((time.time(), addr[0], data))
-        if stdin in ready and not os.read(stdin, 4096):
-            break
-    # drain what is already queued
-    sock.setblocking(False)
-    while True:
-        try:
-            data, addr = sock.recvfrom(65535)
-        except BlockingIOError:
-            break
-        if addr[2] != PACKET_OUTGOING and addr[0] not in ignore:
-            frames.append((time.time(), addr[0], data))
+    stop = False
+    while not stop and time.monotonic() < deadline:
+        ready = select.select([*socks, stdin], [], [], max(deadline - time.monotonic(), 0))[0]
+        for sock in socks:
+            if sock in ready:
+                data, addr = sock.recvfrom(65535)
+                if _keep(addr, ignore):
+                    frames.append((time.time(), socks[sock], addr[0], data))
+        stop = stdin in ready and not os.read(stdin, 4096)
+    for sock, name in socks.items():  # drain what is already queued
+        sock.setblocking(False)
+        while True:
+            try:
+                data, addr = sock.recvfrom(65535)
+            except BlockingIOError:
+                break
+            if _keep(addr, ignore):
+                frames.append((time.time(), name, addr[0], data))
     with open(args["pcap"], "wb") as fh:
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, _, data in frames:
+        for ts, _, _, data in frames:
             fh.write(struct.pack("<IIII", int(ts), int((ts % 1) * 1e6), len(data), len(data)))
             fh.write(data)
-    _out({"frames": [{"ifname": name, "len": len(data)} for _, name, data in frames]})
+    _out({"frames": [{"netns": ns, "ifname": name, "len": len(data)} for _, ns, name, data in frames]})
     return 0
 
 

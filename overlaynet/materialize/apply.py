@@ -101,17 +101,20 @@ class Materialized:
         result: dict[str, Any] = json.loads(lines[-1])
         return result
 
-    def agent_popen(self, target: NsRef | str, command: str, args: dict[str, Any]) -> subprocess.Popen[str]:
-        """Start a long-running agent command (``listen``, ``capture``); waits for ``ready``."""
-        name = self._target(target)
-        proc = subprocess.Popen([*netns_argv(name), *agent_cmd(command, json.dumps(args))], stdin=subprocess.PIPE,
+    def agent_popen(self, target: NsRef | str | None, command: str, args: dict[str, Any]) -> subprocess.Popen[str]:
+        """Start a long-running agent command (``listen``, ``capture``); waits for ``ready``.
+        With ``target`` None the agent starts outside and enters the run's namespaces itself
+        (``capture`` across several segments)."""
+        name = self._target(target) if target is not None else None
+        argv = agent_cmd(command, json.dumps(args))
+        proc = subprocess.Popen([*netns_argv(name), *argv] if name else argv, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line or not json.loads(line).get("ready"):
             proc.kill()
             _, err = proc.communicate()
-            raise MaterializeError(f"namespace {name}: agent {command} did not start: {err.strip()}")
+            raise MaterializeError(f"namespace {name or 'of run ' + self.run_id}: agent {command} did not start: {err.strip()}")
         return proc
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -179,8 +182,6 @@ def _apply(state: ApplyState) -> None:
 
 
 def _create_namespaces(state: ApplyState) -> None:
-    from pyroute2 import netns
-
     prefix = run_prefix(state.run_id)
     names = NameMap(200)
     for ref in state.refs:
@@ -190,7 +191,10 @@ def _create_namespaces(state: ApplyState) -> None:
     for seg in sorted(s for s in segments if s in state.dp.segments):
         state.segment_ns[seg] = prefix + names.take(segment_label(seg))
     for name in [*state.ns_names.values(), *state.segment_ns.values()]:
-        state.call(name, "create namespace", netns.create, name)
+        # `ip netns add` (spawned) instead of pyroute2's netns.create, which forks this process
+        result = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise MaterializeError(f"namespace {name}: create namespace: {result.stderr.strip()}")
         state.created.append(name)
         ipr = state.ipr(name)
         state.call(name, "lo up", ipr.link, "set", index=state.index(name, "lo"), state="up")

@@ -119,8 +119,9 @@ def _accepted_peer(proc: subprocess.Popen[str]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class CapturedFrame:
-    """A frame that entered the segment's bridge through port ``ifname``."""
+    """A frame that entered the bridge of ``segment`` through port ``ifname``."""
 
+    segment: str
     ifname: str
     length: int  # bytes on the wire, Ethernet header included (no FCS)
 
@@ -148,26 +149,29 @@ class DecodedFrame:
 
 
 class Capture:
-    """A capture on every port of an underlay segment's bridge, while the block runs.
+    """A capture on every port of one or more underlay segments' bridges, while the block
+    runs; one agent process holds a packet socket in each segment's namespace and writes
+    one pcap.
 
-    >>> with Capture(m, "rack-a") as cap:            # doctest: +SKIP
+    >>> with Capture(m, ["rack-a", "rack-b"]) as cap:    # doctest: +SKIP
     ...     ping(m, src, dst)
-    >>> cap.vxlan()                                   # doctest: +SKIP
+    >>> cap.vxlan()                                       # doctest: +SKIP
     """
 
-    def __init__(self, m: Materialized, segment: str, *, timeout: float = 20.0) -> None:
+    def __init__(self, m: Materialized, segments: str | list[str], *, timeout: float = 30.0) -> None:
         self.m = m
-        self.segment = segment
+        self.segments = [segments] if isinstance(segments, str) else list(segments)
         self.timeout = timeout
+        self._netns = {m.segment_namespace(seg): seg for seg in self.segments}
         self._dir = Path(tempfile.mkdtemp(prefix="onet-capture-"))
-        self.pcap = self._dir / f"{segment}.pcap"
+        self.pcap = self._dir / "underlay.pcap"
         self.frames: list[CapturedFrame] = []
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Capture:
-        self._proc = self.m.agent_popen(self.m.segment_namespace(self.segment), "capture",
-                                        {"pcap": str(self.pcap), "timeout": self.timeout,
-                                         "ignore": [SEGMENT_BRIDGE]})
+        self._proc = self.m.agent_popen(None, "capture", {
+            "netns": list(self._netns), "pcap": str(self.pcap), "timeout": self.timeout,
+            "ignore": [SEGMENT_BRIDGE]})
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -175,16 +179,18 @@ class Capture:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        what = f"capture on {', '.join(self.segments)}"
         try:
             stdout, stderr = proc.communicate(input="", timeout=self.timeout + 10)
         except subprocess.TimeoutExpired as err:
             proc.kill()
             proc.communicate()
-            raise MaterializeError(f"capture on segment {self.segment} did not stop") from err
+            raise MaterializeError(f"{what} did not stop") from err
         lines = stdout.strip().splitlines()
         if proc.returncode != 0 or not lines:
-            raise MaterializeError(f"capture on segment {self.segment} failed: {stderr.strip()}")
-        self.frames = [CapturedFrame(f["ifname"], f["len"]) for f in json.loads(lines[-1])["frames"]]
+            raise MaterializeError(f"{what} failed: {stderr.strip()}")
+        self.frames = [CapturedFrame(self._netns[f["netns"]], f["ifname"], f["len"])
+                       for f in json.loads(lines[-1])["frames"]]
 
     def decoded(self, port: int = VXLAN_PORT) -> list[DecodedFrame]:
         """Every captured IP frame except ICMP errors, decoded by tshark."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 import random
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,39 +202,53 @@ def _probe_and_compare(m: Materialized, pairs: list[_Pair], size: int, capture: 
     by_src: dict[NsRef, list[_Pair]] = {}
     for pair in pairs:
         by_src.setdefault(pair.src, []).append(pair)
-    segments = sorted(m.dataplane.segments) if capture else []
-    captures = [Capture(m, seg) for seg in segments if _has_segment(m, seg)]
+    segments = [seg for seg in sorted(m.dataplane.segments) if _has_segment(m, seg)] if capture else []
+    cap = Capture(m, segments) if segments else None
+
+    def echo(p: _Pair) -> list[tuple[str, Probe]]:
+        return [("echo", (_ipv4(p.b), size, False))]
+
     frames: list[Any] = []
     try:
-        for cap in captures:
-            cap.__enter__()
-        for src, group in by_src.items():
-            results = ping_many(m, src, [(_ipv4(p.b), size, False) for p in group], timeout=timeout)
-            for pair, result in zip(group, results, strict=True):
-                pair.results["echo"] = result
+        if cap is not None:
+            with cap:
+                _ping_all(m, by_src, echo, timeout)
+            frames = cap.decoded()
+        else:
+            _ping_all(m, by_src, echo, timeout)
     finally:
-        for cap in captures:
-            cap.__exit__(None, None, None)
-    try:
-        for cap in captures:
-            frames.extend(cap.decoded())
-    finally:
-        for cap in captures:
+        if cap is not None:
             cap.close()
     if mtu:
-        for src, group in by_src.items():
-            sized = [p for p in group if p.pmtu is not None and p.too_big is not None]
-            probes: list[tuple[Any, int, bool]] = []
-            for p in sized:
-                assert p.pmtu is not None
-                probes += [(_ipv4(p.b), p.pmtu + 1, True), (_ipv4(p.b), p.pmtu, True)]
-            results = ping_many(m, src, probes, timeout=timeout)
-            for i, p in enumerate(sized):
-                p.results["too_big"], p.results["fits"] = results[2 * i], results[2 * i + 1]
+        def sized(p: _Pair) -> list[tuple[str, Probe]]:
+            if p.pmtu is None or p.too_big is None:
+                return []
+            return [("too_big", (_ipv4(p.b), p.pmtu + 1, True)), ("fits", (_ipv4(p.b), p.pmtu, True))]
+
+        _ping_all(m, by_src, sized, timeout)
     out: list[Comparison] = []
     for pair in pairs:
         out += _compare(m, pair, size, frames if capture else None)
     return out
+
+
+Probe = tuple[Any, int, bool]  # (destination, size, DF)
+
+
+def _ping_all(m: Materialized, by_src: dict[NsRef, list[_Pair]],
+              probes_of: Callable[[_Pair], list[tuple[str, Probe]]], timeout: float) -> None:
+    """Run each source's labelled probes in one agent, the sources side by side (the
+    threads only wait for subprocesses); each result lands in ``pair.results[label]``."""
+    def run(src: NsRef) -> None:
+        group = [(p, probes_of(p)) for p in by_src[src]]
+        results = iter(ping_many(m, src, [probe for _, labelled in group for _, probe in labelled],
+                                 timeout=timeout))
+        for pair, labelled in group:
+            for label, _ in labelled:
+                pair.results[label] = next(results)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(run, list(by_src)))
 
 
 def _has_segment(m: Materialized, segment: str) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from overlaynet.dataplane.ir import Interface, Neighbor, NsRef, Route, TunInfo
 from overlaynet.errors import MaterializeError
-from overlaynet.materialize import list_namespaces, materialize
+from overlaynet.materialize import Materialized, list_namespaces, materialize
 from overlaynet.materialize.naming import run_prefix
 from overlaynet.materialize.probe import ping
 
@@ -61,27 +61,27 @@ def test_bridge_ports_and_pod_routes(run_id: str) -> None:
         assert ping(m, pods[1], "10.1.0.1").status == "reply"
 
 
-def test_two_host_vxlan_by_hand(run_id: str) -> None:
-    with materialize(irs.two_host_vxlan(), run_id=run_id) as m:
-        node1 = NsRef("node-1")
-        vx = _links(m, node1)["flannel.1"]
-        data = vx["linkinfo"]["info_data"]
-        assert (data["id"], data["local"], data["port"], data["link"], data["learning"]) == (1, "192.168.50.1", 8472, "eth0", False)
-        assert (vx["mtu"], vx["address"]) == (1450, irs.vtep_mac(1))
-        fdb = m.exec(node1, ["bridge", "-j", "fdb", "show", "dev", "flannel.1"]).stdout
-        assert {"mac": irs.vtep_mac(2), "dst": "192.168.50.2"}.items() <= next(
-            e for e in json.loads(fdb) if e["mac"] == irs.vtep_mac(2)
-        ).items()
-        neigh = json.loads(m.exec(node1, ["ip", "-j", "neigh", "show", "dev", "flannel.1"]).stdout)
-        assert [(n["dst"], n["lladdr"], n["state"]) for n in neigh] == [("10.244.2.0", irs.vtep_mac(2), ["PERMANENT"])]
-        route = next(r for r in _routes(m, node1) if r["dst"] == "10.244.2.0/24")
-        assert (route["gateway"], route["dev"], route["flags"]) == ("10.244.2.0", "flannel.1", ["onlink"])
-        pod = NsRef("node-1", "pod:default/pod-a")
-        reply = ping(m, pod, "10.244.2.2")
-        assert (reply.status, reply.ttl) == ("reply", 62)  # routed by node-2 and by node-1
-        assert ping(m, pod, "10.244.2.2", size=1450, df=True).status == "reply"
-        frag = ping(m, pod, "10.244.2.2", size=1451, df=True)
-        assert (frag.status, frag.mtu) == ("frag_needed", 1450)
+def test_two_host_vxlan_by_hand(vxlan_by_hand: Materialized) -> None:
+    m = vxlan_by_hand
+    node1 = NsRef("node-1")
+    vx = _links(m, node1)["flannel.1"]
+    data = vx["linkinfo"]["info_data"]
+    assert (data["id"], data["local"], data["port"], data["link"], data["learning"]) == (1, "192.168.50.1", 8472, "eth0", False)
+    assert (vx["mtu"], vx["address"]) == (1450, irs.vtep_mac(1))
+    fdb = m.exec(node1, ["bridge", "-j", "fdb", "show", "dev", "flannel.1"]).stdout
+    assert {"mac": irs.vtep_mac(2), "dst": "192.168.50.2"}.items() <= next(
+        e for e in json.loads(fdb) if e["mac"] == irs.vtep_mac(2)
+    ).items()
+    neigh = json.loads(m.exec(node1, ["ip", "-j", "neigh", "show", "dev", "flannel.1"]).stdout)
+    assert [(n["dst"], n["lladdr"], n["state"]) for n in neigh] == [("10.244.2.0", irs.vtep_mac(2), ["PERMANENT"])]
+    route = next(r for r in _routes(m, node1) if r["dst"] == "10.244.2.0/24")
+    assert (route["gateway"], route["dev"], route["flags"]) == ("10.244.2.0", "flannel.1", ["onlink"])
+    pod = NsRef("node-1", "pod:default/pod-a")
+    reply = ping(m, pod, "10.244.2.2")
+    assert (reply.status, reply.ttl) == ("reply", 62)  # routed by node-2 and by node-1
+    assert ping(m, pod, "10.244.2.2", size=1450, df=True).status == "reply"
+    frag = ping(m, pod, "10.244.2.2", size=1451, df=True)
+    assert (frag.status, frag.mtu) == ("frag_needed", 1450)
 
 
 def test_routes_of_every_type_and_sysctls(run_id: str) -> None:

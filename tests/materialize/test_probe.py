@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from overlaynet.dataplane.ir import NsRef
-from overlaynet.materialize import materialize
+from overlaynet.materialize import Materialized, materialize
 from overlaynet.materialize.probe import Capture, ping, tcp_connect
 
 from . import irs
@@ -24,22 +24,22 @@ def test_tcp_connect_listener_and_refusal(run_id: str) -> None:
 
 
 @pytest.mark.tshark
-def test_capture_on_the_underlay_decodes_vxlan(run_id: str) -> None:
-    with materialize(irs.two_host_vxlan(), run_id=run_id) as m:
-        pod = NsRef("node-1", "pod:default/pod-a")
-        cap = Capture(m, "lan")
-        try:
-            with cap:
-                assert ping(m, pod, "10.244.2.2", size=1000).status == "reply"
-            frames = cap.vxlan()
-        finally:
-            cap.close()
-        request, reply = frames
-        assert (request.outer_src, request.outer_dst, request.dport, request.vni) == ("192.168.50.1", "192.168.50.2", 8472, 1)
-        assert (request.inner_src, request.inner_dst, request.inner_proto) == ("10.244.1.2", "10.244.2.2", "icmp")
-        assert (reply.inner_src, reply.inner_dst) == ("10.244.2.2", "10.244.1.2")
-        # VXLAN: +50 against the underlay MTU, +64 on the wire (outer Ethernet included)
-        assert (request.inner_ip_len, request.outer_ip_len, request.frame_len) == (1000, 1050, 1064)
-        # each frame is seen once, where it enters the segment
-        assert sorted(f.length for f in cap.frames if f.length > 100) == [1064, 1064]
-        assert {f.ifname for f in cap.frames} <= {"node-1", "node-2"}
+def test_capture_on_the_underlay_decodes_vxlan(vxlan_by_hand: Materialized) -> None:
+    m = vxlan_by_hand
+    pod = NsRef("node-1", "pod:default/pod-a")
+    cap = Capture(m, "lan")
+    try:
+        with cap:
+            assert ping(m, pod, "10.244.2.2", size=1000).status == "reply"
+        frames = cap.vxlan()
+    finally:
+        cap.close()
+    request, reply = frames
+    assert (request.outer_src, request.outer_dst, request.dport, request.vni) == ("192.168.50.1", "192.168.50.2", 8472, 1)
+    assert (request.inner_src, request.inner_dst, request.inner_proto) == ("10.244.1.2", "10.244.2.2", "icmp")
+    assert (reply.inner_src, reply.inner_dst) == ("10.244.2.2", "10.244.1.2")
+    # VXLAN: +50 against the underlay MTU, +64 on the wire (outer Ethernet included)
+    assert (request.inner_ip_len, request.outer_ip_len, request.frame_len) == (1000, 1050, 1064)
+    # each frame is seen once, where it enters the segment
+    assert sorted(f.length for f in cap.frames if f.length > 100) == [1064, 1064]
+    assert {(f.segment, f.ifname) for f in cap.frames} <= {("lan", "node-1"), ("lan", "node-2")}

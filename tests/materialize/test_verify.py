@@ -96,13 +96,13 @@ def test_verify_reports_a_kernel_that_disagrees(run_id: str) -> None:
 
 
 def test_a_failure_in_the_last_phase_leaves_nothing_behind(run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    network = _network("flannel-vxlan-3node.yaml")
+    network = _network("flannel-hostgw-1segment.yaml")
     dp = network.build_all()
     assert not dp.namespaces[NsRef("node-2")].netfilter.is_empty()  # kube-proxy and flannel rules
     import overlaynet.dataplane.netfilter as netfilter
 
     monkeypatch.setattr(netfilter, "render_save", lambda ruleset, **_: "*filter\n-A NOSUCHCHAIN -j ACCEPT\nCOMMIT\n")
-    hosts = [n.name for n in network.cluster.nodes] + ["core"]
+    hosts = [n.name for n in network.cluster.nodes]
     with pytest.raises(MaterializeError, match=f"onet-{run_id}-node-1: netfilter ruleset: iptables-restore refused it"):
         materialize(dp, hosts=hosts, run_id=run_id)
     assert list_namespaces(run_prefix(run_id)) == []
