@@ -1,0 +1,117 @@
+"""CLI: ``overlaynet validate``, ``show`` and ``graph`` on the example topologies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from overlaynet.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = str(ROOT / "topologies" / "demo.yaml")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "topologies").glob("*.yaml"))
+    code, out, _ = run("validate", *files)
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == len(files)
+    assert "topologies/demo.yaml: OK: 3 nodes, 5 pods, 2 services" in lines
+
+
+def test_validate_prints_warnings_and_keeps_going(tmp_path: Path) -> None:
+    warn = tmp_path / "warn.yaml"
+    warn.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n")
+    code, out, err = run("validate", str(warn), str(bad))
+    assert code == 2
+    assert f"{warn}: OK: 0 nodes, 0 pods, 1 services" in out
+    assert f"{warn}:4:18: spec.selector: warning: service default/s selector" in err
+    assert f"{bad}:4:23: spec.ports[0].port: expected a service port number in 1-65535, found 0" in err
+
+
+def test_validate_json(tmp_path: Path) -> None:
+    code, out, _ = run("validate", "--json", DEMO)
+    assert code == 0
+    data = json.loads(out)
+    assert data["ok"] and data["pods"] == 5 and data["errors"] == []
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Pod\n")
+    code, out, _ = run("validate", "--json", str(bad))
+    assert code == 2
+    err = json.loads(out)["errors"][0]
+    assert (err["line"], err["column"], err["path"]) == (1, 1, "apiVersion")
+
+
+def test_show_json_lists_every_pod_and_service() -> None:
+    code, out, _ = run("show", DEMO, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert len(data["pods"]) == 5
+    for pod in data["pods"]:
+        assert {"namespace", "name", "ips", "node", "labels", "ready"} <= set(pod)
+        assert pod["ips"] and pod["node"] in {"node-1", "node-2", "node-3"}
+    services = {s["name"]: s for s in data["services"]}
+    assert services["web"]["type"] == "ClusterIP" and services["web"]["clusterIPs"]
+    assert services["frontend"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30080}]
+    web_eps = services["web"]["endpoints"]
+    assert len(web_eps) == 3 and all(e["ready"] and e["ports"][0]["port"] == 8080 for e in web_eps)
+    pod_ips = {ip for p in data["pods"] if p["labels"]["app"] == "backend" for ip in p["ips"]}
+    assert {a for e in web_eps for a in e["addresses"]} == pod_ips
+    assert [n["podCIDRs"] for n in data["nodes"]] == [["10.244.0.0/24"], ["10.244.1.0/24"], ["10.244.2.0/24"]]
+
+
+def test_show_tables() -> None:
+    code, out, _ = run("show", DEMO)
+    assert code == 0
+    for word in ("Nodes", "Pods", "Services", "node-3", "rack-b", "10.244.2.0/24", "web", "NodePort", "30080"):
+        assert word in out
+
+
+def test_show_bad_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pood\n")
+    code, _, err = run("show", str(bad))
+    assert code == 2 and f"{bad}:2:7: kind: unknown kind 'Pood'; did you mean 'Pod'?" in err
+
+
+@pytest.mark.parametrize("suffix", [".dot", ".json", ".png"])
+def test_graph(tmp_path: Path, suffix: str) -> None:
+    out_file = tmp_path / f"demo{suffix}"
+    code, out, _ = run("graph", DEMO, "-o", str(out_file))
+    assert code == 0 and "11 nodes, 10 links" in out
+    data = out_file.read_bytes()
+    if suffix == ".dot":
+        text = data.decode()
+        assert text.startswith('graph "demo" {') and '"segment:rack-a" -- "router:core"' in text and "mtu 1500" in text
+    elif suffix == ".json":
+        graph = json.loads(data)
+        ids = {n["id"] for n in graph["nodes"]}
+        assert {"segment:rack-a", "router:core", "node:node-1"} <= ids and len(graph["links"]) == 10
+    else:
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_graph_rejects_unknown_format(tmp_path: Path) -> None:
+    code, _, err = run("graph", DEMO, "-o", str(tmp_path / "x.svg"))
+    assert code == 2 and "expected a file name ending in .dot, .json or .png" in err
+
+
+@pytest.mark.parametrize("command", ["validate", "show", "graph"])
+def test_help_has_examples(command: str) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0 and "Examples:" in out and "overlaynet " + command in out
