@@ -5,6 +5,8 @@ import random
 from ipaddress import IPv4Address, IPv4Network
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overlaynet.drivers.flannel import FlannelDriver
 from overlaynet.drivers.flannel.config import resolve_config, validate_options
@@ -179,3 +181,23 @@ def test_parse_lease_round_trip_and_malformed() -> None:
     assert (back.public_ip, back.vtep_mac, back.vni) == (original.public_ip, original.vtep_mac, 1)
     assert parse_lease(PREFIX, KeyValue(f"{PREFIX}/subnets/10.5.52.0-24", "{not json", 2, 2, 1)) is None
     assert parse_lease(PREFIX, KeyValue(f"{PREFIX}/subnets/garbage", "{}", 2, 2, 1)) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(1, 14), subnet_len=st.integers(24, 28), seed=st.integers(0, 2**16))
+def test_etcd_leases_property(count: int, subnet_len: int, seed: int) -> None:
+    nodes = tuple((f"n{i}", f"192.168.10.{10 + i}", None) for i in range(count))
+    options = {"subnetManager": "etcd", "network": "10.7.0.0/22", "subnetLen": subnet_len}
+    c = cluster(nodes=nodes, options=options, pod_cidr="10.7.0.0/22")
+    cfg = resolve_config(validate_options(options), c)
+    free = (int(cfg.subnet_max) - int(cfg.subnet_min)) // (1 << (32 - subnet_len)) + 1
+    if count > free:
+        with pytest.raises(AddressExhausted, match="out of subnets"):
+            FlannelDriver(c, options, seed=seed).allocate()
+        return
+    out = FlannelDriver(c, options, seed=seed).allocate()
+    subnets = [n.pod_cidr for n in out.nodes]
+    assert len(set(subnets)) == count
+    for s in subnets:
+        assert s is not None and s.prefixlen == subnet_len and cfg.compatible(s)  # type: ignore[arg-type]
+    assert [n.pod_cidr for n in FlannelDriver(c, options, seed=seed).allocate().nodes] == subnets
