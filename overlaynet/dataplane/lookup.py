@@ -177,9 +177,10 @@ def connected_route(ns: NetNamespace, ip: IPAddress, dev: str | None) -> Route |
 _LOOPBACK_V4 = ip_network("127.0.0.0/8")
 
 
-def is_local(ns: NetNamespace, ip: IPAddress) -> bool:
-    """Is ``ip`` an address of this namespace (the kernel's local table)?"""
-    if ip in ns.local_ips():
+def is_local(ns: NetNamespace, ip: IPAddress, addresses: frozenset[IPAddress] | None = None) -> bool:
+    """Is ``ip`` an address of this namespace (the kernel's local table)? ``addresses``:
+    ``ns.local_ips()`` when the caller already has it."""
+    if ip in (addresses if addresses is not None else ns.local_ips()):
         return True
     if isinstance(ip, IPv4Address) and ip in _LOOPBACK_V4:
         return any(i.kind == "loopback" and i.up for i in ns.interfaces.values())

@@ -8,6 +8,7 @@ one with ``proxy_arp``; a permanent neighbour entry's MAC is matched first when 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from overlaynet.dataplane.ir import Dataplane, Interface, L2Segment, NetNamespace, NsRef
@@ -55,76 +56,79 @@ class L2Answer:
     origin: str = ""
 
 
-def _bridge_members(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str | None, path: tuple[Crossing, ...]) -> list[Member]:
-    out = [Member(ns.ref, ns.interfaces[bridge], (*path, Crossing("bridge", ns.ref, bridge, in_port=in_port)))]
+def _bridge_members(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str | None, path: tuple[Crossing, ...]) -> Iterator[Member]:
+    """The bridge itself, then the veth peer of each other port (lazily: a caller that finds
+    its station early does not visit every pod namespace behind the bridge)."""
+    yield Member(ns.ref, ns.interfaces[bridge], (*path, Crossing("bridge", ns.ref, bridge, in_port=in_port)))
     for port in ns.interfaces.values():
         if port.master != bridge or port.name == in_port or port.kind != "veth" or port.peer is None:
             continue
         peer_ref, peer_name = port.peer
-        peer_ns = dp.namespace(peer_ref)
-        peer = peer_ns.interfaces.get(peer_name)
+        peer = dp.namespace(peer_ref).interfaces.get(peer_name)
         if peer is None:
             continue
-        out.append(
-            Member(
-                peer_ref,
-                peer,
-                (
-                    *path,
-                    Crossing("bridge", ns.ref, bridge, to_dev=port.name, in_port=in_port),
-                    Crossing("veth", ns.ref, port.name, peer_ref, peer_name),
-                ),
-            )
+        yield Member(
+            peer_ref,
+            peer,
+            (
+                *path,
+                Crossing("bridge", ns.ref, bridge, to_dev=port.name, in_port=in_port),
+                Crossing("veth", ns.ref, port.name, peer_ref, peer_name),
+            ),
         )
-    return out
 
 
-def _domain(dp: Dataplane, ns: NetNamespace, iface: Interface) -> list[Member]:
+def _domain(dp: Dataplane, ns: NetNamespace, iface: Interface) -> Iterator[Member]:
     """Every station reachable at L2 from ``iface`` (not counting ``iface`` itself)."""
     if iface.kind == "bridge":
-        return _bridge_members(dp, ns, iface.name, None, ())[1:]
-    if iface.kind == "veth" and iface.peer is not None:
+        members = _bridge_members(dp, ns, iface.name, None, ())
+        next(members)  # the bridge's own stack is where the frame comes from
+        yield from members
+    elif iface.kind == "veth" and iface.peer is not None:
         peer_ref, peer_name = iface.peer
         peer_ns = dp.namespace(peer_ref)
         peer = peer_ns.interfaces.get(peer_name)
         if peer is None:
-            return []
+            return
         hop = (Crossing("veth", ns.ref, iface.name, peer_ref, peer_name),)
         if peer.master is not None and peer.master in peer_ns.interfaces:
-            return _bridge_members(dp, peer_ns, peer.master, peer_name, hop)
-        return [Member(peer_ref, peer, hop)]
-    return []
+            yield from _bridge_members(dp, peer_ns, peer.master, peer_name, hop)
+        else:
+            yield Member(peer_ref, peer, hop)
 
 
-def _segment_members(dp: Dataplane, seg: L2Segment, ip: IPAddress, me: tuple[NsRef, str]) -> list[Member]:
-    """The owner of ``ip`` on the segment: the directory first (builds only that host), then
-    the ports of hosts already built (addresses a driver added after the underlay)."""
-    found: list[Member] = []
-    hint = seg.directory.get(ip)
-    ports = ([hint] if hint is not None else []) + [p for p in seg.ports if p[0].host in dp.built_hosts]
+def _segment_members(dp: Dataplane, seg: L2Segment, ip: IPAddress, me: tuple[NsRef, str]) -> Iterator[Member]:
+    """The stations of a segment: the directory's owner of ``ip`` first (builds only that
+    host), then the ports of hosts already built (addresses a driver added later)."""
     seen: set[tuple[NsRef, str]] = {me}
-    for ref, name in ports:
-        if (ref, name) in seen:
+    hint = seg.directory.get(ip)
+    if hint is not None and hint not in seen:
+        seen.add(hint)
+        iface = dp.namespace(hint[0]).interfaces.get(hint[1])
+        if iface is not None:
+            yield Member(hint[0], iface, ())
+    for ref, name in seg.ports:
+        if (ref, name) in seen or ref.host not in dp.built_hosts:
             continue
         seen.add((ref, name))
-        iface = dp.namespace(ref).interfaces.get(name)
+        iface = dp.namespaces[ref].interfaces.get(name) if ref in dp.namespaces else None
         if iface is not None:
-            found.append(Member(ref, iface, ()))
-    return found
+            yield Member(ref, iface, ())
 
 
-def _answer(members: list[Member], ip: IPAddress, lladdr: str | None) -> tuple[Member, str] | None:
-    if lladdr is not None:
-        for m in members:
-            if m.iface.mac is not None and m.iface.mac.lower() == lladdr.lower():
-                return m, "table"
+def _answer(members: Iterator[Member], ip: IPAddress, lladdr: str | None) -> tuple[Member, str] | None:
+    """The first station owning ``ip`` (or, with a neighbour entry, carrying its MAC); else
+    the first with proxy ARP."""
+    proxy: Member | None = None
+    wanted = lladdr.lower() if lladdr is not None else None
     for m in members:
+        if wanted is not None and m.iface.mac is not None and m.iface.mac.lower() == wanted:
+            return m, "table"
         if m.iface.up and any(a.ip == ip for a in m.iface.addresses):
             return m, "table" if lladdr is not None else "arp"
-    for m in members:
-        if m.iface.up and m.iface.proxy_arp and m.iface.kind != "bridge":
-            return m, "proxy_arp"
-    return None
+        if proxy is None and m.iface.up and m.iface.proxy_arp and m.iface.kind != "bridge":
+            proxy = m
+    return (proxy, "proxy_arp") if proxy is not None else None
 
 
 def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answer:
@@ -139,7 +143,7 @@ def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answe
         seg = dp.segments.get(iface.segment or "")
         if seg is None:
             return L2Answer("failed", lladdr, reason=f"{dev} is not plugged into a segment", origin=origin)
-        members = _segment_members(dp, seg, ip, (ns.ref, dev))
+        members: Iterator[Member] = _segment_members(dp, seg, ip, (ns.ref, dev))
     else:
         members = _domain(dp, ns, iface)
     hit = _answer(members, ip, lladdr)

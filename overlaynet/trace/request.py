@@ -275,9 +275,9 @@ def _decorate(t: Trace, dns: DnsStep | None, warnings: tuple[str, ...]) -> Trace
 def _policy_warnings(network: Any, dst: IPAddress) -> tuple[str, ...]:
     """A NetworkPolicy selects the destination pod but the driver does not enforce policy."""
     driver = getattr(network, "driver", None)
-    if driver is None or getattr(driver, "enforces_policy", True):
-        return ()
     cluster: Cluster = network.cluster
+    if driver is None or getattr(driver, "enforces_policy", True) or not cluster.network_policies:
+        return ()
     pod = next((p for p in cluster.pods if dst in p.ips), None)
     if pod is None:
         return ()

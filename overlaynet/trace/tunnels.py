@@ -6,7 +6,6 @@ Called by the walker (``walker.py``) once a packet has a route and has passed th
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import ForwarderEntry, Interface, NetNamespace, Route
@@ -210,7 +209,7 @@ def _encap(
         layers=layers,
         origin=origin,
     )
-    g = replace(f, packet=outer, stack=(*f.stack, (enc, inner, f.frag_mtu)), frag_mtu=None).add(step)
+    g = f.evolve(packet=outer, stack=(*f.stack, (enc, inner, f.frag_mtu)), frag_mtu=None).add(step)
     return w.local_out(g)
 
 
@@ -255,7 +254,7 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
         return None
     pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
     step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces)
-    g = replace(f, packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(step)
+    g = f.evolve(packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(step)
     if not ns.interfaces[target].up:
         reason = f"{target} is down"
         return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=target))]

@@ -10,7 +10,7 @@ Tunnels and the underlay live in ``tunnels.py``; L2 resolution in ``l2.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from fractions import Fraction
 
 from overlaynet.dataplane.iproute import format_route
@@ -23,6 +23,7 @@ from overlaynet.dataplane.lookup import (
 )
 from overlaynet.dataplane.netfilter import Hook, HookContext, NetfilterState, run_hook
 from overlaynet.dataplane.packet import Packet
+from overlaynet.model.base import IPAddress
 from overlaynet.trace.encap import fragment_count
 from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire
 from overlaynet.trace.steps import (
@@ -73,18 +74,26 @@ class Flight:
     wires: tuple[Wire, ...] = ()
     notes: tuple[str, ...] = ()  # namespace diagnostics met on the way (refused routes ...)
 
+    def evolve(self, **changes: object) -> Flight:
+        """A copy with ``changes``: ``dataclasses.replace`` without its per-call overhead
+        (a trace makes dozens of these)."""
+        new = object.__new__(Flight)
+        for name in _FLIGHT_SLOTS:
+            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
+
     def add(self, *steps: Step) -> Flight:
-        return replace(self, steps=self.steps + steps)
+        return self.evolve(steps=self.steps + steps) if steps else self
 
     def enter(self, ref: NsRef) -> Flight:
         """Close the current hop and open one in ``ref``."""
         hop = Hop(self.ns.host, self.ns.ns, self.steps)
-        return replace(self, hops=(*self.hops, hop), ns=ref, steps=())
+        return self.evolve(hops=(*self.hops, hop), ns=ref, steps=())
 
     def wire(self, link: str, src_mac: str | None = None, dst_mac: str | None = None) -> Flight:
         stack = tuple((e, p) for e, p, _ in self.stack)
         w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu)
-        return replace(self, wires=(*self.wires, w))
+        return self.evolve(wires=(*self.wires, w))
 
     def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:
         if self.notes and not disposition.success:
@@ -104,6 +113,11 @@ class Flight:
         )
 
 
+def _ident(p: Packet) -> tuple[object, ...]:
+    return (p.proto, p.src, p.sport, p.dst, p.dport, p.size, p.df, p.mark, p.reply)
+
+
+_FLIGHT_SLOTS = tuple(f.name for f in fields(Flight))
 Cont = Callable[[Flight], list[Trace]]
 
 
@@ -115,6 +129,17 @@ class Walker:
         self.all_branches = all_branches
         self.state = state if state is not None else NetfilterState(seed=seed)
         self.seed = seed
+        # the dataplane does not change during one walk: memoise each namespace's addresses
+        self._locals: dict[NsRef, frozenset[IPAddress]] = {}
+
+    def local_ips(self, ns: NetNamespace) -> frozenset[IPAddress]:
+        found = self._locals.get(ns.ref)
+        if found is None:
+            found = self._locals[ns.ref] = ns.local_ips()
+        return found
+
+    def is_local(self, ns: NetNamespace, ip: IPAddress) -> bool:
+        return is_local(ns, ip, self.local_ips(ns))
 
     # --- entry points ---------------------------------------------------------------------
     def start(self, packet: Packet, source: NsRef | Injection) -> list[Trace]:
@@ -133,7 +158,7 @@ class Walker:
             hook=hook,
             in_iface=in_iface,
             out_iface=out_iface,
-            local_addresses=ns.local_ips(),
+            local_addresses=self.local_ips(ns),
             iface_address=lambda name, version: iface_address(ns, name, version),
             state=self.state,
             all_branches=self.all_branches,
@@ -144,17 +169,18 @@ class Walker:
             outcomes = outcomes[:1]
         traces: list[Trace] = []
         for out in outcomes:
-            g = replace(f, probability=f.probability * out.probability)
+            steps: list[Step] = []
             for hit in out.hits:
-                g = g.add(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment))
+                steps.append(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment))
                 if hit.chain.startswith(POLICY_CHAIN_PREFIXES) and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
-                    g = g.add(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
+                    steps.append(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
             for nat in out.nat:
                 if nat.kind in ("DNAT", "REDIRECT") or (nat.kind == "conntrack" and nat.before[0] != nat.after[0] and nat.before[0] == f.packet.dst):
-                    g = g.add(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
+                    steps.append(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
                 else:
-                    g = g.add(SnatStep(nat.before, nat.after, nat.chain, nat.kind))
-            g = replace(g, packet=out.packet)
+                    steps.append(SnatStep(nat.before, nat.after, nat.chain, nat.kind))
+            probability = f.probability if out.probability == 1 else f.probability * out.probability
+            g = f.evolve(packet=out.packet, probability=probability, steps=f.steps + tuple(steps))
             last = out.hits[-1] if out.hits else None
             rule = f"{last.table}/{last.chain} #{last.number}: {last.text}" if last else f"{hook} policy"
             if out.verdict == "DROP":
@@ -172,10 +198,12 @@ class Walker:
             return f, f.end(Disposition.LOOP, f"the same packet came back to {where}", DropStep("LOOP", f"packet revisits {where} unchanged"))
         if len(f.hops) > MAX_HOPS:
             return f, f.end(Disposition.LOOP, f"more than {MAX_HOPS} hops", DropStep("LOOP", f"hop limit {MAX_HOPS} reached"))
-        return replace(f, seen=f.seen | {key}), None
+        return f.evolve(seen=f.seen | {key}), None
 
     def _state_key(self, f: Flight, tag: str) -> object:
-        return (f.ns, tag, f.packet.with_(ttl=0), tuple((e.kind, p.with_(ttl=0)) for e, p, _ in f.stack))
+        """The packet state a loop repeats: everything but the TTL, per layer."""
+        layers = tuple(_ident(p) for _, p, _ in f.stack)
+        return (f.ns, tag, _ident(f.packet), layers)
 
     def local_out(self, f: Flight) -> list[Trace]:
         """A packet sent by a process (or a tunnel device) in ``f.ns``: OUTPUT path."""
@@ -183,7 +211,7 @@ class Walker:
         if looped is not None:
             return [looped]
         ns = self.dp.namespace(f.ns)
-        if is_local(ns, f.packet.dst):
+        if self.is_local(ns, f.packet.dst):
             return self.hook(f, "OUTPUT", None, "lo", lambda g: self.hook(g, "INPUT", "lo", None, lambda h: self.deliver(h, "lo")))
         routed = self.route(f, ns, forwarded=False)
         if isinstance(routed, Trace):
@@ -208,7 +236,7 @@ class Walker:
             return [dropped]
 
         def after_prerouting(g: Flight) -> list[Trace]:
-            if is_local(ns, g.packet.dst):
+            if self.is_local(ns, g.packet.dst):
                 return self.hook(g, "INPUT", in_iface, None, lambda h: self.local_in(h, in_iface))
             return self.forward(g, ns, in_iface)
 
@@ -266,7 +294,7 @@ class Walker:
         route = lookup_route(ns, p.dst)
         if ns.diagnostics and (route is None or route.dst.prefixlen == 0):
             fresh = tuple(f"{ns.ref}: {d}" for d in ns.diagnostics if f"{ns.ref}: {d}" not in f.notes)
-            f = replace(f, notes=f.notes + fresh).add(*(WarningStep(n) for n in fresh))
+            f = f.evolve(notes=f.notes + fresh).add(*(WarningStep(n) for n in fresh))
         if route is None:
             reason = f"no route to {p.dst} in {ns.ref}"
             return f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason))
@@ -305,7 +333,7 @@ class Walker:
                 reason = f"TTL {p.ttl} expires when {ns.ref} forwards (ICMP time exceeded)"
                 return f.end(Disposition.TTL_EXCEEDED, reason, step, DropStep("TTL_EXCEEDED", reason, dev=dev))
             ttl = p.ttl - 1
-            f = replace(f, packet=p.with_(ttl=ttl))
+            f = f.evolve(packet=p.with_(ttl=ttl))
         return f.add(RouteStep(p.dst, text, dev, route.via, route.table, route.origin, ttl)), route, dev
 
     def forward(self, f: Flight, ns: NetNamespace, in_iface: str) -> list[Trace]:
@@ -337,6 +365,6 @@ class Walker:
                 return [f.end(Disposition.FRAG_NEEDED, reason, DropStep("FRAG_NEEDED", reason, dev=dev, size=p.size, mtu=iface.mtu))]
             mtu = min(iface.mtu, f.frag_mtu or iface.mtu)
             count = fragment_count(p.size, mtu, p.version)
-            f = replace(f, frag_mtu=mtu).add(FragmentStep(dev, iface.mtu, p.size, count, outer=bool(f.stack)))
+            f = f.evolve(frag_mtu=mtu).add(FragmentStep(dev, iface.mtu, p.size, count, outer=bool(f.stack)))
         nexthop = route.via if route.via is not None else p.dst
         return send_on_device(self, f, ns, iface, route, nexthop)
