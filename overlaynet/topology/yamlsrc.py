@@ -19,6 +19,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 # is refused: the "billion laughs" pattern.
 MAX_EXPANDED_NODES = 200_000
 MAX_EXPANSION_RATIO = 10
+MAX_DEPTH = 100  # far deeper than any topology; keeps the recursive walks inside Python's limit
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -94,12 +95,17 @@ def read_documents(filename: str, text: str) -> tuple[list[Y], list[Diagnostic]]
                 docs.append(conv.convert(node, "", node.start_mark.line + 1, node.start_mark.column + 1))
             except _BadDocument as exc:
                 diags.append(Diagnostic(filename, exc.line, exc.column, "", exc.message))
+            except RecursionError:
+                line, col = node.start_mark.line + 1, node.start_mark.column + 1
+                diags.append(Diagnostic(filename, line, col, "", f"YAML nested too deeply: expected at most {MAX_DEPTH} levels"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         what = exc.problem or "malformed YAML"
         ctx = f" ({exc.context})" if exc.context else ""
         diags.append(Diagnostic(filename, line, col, "", f"YAML syntax error: {what}{ctx}"))
+    except RecursionError:  # the pure-Python composer recurses per level
+        diags.append(Diagnostic(filename, 1, 1, "", f"YAML nested too deeply: expected at most {MAX_DEPTH} levels"))
     except yaml.YAMLError as exc:  # reader errors (bad characters) carry a position too
         line = getattr(exc, "position", 0) or 0
         diags.append(Diagnostic(filename, 1, 1, "", f"YAML error: {exc} (at character {line})"))
@@ -119,8 +125,13 @@ def _check_expansion(root: yaml.Node) -> None:
     active: set[int] = set()
     written = 0
 
-    def size(node: yaml.Node) -> int:
+    def size(node: yaml.Node, depth: int = 0) -> int:
         nonlocal written
+        if depth > MAX_DEPTH:
+            raise _BadDocument(
+                node.start_mark.line + 1, node.start_mark.column + 1,
+                f"YAML nested too deeply: expected at most {MAX_DEPTH} levels",
+            )
         key = id(node)
         if key in sizes:
             return sizes[key]
@@ -135,21 +146,15 @@ def _check_expansion(root: yaml.Node) -> None:
         total = 1
         if isinstance(node, yaml.SequenceNode):
             for item in node.value:
-                total += size(item)
+                total += size(item, depth + 1)
         elif isinstance(node, yaml.MappingNode):
             for k, v in node.value:
-                total += size(k) + size(v)
+                total += size(k, depth + 1) + size(v, depth + 1)
         active.discard(key)
         sizes[key] = total
         return total
 
-    # Iterative depth guard: deep nesting is refused rather than overflowing the stack.
-    try:
-        expanded = size(root)
-    except RecursionError:
-        raise _BadDocument(
-            root.start_mark.line + 1, root.start_mark.column + 1, "YAML nested too deeply"
-        ) from None
+    expanded = size(root)  # deep nesting is refused (MAX_DEPTH) before the stack overflows
     if expanded > MAX_EXPANDED_NODES and expanded > MAX_EXPANSION_RATIO * written:
         raise _BadDocument(
             root.start_mark.line + 1,

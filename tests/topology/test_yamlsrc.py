@@ -76,3 +76,18 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
 def test_y_helpers() -> None:
     y = Y({"a": Y(1, 1, 1, "a", 1, 1)}, 1, 1, "", 1, 1)
     assert y.is_map and not y.is_seq and y.get("a") is not None and y.get("b") is None
+
+
+def test_nesting_limit_with_both_parsers(monkeypatch: object) -> None:
+    import pytest
+    import yaml
+
+    assert read_documents("ok.yaml", "[" * 90 + "]" * 90)[1] == []
+    for loader in (yaml.SafeLoader, yamlsrc._Loader):
+        mp = pytest.MonkeyPatch()
+        mp.setattr(yamlsrc, "_Loader", loader)
+        try:
+            docs, diags = read_documents("deep.yaml", "[" * 700 + "]" * 700)
+        finally:
+            mp.undo()
+        assert docs == [] and "nested too deeply" in diags[0].message
