@@ -33,7 +33,7 @@ from overlaynet.materialize.apply import Materialized, Skipped, materialize
 from overlaynet.materialize.probe import Capture, PingResult, ping_many
 from overlaynet.model import Pod
 
-__all__ = ["Comparison", "VerifyReport", "verify"]
+__all__ = ["Comparison", "VerifyReport", "routed_hops", "verify"]
 
 MAX_PROBE = 9000 + 100  # no underlay here is above jumbo frames; the search starts above it
 
@@ -271,9 +271,7 @@ def _compare(m: Materialized, pair: _Pair, size: int, frames: list[Any] | None) 
     if why_not:
         return out
     if delivered and echo.answered:
-        want = pair.rev.final_packet.ttl if pair.rev.final_packet is not None else None
-        out.append(Comparison("ttl", b, a, f"{want} ({64 - want} routed hops)" if want is not None else "?",
-                              str(echo.ttl), want == echo.ttl, "TTL of the echo reply on arrival"))
+        out.append(_compare_ttl(pair.rev, b, a, echo))
     if frames is not None:
         for label, t, src, dst in (("request", pair.fwd, pair.a, pair.b), ("reply", pair.rev, pair.b, pair.a)):
             if t is None or not t.success:
@@ -282,6 +280,26 @@ def _compare(m: Materialized, pair: _Pair, size: int, frames: list[Any] | None) 
     if "too_big" in pair.results:
         out += _compare_mtu(pair)
     return out
+
+
+def routed_hops(trace: Any) -> int:
+    """How many namespaces routed (and so decremented the TTL of) the packet the trace
+    started with: its ``route`` steps that record a forwarding TTL for that destination.
+    A router on the underlay routes only the outer packet of a tunnel (another
+    destination), and a bridge does not route."""
+    dst = trace.packet.dst
+    return sum(1 for s in trace.steps("route") if s.ttl is not None and s.dst == dst)
+
+
+def _compare_ttl(rev: Any, src: str, dst: str, echo: PingResult) -> Comparison:
+    hops = routed_hops(rev)
+    want = rev.packet.ttl - hops
+    detail = "TTL of the echo reply on arrival"
+    final = rev.final_packet.ttl if rev.final_packet is not None else want
+    if final != want:
+        detail += f"; the tracer's own final TTL is {final}"
+    return Comparison("ttl", src, dst, f"{want} ({hops} routed hops)", str(echo.ttl),
+                      want == echo.ttl == final, detail)
 
 
 def _compare_wire(label: str, trace: Any, src: Pod, dst: Pod, size: int, frames: list[Any]) -> Comparison:

@@ -111,3 +111,23 @@ def two_host_vxlan(*, underlay_mtu: int = 1500) -> Dataplane:
             root.add_neighbor(Neighbor(ip_address(f"10.244.{j}.0"), "flannel.1", vtep_mac(j), origin=origin))
             root.add_fdb(FdbEntry(vtep_mac(j), "flannel.1", dst=ip_address(f"192.168.50.{j}"), origin=origin))
     return dp
+
+
+def routed_pair(*, far_mtu: int = 1400) -> Dataplane:
+    """``a`` — router ``r`` — ``b`` over two veths; the far link (r ↔ b) has ``far_mtu``."""
+    dp = Dataplane()
+    a = dp.add_namespace(NsRef("a"), "host")
+    r = dp.add_namespace(NsRef("r"), "router")
+    b = dp.add_namespace(NsRef("b"), "host")
+    for ns in (a, r, b):
+        _lo(ns)
+    r.sysctls["net.ipv4.ip_forward"] = "1"
+    ia, ra = veth_pair(a, "eth0", r, "eth0")
+    rb, ib = veth_pair(r, "eth1", b, "eth0", mtu=far_mtu)
+    ia.addresses.append(addr("10.0.1.2/24"))
+    ra.addresses.append(addr("10.0.1.1/24"))
+    rb.addresses.append(addr("10.0.2.1/24"))
+    ib.addresses.append(addr("10.0.2.2/24"))
+    a.add_route(Route(net("0.0.0.0/0"), dev="eth0", via=ip_address("10.0.1.1")))
+    b.add_route(Route(net("0.0.0.0/0"), dev="eth0", via=ip_address("10.0.2.1")))
+    return dp

@@ -23,6 +23,22 @@ def test_tcp_connect_listener_and_refusal(run_id: str) -> None:
         assert (nowhere.status, nowhere.local) == ("unreachable", True)
 
 
+def test_ping_through_a_router_with_a_smaller_mtu_beyond(run_id: str) -> None:
+    with materialize(irs.routed_pair(far_mtu=1400), run_id=run_id) as m:
+        a = NsRef("a")
+        reply = ping(m, a, "10.0.2.2")
+        assert (reply.status, reply.ttl) == ("reply", 63)  # the router forwards the reply once
+        # the router refuses a DF packet that its far link cannot carry, naming that MTU ...
+        first = ping(m, a, "10.0.2.2", size=1401, df=True)
+        assert (first.status, first.mtu, first.local, first.reply_from) == ("frag_needed", 1400, False, "10.0.1.1")
+        assert "Frag needed and DF set (mtu = 1400)" in first.message
+        # ... and the sender's kernel now knows the path MTU: it refuses the next one itself
+        second = ping(m, a, "10.0.2.2", size=1401, df=True)
+        assert (second.status, second.mtu, second.local) == ("frag_needed", 1400, True)
+        assert ping(m, a, "10.0.2.2", size=1400, df=True).status == "reply"
+        assert ping(m, a, "10.0.2.2", size=4000).status == "reply"  # DF clear: fragmented
+
+
 @pytest.mark.tshark
 def test_capture_on_the_underlay_decodes_vxlan(vxlan_by_hand: Materialized) -> None:
     m = vxlan_by_hand
