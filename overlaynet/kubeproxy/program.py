@@ -13,10 +13,12 @@ immutable Rule value.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass, field
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
+from overlaynet.errors import IptablesSyntaxError
 from overlaynet.kubeproxy.full import BUILTIN_CHAINS, JUMPS, TABLE_ORDER
 from overlaynet.kubeproxy.generate import (
     KUBE_FIREWALL,
@@ -72,30 +74,31 @@ def node_tables(payload: Payload) -> dict[str, dict[str, list[str]]]:
     return tables
 
 
-def _parse_missing(tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
-    """Parse every rule text not seen before, in one parse_save call."""
-    from overlaynet.dataplane.netfilter import parse_save
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
-    missing = {
-        table: {c: [t for t in texts if (table, t) not in cache.rules] for c, texts in chains.items()}
-        for table, chains in tables.items()
-    }
-    if not any(texts for chains in missing.values() for texts in chains.values()):
-        return
-    lines: list[str] = []
-    for table in TABLE_ORDER:
-        chains = tables[table]
-        lines.append(f"*{table}")
-        builtins = BUILTIN_CHAINS[table]
-        lines.extend(f":{c} {'ACCEPT' if c in builtins else '-'} [0:0]" for c in chains)
-        for chain, texts in missing[table].items():
-            lines.extend(f"-A {chain} {t}" for t in texts)
-        lines.append("COMMIT")
-    parsed = parse_save("\n".join(lines) + "\n", file="<kube-proxy payload>")
-    for table in TABLE_ORDER:
-        for chain, texts in missing[table].items():
-            for text, rule in zip(texts, parsed.tables[table].chains[chain].rules, strict=True):
-                cache.rules[(table, text)] = rule
+
+def tokens(text: str) -> list[str]:
+    """Split one generated rule into iptables arguments (its only quoting is ``"…"``
+    around comments), much faster than shlex."""
+    if '"' not in text:
+        return text.split()
+    return [m.group(1) if m.group(1) is not None else m.group(2) for m in _TOKEN.finditer(text)]
+
+
+def _parse_missing(tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
+    """Parse every rule text not seen before into an (immutable, shared) Rule."""
+    from overlaynet.dataplane.netfilter import parse_rule
+
+    for table, chains in tables.items():
+        for texts in chains.values():
+            for text in texts:
+                key = (table, text)
+                if key in cache.rules:
+                    continue
+                try:
+                    cache.rules[key] = parse_rule(tokens(text))
+                except ValueError as exc:
+                    raise IptablesSyntaxError(str(exc), line=0, file="<kube-proxy rules>", text=text) from exc
 
 
 def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:

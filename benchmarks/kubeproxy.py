@@ -1,0 +1,150 @@
+"""kube-proxy at scale: generating the ruleset vs iptables-restore loading it, and tracing
+one packet to the last service rule by rule vs through the compiled dispatch.
+
+    sudo .venv/bin/python benchmarks/kubeproxy.py            # 1k and 10k services x 10 endpoints
+    .venv/bin/python benchmarks/kubeproxy.py --services 1000 # one size; no root: restore skipped
+
+The restore runs in a throwaway namespace ``onet-kpbench-<pid>`` (deleted afterwards), never
+in the host's tables. Figures are wall-clock seconds of this run; ratios compare against
+baselines measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import time
+from ipaddress import ip_address, ip_network
+
+from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
+from overlaynet.dataplane.netfilter import HookContext, NetfilterState
+from overlaynet.dataplane.netfilter.evaluate import run_hook
+from overlaynet.dataplane.packet import Packet
+from overlaynet.kubeproxy import ProxierConfig, build_payload, generate_full, render_full
+from overlaynet.kubeproxy.program import program_node
+from overlaynet.model import (
+    Cluster,
+    Endpoint,
+    EndpointPort,
+    EndpointSlice,
+    Node,
+    Service,
+    ServicePort,
+)
+
+NODE_IP = ip_address("192.168.0.2")
+
+
+def cluster(n_services: int, n_endpoints: int) -> tuple[list[Service], list[EndpointSlice]]:
+    services, slices = [], []
+    for i in range(n_services):
+        name = f"svc-{i:05d}"
+        services.append(Service(name=name, namespace="bench", cluster_ips=(ip_address("172.30.0.0") + i,),
+                                ports=(ServicePort(port=80, name="http"),)))
+        eps = tuple(Endpoint(addresses=(ip_address("10.0.0.0") + (i << 4) + j + 1,), node_name=f"node-{j}")
+                    for j in range(n_endpoints))
+        slices.append(EndpointSlice(name=f"{name}-x", namespace="bench", service=name, endpoints=eps,
+                                    ports=(EndpointPort(port=8080, name="http"),)))
+    return services, slices
+
+
+def timed(fn, repeat: int = 1):  # type: ignore[no-untyped-def]
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def restore_seconds(text: str) -> float | None:
+    if os.geteuid() != 0 or shutil.which("iptables-restore") is None:
+        return None
+    ns = f"onet-kpbench-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        start = time.perf_counter()
+        subprocess.run(["ip", "netns", "exec", ns, "iptables-restore"], input=text, text=True, check=True)
+        return time.perf_counter() - start
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def trace_seconds(ruleset, dst: str, compiled: bool, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    packet = Packet(ip_address("10.99.0.7"), ip_address(dst), "tcp", 40000, 80)
+
+    def once() -> None:
+        ctx = HookContext("PREROUTING", "eth0", None, frozenset({NODE_IP}), lambda _i, _v: NODE_IP,
+                          NetfilterState(), namespace="bench")
+        outcome = run_hook(ruleset, packet, ctx, compiled=compiled)[0]
+        assert outcome.packet.dst != packet.dst, "the packet was not DNATed"
+
+    once()  # warm-up (builds the dispatch tables on the compiled path)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        once()
+    return (time.perf_counter() - start) / repeat
+
+
+def run(n_services: int, n_endpoints: int) -> dict[str, float | None]:
+    services, slices = cluster(n_services, n_endpoints)
+    cfg = ProxierConfig("node-0", (NODE_IP,), (ip_network("10.0.0.0/8"),))
+    gen, payload = timed(lambda: build_payload(services, slices, cfg))
+    render, text = timed(lambda: render_full(payload))
+    restore = restore_seconds(text)
+    nodes = tuple(Node(name=f"node-{j}", ip=ip_address("192.168.0.2") + j, segment="lan") for j in range(2))
+    model = Cluster(nodes=nodes, services=tuple(services), endpoint_slices=tuple(slices),
+                    pod_cidrs=(ip_network("10.0.0.0/8"),))
+    dp = Dataplane()
+    for node in nodes:
+        dp.add_namespace(NsRef(node.name), kind="host").add_interface(
+            Interface("eth0", "phys", addresses=[Address(node.ip, 24)]))
+    program_first, _ = timed(lambda: program_node(dp, model, nodes[0]))
+    program_second, _ = timed(lambda: program_node(dp, model, nodes[1]))
+    ruleset = dp.namespace(NsRef(nodes[0].name)).netfilter
+    last = str(services[-1].cluster_ips[0])
+    first = str(services[0].cluster_ips[0])
+    walk_last = trace_seconds(ruleset, last, compiled=False, repeat=20)
+    walk_first = trace_seconds(ruleset, first, compiled=False, repeat=20)
+    comp_last = trace_seconds(ruleset, last, compiled=True, repeat=200)
+    rules = sum(len(c.rules) for t in ruleset.tables.values() for c in t.chains.values())
+    out: dict[str, float | None] = dict(
+        services=n_services, rules=rules, generate=gen + render, restore=restore,
+        program_first=program_first, program_second=program_second,
+        walk_last=walk_last, walk_first=walk_first, compiled_last=comp_last,
+    )
+    assert generate_full(services[:1], slices[:1], cfg)  # the public entry point works too
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, action="append", help="service counts (default 1000 and 10000)")
+    parser.add_argument("--endpoints", type=int, default=10)
+    args = parser.parse_args()
+    sizes = args.services or [1000, 10000]
+    results = [run(n, args.endpoints) for n in sizes]
+    print(f"kube-proxy benchmark: services x {args.endpoints} endpoints, one node, IPv4")
+    for r in results:
+        print(f"\n{r['services']} services, {r['rules']} rules")
+        print(f"  generate payload+render     {r['generate']:.3f} s")
+        if r["restore"] is None:
+            print("  iptables-restore            skipped (needs root and iptables-restore)")
+        else:
+            print(f"  iptables-restore (kernel)   {r['restore']:.3f} s   generate/restore = {r['generate'] / r['restore']:.2f}")
+        print(f"  program_node, first node    {r['program_first']:.3f} s   (generate + parse into the IR)")
+        print(f"  program_node, second node   {r['program_second']:.3f} s   first/second = {r['program_first'] / r['program_second']:.1f}x")
+        print(f"  trace to last svc, walk     {r['walk_last'] * 1e3:.3f} ms   (first svc: {r['walk_first'] * 1e3:.3f} ms)")
+        print(f"  trace to last svc, compiled {r['compiled_last'] * 1e3:.3f} ms   walk/compiled = {r['walk_last'] / r['compiled_last']:.1f}x")
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        print(f"\nscaling {a['services']} -> {b['services']} services: "
+              f"walk x{b['walk_last'] / a['walk_last']:.1f}, compiled x{b['compiled_last'] / a['compiled_last']:.2f}, "
+              f"generate x{b['generate'] / a['generate']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
