@@ -1,0 +1,131 @@
+"""``overlaynet dns …`` on the real example topologies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.message
+import pytest
+from click.testing import CliRunner
+
+from overlaynet.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = str(ROOT / "topologies" / "demo.yaml")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def frontend_pod() -> str:
+    from overlaynet.topology import load_cluster
+
+    pod = next(p for p in load_cluster([DEMO]).pods if p.name.startswith("frontend"))
+    return pod.key
+
+
+def test_query_answers_like_dig() -> None:
+    code, out = run("dns", "query", DEMO, "web.default.svc.cluster.local")
+    assert code == 0
+    assert ";; ->>HEADER<<- opcode: QUERY, status: NOERROR" in out and ";; ANSWER SECTION:" in out
+
+
+def test_query_json_and_nxdomain_exit_1() -> None:
+    code, out = run("dns", "query", DEMO, "nope.default.svc.cluster.local", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["rcode"] == "NXDOMAIN" and data["authority"][0]["type"] == "SOA"
+
+
+def test_query_legacy_switch() -> None:
+    assert run("dns", "query", DEMO, "web.default.cluster.local")[0] == 0
+    assert run("dns", "query", DEMO, "web.default.cluster.local", "--no-legacy-names")[0] == 1
+
+
+def test_resolve_json_shape() -> None:
+    code, out = run("dns", "resolve", DEMO, "--from", frontend_pod(), "web", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"queries", "answer"}
+    assert data["queries"] == [{"name": "web.default.svc.cluster.local.", "type": "A", "rcode": "NOERROR"}]
+    assert data["answer"][0]["type"] == "A"
+
+
+def test_resolve_text_lists_the_search_path() -> None:
+    code, out = run("dns", "resolve", DEMO, "--from", frontend_pod(), "nope")
+    assert code == 1
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in out
+    assert out.count("NXDOMAIN") == 3 and "REFUSED" in out
+
+
+def test_resolve_unknown_pod_exit_2() -> None:
+    code, out = run("dns", "resolve", DEMO, "--from", "default/ghost", "web")
+    assert code == 2 and "no pod default/ghost" in out
+
+
+def test_zone_to_file(tmp_path: Path) -> None:
+    target = tmp_path / "z"
+    assert run("dns", "zone", DEMO, "-o", str(target))[0] == 0
+    assert target.read_text().startswith("; cluster zone cluster.local.")
+
+
+def test_env_plain_and_json() -> None:
+    pod = frontend_pod()
+    code, out = run("dns", "env", DEMO, "--pod", pod)
+    assert code == 0
+    code, out = run("dns", "env", DEMO, "--pod", pod, "--json")
+    data = json.loads(out)
+    assert data["pod"] == pod and isinstance(data["variables"], dict)
+    assert all(s["reason"] for s in data["skipped"])
+
+
+def test_help_has_examples() -> None:
+    for cmd in ("serve", "query", "resolve", "zone", "env"):
+        code, out = run("dns", cmd, "--help")
+        assert code == 0 and "Example" in out
+
+
+@pytest.mark.dig
+def test_serve_subprocess_answers_dig_reloads_on_sighup_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("overlaynet")), "dns", "serve", DEMO, "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.time() + 20
+        answer = ""
+        while time.time() < deadline and "10.96." not in answer:
+            time.sleep(0.2)
+            answer = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1", "+tries=1",
+                                     "web.default.svc.cluster.local"], capture_output=True, text=True).stdout
+        assert answer.strip().startswith("10.96.")
+        legacy = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "web.default.cluster.local"],
+                                capture_output=True, text=True).stdout
+        assert legacy == answer
+        proc.send_signal(signal.SIGHUP)
+        q = dns.message.make_query("web.default.svc.cluster.local", "A")
+        time.sleep(0.5)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(q.to_wire(), ("127.0.0.1", port))
+            assert dns.message.from_wire(s.recv(4096)).answer
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "reloaded" in err and "stopped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
