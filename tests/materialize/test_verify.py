@@ -112,3 +112,16 @@ def test_unknown_pairs_are_refused_before_anything_is_created(run_id: str) -> No
     with pytest.raises(MaterializeError, match="pod 'default/zz'"):
         verify(_network("flannel-hostgw-1segment.yaml"), [("default/a1", "default/zz")], run_id=run_id)
     assert list_namespaces(run_prefix(run_id)) == []
+
+
+def test_flannel_udp_paths_are_not_comparable(run_id: str, tmp_path: Path) -> None:
+    # flannel's udp backend forwards through a userspace daemon the kernel cannot run: the
+    # pairs it carries are reported as not comparable, not as agreeing or disagreeing
+    text = (TOPOLOGIES / "flannel-hostgw-1segment.yaml").read_text().replace("backend: host-gw", "backend: udp")
+    (tmp_path / "udp.yaml").write_text(text)
+    network = assemble(load_cluster([tmp_path / "udp.yaml"]))
+    report = verify(network, [("default/a1", "default/b1")], run_id=run_id, capture=False)
+    [reach] = report.comparisons
+    assert (reach.check, reach.agree, reach.tracer) == ("reach", None, "DELIVERED, reply DELIVERED")
+    assert "flannel0" in reach.detail and not report.ok and report.compared == 0
+    assert any(s.object == "tun flannel0" for s in report.skipped)
