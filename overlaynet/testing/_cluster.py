@@ -33,13 +33,13 @@ from overlaynet.model import (
 )
 from overlaynet.testing._objects import (
     EXTERNAL_NET,
+    draw_network_policy,
+    draw_node,
+    draw_pod,
+    draw_service,
     frozen_options,
-    network_policy_,
-    node_,
-    pod_,
-    service_,
 )
-from overlaynet.testing._values import dns_labels, host_in, subnets_of
+from overlaynet.testing._values import dns_labels, draw_subnets, host_in
 
 _net = ipaddress.ip_network
 # Pod and service ranges that never overlap each other nor the 192.168.0.0/16 underlay.
@@ -58,11 +58,10 @@ def _reconcile(cluster: Cluster) -> Cluster:
     return reconcile_endpoints(cluster)
 
 
-@st.composite
 def _underlay(draw: st.DrawFn, segments: tuple[int, int]) -> Underlay:
     count = draw(st.integers(*segments))
     names = draw(st.lists(dns_labels(), min_size=count, max_size=count, unique=True))
-    cidrs = draw(subnets_of(UNDERLAY, 24, count=count))
+    cidrs = draw_subnets(draw, UNDERLAY, 24, count=count)
     segs = tuple(
         Segment(name, cidr, draw(st.sampled_from((1500, 1500, 9000)))) for name, cidr in zip(names, cidrs, strict=True)
     )
@@ -70,31 +69,29 @@ def _underlay(draw: st.DrawFn, segments: tuple[int, int]) -> Underlay:
     return Underlay(1500, segs, routers)
 
 
-@st.composite
 def _nodes(draw: st.DrawFn, counts: tuple[int, int], underlay: Underlay,
            pod_cidrs: tuple[IPNetwork, ...]) -> tuple[Node, ...]:
     count = draw(st.integers(*counts))
     names = draw(st.lists(dns_labels().filter(lambda n: n != ROUTER), min_size=count,
                           max_size=count, unique=True))
-    per_family = [draw(subnets_of(c, 24 if c.version == 4 else 64, count=count)) for c in pod_cidrs]
+    per_family = [draw_subnets(draw, c, 24 if c.version == 4 else 64, count=count) for c in pod_cidrs]
     used: set[IPAddress] = set()
     out: list[Node] = []
     for i, name in enumerate(names):
         seg = draw(st.sampled_from(underlay.segments))
-        node = draw(node_(segment=seg, pod_cidrs=tuple(f[i] for f in per_family), name=name, exclude_ips=used))
+        node = draw_node(draw, segment=seg, pod_cidrs=tuple(f[i] for f in per_family), name=name, exclude_ips=used)
         used.add(node.ip)
         out.append(node)
     return tuple(out)
 
 
-@st.composite
 def _pods(draw: st.DrawFn, nodes: Sequence[Node], namespaces: Sequence[str], per_node: int) -> tuple[Pod, ...]:
     out: list[Pod] = []
     keys: set[str] = set()
     for node in nodes:
         used: set[IPAddress] = set()
         for _ in range(draw(st.integers(0, per_node))):
-            pod = draw(pod_(node=node, namespaces=namespaces, name=None, exclude_ips=used))
+            pod = draw_pod(draw, node=node, namespaces=namespaces, name=None, exclude_ips=used)
             if pod.key not in keys:
                 keys.add(pod.key)
                 used.update(pod.ips)
@@ -102,7 +99,6 @@ def _pods(draw: st.DrawFn, nodes: Sequence[Node], namespaces: Sequence[str], per
     return tuple(out)
 
 
-@st.composite
 def _services(draw: st.DrawFn, namespaces: Sequence[str], service_cidrs: tuple[IPNetwork, ...],
               node_port_range: tuple[int, int], dual_stack: bool, pods: Sequence[Pod]) -> tuple[Service, ...]:
     """Services; about half select an existing pod's labels, so endpoints are common."""
@@ -114,10 +110,10 @@ def _services(draw: st.DrawFn, namespaces: Sequence[str], service_cidrs: tuple[I
         near: Pod | None = None
         if draw(st.booleans()) and pods:
             near = draw(st.sampled_from(pods))
-        svc = draw(service_(namespaces=(near.namespace,) if near else namespaces,
+        svc = draw_service(draw, namespaces=(near.namespace,) if near else namespaces,
                             hint=near.labels if near else None, service_cidrs=service_cidrs, types=SERVICE_TYPES,
                             node_port_range=node_port_range, exclude_ips=ips, exclude_node_ports=node_ports,
-                            headless=True, selector_less=True, dual_stack=dual_stack, name=None))
+                            headless=True, selector_less=True, dual_stack=dual_stack, name=None)
         if svc.key in keys:
             continue
         keys.add(svc.key)
@@ -127,7 +123,6 @@ def _services(draw: st.DrawFn, namespaces: Sequence[str], service_cidrs: tuple[I
     return tuple(out)
 
 
-@st.composite
 def _manual_slices(draw: st.DrawFn, services: Sequence[Service], pods: Sequence[Pod]) -> tuple[EndpointSlice, ...]:
     """Hand-written slices for selector-less services: pod or outside addresses."""
     out: list[EndpointSlice] = []
@@ -151,11 +146,10 @@ def _manual_slices(draw: st.DrawFn, services: Sequence[Service], pods: Sequence[
     return tuple(out)
 
 
-@st.composite
 def _policies(draw: st.DrawFn, namespaces: Sequence[str]) -> tuple[NetworkPolicy, ...]:
     out: dict[str, NetworkPolicy] = {}
     for _ in range(draw(st.integers(0, 3))):
-        pol = draw(network_policy_(namespaces=namespaces, name=None))
+        pol = draw_network_policy(draw, namespaces=namespaces, name=None)
         out.setdefault(pol.key, pol)
     return tuple(out.values())
 
@@ -166,19 +160,19 @@ def clusters_(draw: st.DrawFn, *, nodes: tuple[int, int], segments: tuple[int, i
               dual_stack: bool) -> Cluster:
     pod_cidrs = (draw(st.sampled_from(POD_CIDRS_V4)),) + ((POD_CIDR_V6,) if dual_stack else ())
     service_cidrs = (draw(st.sampled_from(SERVICE_CIDRS_V4)),) + ((SERVICE_CIDR_V6,) if dual_stack else ())
-    underlay = draw(_underlay(segments))
-    node_list = draw(_nodes(nodes, underlay, pod_cidrs))
+    underlay = _underlay(draw, segments)
+    node_list = _nodes(draw, nodes, underlay, pod_cidrs)
     extra = draw(st.lists(st.sampled_from(("team-a", "team-b")), unique=True))
     ns_names = sorted({"default", *extra})
     namespaces = tuple(
         Namespace(n, FrozenDict({"kubernetes.io/metadata.name": n, **({"team": n[-1]} if n != "default" else {})}))
         for n in ns_names
     )
-    pod_list = draw(_pods(node_list, ns_names, max_pods_per_node)) if node_list else ()
+    pod_list = _pods(draw, node_list, ns_names, max_pods_per_node) if node_list else ()
     node_port_range = (30000, 32767)
-    svc_list = draw(_services(ns_names, service_cidrs, node_port_range, dual_stack, pod_list)) if services else ()
-    slices = draw(_manual_slices(svc_list, pod_list))
-    pol_list = draw(_policies(ns_names)) if policies else ()
+    svc_list = _services(draw, ns_names, service_cidrs, node_port_range, dual_stack, pod_list) if services else ()
+    slices = _manual_slices(draw, svc_list, pod_list)
+    pol_list = _policies(draw, ns_names) if policies else ()
     quotas: tuple[ResourceQuota, ...] = ()
     if draw(st.booleans()):
         ns = draw(st.sampled_from(ns_names))

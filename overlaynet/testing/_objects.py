@@ -33,7 +33,7 @@ from overlaynet.model import (
 from overlaynet.testing._values import (
     PORT_NAMES,
     dns_labels,
-    host_in,
+    draw_host,
     label_maps,
     selectors,
 )
@@ -64,20 +64,18 @@ def container_ports(draw: st.DrawFn) -> tuple[ContainerPort, ...]:
     return tuple(out)
 
 
-@st.composite
-def node_(draw: st.DrawFn, *, segment: Segment, pod_cidrs: tuple[IPNetwork, ...],
+def draw_node(draw: st.DrawFn, *, segment: Segment, pod_cidrs: tuple[IPNetwork, ...],
           name: str | None, exclude_ips: Collection[IPAddress]) -> Node:
     return Node(
         name=name if name is not None else draw(dns_labels()),
-        ip=draw(host_in(segment.cidr, exclude=exclude_ips)),
+        ip=draw_host(draw, segment.cidr, exclude=exclude_ips),
         segment=segment.name,
         labels=draw(label_maps(("zone", "rack"), ("a", "b"), max_size=2)),
         pod_cidrs=pod_cidrs,
     )
 
 
-@st.composite
-def pod_(draw: st.DrawFn, *, node: Node, namespaces: Sequence[str], name: str | None,
+def draw_pod(draw: st.DrawFn, *, node: Node, namespaces: Sequence[str], name: str | None,
          exclude_ips: Collection[IPAddress]) -> Pod:
     ready = draw(st.booleans())
     return Pod(
@@ -85,8 +83,8 @@ def pod_(draw: st.DrawFn, *, node: Node, namespaces: Sequence[str], name: str | 
         namespace=draw(st.sampled_from(namespaces)),
         labels=draw(label_maps(min_size=1)),
         node=node.name,
-        ips=tuple(draw(host_in(cidr, exclude=exclude_ips)) for cidr in node.pod_cidrs),
-        ports=draw(container_ports()),
+        ips=tuple(draw_host(draw, cidr, exclude=exclude_ips) for cidr in node.pod_cidrs),
+        ports=draw(_CONTAINER_PORTS),
         ready=ready,
         terminating=draw(st.booleans()) if not ready else False,
         hostname=draw(_MAYBE_NAME),
@@ -94,8 +92,7 @@ def pod_(draw: st.DrawFn, *, node: Node, namespaces: Sequence[str], name: str | 
     )
 
 
-@st.composite
-def service_ports(draw: st.DrawFn, *, node_ports: bool, node_port_range: tuple[int, int],
+def draw_service_ports(draw: st.DrawFn, *, node_ports: bool, node_port_range: tuple[int, int],
                   exclude_node_ports: Collection[int], named_targets: bool) -> tuple[ServicePort, ...]:
     count = draw(st.integers(1, 3))
     names = draw(st.lists(dns_labels(6), min_size=count, max_size=count, unique=True))
@@ -119,8 +116,7 @@ def service_ports(draw: st.DrawFn, *, node_ports: bool, node_port_range: tuple[i
     return tuple(out)
 
 
-@st.composite
-def service_(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: Sequence[IPNetwork],
+def draw_service(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: Sequence[IPNetwork],
              types: Sequence[str], node_port_range: tuple[int, int], exclude_ips: Collection[IPAddress],
              exclude_node_ports: Collection[int], headless: bool, selector_less: bool,
              dual_stack: bool, name: str | None, hint: Labels | None = None) -> Service:
@@ -129,8 +125,9 @@ def service_(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: Seque
     name = name if name is not None else draw(dns_labels())
     namespace = draw(st.sampled_from(namespaces))
     if kind == "ExternalName":
-        return Service(name, namespace, "ExternalName", ports=draw(st.just(()) | service_ports(
-            node_ports=False, node_port_range=node_port_range, exclude_node_ports=(), named_targets=False)),
+        ports = draw_service_ports(draw, node_ports=False, node_port_range=node_port_range, exclude_node_ports=(),
+                                   named_targets=False) if draw(st.booleans()) else ()
+        return Service(name, namespace, "ExternalName", ports=ports,
             external_name=draw(st.sampled_from(("example.com", "db.example.org"))),
             labels=draw(label_maps(max_size=1)))
     selector: Labels | None
@@ -143,8 +140,8 @@ def service_(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: Seque
         selector = draw(label_maps(min_size=1, max_size=2))
     is_headless = kind == "ClusterIP" and headless and draw(st.integers(0, 4)) == 0
     node_ports = kind in ("NodePort", "LoadBalancer")
-    ports = draw(service_ports(node_ports=node_ports, node_port_range=node_port_range,
-                               exclude_node_ports=exclude_node_ports, named_targets=selector is not None))
+    ports = draw_service_ports(draw, node_ports=node_ports, node_port_range=node_port_range,
+                               exclude_node_ports=exclude_node_ports, named_targets=selector is not None)
     v4: list[IPNetwork] = [c for c in service_cidrs if c.version == 4]
     v6: list[IPNetwork] = [c for c in service_cidrs if c.version == 6]
     cidrs = [v4[0]] if v4 else [v6[0]]
@@ -153,11 +150,11 @@ def service_(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: Seque
     cluster_ips: tuple[IPAddress, ...] = ()
     if not is_headless:
         # index 1 is the `kubernetes` Service and index 10 cluster DNS by convention
-        cluster_ips = tuple(draw(host_in(c, exclude=exclude_ips, first=11)) for c in cidrs)
+        cluster_ips = tuple(draw_host(draw, c, exclude=exclude_ips, first=11) for c in cidrs)
     families = tuple("IPv4" if c.version == 4 else "IPv6" for c in cidrs)
     lb_ips: tuple[IPAddress, ...] = ()
     if kind == "LoadBalancer" and draw(st.booleans()):
-        lb_ips = (draw(host_in(EXTERNAL_NET)),)
+        lb_ips = (draw_host(draw, EXTERNAL_NET),)
     affinity = draw(st.sampled_from(("None", "ClientIP")))
     return Service(
         name=name,
@@ -210,8 +207,7 @@ def _rules() -> st.SearchStrategy[tuple[PolicyRule, ...]]:
     return st.lists(rule, max_size=2).map(tuple)
 
 
-@st.composite
-def network_policy_(draw: st.DrawFn, *, namespaces: Sequence[str], name: str | None) -> NetworkPolicy:
+def draw_network_policy(draw: st.DrawFn, *, namespaces: Sequence[str], name: str | None) -> NetworkPolicy:
     types: tuple[Literal["Ingress", "Egress"], ...] = draw(st.sampled_from(_POLICY_TYPES))
     return NetworkPolicy(
         name=name if name is not None else draw(dns_labels()),
@@ -230,3 +226,10 @@ def frozen_options(options: object) -> object:
     if isinstance(options, list | tuple):
         return tuple(frozen_options(v) for v in options)
     return options
+
+
+_CONTAINER_PORTS = container_ports()
+node_ = st.composite(draw_node)
+pod_ = st.composite(draw_pod)
+service_ = st.composite(draw_service)
+network_policy_ = st.composite(draw_network_policy)

@@ -68,6 +68,20 @@ def selectors(
     )
 
 
+def draw_host(
+    draw: st.DrawFn, net: IPNetwork, *, exclude: Collection[IPAddress] = (), first: int = 2
+) -> IPAddress:
+    """Draw one address as ``host_in`` does, without building a strategy per call."""
+    last = _last_host(net)
+    if last < first:
+        raise ValueError(f"{net} has no host address at or after index {first}")
+    return _next_free(net, draw(st.integers(first, last)), first, last, exclude)
+
+
+def _last_host(net: IPNetwork) -> int:
+    return min(net.num_addresses - 2, 65535) if net.version == 4 else min(net.num_addresses - 1, 65535)
+
+
 def host_in(
     net: IPNetwork, *, exclude: Collection[IPAddress] = (), first: int = 2
 ) -> st.SearchStrategy[IPAddress]:
@@ -76,7 +90,7 @@ def host_in(
     Index 0 is the network address and 1 the gateway a CNI bridge takes, so hosts start at 2.
     A drawn address that is taken moves to the next free one (no filtering, so no rejection).
     """
-    last = min(net.num_addresses - 2, 65535) if net.version == 4 else min(net.num_addresses - 1, 65535)
+    last = _last_host(net)
     if last < first:
         raise ValueError(f"{net} has no host address at or after index {first}")
     if sum(1 for a in exclude if a in net) > last - first:
@@ -91,6 +105,11 @@ def _next_free(net: IPNetwork, index: int, first: int, last: int, exclude: Colle
         if addr not in exclude:
             return addr
     raise AssertionError("unreachable: the caller checked that a free address exists")
+
+
+def draw_subnets(draw: st.DrawFn, net: IPNetwork, prefixlen: int, *, count: int) -> list[IPNetwork]:
+    """Draw ``count`` distinct subnets as ``subnets_of`` does, without a strategy per call."""
+    return draw(subnets_of(net, prefixlen, count=count))
 
 
 def subnets_of(net: IPNetwork, prefixlen: int, *, count: int) -> st.SearchStrategy[list[IPNetwork]]:

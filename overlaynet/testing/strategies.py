@@ -1,12 +1,14 @@
 """Public Hypothesis strategies for overlaynet models: clusters, nodes, pods, services,
 network policies, label selectors and packets. Every drawn model is valid (see docs/testing.md).
 
->>> from hypothesis import given
+>>> from hypothesis import given, settings
 >>> from overlaynet.testing.strategies import clusters
->>> @given(clusters(max_nodes=3))
+>>> @settings(max_examples=5)
+... @given(clusters(max_nodes=3))
 ... def test_pod_ips_unique(cluster):
 ...     ips = [ip for pod in cluster.pods for ip in pod.ips]
 ...     assert len(ips) == len(set(ips))
+>>> test_pod_ips_unique()
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 One ``overlaynet/v1 Cluster`` document, then Kubernetes Namespaces, Nodes (only for extra
 addresses), workloads, Pods (plain, with ``status.podIP`` and ``spec.nodeName``), Services,
-EndpointSlices of selector-less services, NetworkPolicies and ResourceQuotas. Everything
-is written explicitly, so loading the text gives the same model back.
+EndpointSlices of selector-less services, NetworkPolicies, ResourceQuotas and raw Calico
+documents. Everything is written explicitly, so loading the text gives the same model back.
 """
 
 from __future__ import annotations
@@ -49,11 +49,14 @@ def render(cluster: Cluster) -> str:
     docs += [_namespace(n) for n in cluster.namespaces]
     docs += [_node_object(n) for n in cluster.nodes if n.extra_ips]
     docs += [_workload(w) for w in cluster.workloads]
-    docs += [_pod(p) for p in cluster.pods]
-    docs += [_service(s) for s in cluster.services]
+    # Pods and Services share the creation counter: interleave them in creation order.
+    made: list[Pod | Service] = sorted([*cluster.pods, *cluster.services], key=lambda o: o.creation_index)
+    docs += [_pod(o) if isinstance(o, Pod) else _service(o) for o in made]
     docs += [_slice(s) for s in cluster.endpoint_slices if (s.namespace, s.service) not in selected]
     docs += [_policy(p) for p in cluster.network_policies]
     docs += [_quota(q) for q in cluster.resource_quotas]
+    # Calico's own kinds are kept raw as (kind, document, source) for the Calico driver.
+    docs += [_plain(entry[1]) for entry in cluster.extra.get("calico", ())]
     return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 

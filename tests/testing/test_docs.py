@@ -1,0 +1,38 @@
+"""The examples in docs/testing.md run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+
+DOC = Path(__file__).parents[2] / "docs" / "testing.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def test_first_example_runs() -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_blocks()[0], f"{DOC}:first example", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert len(tests) == 2
+    for test in tests:
+        test()
+
+
+def test_composing_example_runs() -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_blocks()[1], f"{DOC}:composing example", "exec"), namespace)
+
+    @settings(max_examples=10, deadline=None)
+    @given(namespace["two_pods_on_one_node"]())
+    def check(drawn: tuple[Any, Any, Any]) -> None:
+        node, a, b = drawn
+        assert a.node == b.node == node.name
+        assert not set(a.ips) & set(b.ips)
+
+    check()
