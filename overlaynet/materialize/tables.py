@@ -88,8 +88,10 @@ def apply_routes(state: ApplyState) -> None:
                 "family": 2 if route.dst.version == 4 else 10, "table": table, "type": route.type,
                 "proto": PROTOS.get(route.proto, PROTOS["static"]), "scope": SCOPES[route.scope],
             }
-            if route.type in ("local",):
+            if route.type == "local":
                 kwargs["scope"] = SCOPES["host"]
+            elif route.type == "unicast" and route.via is None and route.scope == "global":
+                kwargs["scope"] = SCOPES["link"]  # as `ip route add X dev Y` does
             if route.dev is not None:
                 kwargs["oif"] = state.index(nsname, state.ifname(ref, route.dev))
             if route.via is not None:
@@ -144,7 +146,9 @@ def _apply_fdb(state: ApplyState, ref: NsRef, nsname: str, entry: FdbEntry) -> N
     kwargs: dict[str, Any] = {
         "ifindex": idx, "lladdr": entry.mac,
         "flags": NTF_MASTER if master else NTF_SELF,
-        "state": NUD["PERMANENT"] if entry.permanent else NUD["NOARP"],
+        # on a bridge port "permanent" would make the MAC the bridge's own (delivered
+        # locally); an entry that does not age is ``static``, which is NOARP
+        "state": NUD["PERMANENT"] if entry.permanent and not master else NUD["NOARP"],
     }
     if entry.dst is not None:
         kwargs["dst"] = str(entry.dst)

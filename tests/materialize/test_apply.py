@@ -7,7 +7,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from overlaynet.dataplane.ir import Interface, Neighbor, NsRef, Route, TunInfo
+from overlaynet.dataplane.ir import FdbEntry, Interface, Neighbor, NsRef, Route, TunInfo
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize import Materialized, list_namespaces, materialize
 from overlaynet.materialize.naming import run_prefix
@@ -46,8 +46,12 @@ def test_veth_between_two_namespaces(run_id: str) -> None:
 
 def test_bridge_ports_and_pod_routes(run_id: str) -> None:
     dp = irs.bridge_with_ports(3)
+    dp.namespaces[NsRef("h")].add_fdb(FdbEntry("02:00:00:00:99:01", "vethp1", master="br-test", self_=False))
     with materialize(dp, run_id=run_id) as m:
         host = NsRef("h")
+        fdb = json.loads(m.exec(host, ["bridge", "-j", "fdb", "show", "dev", "vethp1"]).stdout)
+        entry = next(e for e in fdb if e["mac"] == "02:00:00:00:99:01")
+        assert (entry.get("master"), entry["state"]) == ("br-test", "static")
         links = _links(m, host)
         assert {links[f"vethp{i}"].get("master") for i in (1, 2, 3)} == {"br-test"}
         assert links["br-test"]["linkinfo"]["info_kind"] == "bridge"
@@ -104,7 +108,8 @@ def test_routes_of_every_type_and_sysctls(run_id: str) -> None:
         assert routes["10.8.0.0/16"]["type"] == "unreachable"
         assert (routes["10.7.0.0/16"]["metric"], routes["10.7.0.0/16"]["prefsrc"]) == (50, "10.0.0.1")
         assert routes["10.6.0.0/16"]["flags"] == ["onlink"]
-        assert _routes(m, ref, "table", "100")[0]["dst"] == "10.5.0.0/16"
+        in_100 = _routes(m, ref, "table", "100")[0]
+        assert (in_100["dst"], in_100["scope"]) == ("10.5.0.0/16", "link")  # dev only: as `ip route add`
         sysctl = m.exec(ref, ["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf/veth-a/rp_filter",
                               "/proc/sys/net/ipv4/conf/veth-a/proxy_arp", "/proc/sys/net/ipv4/ip_forward"]).stdout.split()
         assert sysctl == ["1", "1", "1", "1"]
