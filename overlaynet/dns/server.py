@@ -32,6 +32,7 @@ from overlaynet.model import Cluster
 log = logging.getLogger("overlaynet.dns.server")
 
 UDP_BURST = 256  # datagrams handled per readiness callback
+UDP_BUFFER = 4 << 20  # socket buffer bytes (the kernel caps it at net.core.rmem_max)
 MAX_TCP_CONNECTIONS = 256
 MAX_UPSTREAM_INFLIGHT = 1024
 
@@ -129,6 +130,9 @@ class DNSServer:
             udp = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 udp.setblocking(False)
+                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # absorb bursts while busy
+                    with contextlib.suppress(OSError):
+                        udp.setsockopt(socket.SOL_SOCKET, opt, UDP_BUFFER)
                 udp.bind((host, port))
                 bound = udp.getsockname()[1]
                 tcp = socket.socket(family, socket.SOCK_STREAM)

@@ -1,0 +1,192 @@
+"""DNS benchmark: queries per second with dnsperf against ``overlaynet dns serve`` and, in the
+same run, against NSD serving the exported zone on the same machine; with and without EDNS0.
+
+    python benchmarks/dns.py [--topology topologies/demo.yaml] [--seconds 10]
+
+Each server is pinned to one CPU (taskset) and dnsperf to another when the machine has two.
+NSD runs unprivileged from a temp dir: its own config, pidfile, no chroot, no rate limiting.
+The queries are every in-cluster name the resolver can enumerate (A, AAAA, SRV, TXT).
+Prints the figures, NSD's and the ratio; the goal is >= 60,000 qps and >= 0.5 x NSD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This file is named dns.py: keep its folder off the path so `import dns` finds dnspython.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import dns.message  # noqa: E402
+import dns.rdatatype  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_QPS = 60_000
+
+NSD_CONF = """server:
+  server-count: 1
+  ip-address: 127.0.0.1@{port}
+  port: {port}
+  username: ""
+  chroot: ""
+  zonesdir: "{dir}"
+  pidfile: "{dir}/nsd.pid"
+  database: ""
+  xfrdfile: "{dir}/xfrd.state"
+  zonelistfile: "{dir}/zone.list"
+  logfile: "{dir}/nsd.log"
+  verbosity: 0
+  hide-version: yes
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: {zone}
+  zonefile: zone.db
+"""
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+        with socket.socket() as t:
+            try:
+                t.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
+def wait_for(port: int, name: str, seconds: float = 30) -> None:
+    query = dns.message.make_query(name, "A").to_wire()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            try:
+                s.sendto(query, ("127.0.0.1", port))
+                if s.recv(4096):
+                    return
+            except OSError:
+                time.sleep(0.2)
+    raise SystemExit(f"no DNS server answering on port {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its descendants (from /proc)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
+def pin(cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+
+
+def dnsperf(port: int, queries: Path, seconds: int, edns: bool, cpu: int | None) -> dict[str, float]:
+    cmd = [*pin(cpu), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries),
+           "-l", str(seconds), "-c", "1", "-T", "1", "-q", "200", *(["-e"] if edns else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    def grab(label: str) -> float:
+        m = re.search(rf"{label}:\s+([\d.]+)", out)
+        return float(m.group(1)) if m else 0.0
+    return {"qps": grab("Queries per second"), "lost": grab("Queries lost"),
+            "latency_ms": grab("Average Latency \\(s\\)") * 1000}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--topology", default=str(ROOT / "topologies" / "demo.yaml"))
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    for tool in ("dnsperf", "nsd"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed (Debian package {tool}); cannot benchmark", file=sys.stderr)
+            return 2
+
+    from overlaynet.dns.resolver import Resolver
+    from overlaynet.dns.zone import zone_text
+    from overlaynet.topology import load_cluster
+
+    resolver = Resolver(load_cluster([args.topology]))
+    zone = resolver.zone.to_text().rstrip(".")
+    cpus = os.cpu_count() or 1
+    server_cpu, client_cpu = (1, 0) if cpus >= 2 else (None, None)
+    with tempfile.TemporaryDirectory(prefix="onet-dnsbench-") as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "zone.db").write_text(zone_text(resolver))
+        queries = tmpdir / "queries.txt"
+        lines = [f"{name} {dns.rdatatype.to_text(t)}" for name, t in resolver.known_questions()
+                 if name.is_subdomain(resolver.zone) and t in (1, 28, 33, 16)]
+        queries.write_text("\n".join(lines) + "\n")
+        first = lines[0].split()[0]
+        nsd_port, ours_port = free_port(), free_port()
+        (tmpdir / "nsd.conf").write_text(NSD_CONF.format(port=nsd_port, dir=tmpdir, zone=zone))
+        procs = {
+            "nsd": subprocess.Popen([*pin(server_cpu), "nsd", "-d", "-c", str(tmpdir / "nsd.conf")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            "overlaynet": subprocess.Popen(
+                [*pin(server_cpu), sys.executable, "-c", "from overlaynet.cli import main; main()",
+                 "dns", "serve", args.topology, "--listen", f"127.0.0.1:{ours_port}", "-q"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        }
+        try:
+            wait_for(nsd_port, first)
+            wait_for(ours_port, first)
+            print(f"topology {args.topology}: {len(lines)} in-cluster questions; "
+                  f"servers on CPU {server_cpu}, dnsperf on CPU {client_cpu}; {args.seconds}s per run")
+            results: dict[tuple[str, bool], dict[str, float]] = {}
+            for edns in (False, True):
+                for name, port in (("nsd", nsd_port), ("overlaynet", ours_port)):
+                    dnsperf(port, queries, 1, edns, client_cpu)  # warm-up
+                    before = cpu_seconds(procs[name].pid)
+                    r = dnsperf(port, queries, args.seconds, edns, client_cpu)
+                    used = cpu_seconds(procs[name].pid) - before
+                    r["cpu_s"] = used
+                    r["qps_per_core"] = r["qps"] * args.seconds / used if used else 0.0
+                    results[(name, edns)] = r
+        finally:
+            for proc in procs.values():
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    print(f"{'server':<12} {'EDNS0':<6} {'qps':>10} {'lost':>6} {'avg ms':>8} {'CPU s':>7} {'qps per CPU-second':>19}")
+    for (name, edns), r in results.items():
+        print(f"{name:<12} {'on' if edns else 'off':<6} {r['qps']:>10,.0f} {r['lost']:>6.0f} "
+              f"{r['latency_ms']:>8.3f} {r['cpu_s']:>7.2f} {r['qps_per_core']:>19,.0f}")
+    ok = True
+    for edns in (False, True):
+        ours, nsd = results[("overlaynet", edns)]["qps"], results[("nsd", edns)]["qps"]
+        ratio = ours / nsd if nsd else 0.0
+        goal = ours >= GOAL_QPS and ratio >= 0.5
+        ok &= goal
+        per_core = results[("overlaynet", edns)]["qps_per_core"] / (results[("nsd", edns)]["qps_per_core"] or 1)
+        print(f"EDNS0 {'on ' if edns else 'off'}: overlaynet/nsd = {ratio:.2f} in qps, {per_core:.2f} per CPU-second "
+              f"(goal >= {GOAL_QPS:,} qps and >= 0.50: {'met' if goal else 'NOT met'})")
+    load = os.getloadavg()[0]
+    print(f"load average during the run: {load:.2f} on {cpus} CPUs")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
