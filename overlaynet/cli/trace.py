@@ -33,26 +33,36 @@ def _network(files: tuple[str, ...], seed: int) -> Any:
 
 
 def _load_state(path: str | None, seed: int) -> Any:
+    """Netfilter state saved by an earlier run: the ``recent`` lists (kube-proxy's ClientIP
+    session affinity) and the logical clock. Conntrack is not carried over: each run is a new
+    connection."""
+    from ipaddress import ip_address
+
     from overlaynet.dataplane.netfilter import NetfilterState
 
+    state = NetfilterState(seed=seed)
     if path is None or not Path(path).exists():
-        return NetfilterState(seed=seed)
-    from_dict = getattr(NetfilterState, "from_dict", None)
-    if from_dict is None:
-        raise TraceError("--client-state: this netfilter engine cannot load saved state")
+        return state
     try:
-        return from_dict(json.loads(Path(path).read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
+        data = json.loads(Path(path).read_text())
+        state.time = float(data.get("time", 0.0))
+        for entry in data.get("recent", []):
+            lists = state.recent.setdefault((str(entry["namespace"]), str(entry["name"])), {})
+            for ip, stamps in entry["addresses"].items():
+                lists[ip_address(ip)] = [float(t) for t in stamps]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TraceError(f"{path}: not a saved client state ({exc})") from exc
+    return state
 
 
 def _save_state(path: str | None, state: Any) -> None:
     if path is None:
         return
-    to_dict = getattr(state, "to_dict", None)
-    if to_dict is None:
-        raise TraceError("--client-state: this netfilter engine cannot save state")
-    Path(path).write_text(json.dumps(to_dict(), indent=1, sort_keys=True))
+    recent = [
+        {"namespace": ns, "name": name, "addresses": {str(ip): stamps for ip, stamps in lists.items()}}
+        for (ns, name), lists in sorted(state.recent.items())
+    ]
+    Path(path).write_text(json.dumps({"time": state.time, "recent": recent}, indent=1, sort_keys=True))
 
 
 def _emit(report: Any, as_json: bool, pcap: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -116,3 +117,27 @@ def test_routes_json_and_pod_namespace(pods: dict[str, list[str]]) -> None:
 def test_routes_unknown_node_is_exit_2() -> None:
     res = cli("routes", DEMO, "--node", "nope")
     assert res.exit_code == 2 and "no such node" in res.output
+
+
+def test_client_state_keeps_clientip_affinity_across_runs(pods: dict[str, list[str]], tmp_path: Path) -> None:
+    sticky = tmp_path / "sticky.yaml"
+    sticky.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: sticky}\nspec:\n  selector: {app: backend}\n"
+        "  sessionAffinity: ClientIP\n  ports:\n    - {name: http, port: 80, targetPort: http}\n"
+    )
+    state = tmp_path / "state.json"
+    seen = set()
+    for seed in range(1, 6):
+        res = cli("trace", DEMO, str(sticky), "--from", pods["frontend"][0], "--to", "default/sticky",
+                  "--seed", str(seed), "--client-state", str(state), "--json")
+        assert res.exit_code == 0, res.output
+        seen.add(json.loads(res.output)["final_packet"]["dst"])
+    assert len(seen) == 1
+    assert json.loads(state.read_text())["recent"]
+
+
+def test_bad_client_state_is_exit_2(pods: dict[str, list[str]], tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("[1, 2]")
+    res = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", pods["backend"][0], "--client-state", str(state))
+    assert res.exit_code == 2 and "not a saved client state" in res.output
