@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from overlaynet.model import Cluster, IPBlock, NetworkPolicy, Pod, PolicyRule
-from overlaynet.model.netpol import peer_matches, port_matches
+from overlaynet.model import Cluster, IPBlock, LabelSelector, NetworkPolicy, Pod, PolicyRule
 
 RouteFn = Callable[[Pod, Pod], bool]
 
@@ -63,8 +62,90 @@ class ReachMatrix:
         }
 
 
+class _ClassIndex:
+    """Bit vectors over classes: which classes carry a label, sit in a namespace, and so on,
+    so a selector becomes a few vector operations instead of a loop over classes."""
+
+    def __init__(self, cluster: Cluster, reps: list[Pod], blocks: Sequence[IPBlock]) -> None:
+        n = len(reps)
+        self.n = n
+        self.pod_kv: dict[tuple[str, str], np.ndarray] = {}
+        self.pod_key: dict[str, np.ndarray] = {}
+        self.ns_kv: dict[tuple[str, str], np.ndarray] = {}
+        self.ns_key: dict[str, np.ndarray] = {}
+        self.ns: dict[str, np.ndarray] = {}
+        self.named: dict[tuple[str, str, int], np.ndarray] = {}
+        self.block: dict[IPBlock, np.ndarray] = {}
+
+        def bit(table: dict[Any, np.ndarray], key: Any, i: int) -> None:
+            vec = table.get(key)
+            if vec is None:
+                vec = table[key] = np.zeros(n, dtype=bool)
+            vec[i] = True
+
+        for i, rep in enumerate(reps):
+            for k, v in rep.labels.items():
+                bit(self.pod_kv, (k, v), i)
+                bit(self.pod_key, k, i)
+            for k, v in cluster.namespace_labels(rep.namespace).items():
+                bit(self.ns_kv, (k, v), i)
+                bit(self.ns_key, k, i)
+            bit(self.ns, rep.namespace, i)
+            for port in rep.ports:
+                if port.name:
+                    bit(self.named, (port.name, port.protocol, port.port), i)
+            for b in blocks:
+                if any(b.contains(ip) for ip in rep.ips):
+                    bit(self.block, b, i)
+
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.n, dtype=bool)
+
+    def ones(self) -> np.ndarray:
+        return np.ones(self.n, dtype=bool)
+
+    def _get(self, table: dict[Any, np.ndarray], key: Any) -> np.ndarray:
+        vec = table.get(key)
+        return vec if vec is not None else self.zeros()
+
+    def selector(self, sel: LabelSelector, *, of_namespace: bool) -> np.ndarray:
+        kv, keys = (self.ns_kv, self.ns_key) if of_namespace else (self.pod_kv, self.pod_key)
+        out = self.ones()
+        for k, v in sel.match_labels.items():
+            out &= self._get(kv, (k, v))
+        for req in sel.match_expressions:
+            anyof = self.zeros()
+            for v in req.values:
+                anyof |= self._get(kv, (req.key, v))
+            if req.operator == "In":
+                out &= anyof
+            elif req.operator == "NotIn":
+                out &= ~anyof
+            elif req.operator == "Exists":
+                out &= self._get(keys, req.key)
+            else:
+                out &= ~self._get(keys, req.key)
+        return out
+
+    def namespace(self, name: str) -> np.ndarray:
+        return self._get(self.ns, name)
+
+
+@dataclass
+class _PolicyVectors:
+    """One policy over classes: whom it selects, and what each of its directions admits.
+
+    ``ingress``: (destination classes a rule applies to, source classes it admits) per rule;
+    ``egress``: the destination classes its rules admit; None when it lacks that direction.
+    """
+
+    selected: np.ndarray
+    ingress: list[tuple[np.ndarray, np.ndarray]] | None
+    egress: np.ndarray | None
+
+
 class ReachAnalyzer:
-    """Holds classes and per-class decision vectors so one policy change is cheap."""
+    """Holds classes and per-policy vectors so one policy change is cheap."""
 
     def __init__(self, cluster: Cluster, query: ReachQuery = ReachQuery(), routing: RouteFn | None = None) -> None:
         self.cluster = cluster
@@ -77,7 +158,6 @@ class ReachAnalyzer:
     def _signature(self, pod: Pod, blocks: Sequence[IPBlock]) -> tuple[Any, ...]:
         return (
             pod.namespace,
-            self.cluster.namespace_labels(pod.namespace),
             pod.labels,
             tuple(sorted((p.name, p.protocol, p.port) for p in pod.ports if p.name)),
             tuple(any(b.contains(ip) for ip in pod.ips) for b in blocks),
@@ -85,6 +165,7 @@ class ReachAnalyzer:
         )
 
     def _build(self) -> None:
+        self._cm: np.ndarray | None = None
         ns_filter = set(self.query.namespaces)
         self.pods = [p for p in self.cluster.pods if p.ips and not p.host_network and (not ns_filter or p.namespace in ns_filter)]
         self.blocks = _ip_blocks(self.cluster.network_policies)
@@ -98,55 +179,101 @@ class ReachAnalyzer:
                 self.reps.append(pod)
             class_of.append(sig_index[sig])
         self.class_of = np.array(class_of, dtype=np.int64)
+        self.index = _ClassIndex(self.cluster, self.reps, self.blocks)
+        self._vectors: dict[str, _PolicyVectors] = {}
+        for pol in self.cluster.network_policies:
+            self._vectors[pol.key] = self._policy_vectors(pol)
         n = len(self.reps)
         self.ingress = np.ones((n, n), dtype=bool)  # ingress[dst, src]
         self.egress = np.ones((n, n), dtype=bool)  # egress[src, dst]
-        for c in range(n):
-            self._decide_class(c)
+        self._decide(np.ones(n, dtype=bool))
         self._routing_matrix()
+        self._cm = self.egress & self.ingress.T & self.route
 
-    def _rule_peer_vector(self, policy: NetworkPolicy, rule: PolicyRule) -> np.ndarray:
-        n = len(self.reps)
+    def _peer_vector(self, policy: NetworkPolicy, rule: PolicyRule) -> np.ndarray:
+        ix = self.index
         if not rule.peers:
-            return np.ones(n, dtype=bool)
-        vec = np.zeros(n, dtype=bool)
-        for k, rep in enumerate(self.reps):
-            vec[k] = any(peer_matches(self.cluster, policy, peer, rep, rep.ips[0]) for peer in rule.peers)
-        return vec
+            return ix.ones()
+        out = ix.zeros()
+        for peer in rule.peers:
+            if peer.ip_block is not None:
+                out |= ix._get(ix.block, peer.ip_block)
+                continue
+            vec = (
+                ix.selector(peer.namespace_selector, of_namespace=True)
+                if peer.namespace_selector is not None
+                else ix.namespace(policy.namespace).copy()
+            )
+            if peer.pod_selector is not None:
+                vec &= ix.selector(peer.pod_selector, of_namespace=False)
+            out |= vec
+        return out
 
-    def _port_ok(self, rule: PolicyRule, dst: Pod) -> bool:
-        """Does the rule's port list admit the query? Without ``--port``: any port of the protocol."""
+    def _port_vector(self, rule: PolicyRule) -> np.ndarray:
+        """Classes (as the destination) whose port admits the query under this rule."""
+        ix = self.index
         if not rule.ports:
-            return True
-        if self.query.port is None:
-            return any(p.protocol.lower() == self.query.proto.lower() for p in rule.ports)
-        return any(port_matches(p, self.query.proto, self.query.port, dst) for p in rule.ports)
+            return ix.ones()
+        q = self.query
+        out = ix.zeros()
+        for p in rule.ports:
+            if p.protocol.lower() != q.proto.lower():
+                continue
+            if p.port is None or q.port is None:
+                return ix.ones()  # any port of the protocol (or the query names none)
+            if isinstance(p.port, str):
+                out |= ix._get(ix.named, (p.port, p.protocol, q.port))
+            elif p.port <= q.port <= (p.end_port if p.end_port is not None else p.port):
+                return ix.ones()
+        return out
 
-    def _decide_class(self, c: int) -> None:
-        rep = self.reps[c]
+    def _policy_vectors(self, pol: NetworkPolicy) -> _PolicyVectors:
+        ix = self.index
+        selected = ix.namespace(pol.namespace) & ix.selector(pol.pod_selector, of_namespace=False)
+        ing: list[tuple[np.ndarray, np.ndarray]] | None = None
+        egr: np.ndarray | None = None
+        if "Ingress" in pol.policy_types:
+            # which sources a rule admits is one vector; which selected classes it applies to
+            # depends on their named ports (the rule's port vector over destinations)
+            ing = []
+            for rule in pol.ingress:
+                rows = selected & self._port_vector(rule)
+                if rows.any():
+                    ing.append((rows, self._peer_vector(pol, rule)))
+        if "Egress" in pol.policy_types:
+            egr = ix.zeros()
+            for rule in pol.egress:
+                egr |= self._peer_vector(pol, rule) & self._port_vector(rule)
+        return _PolicyVectors(selected, ing, egr)
+
+    def _decide(self, classes: np.ndarray) -> None:
+        """Recompute the ingress/egress rows of ``classes`` from the cached policy vectors."""
         n = len(self.reps)
-        pols = [p for p in self.cluster.network_policies if p.namespace == rep.namespace and p.pod_selector.matches(rep.labels)]
-        ing = [p for p in pols if "Ingress" in p.policy_types]
-        egr = [p for p in pols if "Egress" in p.policy_types]
-        row = np.ones(n, dtype=bool)
-        if ing:
-            row = np.zeros(n, dtype=bool)
-            for pol in ing:
-                for rule in pol.ingress:
-                    if self._port_ok(rule, rep):
-                        row |= self._rule_peer_vector(pol, rule)
-        self.ingress[c, :] = row
-        row = np.ones(n, dtype=bool)
-        if egr:
-            row = np.zeros(n, dtype=bool)
-            for pol in egr:
-                for rule in pol.egress:
-                    vec = self._rule_peer_vector(pol, rule)
-                    if rule.ports:  # named ports resolve per destination class
-                        ports = np.array([self._port_ok(rule, d) for d in self.reps], dtype=bool)
-                        vec = vec & ports
-                    row |= vec
-        self.egress[c, :] = row
+        rows = np.flatnonzero(classes)
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[rows] = np.arange(len(rows))
+        iso_in = np.zeros(len(rows), dtype=bool)
+        iso_out = np.zeros(len(rows), dtype=bool)
+        allow_in = np.zeros((len(rows), n), dtype=bool)
+        allow_out = np.zeros((len(rows), n), dtype=bool)
+        for pv in self._vectors.values():
+            sel = pv.selected & classes
+            if not sel.any():
+                continue
+            if pv.ingress is not None:
+                iso_in[pos[sel]] = True
+                for applies, sources in pv.ingress:
+                    hit = applies & classes
+                    if hit.any():
+                        allow_in[pos[hit]] |= sources
+            if pv.egress is not None:
+                iso_out[pos[sel]] = True
+                allow_out[pos[sel]] |= pv.egress
+        self.ingress[rows] = np.where(iso_in[:, None], allow_in, True)
+        self.egress[rows] = np.where(iso_out[:, None], allow_out, True)
+        if self._cm is not None:  # keep the combined matrix current: only rows/columns ``rows``
+            self._cm[rows, :] = self.egress[rows, :] & self.ingress[:, rows].T & self.route[rows, :]
+            self._cm[:, rows] = self.egress[:, rows] & self.ingress[rows, :].T & self.route[:, rows]
 
     def _routing_matrix(self) -> None:
         n = len(self.reps)
@@ -162,7 +289,9 @@ class ReachAnalyzer:
 
     # --- answers ------------------------------------------------------------------------
     def class_matrix(self) -> np.ndarray:
-        return self.egress & self.ingress.T & self.route
+        """``[src class, dst class]``: egress at the source, ingress at the destination, routing."""
+        assert self._cm is not None
+        return self._cm
 
     def matrix(self) -> ReachMatrix:
         cm = self.class_matrix()
@@ -173,10 +302,10 @@ class ReachAnalyzer:
     def allowed(self, src: Pod, dst: Pod) -> bool:
         i = self.pods.index(src)
         j = self.pods.index(dst)
-        return bool(self.class_matrix()[self.class_of[i], self.class_of[j]])
+        return i == j or bool(self.class_matrix()[self.class_of[i], self.class_of[j]])
 
     def replace_policy(self, old: NetworkPolicy | None, new: NetworkPolicy | None) -> None:
-        """Apply one policy change; re-decide only the classes it touches."""
+        """Apply one policy change; re-decide only the classes it selects before or after."""
         pols = [p for p in self.cluster.network_policies if old is None or p.key != old.key]
         if new is not None:
             pols.append(new)
@@ -184,14 +313,14 @@ class ReachAnalyzer:
         if _ip_blocks(self.cluster.network_policies) != self.blocks:
             self._build()  # a new ipBlock splits classes: start over
             return
-        touched = {
-            c
-            for c, rep in enumerate(self.reps)
-            for pol in (old, new)
-            if pol is not None and pol.namespace == rep.namespace and pol.pod_selector.matches(rep.labels)
-        }
-        for c in touched:
-            self._decide_class(c)
+        touched = self.index.zeros()
+        if old is not None and old.key in self._vectors:
+            touched |= self._vectors.pop(old.key).selected
+        if new is not None:
+            self._vectors[new.key] = self._policy_vectors(new)
+            touched |= self._vectors[new.key].selected
+        if touched.any():
+            self._decide(touched)
 
 
 def reach(cluster: Cluster, query: ReachQuery = ReachQuery(), routing: RouteFn | None = None) -> ReachMatrix:
