@@ -3,6 +3,7 @@ from __future__ import annotations
 import ipaddress
 
 from overlaynet.drivers.calico.bgp import compute_bgp
+
 from .helpers import cluster
 
 
