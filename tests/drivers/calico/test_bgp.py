@@ -17,7 +17,7 @@ def test_full_mesh_has_n_choose_2_sessions_and_every_route() -> None:
     n = len(c.nodes)
     assert len(state.sessions) == n * (n - 1) // 2
     assert all(s.state == "Established" and s.kind == "mesh" for s in state.sessions)
-    for i, node in enumerate(c.nodes):
+    for node in c.nodes:
         learned = state.learned(node.name)
         assert len(learned) == n - 1
         for r in learned:
