@@ -143,6 +143,9 @@ class EtcdKV(KVStore):
         self._api: str | None = None
         self._lock = threading.Lock()
         self._watches: list[_EtcdWatch] = []
+        self._conn_lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+        self._conn_ep: _Endpoint | None = None
 
     # --- transport ---------------------------------------------------------------------
     def _open(self, method: str, path: str, body: dict[str, Any] | None, timeout: float | None,
@@ -162,21 +165,46 @@ class EtcdKV(KVStore):
                 last = exc
         raise KVError(f"etcd unreachable at {'; '.join(errors)}") from last
 
+    def _exchange(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[_Endpoint, int, bytes]:
+        """One request/response on the kept-alive connection, opening one when needed.
+
+        A kept connection the server closed while idle fails before the request is read;
+        only that case is retried (on a fresh connection), so no write is ever sent twice.
+        """
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        with self._conn_lock:
+            if self._conn is not None and self._conn_ep is not None:
+                conn, ep = self._conn, self._conn_ep
+                try:
+                    conn.request(method, path, body=payload, headers=headers)
+                    resp = conn.getresponse()
+                    return ep, resp.status, resp.read()
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                    conn.close()
+                    self._conn = self._conn_ep = None
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    self._conn = self._conn_ep = None
+                    raise KVError(f"etcd at {ep.url}: {path}: {exc}") from exc
+            ep, conn, resp = self._open(method, path, body, self._timeout)
+            try:
+                raw = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                raise KVError(f"etcd at {ep.url}: {path}: {exc}") from exc
+            self._conn, self._conn_ep = conn, ep
+            return ep, resp.status, raw
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        ep, conn, resp = self._open(method, path, body, self._timeout)
-        try:
-            raw = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise KVError(f"etcd at {ep.url}: {path}: {exc}") from exc
-        finally:
-            conn.close()
+        ep, status, raw = self._exchange(method, path, body)
         try:
             data: dict[str, Any] = json.loads(raw) if raw.strip() else {}
         except ValueError as exc:
             raise KVError(f"etcd at {ep.url}: {path}: not JSON: {raw[:200]!r}") from exc
-        if resp.status != 200 or "error" in data:
+        if status != 200 or "error" in data:
             message = data.get("message") or data.get("error") or raw[:200].decode(errors="replace")
-            raise KVError(f"etcd at {ep.url}: {path}: HTTP {resp.status}: {message}")
+            raise KVError(f"etcd at {ep.url}: {path}: HTTP {status}: {message}")
         if "result" in data:  # streaming RPCs (keepalive) answer {"result": {...}}
             result: dict[str, Any] = data["result"]
             return result
@@ -299,3 +327,7 @@ class EtcdKV(KVStore):
             watches, self._watches = self._watches, []
         for w in watches:
             w.close()
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = self._conn_ep = None

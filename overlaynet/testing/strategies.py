@@ -231,5 +231,7 @@ def packets(
         net = ipaddress.ip_network("10.0.0.0/8")
         addr = st.integers(1, net.num_addresses - 2).map(lambda i: net[i])
         return _cluster.packet_to(addr, addr, protos)
+    if not cluster.nodes:
+        raise InvalidArgument(f"cluster {cluster.name!r} has no nodes (and so no pods) to send packets from")
     return _cluster.packets_(cluster, protos, dests)
 

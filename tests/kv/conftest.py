@@ -6,19 +6,13 @@ session on free loopback ports in a temporary data directory, and killed at the 
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from overlaynet.kv import KVStore, MemoryKV
+from overlaynet.testing.etcd import local_etcd
 
 
 class FakeClock:
@@ -34,55 +28,13 @@ class FakeClock:
         self.now += seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as resp:
-            return bool(json.load(resp).get("health") == "true")
-    except (OSError, ValueError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def etcd_url() -> Iterator[str]:
     """A real etcd on loopback for the whole session; its URL."""
-    binary = shutil.which("etcd")
-    if binary is None:
+    if shutil.which("etcd") is None:
         pytest.skip("needs etcd (Debian etcd-server)")
-    data = Path(tempfile.mkdtemp(prefix="onet-kv-etcd-"))
-    client, peer = _free_port(), _free_port()
-    url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
-    log = (data / "etcd.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, "--name", "onet-kv", "--data-dir", str(data / "data"),
-         "--listen-client-urls", url, "--advertise-client-urls", url,
-         "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-         "--initial-cluster", f"onet-kv={peer_url}", "--log-level", "error"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                tail = (data / "etcd.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"etcd did not become healthy at {url}:\n{tail}")
-            time.sleep(0.05)
+    with local_etcd() as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture

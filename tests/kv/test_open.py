@@ -86,3 +86,16 @@ def test_etcd_server_error_is_kverror(etcd_url: str) -> None:
     kv = EtcdKV([etcd_url])
     with pytest.raises(KVError, match=f"etcd at {etcd_url}.*lease not found"):
         kv.revoke_lease(123456789)
+
+
+@pytest.mark.etcd
+def test_etcd_replaces_a_dropped_kept_alive_connection(etcd_url: str) -> None:
+    kv = EtcdKV([etcd_url])
+    kv.put("/keepalive", "1")
+    conn = kv._conn  # the kept-alive connection the first request opened
+    assert conn is not None and conn.sock is not None
+    conn.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed it while idle
+    assert kv.put("/keepalive", "2") > 0
+    got = kv.get("/keepalive")
+    assert got is not None and got.value == "2" and got.version == 2  # written once, not twice
+    kv.close()

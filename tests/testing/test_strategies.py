@@ -34,6 +34,7 @@ NODE = Node("n1", ipaddress.ip_address("192.168.10.5"), "rack-a",
         (lambda: ost.services(node_port_range=(40000, 30000)), "node_port_range"),
         (lambda: ost.packets(protocols=("gre",)), "not one of"),
         (lambda: ost.packets(destinations=("moon",)), "not one of"),
+        (lambda: ost.packets(Cluster()), "no nodes"),
         (lambda: ost.nodes(segment="rack-a"), "expected a Segment"),  # type: ignore[arg-type]
         (lambda: ost.pods(node=Node("bare", ipaddress.ip_address("10.0.0.1"), "s")), "no pod CIDR"),
     ],
