@@ -52,6 +52,16 @@ def run_in_ns(name: str, argv: list[str], *, timeout: float, input: str | None =
         raise MaterializeError(f"namespace {name}: cannot run {argv[0]}: {exc}") from exc
 
 
+def refused(nsname: str, obj: str, exc: Exception) -> MaterializeError:
+    """The error for a kernel refusal: the namespace, the object, the kernel's message
+    (pyroute2's NetlinkError carries the extended-ack text as its second argument)."""
+    code = getattr(exc, "code", None)
+    if code is not None:
+        message = exc.args[1] if len(exc.args) > 1 and exc.args[1] else str(exc)
+        return MaterializeError(f"namespace {nsname}: {obj}: the kernel refused it: {message} (errno {code})")
+    return MaterializeError(f"namespace {nsname}: {obj}: {exc}")
+
+
 @dataclass
 class ApplyState:
     """Everything the phases of one ``materialize`` call share."""
@@ -104,13 +114,8 @@ class ApplyState:
 
         try:
             return fn(*args, **kwargs)
-        except NetlinkError as exc:
-            message = exc.args[1] if len(exc.args) > 1 and exc.args[1] else str(exc)
-            raise MaterializeError(
-                f"namespace {nsname}: {obj}: the kernel refused it: {message} (errno {exc.code})"
-            ) from exc
-        except OSError as exc:
-            raise MaterializeError(f"namespace {nsname}: {obj}: {exc}") from exc
+        except (NetlinkError, OSError) as exc:
+            raise refused(nsname, obj, exc) from exc
 
     def close(self) -> None:
         for sock in self.sockets.values():

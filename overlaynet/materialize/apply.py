@@ -192,7 +192,10 @@ def _create_namespaces(state: ApplyState) -> None:
         state.segment_ns[seg] = prefix + names.take(segment_label(seg))
     for name in [*state.ns_names.values(), *state.segment_ns.values()]:
         # `ip netns add` (spawned) instead of pyroute2's netns.create, which forks this process
-        result = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
+        try:
+            result = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MaterializeError(f"namespace {name}: create namespace: ip netns add: {exc}") from exc
         if result.returncode != 0:
             raise MaterializeError(f"namespace {name}: create namespace: {result.stderr.strip()}")
         state.created.append(name)

@@ -9,7 +9,7 @@ from typing import Any
 
 from overlaynet.dataplane.ir import Interface, NsRef
 from overlaynet.errors import MaterializeError
-from overlaynet.materialize._state import ApplyState
+from overlaynet.materialize._state import ApplyState, refused
 from overlaynet.materialize.naming import IFNAMSIZ, NameMap
 
 SEGMENT_BRIDGE = "br0"
@@ -105,7 +105,7 @@ def _create_dummy(state: ApplyState, ref: NsRef, iface: Interface) -> None:
             return
         except NetlinkError as exc:
             if exc.code != _EOPNOTSUPP:
-                state.call(nsname, obj, _raise, exc)
+                raise refused(nsname, obj, exc) from exc
         why = "this kernel has no dummy link type"
     else:
         why = "not plugged into a known segment"
@@ -164,13 +164,9 @@ def _create_ipip(state: ApplyState, ref: NsRef, iface: Interface) -> None:
         state.ipr(nsname).link("add", ifname=state.ifname(ref, iface.name), kind="ipip", **kwargs)
     except NetlinkError as exc:
         if exc.code != _EOPNOTSUPP:
-            state.call(nsname, f"ipip {iface.name}", _raise, exc)
+            raise refused(nsname, f"ipip {iface.name}", exc) from exc
         state.skipped_ifaces.add((ref, iface.name))
         state.skip(ref, f"ipip {iface.name}", "this kernel has no ipip link type (module ipip not available)")
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc
 
 
 def configure_links(state: ApplyState) -> None:

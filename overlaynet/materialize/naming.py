@@ -114,9 +114,13 @@ def remove_namespaces(names: Iterable[str]) -> list[str]:
             raise MaterializeError(f"refusing to remove namespace {name!r}: not an {PREFIX} one")
         if not os.path.exists(os.path.join(NETNS_DIR, name)):
             continue
-        proc = subprocess.run(
-            ["ip", "netns", "delete", name], capture_output=True, text=True, timeout=30
-        )
+        try:
+            proc = subprocess.run(
+                ["ip", "netns", "delete", name], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            errors.append(f"{name}: ip netns delete: {exc}")
+            continue
         if proc.returncode == 0:
             removed.append(name)
         else:
