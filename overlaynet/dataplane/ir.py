@@ -58,6 +58,10 @@ class VxlanInfo:
     dev: str | None = None  # underlay device
     learning: bool = False
     gbp: bool = False
+    #: The namespace the device was created in, when it was then moved (Docker overlay's
+    #: vxlan0 lives in a per-network namespace): its UDP socket and the outer packets'
+    #: routing stay there. None: the device's own namespace.
+    link_ns: NsRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from overlaynet.dataplane.ir import Dataplane, Interface, L2Segment, NetNamespac
 from overlaynet.dataplane.lookup import find_fdb, find_neighbor
 from overlaynet.model.base import IPAddress
 
-__all__ = ["Crossing", "L2Answer", "Member", "resolve"]
+__all__ = ["Crossing", "L2Answer", "Member", "bridge_station", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,16 +151,25 @@ def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answe
         member, how = hit
         mac = lladdr or member.iface.mac
         return L2Answer(how, mac, member=member, origin=origin)
-    if lladdr is not None:
-        # A bridge whose FDB sends this MAC out a VXLAN port (Docker overlay's br0 + vxlan0).
-        bridge_ns, bridge, path = _bridge_of(dp, ns, iface)
-        if bridge_ns is not None and bridge is not None:
-            for port in bridge_ns.interfaces.values():
-                if port.master == bridge and port.kind == "vxlan":
-                    entry = find_fdb(bridge_ns, lladdr, port.name)
-                    if entry is not None:
-                        cross = Crossing("bridge", bridge_ns.ref, bridge, to_dev=port.name, in_port=path[-1].to_dev if path else None)
-                        return L2Answer("fdb", lladdr, vxlan_port=(bridge_ns.ref, port.name, (*path, cross)), origin=entry.origin)
+    # A bridge with a VXLAN port (Docker overlay's br0 + vxlan0): the MAC (from the sender's
+    # neighbour table, or answered by the VXLAN port's own table: libnetwork sets "proxy")
+    # leaves by that port when its FDB knows the remote VTEP.
+    bridge_ns, bridge, path = _bridge_of(dp, ns, iface)
+    if bridge_ns is not None and bridge is not None:
+        for port in bridge_ns.interfaces.values():
+            if port.master != bridge or port.kind != "vxlan":
+                continue
+            mac, how, why = lladdr, "fdb", origin
+            if mac is None:
+                proxied = find_neighbor(bridge_ns, ip, port.name)
+                if proxied is None or proxied.lladdr is None:
+                    continue
+                mac, how, why = proxied.lladdr, "proxy_arp", proxied.origin
+            entry = find_fdb(bridge_ns, mac, port.name)
+            if entry is not None:
+                in_port = path[-1].to_dev if path else None
+                cross = Crossing("bridge", bridge_ns.ref, bridge, to_dev=port.name, in_port=in_port)
+                return L2Answer(how, mac, vxlan_port=(bridge_ns.ref, port.name, (*path, cross)), origin=why or entry.origin)
     where = f"segment {iface.segment}" if iface.kind == "phys" else f"the L2 domain of {dev}"
     return L2Answer("failed", lladdr, reason=f"no station on {where} answers ARP for {ip}", origin=origin)
 
@@ -174,3 +183,15 @@ def _bridge_of(dp: Dataplane, ns: NetNamespace, iface: Interface) -> tuple[NetNa
         if peer is not None and peer.master is not None:
             return peer_ns, peer.master, (Crossing("veth", ns.ref, iface.name, iface.peer[0], iface.peer[1]),)
     return None, None, ()
+
+
+def bridge_station(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str, ip: IPAddress, mac: str | None) -> Member | None:
+    """Where a bridge sends a frame that came in on ``in_port`` (a decapsulated VXLAN port):
+    the station with the frame's destination MAC, else the one owning ``ip``."""
+    members = list(_bridge_members(dp, ns, bridge, in_port, ()))
+    if mac is not None:
+        for m in members:
+            if m.iface.mac is not None and m.iface.mac.lower() == mac.lower():
+                return m
+    hit = _answer(iter(members), ip, None)
+    return hit[0] if hit is not None else None

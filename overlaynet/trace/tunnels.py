@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from overlaynet.dataplane.ir import ForwarderEntry, Interface, NetNamespace, Route
+from overlaynet.dataplane.ir import ForwarderEntry, Interface, NetNamespace, NsRef, Route
 from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route, select_source
 from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress
@@ -19,7 +19,7 @@ from overlaynet.trace.encap import (
     outer_layers,
     overhead,
 )
-from overlaynet.trace.l2 import Crossing, L2Answer, resolve
+from overlaynet.trace.l2 import Crossing, L2Answer, bridge_station, resolve
 from overlaynet.trace.model import Disposition, Encapsulation, Trace
 from overlaynet.trace.steps import (
     BridgeStep,
@@ -174,9 +174,11 @@ def _encap(
 ) -> list[Trace]:
     inner = f.packet
     src = local
+    link_ns = iface.vxlan.link_ns if iface.vxlan is not None else None
+    sender = w.dp.namespace(link_ns) if link_ns is not None else ns
     if src is None:
-        route = lookup_route(ns, remote)
-        src = select_source(ns, route, remote) if route is not None else None
+        route = lookup_route(sender, remote)
+        src = select_source(sender, route, remote) if route is not None else None
     if src is None:
         reason = f"{iface.name}: no route to the remote tunnel end {remote}, so no source address"
         return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
@@ -210,29 +212,54 @@ def _encap(
         origin=origin,
     )
     g = f.evolve(packet=outer, stack=(*f.stack, (enc, inner, f.frag_mtu)), frag_mtu=None).add(step)
+    link_ns = iface.vxlan.link_ns if iface.vxlan is not None else None
+    if link_ns is not None and link_ns != ns.ref:
+        g = g.enter(link_ns)  # the device's socket sends from the namespace it was created in
     return w.local_out(g)
+
+
+def _vxlan_target(ns: NetNamespace, p: Packet, vni: int | None, socket_ns: NsRef | None = None) -> tuple[str | None, str]:
+    """The VXLAN device of ``ns`` taking UDP packet ``p`` with ``vni``, or why none does.
+    ``socket_ns``: only devices whose socket lives there (moved devices, ``link_ns``)."""
+    mismatch = ""
+    for iface in ns.interfaces.values():
+        vx = iface.vxlan
+        if iface.kind != "vxlan" or vx is None or vx.port != p.dport or (vx.local is not None and vx.local != p.dst):
+            continue
+        if (vx.link_ns or ns.ref) != (socket_ns or ns.ref):
+            continue
+        if vx.vni != vni:
+            mismatch = f"VXLAN devices on UDP {p.dport} here carry VNI {vx.vni}, not {vni}"
+            continue
+        return iface.name, ""
+    return None, mismatch
 
 
 def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     """If ``f.packet`` is a tunnel packet for a device of this namespace, decapsulate it and
-    continue with the inner packet entering through that device; else None."""
+    continue with the inner packet entering through that device; else None.
+
+    A VXLAN device moved into another namespace of the same host (Docker overlay's vxlan0,
+    ``VxlanInfo.link_ns``) keeps its UDP socket in the namespace where it was created: it
+    takes the packet there, and the inner frame continues in the device's namespace.
+    """
     if not f.stack:
         return None
     ns = w.dp.namespace(f.ns)
     enc, inner, inner_frag = f.stack[-1]
     p = f.packet
     target: str | None = None
+    target_ns = ns
     mismatch = ""
     if enc.kind == "vxlan" and p.proto == "udp":
-        for iface in ns.interfaces.values():
-            vx = iface.vxlan
-            if iface.kind != "vxlan" or vx is None or vx.port != p.dport or (vx.local is not None and vx.local != p.dst):
-                continue
-            if vx.vni != enc.vni:
-                mismatch = f"VXLAN devices on UDP {p.dport} here carry VNI {vx.vni}, not {enc.vni}"
-                continue
-            target = iface.name
-            break
+        target, mismatch = _vxlan_target(ns, p, enc.vni)
+        if target is None:
+            for other in w.dp.host_namespaces(ns.ref.host):
+                if other.ref != ns.ref and other.kind != "pod":
+                    found, _ = _vxlan_target(other, p, enc.vni, ns.ref)
+                    if found is not None:
+                        target, target_ns = found, other
+                        break
     elif enc.kind == "ipip" and p.proto == "ipip":
         for iface in ns.interfaces.values():
             ip = iface.ipip
@@ -255,7 +282,23 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
     step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces)
     g = f.evolve(packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(step)
-    if not ns.interfaces[target].up:
+    if target_ns.ref != ns.ref:
+        g = g.enter(target_ns.ref)
+    device = target_ns.interfaces[target]
+    if not device.up:
         reason = f"{target} is down"
         return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=target))]
+    if device.master is not None and device.master in target_ns.interfaces:
+        return _bridge_ingress(w, g, target_ns, device, enc.inner_dst_mac)
     return w.receive(g, target)
+
+
+def _bridge_ingress(w: Walker, f: Flight, ns: NetNamespace, port: Interface, mac: str | None) -> list[Trace]:
+    """A decapsulated frame entering a bridge through its VXLAN port: bridged, not routed."""
+    assert port.master is not None
+    member = bridge_station(w.dp, ns, port.master, port.name, f.packet.dst, mac)
+    if member is None:
+        reason = f"bridge {port.master} has no port for {mac or f.packet.dst} (frame from {port.name})"
+        return _unreachable(f, reason, port.name)
+    g = _walk_path(f, member.path, mac)
+    return w.receive(g, member.iface.name)
