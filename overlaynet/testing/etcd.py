@@ -51,13 +51,17 @@ def local_etcd(*, binary: str | None = None, startup_timeout: float = 30.0) -> I
     url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
     log_path = data / "etcd.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [exe, "--name", "onet", "--data-dir", str(data / "data"),
-             "--listen-client-urls", url, "--advertise-client-urls", url,
-             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-             "--initial-cluster", f"onet={peer_url}", "--log-level", "error"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        try:
+            proc = subprocess.Popen(
+                [exe, "--name", "onet", "--data-dir", str(data / "data"),
+                 "--listen-client-urls", url, "--advertise-client-urls", url,
+                 "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                 "--initial-cluster", f"onet={peer_url}", "--log-level", "error"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        except OSError as exc:
+            shutil.rmtree(data, ignore_errors=True)
+            raise KVError(f"cannot start etcd ({exe}): {exc}") from exc
         try:
             deadline = time.monotonic() + startup_timeout
             while not _healthy(url):
