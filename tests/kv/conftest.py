@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from overlaynet.kv import KVStore, MemoryKV
+from overlaynet.kv import KVStore, MemoryKV, NamespacedKV
 from overlaynet.testing.etcd import local_etcd
 
 
@@ -42,12 +42,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", pytest.param("etcd", marks=pytest.mark.etcd)])
+@pytest.fixture(params=["memory", "namespaced", pytest.param("etcd", marks=pytest.mark.etcd)])
 def kv(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[KVStore]:
-    """A store of each backend, empty at the start of the test."""
+    """A store of each backend, empty at the start of the test (``namespaced``: a memory
+    store seen through NamespacedKV, next to a neighbour's key it must never see)."""
     store: KVStore
     if request.param == "memory":
         store = MemoryKV(clock=clock)
+    elif request.param == "namespaced":
+        inner = MemoryKV(clock=clock)
+        inner.put("/other-cluster/net/x", "not mine")
+        store = NamespacedKV(inner, "/cluster-a")
     else:
         from overlaynet.kv import EtcdKV
 
