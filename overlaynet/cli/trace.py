@@ -165,7 +165,11 @@ def _routes_dict(ns: Any) -> dict[str, Any]:
         "namespace": ns.ref.ns,
         "kind": ns.kind,
         "links": links,
-        "routes": [format_route(r) for r in effective_routes(ns)],
+        # the kernel dumps its FIB trie in key order, longer prefixes first at one key
+        "routes": [
+            format_route(r)
+            for r in sorted(effective_routes(ns), key=lambda r: (r.dst.version, int(r.dst.network_address), -r.dst.prefixlen))
+        ],
         "neighbors": [format_neighbor(n) for n in ns.neighbors],
         "fdb": [format_fdb(e) for e in ns.fdb],
         "sysctls": dict(sorted(ns.sysctls.items())),
