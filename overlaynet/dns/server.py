@@ -32,6 +32,7 @@ from overlaynet.model import Cluster
 log = logging.getLogger("overlaynet.dns.server")
 
 UDP_BURST = 256  # datagrams handled per readiness callback
+UDP_QUERY_MAX = 4096  # a query longer than this over UDP is cut, hence FORMERR
 UDP_BUFFER = 4 << 20  # socket buffer bytes (the kernel caps it at net.core.rmem_max)
 MAX_TCP_CONNECTIONS = 256
 MAX_UPSTREAM_INFLIGHT = 1024
@@ -246,25 +247,34 @@ class DNSServer:
 
     # --- UDP -------------------------------------------------------------------------------
     def _on_udp(self) -> None:
+        # The hot path: kept free of per-packet allocations beyond the reply itself.
         sock = self._udp
         engine = self._engine
         if sock is None or engine is None:
             return
-        raw = engine.raw_cache
+        recvfrom, sendto, get = sock.recvfrom, sock.sendto, engine.raw_cache.get
         for _ in range(UDP_BURST):
             try:
-                data, addr = sock.recvfrom(65535)
+                data, addr = recvfrom(UDP_QUERY_MAX)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue  # e.g. an ICMP error queued on the socket
-            hit = raw.get(data[2:])
-            out = data[:2] + hit if hit is not None else engine.handle(data)
+            hit = get(data[2:])
+            if hit is not None:
+                try:  # noqa: SIM105 - contextlib.suppress costs an object per packet here
+                    sendto(data[:2] + hit, addr)
+                except OSError:
+                    pass
+                continue
+            out = engine.handle(data)
             if out is None:
                 continue
             if isinstance(out, bytes):
-                with contextlib.suppress(OSError):
-                    sock.sendto(out, addr)
+                try:  # noqa: SIM105
+                    sendto(out, addr)
+                except OSError:
+                    pass
             elif len(self._tasks) < MAX_UPSTREAM_INFLIGHT:
                 self._spawn(self._udp_upstream(engine, out, addr))
 
