@@ -31,6 +31,7 @@ from overlaynet.trace.walker import Injection
 __all__ = ["Endpoint", "TraceReport", "TraceRequest", "find_pod", "resolve_source", "run"]
 
 Proto = Literal["tcp", "udp", "icmp"]
+_EDGE = (Disposition.EXITS_NETWORK, Disposition.NEIGHBOR_UNREACHABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,19 @@ class Endpoint:
 class TraceReport:
     forward: TraceResult
     reply: TraceResult | None = None
+    #: The reply goes to a client outside the topology: it succeeds when it gets back to the
+    #: edge that client is behind (the uplink, or its segment), where the IR ends.
+    reply_to_outside: bool = False
 
     @property
     def success(self) -> bool:
-        ok = self.forward.success
-        return ok and (self.reply is None or self.reply.success)
+        if not self.forward.success:
+            return False
+        if self.reply is None:
+            return True
+        if self.reply_to_outside:
+            return all(t.success or t.disposition in _EDGE for t in self.reply.traces)
+        return self.reply.success
 
     def to_dict(self) -> dict[str, Any] | list[dict[str, Any]]:
         """``Trace.to_dict()`` for one trace; a list (with probabilities) for several; with a
@@ -260,7 +269,17 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
             last = done.hops[-1]
             back = done.final_packet.reversed().with_(ttl=64, df=req.df)
             reply = trace(network, back, NsRef(last.host, last.namespace), state=state, seed=req.seed)
-    return TraceReport(forward, reply)
+            if isinstance(src.start, Injection):
+                reply = TraceResult(tuple(_at_edge(t, packet.src) for t in reply.traces))
+    return TraceReport(forward, reply, isinstance(src.start, Injection))
+
+
+def _at_edge(t: Trace, client: IPAddress) -> Trace:
+    """Say so when a reply to an outside client ends where that client is."""
+    final = t.final_packet
+    if t.disposition in _EDGE and final is not None and final.dst == client:
+        return replace(t, reason=f"{t.reason}: back at the edge where the outside client {client} is")
+    return t
 
 
 def _decorate(t: Trace, dns: DnsStep | None, warnings: tuple[str, ...]) -> Trace:

@@ -164,7 +164,8 @@ class DnatStep(Step):
     how: str = "DNAT"
 
     def summary(self) -> str:
-        return f"{self.how} {_ep(*self.before)} → {_ep(*self.after)} ({self.chain})"
+        chain = f" ({self.chain})" if self.chain else ""
+        return f"{self.how} {_ep(*self.before)} → {_ep(*self.after)}{chain}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +177,8 @@ class SnatStep(Step):
     how: str = "SNAT"
 
     def summary(self) -> str:
-        return f"{self.how} {_ep(*self.before)} → {_ep(*self.after)} ({self.chain})"
+        chain = f" ({self.chain})" if self.chain else ""
+        return f"{self.how} {_ep(*self.before)} → {_ep(*self.after)}{chain}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,3 +143,16 @@ def test_node_source_picks_its_source_address() -> None:
     t = run(net, TraceRequest("node-1", "default/d", proto="icmp")).forward.trace
     assert t.disposition is Disposition.DELIVERED
     assert t.packet.src == A("10.244.0.0") or str(t.packet.src).startswith("10.244.")
+
+
+@pytest.mark.parametrize("client", ["203.0.113.9", "192.168.10.77"])
+def test_nodeport_from_outside_and_its_reply(demo: Network, client: str) -> None:
+    node3 = demo.cluster.node("node-3").ip
+    report = run(demo, TraceRequest(client, f"{node3}:30080", reply=True))
+    t = report.forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    assert t.steps("dnat") and t.steps("snat")  # kube-proxy's DNAT and masquerade
+    assert report.reply is not None
+    back = report.reply.trace
+    assert back.final_packet is not None and back.final_packet.src == node3 and back.final_packet.dport == t.packet.sport
+    assert report.success and "outside client" in back.reason
