@@ -166,7 +166,7 @@ def _split_port(text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def _resolve_target(cluster: Cluster, src: Endpoint, text: str, seed: int) -> tuple[IPAddress | None, int | None, DnsStep | None]:
+def _resolve_target(cluster: Cluster, src: Endpoint, text: str) -> tuple[IPAddress | None, int | None, DnsStep | None]:
     host, port = _split_port(text)
     ip = _ip(host)
     if ip is not None:
@@ -248,7 +248,7 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
     cluster: Cluster = network.cluster
     dp: Dataplane = network.dataplane
     src = resolve_source(cluster, dp, req.source)
-    dst, port, dns = _resolve_target(cluster, src, req.target, req.seed)
+    dst, port, dns = _resolve_target(cluster, src, req.target)
     state = state if state is not None else NetfilterState(seed=req.seed)
     if dst is None:
         assert dns is not None
