@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from overlaynet.dataplane.netfilter import matches as m
 from overlaynet.dataplane.netfilter import matches_ct as ct
@@ -69,6 +70,7 @@ def _service_port(text: str) -> int:
         raise ValueError(f"expected a port number or service name, found {text!r}") from None
 
 
+@lru_cache(maxsize=65536)
 def parse_port_range(text: str) -> m.PortRange:
     lo, sep, hi = text.partition(":")
     first = parse_port(lo) if lo else 0
@@ -78,6 +80,7 @@ def parse_port_range(text: str) -> m.PortRange:
     return m.PortRange(first, last)
 
 
+@lru_cache(maxsize=65536)
 def parse_net(text: str) -> IPNetwork:
     addr, sep, mask = text.partition("/")
     try:
@@ -125,6 +128,7 @@ def parse_states(text: str) -> frozenset[str]:
     return states
 
 
+@lru_cache(maxsize=65536)
 def parse_nat_range(text: str) -> t.NatRange:
     addr, ports = text, ""
     if text.startswith("["):

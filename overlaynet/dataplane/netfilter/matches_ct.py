@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import lru_cache
 from math import floor
 from typing import ClassVar
 
@@ -97,6 +98,7 @@ def simplest_between(lo: Fraction, hi: Fraction) -> Fraction:
     return fl + 1 / simplest_between(1 / (hi - fl), 1 / (lo - fl))
 
 
+@lru_cache(maxsize=4096)
 def parse_probability(text: str) -> Fraction:
     """A printed probability → the exact fraction it stands for.
 
@@ -115,6 +117,7 @@ def parse_probability(text: str) -> Fraction:
     return simplest_between(lo, hi)
 
 
+@lru_cache(maxsize=4096)
 def render_probability(p: Fraction) -> str:
     """As iptables-save prints it: the kernel keeps ``lround(p * 2^31)``, printed ``%.11f``."""
     kernel = floor(p * 0x80000000 + Fraction(1, 2))

@@ -9,7 +9,6 @@ comments, shell-like quoting, ``!`` before an option (and the legacy form after 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from overlaynet.dataplane.netfilter import extensions as ext
@@ -123,11 +122,60 @@ def _counters(text: str) -> tuple[int, int]:
     return int(got.group(1)), int(got.group(2))
 
 
+_TOKEN = re.compile(r"""(?:[^\s"'\\]+|"(?:[^"\\]|\\.)*"|'[^']*'|\\.)+""")
+_PIECE = re.compile(r""""((?:[^"\\]|\\.)*)"|'([^']*)'|\\(.)|([^"'\\]+)""")
+_DQ_ESCAPE = re.compile(r"""\\([\\"$`])""")
+
+
+_QUOTED = re.compile(r"""("(?:[^"\\]|\\.)*"|'[^']*')""")
+
+
 def _tokens(line: str) -> list[str]:
-    try:
-        return shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise _LineError(f"bad quoting: {exc}") from None
+    """Split like a POSIX shell (double/single quotes, backslash escapes), fast for plain lines."""
+    if '"' not in line and "'" not in line and "\\" not in line:
+        return line.split()
+    parts = _QUOTED.split(line)
+    if any("\\" in part or '"' in part or "'" in part for part in parts[::2]):
+        return _tokens_slow(line)  # escapes or stray quotes outside quoted strings
+    tokens: list[str] = []
+    glue = False  # the next piece continues the last token (no space in between)
+    for i, part in enumerate(parts):
+        if i % 2:
+            text = _DQ_ESCAPE.sub(r"\1", part[1:-1]) if part[0] == '"' else part[1:-1]
+            if glue:
+                tokens[-1] += text
+            else:
+                tokens.append(text)
+            glue = True
+        elif part:
+            words = part.split()
+            if glue and words and not part[0].isspace():
+                tokens[-1] += words.pop(0)
+            tokens.extend(words)
+            glue = not part[-1].isspace()
+    return tokens
+
+
+def _tokens_slow(line: str) -> list[str]:
+    tokens = []
+    end = 0
+    for got in _TOKEN.finditer(line):
+        if line[end:got.start()].strip():
+            break
+        end = got.end()
+        tokens.append("".join(_unquote(p) for p in _PIECE.finditer(got.group())))
+    if line[end:].strip():
+        raise _LineError(f"bad quoting: unterminated quote or escape near {line[end:].strip()[:20]!r}")
+    return tokens
+
+
+def _unquote(piece: re.Match[str]) -> str:
+    double, single, escaped, plain = piece.groups()
+    if double is not None:
+        return _DQ_ESCAPE.sub(r"\1", double)
+    if single is not None:
+        return single
+    return escaped if escaped is not None else plain
 
 
 def _chain(table: Table, name: str) -> str:
@@ -320,7 +368,8 @@ class _RuleParser:
                 raise _LineError(f"unsupported target {self.target_name!r} (option --{name})", unsupported=True)
             loaded = ", ".join(o.ext for o in self.exts) or "none"
             raise _LineError(f"unknown option --{name} (loaded matches: {loaded}; target: {self.target_name or 'none'})")
-        negated = self.legacy_negation() or negated
+        if spec[name]:  # the legacy form puts '!' after an option that takes a value
+            negated = self.legacy_negation() or negated
         args = [self.next(f"an argument for --{name}") for _ in range(spec[name])]
         try:
             owner.add(name, args, negated)
