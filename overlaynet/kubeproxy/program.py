@@ -101,8 +101,15 @@ def _parse_missing(tables: dict[str, dict[str, list[str]]], cache: _ClusterCache
                     raise IptablesSyntaxError(str(exc), line=0, file="<kube-proxy rules>", text=text) from exc
 
 
+_SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+
+
 def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
     ruleset = ns.netfilter
+    if "nat" in ruleset.tables:  # stale service chains go, as kube-proxy's `-X` lines do
+        nat = ruleset.tables["nat"].chains
+        for name in [c for c in nat if c.startswith(_SERVICE_CHAIN_PREFIXES) and c not in tables["nat"]]:
+            del nat[name]
     for table in TABLE_ORDER:
         builtins = BUILTIN_CHAINS[table]
         for chain, texts in tables[table].items():

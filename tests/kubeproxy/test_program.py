@@ -80,3 +80,16 @@ def test_second_node_shares_rules_and_differs_where_local() -> None:
     assert all(a is b for a, b in zip(nat1[svc_chain].rules, nat2[svc_chain].rules, strict=True))
     assert any(c.startswith("KUBE-SVL-") for c in nat1)  # node-1 hosts the Local endpoint
     assert not any(c.startswith("KUBE-SVL-") for c in nat2)
+
+
+def test_resync_removes_stale_service_chains() -> None:
+    import dataclasses
+
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    program_node(dp, cluster, cluster.nodes[0])
+    smaller = dataclasses.replace(cluster, services=cluster.services[:1], endpoint_slices=cluster.endpoint_slices[:1])
+    program_node(dp, smaller, cluster.nodes[0])
+    cfg = ProxierConfig("node-1", cluster.nodes[0].ips, cluster.pod_cidrs)
+    expected = render_save(parse_save(generate_full(smaller.services, smaller.endpoint_slices, cfg)))
+    assert render_save(dp.namespace(NsRef("node-1")).netfilter) == expected
