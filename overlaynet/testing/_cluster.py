@@ -20,6 +20,7 @@ from overlaynet.model import (
     FrozenDict,
     IPAddress,
     IPNetwork,
+    KubeProxySpec,
     Namespace,
     NetworkPolicy,
     NetworkSpec,
@@ -188,7 +189,9 @@ def clusters_(draw: st.DrawFn, *, nodes: tuple[int, int], segments: tuple[int, i
         pod_cidrs=pod_cidrs,
         service_cidrs=service_cidrs,
         node_port_range=node_port_range,
-        dns=DNSSpec(cluster_ip=service_cidrs[0][10]),
+        dns=DNSSpec(cluster_ip=service_cidrs[0][10], legacy_names=draw(st.booleans()),
+                    pods=draw(st.sampled_from(("insecure", "verified", "disabled")))),
+        kube_proxy=KubeProxySpec(masquerade_all=draw(st.booleans())),
         network=NetworkSpec(driver, frozen_options(opts)),  # type: ignore[arg-type]
         underlay=underlay,
         nodes=node_list,

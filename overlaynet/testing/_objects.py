@@ -26,6 +26,7 @@ from overlaynet.model import (
     PolicyPeer,
     PolicyPort,
     PolicyRule,
+    Probe,
     Segment,
     Service,
     ServicePort,
@@ -75,8 +76,18 @@ def draw_node(draw: st.DrawFn, *, segment: Segment, pod_cidrs: tuple[IPNetwork, 
     )
 
 
+@st.composite
+def _probes(draw: st.DrawFn) -> Probe | None:
+    kind = draw(st.sampled_from(("none", "none", "httpGet", "tcpSocket", "exec")))
+    if kind == "none":
+        return None
+    port = draw(port_numbers() | st.sampled_from(PORT_NAMES)) if kind != "exec" else None
+    path = draw(st.sampled_from(("/healthz", "/ready"))) if kind == "httpGet" else None
+    return Probe(kind, port, path, draw(st.sampled_from((0, 5))), draw(st.sampled_from((10, 3))))  # type: ignore[arg-type]
+
+
 def draw_pod(draw: st.DrawFn, *, node: Node, namespaces: Sequence[str], name: str | None,
-         exclude_ips: Collection[IPAddress]) -> Pod:
+             exclude_ips: Collection[IPAddress]) -> Pod:
     ready = draw(st.booleans())
     return Pod(
         name=name if name is not None else draw(dns_labels()),
@@ -89,11 +100,13 @@ def draw_pod(draw: st.DrawFn, *, node: Node, namespaces: Sequence[str], name: st
         terminating=draw(st.booleans()) if not ready else False,
         hostname=draw(_MAYBE_NAME),
         subdomain=draw(_MAYBE_NAME),
+        readiness_probe=draw(_PROBES),
+        liveness_probe=draw(_PROBES),
     )
 
 
 def draw_service_ports(draw: st.DrawFn, *, node_ports: bool, node_port_range: tuple[int, int],
-                  exclude_node_ports: Collection[int], named_targets: bool) -> tuple[ServicePort, ...]:
+                       exclude_node_ports: Collection[int], named_targets: bool) -> tuple[ServicePort, ...]:
     count = draw(st.integers(1, 3))
     names = draw(st.lists(dns_labels(6), min_size=count, max_size=count, unique=True))
     out: list[ServicePort] = []
@@ -111,8 +124,9 @@ def draw_service_ports(draw: st.DrawFn, *, node_ports: bool, node_port_range: tu
         if node_ports:
             node_port = draw(st.integers(*node_port_range).filter(lambda p: p not in taken))
             taken.add(node_port)
+        app = draw(st.sampled_from((None, None, "http", "kubernetes.io/h2c")))
         out.append(ServicePort(number, proto, names[i] if count > 1 or draw(st.booleans()) else None,
-                               draw(targets), node_port))
+                               draw(targets), node_port, app))
     return tuple(out)
 
 
@@ -153,8 +167,13 @@ def draw_service(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: S
         cluster_ips = tuple(draw_host(draw, c, exclude=exclude_ips, first=11) for c in cidrs)
     families = tuple("IPv4" if c.version == 4 else "IPv6" for c in cidrs)
     lb_ips: tuple[IPAddress, ...] = ()
+    ranges: tuple[IPNetwork, ...] = ()
     if kind == "LoadBalancer" and draw(st.booleans()):
         lb_ips = (draw_host(draw, EXTERNAL_NET),)
+        ranges = (ipaddress.ip_network("198.51.100.0/24"),) if draw(st.booleans()) else ()
+    external: tuple[IPAddress, ...] = ()
+    if kind != "ExternalName" and not is_headless and draw(st.integers(0, 4)) == 0:
+        external = (draw_host(draw, EXTERNAL_NET, first=200),)
     affinity = draw(st.sampled_from(("None", "ClientIP")))
     return Service(
         name=name,
@@ -169,7 +188,9 @@ def draw_service(draw: st.DrawFn, *, namespaces: Sequence[str], service_cidrs: S
         session_affinity_timeout=draw(st.sampled_from((10800, 600))) if affinity == "ClientIP" else 10800,
         external_traffic_policy=draw(st.sampled_from(("Cluster", "Local"))) if kind == "NodePort" else "Cluster",
         internal_traffic_policy=draw(st.sampled_from(("Cluster", "Local"))),
+        external_ips=external,
         load_balancer_ips=lb_ips,
+        load_balancer_source_ranges=ranges,
         publish_not_ready_addresses=draw(st.booleans()) if selector is not None else False,
         labels=draw(label_maps(max_size=1)),
     )
@@ -233,3 +254,4 @@ node_ = st.composite(draw_node)
 pod_ = st.composite(draw_pod)
 service_ = st.composite(draw_service)
 network_policy_ = st.composite(draw_network_policy)
+_PROBES = _probes()
