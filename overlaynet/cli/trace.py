@@ -4,6 +4,7 @@ neighbours, FDB in iproute2 style) and ``demo`` (a trace across the packaged dem
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,11 @@ def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(render_result(report.forward), nl=False)
+        width = max(100, shutil.get_terminal_size((140, 24)).columns)
+        click.echo(render_result(report.forward, width=width), nl=False)
         if report.reply is not None:
             click.echo()
-            click.echo(render_result(report.reply, label="reply"), nl=False)
+            click.echo(render_result(report.reply, label="reply", width=width), nl=False)
     sys.exit(0 if report.success else 1)
 
 

@@ -23,6 +23,7 @@ from overlaynet.dataplane.lookup import (
 )
 from overlaynet.dataplane.netfilter import Hook, HookContext, NetfilterState, run_hook
 from overlaynet.dataplane.packet import Packet
+from overlaynet.errors import TraceError
 from overlaynet.model.base import IPAddress
 from overlaynet.trace.encap import fragment_count
 from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire
@@ -143,11 +144,16 @@ class Walker:
 
     # --- entry points ---------------------------------------------------------------------
     def start(self, packet: Packet, source: NsRef | Injection) -> list[Trace]:
+        ref = source.ns if isinstance(source, Injection) else source
+        try:
+            ns = self.dp.namespace(ref)
+        except KeyError:
+            raise TraceError(f"the dataplane has no namespace {ref} to start from") from None
         if isinstance(source, Injection):
-            self.dp.namespace(source.ns)
-            return self.receive(Flight(packet, packet, source.ns), source.iface)
-        self.dp.namespace(source)
-        return self.local_out(Flight(packet, packet, source))
+            if source.iface not in ns.interfaces:
+                raise TraceError(f"{ref} has no device {source.iface} to inject on")
+            return self.receive(Flight(packet, packet, ref), source.iface)
+        return self.local_out(Flight(packet, packet, ref))
 
     # --- netfilter ------------------------------------------------------------------------
     def hook(self, f: Flight, hook: Hook, in_iface: str | None, out_iface: str | None, cont: Cont) -> list[Trace]:

@@ -13,6 +13,7 @@ from trace_irs import namespace, pod_and_host, route, two_routers_on_segment, ve
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import HookOutcome, NatRecord, RuleHit
 from overlaynet.dataplane.packet import Packet
+from overlaynet.errors import TraceError
 from overlaynet.trace import Disposition, Injection, trace
 from overlaynet.trace import walker as walker_mod
 
@@ -237,5 +238,7 @@ def test_trace_to_dict_shape() -> None:
 
 def test_start_namespace_must_exist() -> None:
     dp, host, pod = pod_and_host()
-    with pytest.raises(KeyError):
+    with pytest.raises(TraceError, match="no namespace nope"):
         trace(dp, pkt("10.0.0.2", "10.0.0.1"), NsRef("nope"))
+    with pytest.raises(TraceError, match="no device"):
+        trace(dp, pkt("10.0.0.2", "10.0.0.1"), Injection(host.ref, "eth9"))
