@@ -41,6 +41,7 @@ from overlaynet.testing._objects import (
     frozen_options,
 )
 from overlaynet.testing._values import dns_labels, draw_subnets, host_in
+from overlaynet.topology.controllers import reconcile_endpoints
 
 _net = ipaddress.ip_network
 # Pod and service ranges that never overlap each other nor the 192.168.0.0/16 underlay.
@@ -51,12 +52,6 @@ SERVICE_CIDR_V6 = _net("fd00:10:96::/112")
 UNDERLAY = _net("192.168.0.0/16")
 ROUTER = "core"
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-
-
-def _reconcile(cluster: Cluster) -> Cluster:
-    from overlaynet.topology.controllers import reconcile_endpoints
-
-    return reconcile_endpoints(cluster)
 
 
 def _underlay(draw: st.DrawFn, segments: tuple[int, int]) -> Underlay:
@@ -202,7 +197,7 @@ def clusters_(draw: st.DrawFn, *, nodes: tuple[int, int], segments: tuple[int, i
         network_policies=pol_list,
         resource_quotas=quotas,
     )
-    return _reconcile(cluster)
+    return reconcile_endpoints(cluster)  # the slices the loader's endpoints controller makes
 
 
 def _with_index(obj: Any, index: int) -> Any:
