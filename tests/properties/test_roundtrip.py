@@ -48,3 +48,22 @@ def test_example_topologies_round_trip(path: Path) -> None:
     back = load_text(render(cluster), f"rendered-{path.name}").cluster
     assert _without_owners(back) == _without_owners(cluster)
     assert back.workloads == cluster.workloads
+
+
+def test_render_writes_plain_pods_and_only_hand_written_slices() -> None:
+    import yaml
+
+    cluster = load([Path(__file__).parents[2] / "topologies" / "custom-service.yaml"]).cluster
+    docs = list(yaml.safe_load_all(render(cluster)))
+    assert docs[0]["apiVersion"] == "overlaynet/v1" and docs[0]["kind"] == "Cluster"
+    kinds = [d["kind"] for d in docs]
+    assert {"Deployment", "ReplicaSet", "ReplicationController"}.isdisjoint(kinds)  # none in this file
+    for pod in (d for d in docs if d["kind"] == "Pod"):
+        model = cluster.pod(pod["metadata"].get("namespace", "default"), pod["metadata"]["name"])
+        assert pod["spec"]["nodeName"] == model.node
+        # an address the default IPAM chose is left for the loader to choose again
+        assert pod["status"].get("podIP") == (None if model.allocated else str(model.ip))
+    selected = {s.name for s in cluster.services if s.selector is not None}
+    slices = [d for d in docs if d["kind"] == "EndpointSlice"]
+    assert slices, "the selector-less service's hand-written endpoints are written out"
+    assert all(d["metadata"]["labels"]["kubernetes.io/service-name"] not in selected for d in slices)
