@@ -46,7 +46,8 @@ __all__ = ["MAX_HOPS", "Flight", "Injection", "Walker"]
 MAX_HOPS = 128
 
 #: Chain-name prefixes of network-policy chains (kube-network-policies, Calico, Weave NPC):
-#: rule hits in them are reported as ``policy`` steps too.
+#: rule hits in them, and hits whose comment starts with "policy", are reported as
+#: ``policy`` steps too.
 POLICY_CHAIN_PREFIXES = ("KUBE-NWPLCY", "NWPLCY", "cali-pi-", "cali-po-", "WEAVE-NPC", "OVNET-POL")
 
 
@@ -178,7 +179,8 @@ class Walker:
             steps: list[Step] = []
             for hit in out.hits:
                 steps.append(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment))
-                if hit.chain.startswith(POLICY_CHAIN_PREFIXES) and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
+                by_policy = hit.chain.startswith(POLICY_CHAIN_PREFIXES) or (hit.comment or "").lower().startswith("policy")
+                if by_policy and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
                     steps.append(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
             for nat in out.nat:
                 if nat.kind in ("DNAT", "REDIRECT") or (nat.kind == "conntrack" and nat.before[0] != nat.after[0] and nat.before[0] == f.packet.dst):
