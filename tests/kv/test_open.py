@@ -99,3 +99,11 @@ def test_etcd_replaces_a_dropped_kept_alive_connection(etcd_url: str) -> None:
     got = kv.get("/keepalive")
     assert got is not None and got.value == "2" and got.version == 2  # written once, not twice
     kv.close()
+
+
+def test_public_names() -> None:
+    import overlaynet.kv as kv_pkg
+
+    assert sorted(kv_pkg.__all__) == kv_pkg.__all__
+    for name in kv_pkg.__all__:
+        assert getattr(kv_pkg, name) is not None

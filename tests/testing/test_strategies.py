@@ -122,3 +122,9 @@ def test_clusters_are_reproducible() -> None:
 
     first = run()
     assert first and run() == first
+
+
+def test_public_names() -> None:
+    assert sorted(ost.__all__) == ost.__all__
+    for name in ost.__all__:
+        assert callable(getattr(ost, name))
