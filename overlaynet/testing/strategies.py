@@ -3,7 +3,7 @@ network policies, label selectors and packets. Every drawn model is valid (see d
 
 >>> from hypothesis import given, settings
 >>> from overlaynet.testing.strategies import clusters
->>> @settings(max_examples=5)
+>>> @settings(max_examples=5, deadline=None)
 ... @given(clusters(max_nodes=3))
 ... def test_pod_ips_unique(cluster):
 ...     ips = [ip for pod in cluster.pods for ip in pod.ips]
