@@ -1,7 +1,8 @@
 """In-namespace helper: run by path inside a materialized namespace (``ip netns exec``).
 
 Standard library only, so it starts in milliseconds (``python -I -S _agent.py CMD JSON``).
-Commands: ``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
+Commands: ``netlink`` (open netlink sockets inside namespaces and pass them back),
+``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
 ``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``capture`` (packet sockets in
 several namespaces, written as one pcap). Each prints one JSON object on stdout.
 """
@@ -73,6 +74,21 @@ def cmd_sysctl(args: dict[str, dict[str, str]]) -> int:
                 errors.append(f"{name}: {path}={value}: {exc.strerror}")
     _out({"ok": not errors, "errors": errors})
     return 1 if errors else 0
+
+
+def cmd_netlink(args: dict[str, Any]) -> int:
+    """Open a NETLINK_ROUTE socket inside each namespace ``args["netns"]`` and pass it back
+    over the inherited Unix socket ``args["channel"]`` (SCM_RIGHTS), one message per
+    namespace carrying its name: one small process instead of a fork per namespace."""
+    channel = socket.socket(fileno=int(args["channel"]))
+    for name in args["netns"]:
+        _enter_netns(name)
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
+        socket.send_fds(channel, [name.encode()], [sock.fileno()])
+        sock.close()
+    channel.close()
+    _out({"ok": True})
+    return 0
 
 
 def _checksum(data: bytes) -> int:
@@ -253,6 +269,7 @@ def cmd_capture(args: dict[str, Any]) -> int:
 
 
 COMMANDS = {
+    "netlink": cmd_netlink,
     "sysctl": cmd_sysctl,
     "ping": cmd_ping,
     "listen": cmd_listen,

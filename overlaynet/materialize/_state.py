@@ -5,6 +5,10 @@ that turns a kernel refusal into a ``MaterializeError``."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,7 +18,7 @@ from typing import Any, TypeVar
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
 from overlaynet.errors import MaterializeError
-from overlaynet.materialize.naming import IFNAMSIZ, NameMap, kernel_ifname
+from overlaynet.materialize.naming import IFNAMSIZ, NETNS_DIR, NameMap, kernel_ifname
 
 T = TypeVar("T")
 AGENT = Path(__file__).with_name("_agent.py")
@@ -52,6 +56,55 @@ def run_in_ns(name: str, argv: list[str], *, timeout: float, input: str | None =
         raise MaterializeError(f"namespace {name}: cannot run {argv[0]}: {exc}") from exc
 
 
+SIOCGSKNS = 0x894C  # ioctl: a socket's network namespace, as a file descriptor
+
+
+def netlink_sockets(names: list[str]) -> dict[str, int]:
+    """NETLINK_ROUTE socket descriptors opened inside ``ip netns`` namespaces ``names``.
+
+    One agent process enters each namespace and passes its socket back (SCM_RIGHTS); each
+    socket's namespace is then checked here, by inode, against the named one, so a socket
+    of any other namespace (the host's) can never be used.
+    """
+    if not names:
+        return {}
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    fds: dict[str, int] = {}
+    try:
+        argv = agent_cmd("netlink", json.dumps({"channel": theirs.fileno(), "netns": names}))
+        proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        theirs.close()
+        ours.settimeout(30)
+        try:
+            for _ in names:
+                msg, got, _, _ = socket.recv_fds(ours, 256, 1)
+                if got:
+                    fds[msg.decode()] = got[0]
+        except (OSError, TimeoutError):
+            pass  # the agent failed: its stderr says why
+        _, err = proc.communicate(timeout=30)
+        missing = [n for n in names if n not in fds]
+        if missing:
+            raise MaterializeError(f"namespace {missing[0]}: netlink socket: {err.strip() or 'not received'}")
+        for name, fd in fds.items():
+            nsfd = fcntl.ioctl(fd, SIOCGSKNS)
+            try:
+                same = os.fstat(nsfd).st_ino == os.stat(os.path.join(NETNS_DIR, name)).st_ino
+            finally:
+                os.close(nsfd)
+            if not same:
+                raise MaterializeError(f"namespace {name}: netlink socket: it belongs to another namespace")
+        return fds
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    finally:
+        ours.close()
+        theirs.close()
+
+
 def refused(nsname: str, obj: str, exc: Exception) -> MaterializeError:
     """The error for a kernel refusal: the namespace, the object, the kernel's message
     (pyroute2's NetlinkError carries the extended-ack text as its second argument)."""
@@ -81,14 +134,20 @@ class ApplyState:
     def ns(self, ref: NsRef) -> NetNamespace:
         return self.dp.namespaces[ref]
 
+    def open_sockets(self, names: list[str]) -> None:
+        """Open the netlink sockets of these namespaces (all created by this run)."""
+        from pyroute2 import IPRoute
+
+        for name in names:
+            if name not in self.created:
+                raise MaterializeError(f"internal: namespace {name} was not created by this run")
+        for name, fd in netlink_sockets([n for n in names if n not in self.sockets]).items():
+            self.sockets[name] = self.call(name, "netlink socket", IPRoute, fileno=fd, ext_ack=True)
+
     def ipr(self, name: str) -> Any:
         """The netlink socket of a namespace we created (opened on first use)."""
         if name not in self.sockets:
-            from pyroute2 import IPRoute
-
-            if name not in self.created:
-                raise MaterializeError(f"internal: namespace {name} was not created by this run")
-            self.sockets[name] = self.call(name, "netlink socket", IPRoute, netns=name, ext_ack=True)
+            self.open_sockets([name])
         return self.sockets[name]
 
     def ifname(self, ref: NsRef, ir_name: str) -> str:

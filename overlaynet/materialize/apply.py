@@ -199,8 +199,9 @@ def _create_namespaces(state: ApplyState) -> None:
         if result.returncode != 0:
             raise MaterializeError(f"namespace {name}: create namespace: {result.stderr.strip()}")
         state.created.append(name)
-        ipr = state.ipr(name)
-        state.call(name, "lo up", ipr.link, "set", index=state.index(name, "lo"), state="up")
+    state.open_sockets(list(state.created))
+    for name in state.created:
+        state.call(name, "lo up", state.ipr(name).link, "set", index=state.index(name, "lo"), state="up")
 
 
 def _uses_ipv6(dp: Dataplane) -> bool:
