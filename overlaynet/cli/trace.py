@@ -16,10 +16,11 @@ from overlaynet.errors import TraceError
 EXAMPLES_TRACE = """
 \b
 Examples:
-  overlaynet trace topologies/demo.yaml --from default/frontend --to default/backend-1
-  overlaynet trace demo.yaml --from default/frontend-0 --to web.default --port 80 --json
-  overlaynet trace demo.yaml --from node-1 --to 10.244.3.5 --proto icmp --size 1480 --df
-  overlaynet trace demo.yaml --from 203.0.113.9 --to 192.168.20.12:30080 --pcap out.pcap
+  overlaynet trace --demo
+  overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to default/backend-lm568x9xcq-qjb4k
+  overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to web --reply --json
+  overlaynet trace topologies/demo.yaml --from node-1 --to 10.244.2.3 --proto icmp --size 1480 --df
+  overlaynet trace topologies/demo.yaml --from 203.0.113.9 --to 192.168.20.13:30080 --pcap out.pcap
 """
 
 
@@ -97,7 +98,7 @@ def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
 @click.option("--ttl", type=int, default=64, show_default=True)
 @click.option("--reply", is_flag=True, help="Also trace the answer back (conntrack reverses NAT).")
 @click.option("--all-branches", is_flag=True, help="Follow every load-balancing branch, with probabilities.")
-@click.option("--client-state", type=click.Path(dir_okay=False), help="JSON file carrying conntrack state between runs.")
+@click.option("--client-state", type=click.Path(dir_okay=False), help="JSON file carrying ClientIP-affinity state (recent lists) between runs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
 @click.option("--json", "as_json", is_flag=True, help="Print Trace.to_dict() as JSON.")
 @click.option("--pcap", type=click.Path(dir_okay=False), help="Write the packet on every wire it crosses.")
