@@ -24,14 +24,17 @@ from overlaynet.dataplane.netfilter.parse import parse_rule, parse_save
 from overlaynet.dataplane.netfilter.render import render_rule, render_save
 from overlaynet.dataplane.netfilter.rules import BUILTIN_CHAINS, Chain, Rule, Ruleset, Table
 from overlaynet.dataplane.netfilter.state import ConnEntry, IpSet, NetfilterState
+from overlaynet.dataplane.packet import Packet
 
 
-def run_hook(ruleset: Ruleset, packet: object, ctx: HookContext) -> list[HookOutcome]:
+def run_hook(ruleset: Ruleset, packet: Packet, ctx: HookContext, *, compiled: bool | None = None) -> list[HookOutcome]:
+    """Evaluate ``packet`` at ``ctx.hook`` (see ``evaluate.run_hook``; ``compiled`` forces or
+    forbids the dispatch tables, None uses them for long chains)."""
     if ruleset.is_empty():
-        return [HookOutcome("ACCEPT", packet, state=ctx.state)]  # type: ignore[arg-type]
+        return [HookOutcome("ACCEPT", packet, state=ctx.state)]
     from overlaynet.dataplane.netfilter.evaluate import run_hook as _run
 
-    return _run(ruleset, packet, ctx)  # type: ignore[arg-type]
+    return _run(ruleset, packet, ctx, compiled=compiled)
 
 
 __all__ = [

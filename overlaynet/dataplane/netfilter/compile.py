@@ -42,6 +42,7 @@ class DispatchRun:
 
 @dataclass
 class CompiledChain:
+    rules: list[Rule]  # the very list compiled (held, so its identity cannot be reused)
     signature: tuple[int, int, int]
     run_of: list[DispatchRun | None]
 
@@ -92,13 +93,15 @@ def compile_chain(chain: Chain) -> CompiledChain:
                 run.table.setdefault(key, []).append(index)
                 run_of[index] = run
         i = j
-    return CompiledChain(_signature(chain), run_of)
+    return CompiledChain(chain.rules, _signature(chain), run_of)
 
 
 def compiled(chain: Chain) -> CompiledChain:
-    """The chain's dispatch tables, rebuilt when its rule list changed."""
+    """The chain's dispatch tables, rebuilt when its rule list changed: a new list, or a
+    different length or first/last rule. (Replacing a rule in the middle of the same list
+    in place is not seen: set ``chain.compiled = None`` after doing that.)"""
     cached = chain.compiled
-    if isinstance(cached, CompiledChain) and cached.signature == _signature(chain):
+    if isinstance(cached, CompiledChain) and cached.rules is chain.rules and cached.signature == _signature(chain):
         return cached
     result = compile_chain(chain)
     chain.compiled = result
