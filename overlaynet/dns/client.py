@@ -15,8 +15,9 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from overlaynet.dns.message import Response, to_name, to_rdtype
 from overlaynet.dns.records import AAAARecord, ARecord, Record
-from overlaynet.dns.resolver import Resolver, Response, to_name, to_rdtype
+from overlaynet.dns.resolver import Resolver
 from overlaynet.errors import DNSError
 from overlaynet.model import Cluster, IPAddress, Pod
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import dns.message
 
+from overlaynet.dns.message import Upstream, parse_upstream
 from overlaynet.dns.records import DEFAULT_TTL
-from overlaynet.dns.resolver import Resolver, Upstream, parse_upstream
+from overlaynet.dns.resolver import Resolver
 from overlaynet.dns.wire import Engine, UpstreamRequest
 from overlaynet.errors import DNSError, OverlaynetError
 from overlaynet.model import Cluster

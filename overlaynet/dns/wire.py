@@ -22,7 +22,8 @@ import dns.rdataclass
 import dns.rdatatype
 
 from overlaynet.dns.codec import SimpleQuery, encode, parse_query, parse_simple, reply_empty
-from overlaynet.dns.resolver import Resolver, Response
+from overlaynet.dns.message import Response
+from overlaynet.dns.resolver import Resolver
 
 OUR_PAYLOAD = 1232  # the EDNS UDP size we advertise and cap answers at (DNS flag day 2020)
 MIN_UDP = 512  # RFC 1035 limit without EDNS

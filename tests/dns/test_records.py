@@ -50,3 +50,13 @@ def test_record_text_and_dict() -> None:
     assert TXTRecord(N("dns-version.cluster.local."), 28800, "1.1.0").data == '"1.1.0"'
     soa = SOARecord(N("cluster.local."), 30, N("ns.dns.cluster.local."), N("hostmaster.cluster.local."), 7)
     assert soa.data == "ns.dns.cluster.local. hostmaster.cluster.local. 7 7200 1800 86400 30"
+
+
+def test_public_surface() -> None:
+    import overlaynet.dns as pkg
+    import overlaynet.dns.resolver as resolver
+
+    for module in (pkg, resolver):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, name
+    assert resolver.client_resolve is pkg.client_resolve
