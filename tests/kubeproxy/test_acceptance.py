@@ -62,3 +62,58 @@ def test_session_affinity_holds_across_stateful_traces(tmp_path: Path) -> None:
         for s in range(6)
     }
     assert len(chosen) == 1  # ClientIP affinity keeps the client on one endpoint
+
+
+LB_FRONTEND = """metadata: {name: frontend}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32000
+  loadBalancerSourceRanges: [203.0.113.0/24]
+  selector: {app: frontend}
+  ports:
+    - {name: http, port: 80, targetPort: 8080, nodePort: 30080}
+status:
+  loadBalancer:
+    ingress: [{ip: 198.51.100.10}]"""
+
+
+def _demo_with_lb(tmp_path: Path) -> Path:
+    text = DEMO.read_text()
+    start = text.index("metadata: {name: frontend}")
+    end = text.index("nodePort: 30080}", start) + len("nodePort: 30080}")
+    path = tmp_path / "demo-lb.yaml"
+    path.write_text(text[:start] + LB_FRONTEND + text[end:])
+    return path
+
+
+def test_nodeport_from_outside_with_external_traffic_policy_local(tmp_path: Path) -> None:
+    topo = _demo_with_lb(tmp_path)
+    cluster = load_cluster([topo])
+    frontends = [p for p in cluster.pods if p.labels.get("app") == "frontend"]
+    with_frontend = {p.node for p in frontends}
+    for node in cluster.nodes:
+        result = CliRunner().invoke(main, ["trace", str(topo), "--from", "203.0.113.9", "--to",
+                                           f"{node.ip}:30080", "--all-branches", "--json"])
+        traces = json.loads(result.stdout)
+        traces = traces if isinstance(traces, list) else [traces]
+        if node.name in with_frontend:
+            local = {f"{p.ip}:8080" for p in frontends if p.node == node.name}
+            assert result.exit_code == 0
+            assert {_dnat(t) for t in traces} == local  # only this node's endpoints
+            assert not any(s["kind"] == "snat" for t in traces for h in t["hops"] for s in h["steps"])
+        else:
+            assert result.exit_code == 1
+            assert [t["disposition"] for t in traces] == ["DENIED"]  # KUBE-EXTERNAL-SERVICES DROP
+
+
+def test_pod_outside_load_balancer_source_ranges_is_dropped(tmp_path: Path) -> None:
+    topo = _demo_with_lb(tmp_path)
+    backend = next(p for p in load_cluster([topo]).pods if p.labels.get("app") == "backend")
+    result = CliRunner().invoke(main, ["trace", str(topo), "--from", backend.key, "--to", "198.51.100.10:80", "--json"])
+    assert result.exit_code == 1
+    trace = json.loads(result.stdout)
+    trace = trace[0] if isinstance(trace, list) else trace
+    assert trace["disposition"] == "DENIED"
+    assert "KUBE-PROXY-FIREWALL" in _netfilter_chains(trace)
+    assert any(c.startswith("KUBE-FW-") for c in _netfilter_chains(trace))
