@@ -95,3 +95,38 @@ def test_demo_topology_json() -> None:
 def test_help_has_an_example() -> None:
     result = CliRunner().invoke(main, ["kube-proxy", "rules", "--help"])
     assert result.exit_code == 0 and "overlaynet kube-proxy rules" in result.output
+
+
+DUAL_STACK = """\
+apiVersion: v1
+kind: Service
+metadata: {name: svc1, namespace: ns1}
+spec:
+  clusterIP: 172.30.0.41
+  clusterIPs: [172.30.0.41, "fd00:30::41"]
+  ipFamilies: [IPv4, IPv6]
+  ipFamilyPolicy: RequireDualStack
+  ports: [{name: p80, port: 80, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc1-v6
+  namespace: ns1
+  labels: {kubernetes.io/service-name: svc1}
+addressType: IPv6
+endpoints:
+  - addresses: ["fd00:10::1"]
+ports: [{name: p80, port: 80, protocol: TCP}]
+"""
+
+
+def test_ipv6_proxier(tmp_path: Path) -> None:
+    f = tmp_path / "dual.yaml"
+    f.write_text(DUAL_STACK)
+    code, out, err = _run(str(f), "--node", "n1", "--node-ip", "192.168.0.2", "--node-ip", "2001:db8::2",
+                          "--cluster-cidr", "10.0.0.0/8,fd00:10::/64", "--ip-family", "6")
+    assert code == 0, err
+    assert "-d fd00:30::41 --dport 80" in out and "--to-destination [fd00:10::1]:80" in out
+    assert "! -s fd00:10::/64 -j KUBE-MARK-MASQ" in out
+    assert "172.30.0.41" not in out
