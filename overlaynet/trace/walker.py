@@ -227,9 +227,16 @@ class Walker:
         g, route, dev = routed
 
         def after_output(h: Flight) -> list[Trace]:
-            if h.packet.dst != g.packet.dst:  # DNAT in OUTPUT: the kernel routes again
-                return self.local_out(h)
-            return self.hook(h, "POSTROUTING", None, dev, lambda k: self.transmit(k, route, dev))
+            if h.packet.dst == g.packet.dst:
+                return self.hook(h, "POSTROUTING", None, dev, lambda k: self.transmit(k, route, dev))
+            # DNAT in OUTPUT: the kernel routes the packet again (ip_route_me_harder)
+            if self.is_local(ns, h.packet.dst):
+                return self.hook(h, "INPUT", "lo", None, lambda k: self.deliver(k, "lo"))
+            again = self.route(h, ns, forwarded=False)
+            if isinstance(again, Trace):
+                return [again]
+            k, route2, dev2 = again
+            return self.hook(k, "POSTROUTING", None, dev2, lambda m: self.transmit(m, route2, dev2))
 
         return self.hook(g, "OUTPUT", None, dev, after_output)
 

@@ -156,3 +156,12 @@ def test_nodeport_from_outside_and_its_reply(demo: Network, client: str) -> None
     back = report.reply.trace
     assert back.final_packet is not None and back.final_packet.src == node3 and back.final_packet.dport == t.packet.sport
     assert report.success and "outside client" in back.reason
+
+
+def test_host_to_clusterip_is_dnatted_in_output_and_rerouted(demo: Network) -> None:
+    t = run(demo, TraceRequest("node-1", "default/web")).forward.trace
+    assert t.disposition is Disposition.DELIVERED
+    first = t.hops[0]
+    kinds = [s.kind for s in first.steps]
+    assert kinds.index("dnat") < max(i for i, k in enumerate(kinds) if k == "route")  # routed again after DNAT
+    assert t.final_packet is not None and t.final_packet.dport == 8080
