@@ -129,3 +129,53 @@ def test_serve_subprocess_answers_dig_reloads_on_sighup_and_stops_on_sigterm(tmp
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+HEADLESS_TOPOLOGY = """\
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{name: pg, port: 5432}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: default}
+spec: {type: ExternalName, externalName: example.com}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: default, labels: {app: db}}
+spec: {hostname: db-0, subdomain: db, containers: [{name: pg, image: postgres}]}
+status: {podIP: 10.244.1.20}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-1, namespace: default, labels: {app: db}}
+spec: {hostname: db-1, subdomain: db, containers: [{name: pg, image: postgres}]}
+status: {podIP: 10.244.1.21}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec: {containers: [{name: c, image: busybox}]}
+status: {podIP: 10.244.1.30}
+"""
+
+
+def test_loaded_topology_headless_hostnames_and_externalname(tmp_path: Path) -> None:
+    topo = tmp_path / "headless.yaml"
+    topo.write_text(HEADLESS_TOPOLOGY)
+    code, out = run("dns", "query", str(topo), "_pg._tcp.db.default.svc.cluster.local", "--type", "SRV", "--json")
+    assert code == 0
+    assert sorted(r["data"] for r in json.loads(out)["answer"]) == [
+        "0 50 5432 db-0.db.default.svc.cluster.local.", "0 50 5432 db-1.db.default.svc.cluster.local.",
+    ]
+    code, out = run("dns", "resolve", str(topo), "--from", "default/client", "db-1.db", "--json")
+    assert code == 0 and json.loads(out)["answer"][0]["data"] == "10.244.1.21"
+    code, out = run("dns", "query", str(topo), "ext.default.svc.cluster.local", "--type", "CNAME", "--json")
+    assert code == 0 and json.loads(out)["answer"][0]["data"] == "example.com."
+    code, out = run("dns", "query", str(topo), "21.1.244.10.in-addr.arpa", "--type", "PTR", "--json")
+    assert json.loads(out)["answer"][0]["data"] == "db-1.db.default.svc.cluster.local."
