@@ -1,0 +1,162 @@
+"""``overlaynet rules`` (a node's ruleset as iptables-save text) and ``overlaynet iptables
+trace`` (one packet through any iptables-save file). Thin: parse, call, format."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from overlaynet.errors import IptablesSyntaxError, TraceError
+
+if TYPE_CHECKING:
+    from overlaynet.dataplane.netfilter.flow import FlowOutcome
+
+
+@click.command("rules")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--node", "node_name", required=True, help="The node (or router) whose ruleset to print.")
+@click.option("--table", type=click.Choice(["raw", "mangle", "filter", "nat"]), default=None, help="Only this table.")
+@click.option("--namespace", "ns_name", default="root", show_default=True,
+              help="A namespace on the node other than its own, e.g. 'pod:default/web-0'.")
+def rules(files: tuple[Path, ...], node_name: str, table: str | None, ns_name: str) -> None:
+    """Print a node's whole netfilter ruleset in iptables-save format, base chains included,
+    ready for iptables-restore.
+
+    \b
+    Examples:
+      overlaynet rules topologies/demo.yaml --node node-1
+      overlaynet rules topologies/demo.yaml --node node-1 --table nat
+    """
+    from overlaynet.cli._common import load_network
+    from overlaynet.dataplane.ir import NsRef
+    from overlaynet.dataplane.netfilter import render_save
+
+    network = load_network([str(f) for f in files])
+    hosts = sorted({n.name for n in network.cluster.nodes})
+    try:
+        ns = network.dataplane.namespace(NsRef(node_name, ns_name))
+    except KeyError:
+        if node_name not in hosts:
+            raise TraceError(f"no node {node_name!r}; nodes: {', '.join(hosts)}") from None
+        names = sorted(ref.ns for ref in network.dataplane.namespaces if ref.host == node_name)
+        raise TraceError(f"node {node_name} has no namespace {ns_name!r}; it has: {', '.join(names)}") from None
+    ruleset = ns.netfilter
+    if table is not None:
+        ruleset.table(table)  # an absent table prints as its empty built-in chains
+    click.echo(render_save(ruleset, tables=(table,) if table else None), nl=False)
+
+
+@click.group("iptables")
+def iptables() -> None:
+    """Work with iptables-save files.
+
+    \b
+    Example:
+      overlaynet iptables trace node-1.save --src 10.244.1.5 --dst 10.96.0.10 --dport 53 --proto udp
+    """
+
+
+def _ip(value: str, flag: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IP address", param_hint=flag) from None
+
+
+@iptables.command("trace")
+@click.argument("savefile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--src", required=True, help="Source IP.")
+@click.option("--dst", required=True, help="Destination IP.")
+@click.option("--dport", type=click.IntRange(0, 65535), default=None, help="Destination port (tcp/udp/sctp).")
+@click.option("--sport", type=click.IntRange(0, 65535), default=40000, show_default=True, help="Source port.")
+@click.option("--proto", type=click.Choice(["tcp", "udp", "sctp", "icmp"]), default="tcp", show_default=True)
+@click.option("--in-iface", default="eth0", show_default=True, help="Interface the packet arrives on (prerouting).")
+@click.option("--out-iface", default="eth0", show_default=True, help="Interface it leaves by (forward/postrouting).")
+@click.option("--local-ip", "local_ips", multiple=True, help="An address of this host (repeat); decides INPUT vs FORWARD and is MASQUERADE's source.")
+@click.option("--hook", type=click.Choice(["prerouting", "output"]), default="prerouting", show_default=True,
+              help="prerouting: the packet arrives from outside (or a pod); output: a local process sends it.")
+@click.option("--kube-proxy-jumps", is_flag=True, help="Add kube-proxy's jumps from the built-in chains when missing (payload-only dumps).")
+@click.option("--all-branches", is_flag=True, help="Follow every statistic branch and give each outcome's exact probability.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled statistic choice.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def trace(savefile: Path, src: str, dst: str, dport: int | None, sport: int, proto: str, in_iface: str,
+          out_iface: str, local_ips: tuple[str, ...], hook: str, kube_proxy_jumps: bool, all_branches: bool,
+          seed: int, as_json: bool) -> None:
+    """Trace one packet through an iptables-save file: the hook's tables, then INPUT (for a
+    --local-ip destination) or FORWARD and POSTROUTING. Exit 0 if accepted, 1 if dropped or
+    rejected, 2 on bad input.
+
+    \b
+    Examples:
+      overlaynet iptables trace node.save --src 10.244.1.5 --dst 10.96.0.1 --dport 443 --all-branches
+      overlaynet iptables trace payload.save --kube-proxy-jumps --src 8.8.8.8 \\
+          --dst 192.168.0.11 --dport 30080 --local-ip 192.168.0.11 --json
+    """
+    from overlaynet.dataplane.netfilter import parse_save
+    from overlaynet.dataplane.netfilter.flow import kube_proxy_jumps as add_jumps
+    from overlaynet.dataplane.netfilter.flow import overall_verdict, trace_packet
+    from overlaynet.dataplane.packet import Packet
+
+    source, dest = _ip(src, "--src"), _ip(dst, "--dst")
+    if source.version != dest.version:
+        raise click.BadParameter("--src and --dst are of different IP versions")
+    if proto in ("tcp", "udp", "sctp") and dport is None:
+        raise click.BadParameter(f"--proto {proto} needs --dport", param_hint="--dport")
+    try:
+        text = savefile.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IptablesSyntaxError(f"cannot read: {exc}", line=0, file=str(savefile)) from exc
+    ruleset = parse_save(text, file=str(savefile))
+    if kube_proxy_jumps:
+        add_jumps(ruleset)
+    l4 = proto in ("tcp", "udp", "sctp")
+    packet = Packet(source, dest, proto, sport if l4 else None, dport if l4 else None,  # type: ignore[arg-type]
+                    icmp_type=8 if proto == "icmp" else None,
+                    tcp_flags=frozenset({"SYN"}) if proto == "tcp" else frozenset())
+    outcomes = trace_packet(ruleset, packet, hook=hook, in_iface=in_iface, out_iface=out_iface,  # type: ignore[arg-type]
+                            local_ips=[_ip(a, "--local-ip") for a in local_ips], all_branches=all_branches, seed=seed)
+    verdict = overall_verdict(outcomes)
+    if as_json:
+        from overlaynet.cli._common import echo_json
+
+        echo_json({"verdict": verdict, "outcomes": [_outcome_json(o) for o in outcomes]})
+    else:
+        _print_text(verdict, outcomes)
+    sys.exit(0 if verdict == "ACCEPT" else 1)
+
+
+def _endpoint(addr: tuple[object, int | None] | None) -> str | None:
+    if addr is None:
+        return None
+    ip, port = addr
+    host = f"[{ip}]" if getattr(ip, "version", 4) == 6 else str(ip)
+    return host if port is None else f"{host}:{port}"
+
+
+def _outcome_json(o: FlowOutcome) -> dict[str, object]:
+    return {
+        "verdict": o.verdict,
+        "destination": _endpoint(o.destination),
+        "probability": str(o.probability),
+        "masquerade": o.masquerade,
+        "source": _endpoint((o.packet.src, o.packet.sport)),
+        "hooks": list(o.hooks),
+        "reject_with": o.reject_with,
+        "rules": [str(h) for h in o.hits],
+    }
+
+
+def _print_text(verdict: str, outcomes: list[FlowOutcome]) -> None:
+    click.echo(f"verdict: {verdict} ({len(outcomes)} outcome{'s' if len(outcomes) != 1 else ''})")
+    for i, raw in enumerate(outcomes, start=1):
+        o = _outcome_json(raw)
+        dest = o["destination"] or "not translated"
+        extra = f", {o['reject_with']}" if o["reject_with"] else ""
+        click.echo(f"\noutcome {i}: {o['verdict']}{extra}  probability {o['probability']}  destination {dest}  "
+                   f"masquerade {'yes' if raw.masquerade else 'no'}  hooks {' → '.join(raw.hooks)}")
+        for hit in raw.hits:
+            click.echo(f"  {hit.table:<6} {hit.chain:<28} {hit.number:>4}  {hit.verdict or '':<12} {hit.text}")
