@@ -11,6 +11,7 @@
     │   └── KVConflict                      a compare-and-swap lost
     ├── TraceError (ValueError)             a trace request names nothing that exists
     ├── DNSError (ValueError)               a DNS question or server option is unusable
+    ├── SelectorError (ValueError)          a Calico selector does not parse (with column)
     ├── KubeProxyError (ValueError)         kube-proxy settings or the node asked for are unusable
     └── MaterializeError                    the kernel refused what the IR asked for
 
@@ -34,6 +35,7 @@ __all__ = [
     "KVError",
     "MaterializeError",
     "OverlaynetError",
+    "SelectorError",
     "TopologyError",
     "TraceError",
     "UnknownDriver",
@@ -129,6 +131,18 @@ class DNSError(OverlaynetError, ValueError):
 
 class KubeProxyError(OverlaynetError, ValueError):
     """kube-proxy settings (node, node IPs, CIDRs) are missing or unusable."""
+
+
+class SelectorError(OverlaynetError, ValueError):
+    """A Calico selector does not parse; ``position`` is 0-based into the text."""
+
+    def __init__(self, text: str, position: int, expected: str) -> None:
+        self.text = text
+        self.position = position
+        found = text[position : position + 12] or "end of selector"
+        super().__init__(
+            f"bad Calico selector {text!r} at column {position + 1}: expected {expected}, found {found!r}"
+        )
 
 
 class MaterializeError(OverlaynetError):

@@ -17,8 +17,8 @@ from overlaynet.drivers.base import Driver
 from overlaynet.drivers.calico.bgp import BGPState, compute_bgp
 from overlaynet.drivers.calico.ipam import Assignment, CalicoIPAM
 from overlaynet.drivers.calico.options import OVERHEAD, CalicoOptions, parse_options
-from overlaynet.drivers.calico.policies import CalicoPolicy, cluster_policies
 from overlaynet.model import Cluster, IPAddress, IPNetwork, Node
+from overlaynet.model.calico_policy import CalicoPolicy, cluster_policies
 
 __all__ = ["CalicoDriver", "CalicoOptions"]
 

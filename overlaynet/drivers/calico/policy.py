@@ -20,14 +20,14 @@ import hashlib
 import itertools
 from collections.abc import Iterable
 
-from overlaynet.drivers.calico.policies import (
+from overlaynet.model import Cluster, Pod
+from overlaynet.model.calico_policy import (
     CalicoPolicy,
     CalicoRule,
     EntityRule,
     PortSpec,
     entity_matches,
 )
-from overlaynet.model import Cluster, Pod
 
 ACCEPT_MARK = "0x10000/0x10000"
 PASS_MARK = "0x20000/0x20000"

@@ -1,6 +1,8 @@
-"""Calico's policy model: ``projectcalico.org/v3`` NetworkPolicy and GlobalNetworkPolicy, and
-Kubernetes NetworkPolicies converted the way Calico converts them (order 1000, name
-``knp.default.<name>``), so one evaluator and one renderer serve both.
+"""Calico's policy resources as model values: ``projectcalico.org/v3`` NetworkPolicy and
+GlobalNetworkPolicy, and Kubernetes NetworkPolicies converted the way Calico converts them
+(order 1000, name ``knp.default.<name>``), so one evaluator and one renderer serve both.
+They are cluster resources like NetworkPolicy: the calico driver renders them into Felix's
+chains, analyses evaluate them.
 
 Semantics (reference/drivers.md §2.6): policies that select an endpoint are applied in
 ``order`` (lowest first; no order sorts last; ties by name); within a policy, rules in order,
@@ -16,18 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from overlaynet.drivers.calico.selector import All, Expr, SelectorError, parse
-from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import (
-    Cluster,
-    IPAddress,
-    IPNetwork,
-    LabelSelector,
-    NetworkPolicy,
-    Pod,
-    Source,
-)
-from overlaynet.model.policy import PolicyPeer, PolicyPort, PolicyRule
+from overlaynet.errors import Diagnostic, SelectorError, TopologyError
+from overlaynet.model.base import IPAddress, IPNetwork, LabelSelector, Source
+from overlaynet.model.calico_selector import All, Expr, parse
+from overlaynet.model.cluster import Cluster
+from overlaynet.model.policy import NetworkPolicy, PolicyPeer, PolicyPort, PolicyRule
+from overlaynet.model.workloads import Pod
 
 Action = Literal["Allow", "Deny", "Log", "Pass"]
 Direction = Literal["Ingress", "Egress"]

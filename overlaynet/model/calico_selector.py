@@ -15,17 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from overlaynet.errors import OverlaynetError
+from overlaynet.errors import SelectorError
 
-
-class SelectorError(OverlaynetError, ValueError):
-    """A Calico selector does not parse; ``position`` is 0-based into the text."""
-
-    def __init__(self, text: str, position: int, expected: str) -> None:
-        self.text = text
-        self.position = position
-        found = text[position:position + 12] or "end of selector"
-        super().__init__(f"bad Calico selector {text!r} at column {position + 1}: expected {expected}, found {found!r}")
+__all__ = ["All", "And", "Compare", "Expr", "Global", "Has", "In", "Not", "Or", "SelectorError", "parse"]
 
 
 class Expr:
