@@ -276,10 +276,12 @@ def compare_overhead(
     message: int = DEFAULT_MESSAGE,
     underlay_mtu: int | None = None,
     ipv6_underlay: bool = False,
+    misconfig: bool = True,
     seed: int = 0,
 ) -> OverheadReport:
     """Trace every mode on ``cluster`` (only the driver and its options swapped) and measure
-    its overhead. ``modes`` default to every mode of every registered driver."""
+    its overhead. ``modes`` default to every mode of every registered driver; ``misconfig``
+    False skips the misconfigured-MTU traces."""
     from overlaynet.analysis.overhead_mode import measure_mode
     from overlaynet.analysis.overhead_topology import with_ipv6_underlay, with_underlay_mtu
 
@@ -294,7 +296,7 @@ def compare_overhead(
         base = with_ipv6_underlay(base)
     chosen = list(modes) if modes is not None else all_modes()
     mix = list(payloads) if payloads is not None else parse_payloads(DEFAULT_PAYLOADS)
-    results = tuple(measure_mode(base, m, mix, message, seed=seed) for m in chosen)
+    results = tuple(measure_mode(base, m, mix, message, misconfig=misconfig, seed=seed) for m in chosen)
     mtus = sorted({s.mtu for s in base.underlay.segments} or {base.underlay.mtu})
     family = "IPv6" if ipv6_underlay else "IPv4"
     mtu_text = "/".join(str(m) for m in mtus)

@@ -191,14 +191,15 @@ def _misconfig(cluster: Cluster, mode: Mode, pair: PodPair, underlay_mtu: int, s
     return out
 
 
-def measure_mode(cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, *, seed: int = 0) -> ModeResult:
+def measure_mode(cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, *,
+                 misconfig: bool = True, seed: int = 0) -> ModeResult:
     """Every figure of ``ModeResult`` for ``mode`` on ``cluster``."""
     try:
         network = _assemble(cluster, mode, seed)
     except OverlaynetError as exc:
         return ModeResult(mode, "unsupported", f"the driver refuses this topology: {exc}")
     try:
-        return _measure(network, cluster, mode, payloads, message, seed)
+        return _measure(network, cluster, mode, payloads, message, seed, misconfig)
     except OverlaynetError as exc:
         return ModeResult(mode, "error", str(exc))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
@@ -206,7 +207,8 @@ def measure_mode(cluster: Cluster, mode: Mode, payloads: Sequence[Payload], mess
         return ModeResult(mode, "error", f"the trace failed: {type(exc).__name__}: {exc}")
 
 
-def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, seed: int) -> ModeResult:
+def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, seed: int,
+             misconfig: bool) -> ModeResult:
     pair, note, why = _choose_pair(network, seed)
     if pair is None:
         return ModeResult(mode, "not applicable", why)
@@ -234,7 +236,7 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
         cost = message_cost(message, mss, probe.wire_of_payload)
     except OverlaynetError as exc:
         return ModeResult(mode, "error", f"pod MTU {pod_mtu}, MSS {mss}: {exc}")
-    mis = _misconfig(cluster, mode, pair, underlay_mtu, seed) if pod_mtu < underlay_mtu else []
+    mis = _misconfig(cluster, mode, pair, underlay_mtu, seed) if misconfig and pod_mtu < underlay_mtu else []
     mismatches = [v.mismatch for v in probe._views.values() if v.mismatch]
     return ModeResult(
         mode,
