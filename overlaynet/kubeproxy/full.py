@@ -21,8 +21,8 @@ from overlaynet.kubeproxy.generate import (
     KUBE_SERVICES,
     FragmentCache,
     Payload,
-    _render_table,
     build_payload,
+    render_table,
 )
 from overlaynet.model.services import EndpointSlice, Service
 
@@ -96,7 +96,7 @@ def render_full(payload: Payload) -> str:
         extra = [KUBE_PROXY_CANARY]
         if table == "filter" and KUBE_FIREWALL not in chains:
             extra.append(KUBE_FIREWALL)  # EnsureChain'd for the kubelet jumps
-        body = _render_table(table, (*chains, *extra), payload.lines)
+        body = render_table(table, (*chains, *extra), payload.lines)
         declarations = [line for line in body if line.startswith(":")]
         rules = [line for line in body if line.startswith("-A ")]
         out.extend(declarations)

@@ -68,7 +68,7 @@ def _ports(sp: ServicePortInfo, dst: str, port: int) -> str:
     return f"-m {sp.protocol} -p {sp.protocol} -d {dst} --dport {port}"
 
 
-def service_port_fragment(
+def _service_port_fragment(
     sp: ServicePortInfo,
     cat: Categorized,
     g: _Globals,
@@ -324,7 +324,7 @@ def build_payload(
         key = (sp, key_eps, g, fw_dep)
         frag = cache.get(key) if cache is not None else None
         if frag is None:
-            frag = service_port_fragment(sp, categorize(list(key_eps), sp), g, node_ip)
+            frag = _service_port_fragment(sp, categorize(list(key_eps), sp), g, node_ip)
             if cache is not None:
                 cache[key] = frag
         nat_chains.extend(frag.nat_chains)
@@ -407,7 +407,7 @@ def group_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> dic
     return {c: _sorted_rules(table, c, by_chain[c]) for c in sorted(by_chain, key=_chain_order)}
 
 
-def _render_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> list[str]:
+def render_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> list[str]:
     grouped = group_table(table, chains, lines)
     out = [f"*{table}"]
     out.extend(f":{c} - [0:0]" for c in grouped)
@@ -419,8 +419,8 @@ def _render_table(table: str, chains: Iterable[str], lines: Iterable[Line]) -> l
 
 def render_payload(payload: Payload) -> str:
     """The payload as iptables-restore text, in proxier_test.go's canonical order."""
-    out = _render_table("filter", payload.filter_chains, payload.lines)
-    out += _render_table("nat", payload.nat_chains, payload.lines)
+    out = render_table("filter", payload.filter_chains, payload.lines)
+    out += render_table("nat", payload.nat_chains, payload.lines)
     return "\n".join(out) + "\n"
 
 
