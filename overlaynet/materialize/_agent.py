@@ -81,12 +81,17 @@ def cmd_netlink(args: dict[str, Any]) -> int:
     over the inherited Unix socket ``args["channel"]`` (SCM_RIGHTS), one message per
     namespace carrying its name: one small process instead of a fork per namespace."""
     channel = socket.socket(fileno=int(args["channel"]))
-    for name in args["netns"]:
-        _enter_netns(name)
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
-        socket.send_fds(channel, [name.encode()], [sock.fileno()])
-        sock.close()
-    channel.close()
+    try:
+        for name in args["netns"]:
+            _enter_netns(name)
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
+            socket.send_fds(channel, [name.encode()], [sock.fileno()])
+            sock.close()
+    except OSError as exc:
+        _out({"ok": False, "errors": [str(exc)]})
+        return 1
+    finally:
+        channel.close()
     _out({"ok": True})
     return 0
 

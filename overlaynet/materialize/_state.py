@@ -68,7 +68,8 @@ def netlink_sockets(names: list[str]) -> dict[str, int]:
     """
     if not names:
         return {}
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    # SEQPACKET: one message per socket, and end-of-file when the agent exits
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     fds: dict[str, int] = {}
     try:
         argv = agent_cmd("netlink", json.dumps({"channel": theirs.fileno(), "netns": names}))
@@ -79,14 +80,18 @@ def netlink_sockets(names: list[str]) -> dict[str, int]:
         try:
             for _ in names:
                 msg, got, _, _ = socket.recv_fds(ours, 256, 1)
-                if got:
-                    fds[msg.decode()] = got[0]
+                if not got:
+                    break  # the agent stopped: it says why
+                fds[msg.decode()] = got[0]
         except (OSError, TimeoutError):
-            pass  # the agent failed: its stderr says why
-        _, err = proc.communicate(timeout=30)
+            pass
+        out, err = proc.communicate(timeout=30)
         missing = [n for n in names if n not in fds]
         if missing:
-            raise MaterializeError(f"namespace {missing[0]}: netlink socket: {err.strip() or 'not received'}")
+            why = err.strip() or "not received"
+            with contextlib.suppress(ValueError, KeyError, IndexError):
+                why = "; ".join(json.loads(out.strip().splitlines()[-1])["errors"])
+            raise MaterializeError(f"namespace {missing[0]}: netlink socket: {why}")
         for name, fd in fds.items():
             nsfd = fcntl.ioctl(fd, SIOCGSKNS)
             try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 
-from overlaynet.materialize._state import agent_cmd
+import pytest
+
+from overlaynet.errors import MaterializeError
+from overlaynet.materialize._state import agent_cmd, netlink_sockets
 
 
 def _sysctl(batches: dict[str, dict[str, str]]) -> tuple[int, dict[str, object]]:
@@ -24,3 +27,8 @@ def test_sysctl_stops_at_a_namespace_that_does_not_exist() -> None:
     code, out = _sysctl({"onet-nosuchrun-x": {"net/ipv4/ip_forward": "1"}})
     assert code == 1 and out["ok"] is False
     assert "onet-nosuchrun-x" in out["errors"][0]  # type: ignore[index]
+
+
+def test_netlink_sockets_are_only_opened_in_onet_namespaces() -> None:
+    with pytest.raises(MaterializeError, match="namespace default: netlink socket: .*refusing"):
+        netlink_sockets(["default"])
