@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from overlaynet.model import Cluster, IPAddress, IPNetwork, Source
+from overlaynet.model import Cluster, IPAddress, IPNetwork, Node, Source
 from overlaynet.topology.assemble import Ranges
+from overlaynet.topology.controllers import PodIndex
 from overlaynet.topology.fields import Ctx, Where
 
 
@@ -119,13 +120,20 @@ def _node_cidrs(ctx: Ctx, c: Cluster, r: Ranges) -> None:
             pools = [p for p in c.pod_cidrs if p.version == cidr.version]
             if r.pod_origin != "inferred" and pools and not any(cidr.subnet_of(p) for p in pools):  # type: ignore[arg-type]
                 ctx.error(w, f"expected node {n.name}'s pod CIDR inside the cluster pod CIDR ({', '.join(map(str, pools))}), found {cidr}")
-    seen: list[tuple[str, IPNetwork]] = []
-    for n in c.nodes:
-        for cidr in n.pod_cidrs:
-            for other, ocidr in seen:
-                if cidr.version == ocidr.version and cidr.overlaps(ocidr):  # type: ignore[arg-type]
-                    ctx.error(_at(ctx, ("node", n.name, "podCIDR"), n.source), f"node {n.name}'s pod CIDR {cidr} overlaps node {other}'s {ocidr}: expected disjoint node pod CIDRs")
-            seen.append((n.name, cidr))
+    # Sweep over the CIDRs sorted by start address: an overlap is a start before the furthest
+    # end seen so far. Report it on the node written later in the file.
+    order = {n.name: i for i, n in enumerate(c.nodes)}
+    spans = sorted(((cidr.version, int(cidr.network_address), int(cidr.broadcast_address), order[n.name], k), n, cidr)
+                   for k, (n, cidr) in enumerate((n, cidr) for n in c.nodes for cidr in n.pod_cidrs))
+    reach: tuple[int, int, int, Node, IPNetwork] | None = None
+    for (version, start, end, idx, _), node, cidr in spans:
+        if reach is not None and reach[0] == version and start <= reach[1]:
+            _, _, oidx, other, ocidr = reach
+            late, early, lc, ec = (node, other, cidr, ocidr) if idx > oidx else (other, node, ocidr, cidr)
+            ctx.error(_at(ctx, ("node", late.name, "podCIDR"), late.source),
+                      f"node {late.name}'s pod CIDR {lc} overlaps node {early.name}'s {ec}: expected disjoint node pod CIDRs")
+        if reach is None or reach[0] != version or end > reach[1]:
+            reach = (version, end, idx, node, cidr)
 
 
 def _addresses(ctx: Ctx, c: Cluster, r: Ranges) -> None:
@@ -198,10 +206,11 @@ def _node_ports(ctx: Ctx, c: Cluster) -> None:
 
 
 def _selectors(ctx: Ctx, c: Cluster) -> None:
+    index = PodIndex(c.pods)
     for s in c.services:
         if s.selector is None or s.type == "ExternalName":
             continue
-        if not any(p.namespace == s.namespace and all(p.labels.get(k) == v for k, v in s.selector.items()) for p in c.pods):
+        if not index.matching(s.namespace, s.selector):
             w = _at(ctx, ("service", s.namespace, s.name, "selector"), s.source)
             ctx.warn(w, f"service {s.key} selector {dict(s.selector)} matches no pod in namespace {s.namespace}: it has no endpoints")
     services = {(s.namespace, s.name) for s in c.services}
@@ -211,7 +220,7 @@ def _selectors(ctx: Ctx, c: Cluster) -> None:
     for pol in c.network_policies:
         if pol.pod_selector.empty:
             continue
-        if not any(p.namespace == pol.namespace and pol.pod_selector.matches(p.labels) for p in c.pods):
+        if not any(pol.pod_selector.matches(p.labels) for p in index.candidates(pol.namespace, pol.pod_selector.match_labels)):
             w = _at(ctx, ("policy", pol.namespace, pol.name), pol.source)
             ctx.warn(w, f"NetworkPolicy {pol.key} podSelector {pol.pod_selector} matches no pod: it has no effect", path="spec.podSelector")
 

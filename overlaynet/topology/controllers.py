@@ -9,8 +9,9 @@ idempotent: drivers call ``reconcile_endpoints`` again after their IPAM moves po
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from overlaynet.errors import AddressExhausted, Diagnostic, TopologyError
@@ -113,8 +114,30 @@ def _slices_for(svc: Service, pods: Iterable[Pod], zones: Mapping[str, str | Non
     return out
 
 
-def _selects(selector: Labels, lbls: Mapping[str, str]) -> bool:
+def _selects(selector: Mapping[str, str], lbls: Mapping[str, str]) -> bool:
     return all(lbls.get(k) == v for k, v in selector.items())
+
+
+class PodIndex:
+    """Pods by namespace and by (namespace, label, value), so matching a selector looks at
+    the pods of its rarest label instead of every pod of the cluster."""
+
+    def __init__(self, pods: Iterable[Pod]) -> None:
+        self.by_ns: dict[str, list[Pod]] = {}
+        self.by_label: dict[tuple[str, str, str], list[Pod]] = {}
+        for pod in pods:
+            self.by_ns.setdefault(pod.namespace, []).append(pod)
+            for k, v in pod.labels.items():
+                self.by_label.setdefault((pod.namespace, k, v), []).append(pod)
+
+    def candidates(self, namespace: str, selector: Mapping[str, str]) -> list[Pod]:
+        """A superset (in pod order) of the pods of ``namespace`` that ``selector`` matches."""
+        if not selector:
+            return self.by_ns.get(namespace, [])
+        return min((self.by_label.get((namespace, k, v), []) for k, v in selector.items()), key=len)
+
+    def matching(self, namespace: str, selector: Mapping[str, str]) -> list[Pod]:
+        return [p for p in self.candidates(namespace, selector) if _selects(selector, p.labels)]
 
 
 def reconcile_endpoints(cluster: Cluster) -> Cluster:
@@ -124,12 +147,13 @@ def reconcile_endpoints(cluster: Cluster) -> Cluster:
     slices for services that do not exist are kept as given. Pure and idempotent.
     """
     zones = {n.name: n.labels.get(ZONE_LABEL) for n in cluster.nodes}
+    index = PodIndex(cluster.pods)
     selected = {(s.namespace, s.name) for s in cluster.services if s.selector is not None and s.type != "ExternalName"}
     kept = [s for s in cluster.endpoint_slices if (s.namespace, s.service) not in selected]
     made: list[EndpointSlice] = []
     for svc in cluster.services:
         if (svc.namespace, svc.name) in selected:
-            made.extend(_slices_for(svc, cluster.pods, zones))
+            made.extend(_slices_for(svc, index.candidates(svc.namespace, svc.selector or {}), zones))
     return replace(cluster, endpoint_slices=tuple(made + kept))
 
 
@@ -145,47 +169,68 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
         return cluster
     zone = {n.name: n.labels.get(ZONE_LABEL, n.segment) for n in nodes}
     total: dict[str, int] = {n.name: 0 for n in nodes}
-    by_owner_node: dict[tuple[str | None, str], int] = {}
-    by_owner_zone: dict[tuple[str | None, str], int] = {}
+    by_owner_node: dict[tuple[str, str], int] = {}
+    by_owner_zone: dict[tuple[str, str | None], int] = {}
 
-    def count(pod: Pod, node: str) -> None:
-        if node not in total:
-            return
-        total[node] += 1
-        group = pod.owner or f"{pod.namespace}/{sorted(pod.labels.items())}"
-        by_owner_node[(group, node)] = by_owner_node.get((group, node), 0) + 1
-        by_owner_zone[(group, zone[node])] = by_owner_zone.get((group, zone[node]), 0) + 1
+    def group_of(pod: Pod) -> str:
+        return pod.owner or f"{pod.namespace}/{sorted(pod.labels.items())}"
+
+    def score(group: str, node: str) -> tuple[int, int, str]:
+        return (by_owner_node.get((group, node), 0), total[node], node)
+
+    def count(group: str, node: str) -> None:
+        if node in total:
+            total[node] += 1
+            by_owner_node[(group, node)] = by_owner_node.get((group, node), 0) + 1
+            by_owner_zone[(group, zone[node])] = by_owner_zone.get((group, zone[node]), 0) + 1
+
+    def best_in(group: str, heap: list[tuple[tuple[int, int, str], str]]) -> tuple[tuple[int, int, str], str]:
+        # Scores only grow, so an entry whose stored score is still current at the top of
+        # its heap is the true minimum; stale ones are pushed back with their new score.
+        while True:
+            stored, name = heap[0]
+            current = score(group, name)
+            if current == stored:
+                return current, name
+            heapq.heapreplace(heap, (current, name))
 
     for pod in cluster.pods:
         if pod.node is not None:
-            count(pod, pod.node)
+            count(group_of(pod), pod.node)
+    # Per (group, nodeSelector): per zone, a lazy min-heap of the fitting nodes.
+    heaps: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str | None, list[tuple[tuple[int, int, str], str]]]] = {}
     pods: list[Pod] = []
     for pod in cluster.pods:
         if pod.node is not None:
             pods.append(pod)
             continue
         wanted: Mapping[str, str] = node_selectors.get((pod.namespace, pod.name), {})
-        fits = [n for n in nodes if all(n.labels.get(k) == v for k, v in wanted.items())]
-        if not fits:
-            src = pod.source
-            raise TopologyError([Diagnostic(src.file if src else "<topology>", src.line if src else 1, src.column if src else 1,
-                                            "spec.nodeSelector", f"expected a node with labels {dict(wanted)} for pod {pod.key}, found none")])
-        group = pod.owner or f"{pod.namespace}/{sorted(pod.labels.items())}"
-        best = min(fits, key=lambda n: (by_owner_zone.get((group, zone[n.name]), 0), by_owner_node.get((group, n.name), 0), total[n.name], n.name))
-        pod = replace(pod, node=best.name)
-        count(pod, best.name)
-        pods.append(pod)
+        group = group_of(pod)
+        hkey = (group, tuple(sorted(wanted.items())))
+        zones = heaps.get(hkey)
+        if zones is None:
+            fits = [n.name for n in nodes if all(n.labels.get(k) == v for k, v in wanted.items())]
+            if not fits:
+                src = pod.source
+                raise TopologyError([Diagnostic(src.file if src else "<topology>", src.line if src else 1, src.column if src else 1,
+                                                "spec.nodeSelector", f"expected a node with labels {dict(wanted)} for pod {pod.key}, found none")])
+            zones = {}
+            for n in fits:
+                zones.setdefault(zone[n], []).append((score(group, n), n))
+            for heap in zones.values():
+                heapq.heapify(heap)
+            heaps[hkey] = zones
+        low = min(by_owner_zone.get((group, z), 0) for z in zones)
+        candidates = [best_in(group, heap) for z, heap in zones.items() if by_owner_zone.get((group, z), 0) == low]
+        _, name = min(candidates)
+        count(group, name)
+        heap = zones[zone[name]]
+        best_in(group, heap)  # refresh the chosen node's entry (it is at the top)
+        pods.append(replace(pod, node=name))
     return replace(cluster, pods=tuple(pods))
 
 
 # --- IPAM ----------------------------------------------------------------------------------
-def _free_subnets(pool: IPNetwork, prefix: int, taken: list[IPNetwork]) -> Iterator[IPNetwork]:
-    prefix = max(prefix, pool.prefixlen)
-    for sub in pool.subnets(new_prefix=prefix):
-        if not any(sub.overlaps(t) for t in taken):  # type: ignore[arg-type]
-            yield sub
-
-
 def _first_per_family(nets: Iterable[IPNetwork]) -> list[IPNetwork]:
     seen: dict[int, IPNetwork] = {}
     for net in nets:
@@ -193,16 +238,56 @@ def _first_per_family(nets: Iterable[IPNetwork]) -> list[IPNetwork]:
     return list(seen.values())
 
 
-def _subnet_of_pods(pool: IPNetwork, ips: list[IPAddress], taken: list[IPNetwork]) -> IPNetwork | None:
-    """The node-sized subnet of ``pool`` holding all of a node's known pod IPs, if free."""
-    mine = [ip for ip in ips if ip.version == pool.version and ip in pool]
-    if not mine:
+class _SubnetPool:
+    """The node-sized subnets of one pool, by index, and who blocks each: node CIDRs (for
+    everyone) and known pod IPs (for every node but their own)."""
+
+    def __init__(self, pool: IPNetwork, taken: Iterable[IPNetwork], pod_ips: Mapping[str, list[IPAddress]]) -> None:
+        self.pool = pool
+        self.prefix = max(NODE_MASK[pool.version], pool.prefixlen)
+        self.shift = pool.max_prefixlen - self.prefix
+        self.count = 1 << (self.prefix - pool.prefixlen)
+        self.base = int(pool.network_address)
+        self.taken: set[int] = set()
+        self.pinned: dict[int, set[str]] = {}
+        self.cursor = 0
+        for net in taken:
+            self.take(net)
+        for node, ips in pod_ips.items():
+            for ip in ips:
+                if ip.version == pool.version and ip in pool:
+                    self.pinned.setdefault(self.index(ip), set()).add(node)
+
+    def index(self, addr: IPAddress) -> int:
+        return (int(addr) - self.base) >> self.shift
+
+    def subnet(self, idx: int) -> IPNetwork:
+        return ipaddress.ip_network((self.base + (idx << self.shift), self.prefix))
+
+    def take(self, net: IPNetwork) -> None:
+        if net.version != self.pool.version or not net.overlaps(self.pool):  # type: ignore[arg-type]
+            return
+        first = self.index(max(net.network_address, self.pool.network_address))  # type: ignore[type-var]
+        last = self.index(min(net.broadcast_address, self.pool.broadcast_address))  # type: ignore[type-var]
+        self.taken.update(range(first, last + 1))
+
+    def for_node(self, node: str, ips: list[IPAddress]) -> IPNetwork | None:
+        """The subnet holding all the node's known pod IPs if free, else the next free one."""
+        mine = {self.index(ip) for ip in ips if ip.version == self.pool.version and ip in self.pool}
+        if len(mine) == 1:
+            (idx,) = mine
+            if idx not in self.taken and self.pinned.get(idx, set()) <= {node}:
+                return self._claim(idx)
+        while self.cursor < self.count:
+            idx = self.cursor
+            self.cursor += 1
+            if idx not in self.taken and not self.pinned.get(idx):
+                return self._claim(idx)
         return None
-    prefix = max(NODE_MASK[pool.version], pool.prefixlen)
-    sub = ipaddress.ip_network(f"{mine[0]}/{prefix}", strict=False)
-    if any(ip not in sub for ip in mine) or any(sub.overlaps(t) for t in taken):  # type: ignore[arg-type]
-        return None
-    return sub
+
+    def _claim(self, idx: int) -> IPNetwork:
+        self.taken.add(idx)
+        return self.subnet(idx)
 
 
 def allocate_default(cluster: Cluster) -> Cluster:
@@ -212,29 +297,26 @@ def allocate_default(cluster: Cluster) -> Cluster:
     Only nodes without a pod CIDR of a family and pods without IPs are touched; they are
     marked ``pod_cidrs_allocated`` / ``allocated``. Raises AddressExhausted when out.
     """
-    pools = _first_per_family(cluster.pod_cidrs)
-    taken = [c for n in cluster.nodes for c in n.pod_cidrs]
     # Pods that already have addresses pin their node's subnet (a live dump without podCIDRs).
     pod_ips: dict[str, list[IPAddress]] = {}
     for p in cluster.pods:
         if p.node is not None and not p.host_network:
             pod_ips.setdefault(p.node, []).extend(p.ips)
+    given = [c for n in cluster.nodes for c in n.pod_cidrs]
+    pools = [_SubnetPool(pool, given, pod_ips) for pool in _first_per_family(cluster.pod_cidrs)]
     nodes: list[Node] = []
     for node in cluster.nodes:
         have = {c.version for c in node.pod_cidrs}
         added: list[IPNetwork] = []
-        for pool in pools:
-            if pool.version in have:
+        for sp in pools:
+            if sp.pool.version in have:
                 continue
-            others = [ipaddress.ip_network(ip) for name, ips in pod_ips.items() if name != node.name for ip in ips]
-            sub = _subnet_of_pods(pool, pod_ips.get(node.name, []), taken + others)
-            sub = sub or next(_free_subnets(pool, NODE_MASK[pool.version], taken + others), None)
+            sub = sp.for_node(node.name, pod_ips.get(node.name, []))
             if sub is None:
                 raise AddressExhausted(
-                    f"no free /{max(NODE_MASK[pool.version], pool.prefixlen)} left in pod CIDR {pool} for node {node.name} "
-                    f"({sum(1 for t in taken if t.version == pool.version)} node CIDRs already taken); use a larger podCIDR"
+                    f"no free /{sp.prefix} left in pod CIDR {sp.pool} for node {node.name} "
+                    f"({len(sp.taken)} node CIDRs already taken); use a larger podCIDR"
                 )
-            taken.append(sub)
             added.append(sub)
         if added:
             node = replace(node, pod_cidrs=tuple(sorted((*node.pod_cidrs, *added), key=lambda c: c.version)), pod_cidrs_allocated=True)
