@@ -5,6 +5,8 @@ same named ports, same side of every ipBlock, same node when routing is consider
 class; each class pair is decided once, with bit vectors over classes. Changing one policy
 re-decides only the classes that policy selected before or after the change.
 
+Policy semantics follow the driver: Kubernetes NetworkPolicy (vectorized over classes),
+Calico's ordered policies (decided per class pair), or none for drivers that enforce none.
 Routing comes in as a callable ``(src_pod, dst_pod) -> bool`` asked once per node pair
 (``network_routing`` builds one from traces of the assembled dataplane).
 """
@@ -13,11 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from overlaynet.model import Cluster, IPBlock, LabelSelector, NetworkPolicy, Pod, PolicyRule
+from overlaynet.model import (
+    Cluster,
+    IPBlock,
+    IPNetwork,
+    LabelSelector,
+    NetworkPolicy,
+    Pod,
+    PolicyRule,
+)
+from overlaynet.model.calico_policy import CalicoPolicy, cluster_policies
+from overlaynet.model.calico_policy import decide as calico_decide
 
 RouteFn = Callable[[Pod, Pod], bool]
 
@@ -144,23 +156,41 @@ class _PolicyVectors:
     egress: np.ndarray | None
 
 
-class ReachAnalyzer:
-    """Holds classes and per-policy vectors so one policy change is cheap."""
+PolicyFlavour = Literal["kubernetes", "calico", "none"]
 
-    def __init__(self, cluster: Cluster, query: ReachQuery = ReachQuery(), routing: RouteFn | None = None) -> None:
+
+class ReachAnalyzer:
+    """Holds classes and per-policy vectors so one policy change is cheap.
+
+    ``policies`` says whose semantics decide: ``kubernetes`` (NetworkPolicy, vectorized),
+    ``calico`` (Kubernetes and ``projectcalico.org/v3`` policies in Calico's order, with Deny
+    and Pass; decided per class pair, rebuilt on change), or ``none`` (a driver that enforces
+    no policy).
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        query: ReachQuery = ReachQuery(),
+        routing: RouteFn | None = None,
+        *,
+        policies: PolicyFlavour = "kubernetes",
+    ) -> None:
         self.cluster = cluster
         self.query = query
         self.routing = routing
+        self.flavour = policies
         self._route_cache: dict[tuple[str | None, str | None], bool] = {}
         self._build()
 
     # --- classes ------------------------------------------------------------------------
-    def _signature(self, pod: Pod, blocks: Sequence[IPBlock]) -> tuple[Any, ...]:
+    def _signature(self, pod: Pod, blocks: Sequence[IPBlock], nets: Sequence[IPNetwork] = ()) -> tuple[Any, ...]:
         return (
             pod.namespace,
             pod.labels,
             tuple(sorted((p.name, p.protocol, p.port) for p in pod.ports if p.name)),
             tuple(any(b.contains(ip) for ip in pod.ips) for b in blocks),
+            tuple(any(ip in n for ip in pod.ips if ip.version == n.version) for n in nets),
             pod.node if self.routing is not None else None,
         )
 
@@ -168,12 +198,14 @@ class ReachAnalyzer:
         self._cm: np.ndarray | None = None
         ns_filter = set(self.query.namespaces)
         self.pods = [p for p in self.cluster.pods if p.ips and not p.host_network and (not ns_filter or p.namespace in ns_filter)]
-        self.blocks = _ip_blocks(self.cluster.network_policies)
+        self.blocks = _ip_blocks(self.cluster.network_policies) if self.flavour == "kubernetes" else []
+        calico = cluster_policies(self.cluster) if self.flavour == "calico" else []
+        nets = _calico_nets(calico)
         sig_index: dict[tuple[Any, ...], int] = {}
         class_of = []
         self.reps: list[Pod] = []
         for pod in self.pods:
-            sig = self._signature(pod, self.blocks)
+            sig = self._signature(pod, self.blocks, nets)
             if sig not in sig_index:
                 sig_index[sig] = len(self.reps)
                 self.reps.append(pod)
@@ -181,12 +213,16 @@ class ReachAnalyzer:
         self.class_of = np.array(class_of, dtype=np.int64)
         self.index = _ClassIndex(self.cluster, self.reps, self.blocks)
         self._vectors: dict[str, _PolicyVectors] = {}
-        for pol in self.cluster.network_policies:
-            self._vectors[pol.key] = self._policy_vectors(pol)
+        if self.flavour == "kubernetes":
+            for pol in self.cluster.network_policies:
+                self._vectors[pol.key] = self._policy_vectors(pol)
         n = len(self.reps)
         self.ingress = np.ones((n, n), dtype=bool)  # ingress[dst, src]
         self.egress = np.ones((n, n), dtype=bool)  # egress[src, dst]
-        self._decide(np.ones(n, dtype=bool))
+        if self.flavour == "kubernetes":
+            self._decide(np.ones(n, dtype=bool))
+        elif self.flavour == "calico" and calico:
+            self._decide_calico(calico)
         self._routing_matrix()
         self._cm = self.egress & self.ingress.T & self.route
 
@@ -275,6 +311,19 @@ class ReachAnalyzer:
             self._cm[rows, :] = self.egress[rows, :] & self.ingress[:, rows].T & self.route[rows, :]
             self._cm[:, rows] = self.egress[:, rows] & self.ingress[rows, :].T & self.route[:, rows]
 
+    def _decide_calico(self, pols: list[CalicoPolicy]) -> None:
+        """Calico's ordered semantics (Deny, Pass, Log) do not reduce to unions of allows:
+        each class pair is decided by walking the policies, once per direction."""
+        q = self.query
+        for d, dst in enumerate(self.reps):
+            for s_, src in enumerate(self.reps):
+                self.egress[s_, d] = calico_decide(
+                    self.cluster, pols, src, "Egress", dst, dst.ips[0], q.proto, q.port
+                ).allowed
+                self.ingress[d, s_] = calico_decide(
+                    self.cluster, pols, dst, "Ingress", src, src.ips[0], q.proto, q.port
+                ).allowed
+
     def _routing_matrix(self) -> None:
         n = len(self.reps)
         self.route = np.ones((n, n), dtype=bool)
@@ -310,7 +359,7 @@ class ReachAnalyzer:
         if new is not None:
             pols.append(new)
         self.cluster = replace(self.cluster, network_policies=tuple(pols))
-        if _ip_blocks(self.cluster.network_policies) != self.blocks:
+        if self.flavour != "kubernetes" or _ip_blocks(self.cluster.network_policies) != self.blocks:
             self._build()  # a new ipBlock splits classes: start over
             return
         touched = self.index.zeros()
@@ -323,8 +372,24 @@ class ReachAnalyzer:
             self._decide(touched)
 
 
-def reach(cluster: Cluster, query: ReachQuery = ReachQuery(), routing: RouteFn | None = None) -> ReachMatrix:
-    return ReachAnalyzer(cluster, query, routing).matrix()
+def _calico_nets(pols: Sequence[CalicoPolicy]) -> list[IPNetwork]:
+    seen: dict[IPNetwork, None] = {}
+    for pol in pols:
+        for rule in (*pol.ingress, *pol.egress):
+            for ent in (rule.source, rule.destination):
+                for n in (*ent.nets, *ent.not_nets):
+                    seen.setdefault(n, None)
+    return list(seen)
+
+
+def reach(
+    cluster: Cluster,
+    query: ReachQuery = ReachQuery(),
+    routing: RouteFn | None = None,
+    *,
+    policies: PolicyFlavour = "kubernetes",
+) -> ReachMatrix:
+    return ReachAnalyzer(cluster, query, routing, policies=policies).matrix()
 
 
 @dataclass(frozen=True, slots=True)

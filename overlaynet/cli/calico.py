@@ -97,7 +97,15 @@ def _matrix(files: tuple[str, ...], query: ReachQuery, routing: bool) -> tuple[R
 
     network = load_network(files)
     route = _routing(network, query.port or 80, query.proto) if routing else None
-    return reach(network.cluster, query, route), network
+    driver = network.driver
+    flavour = driver.policy_semantics if driver.enforces_policy else "none"
+    if flavour == "none" and (network.cluster.network_policies or network.cluster.extra.get("calico")):
+        click.echo(
+            f"warning: the {driver.name} driver does not enforce network policy: the matrix ignores "
+            f"{len(network.cluster.network_policies)} NetworkPolicy object(s)",
+            err=True,
+        )
+    return reach(network.cluster, query, route, policies=flavour), network  # type: ignore[arg-type]
 
 
 @click.command(

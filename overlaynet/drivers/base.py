@@ -30,6 +30,8 @@ class Driver(ABC):
     name: ClassVar[str]
     #: Does the driver enforce NetworkPolicy? Traces warn when a policy selects a pod but not.
     enforces_policy: ClassVar[bool] = False
+    #: Whose semantics its enforcement follows ("kubernetes" or "calico"), for analyses.
+    policy_semantics: ClassVar[str] = "kubernetes"
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ __all__ = ["CalicoDriver", "CalicoOptions"]
 class CalicoDriver(Driver):
     name: ClassVar[str] = "calico"
     enforces_policy: ClassVar[bool] = True
+    policy_semantics: ClassVar[str] = "calico"
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -70,3 +70,15 @@ def test_calico_v3_global_policy_order_allow_then_deny() -> None:
     assert denied.disposition.value == "DENIED" and "ingress rule 2: Deny" in denied.reason
     wrong_port = run(net, TraceRequest("default/client", "default/web", port=8080)).forward.trace
     assert wrong_port.disposition.value == "DENIED"
+
+
+def test_reach_with_calico_v3_policies_agrees_with_traces() -> None:
+    net = assemble(load_cluster([HERE / "data" / "v3-policy.yaml"]))
+    m = reach(net.cluster, ReachQuery(port=80), policies="calico")
+    for i, src in enumerate(m.pods):
+        for j, dst in enumerate(m.pods):
+            if i != j:
+                delivered = run(net, TraceRequest(src.key, dst.key, port=80)).forward.success
+                assert delivered == bool(m.allowed[i, j]), (src.key, dst.key)
+    k8s_only = reach(net.cluster, ReachQuery(port=80))  # ignores the GlobalNetworkPolicy
+    assert (k8s_only.allowed != m.allowed).any()
