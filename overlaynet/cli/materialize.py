@@ -93,11 +93,14 @@ def _materialized_segments(m: Any) -> set[str]:
 @click.option("--size", type=click.IntRange(28, 65535), default=84, show_default=True, help="IP total length of the echo.")
 @click.option("--no-capture", is_flag=True, help="Do not capture the underlay (skips the wire-size checks).")
 @click.option("--no-mtu", is_flag=True, help="Skip the DF / Frag-needed checks.")
+@click.option("--tcp", "tcp_port", type=click.IntRange(1, 65535), default=None,
+              help="Also connect over TCP to a listener on this port of each destination pod.")
 @click.option("--run-id", default=None, help="Run id of the namespaces; default: random.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the driver and of --sample.")
 @click.option("--json", "as_json", is_flag=True, help="The whole report as JSON.")
 def verify(files: tuple[str, ...], pairs: tuple[tuple[str, str], ...], sample: int | None, size: int,
-           no_capture: bool, no_mtu: bool, run_id: str | None, seed: int, as_json: bool) -> None:
+           no_capture: bool, no_mtu: bool, tcp_port: int | None, run_id: str | None, seed: int,
+           as_json: bool) -> None:
     """Materialize FILE, ping pod pairs in the kernel, compare with the tracer, tear down.
 
     Compared: reachability, the reply's TTL, the size of the frames on the underlay
@@ -108,14 +111,14 @@ def verify(files: tuple[str, ...], pairs: tuple[tuple[str, str], ...], sample: i
     Examples:
       sudo overlaynet materialize verify topologies/demo.yaml
       sudo overlaynet materialize verify topologies/demo.yaml --sample 5 --json
-      sudo overlaynet materialize verify t.yaml --pair default/a1 default/c2
+      sudo overlaynet materialize verify t.yaml --pair default/a1 default/c2 --tcp 8080
     """
     from overlaynet.materialize.verify import verify as run_verify
 
     _need_root()
     network = load_network(files, seed=seed)
     report = run_verify(network, list(pairs) or None, run_id=run_id, size=size, sample=sample, seed=seed,
-                        capture=not no_capture, mtu=not no_mtu)
+                        capture=not no_capture, mtu=not no_mtu, tcp_port=tcp_port)
     if as_json:
         echo_json(report.to_dict())
     else:

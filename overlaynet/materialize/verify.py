@@ -10,6 +10,9 @@ For each ordered pod pair (ICMP echo of ``size`` bytes, DF clear) it compares:
   this flow: for an encapsulated flow their size equals the ``encap`` step's ``wire_bytes``
   (outer Ethernet included); for a plain routed flow (host-gw) the ``underlay`` step's
   ``frame_bytes``; a flow the tracer keeps off the underlay shows no frame there;
+* ``tcp``/``tcp_peer`` (with ``tcp_port``) — the SYN and the SYN-ACK are delivered ⇔ a
+  TCP connect to a listener in the destination pod succeeds, and the source address the
+  listener sees is the one the tracer's packet arrives with (after any NAT);
 * ``frag_needed`` — the tracer's path MTU P for a DF echo (the largest size it delivers):
   a DF echo of P + 1 gets "Frag needed"/"message too long" with the MTU the tracer names,
   and a DF echo of P is answered.
@@ -30,7 +33,7 @@ from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize.apply import Materialized, Skipped, materialize
-from overlaynet.materialize.probe import Capture, PingResult, ping_many
+from overlaynet.materialize.probe import Capture, PingResult, ping_many, tcp_connect
 from overlaynet.model import Pod
 
 __all__ = ["Comparison", "VerifyReport", "routed_hops", "verify"]
@@ -98,6 +101,8 @@ class _Pair:
     pmtu: int | None = None  # the largest DF echo the tracer delivers
     too_big: Any = None  # Trace of the DF echo of pmtu + 1
     results: dict[str, PingResult] = field(default_factory=dict)
+    tcp_fwd: Any = None  # Trace of the SYN
+    tcp_rev: Any = None  # Trace of the SYN-ACK
 
     @property
     def key(self) -> tuple[str, str]:
@@ -130,17 +135,21 @@ def _select_pairs(pods: Sequence[Pod], pairs: Iterable[tuple[str, str]] | None, 
 
 def verify(network: Any, pairs: Iterable[tuple[str, str]] | None = None, *, run_id: str | None = None,
            size: int = 84, sample: int | None = None, seed: int = 0, capture: bool = True,
-           mtu: bool = True, timeout: float = 1.0) -> VerifyReport:
+           mtu: bool = True, tcp_port: int | None = None, timeout: float = 1.0) -> VerifyReport:
     """Materialize ``network`` (an ``overlaynet.assemble.Network``), probe pod pairs, compare
     every probe with the tracer, tear everything down. ``pairs`` are (``ns/name``,
     ``ns/name``) pod keys (default: every ordered pair, or ``sample`` of them, chosen with
-    ``seed``). ``capture`` needs tshark; without it the wire-size checks are left out."""
+    ``seed``). ``capture`` needs tshark; without it the wire-size checks are left out.
+    ``tcp_port``: also connect over TCP to a one-shot listener on that port of each
+    destination pod (checks ``tcp`` and ``tcp_peer``)."""
     started = time.monotonic()
     cluster = network.cluster
     chosen = [_Pair(a, b, _pod_ref(a), _pod_ref(b)) for a, b in _select_pairs(cluster.pods, pairs, sample, seed)]
     notes: list[str] = []
     for pair in chosen:
         _trace_pair(network, pair, size, mtu)
+        if tcp_port is not None:
+            _trace_tcp(network, pair, tcp_port)
     hosts = [n.name for n in cluster.nodes] + [r.name for r in cluster.underlay.routers]
     network.build_all()
     if capture and shutil.which("tshark") is None:
@@ -149,6 +158,8 @@ def verify(network: Any, pairs: Iterable[tuple[str, str]] | None = None, *, run_
     m = materialize(network.dataplane, hosts=hosts, run_id=run_id)
     try:
         comparisons = _probe_and_compare(m, chosen, size, capture, mtu, timeout)
+        if tcp_port is not None:
+            comparisons += _tcp_compare(m, chosen, tcp_port, timeout)
         namespaces = len(m.namespaces)
     finally:
         m.teardown()
@@ -182,6 +193,34 @@ def _trace_pair(network: Any, pair: _Pair, size: int, mtu: bool) -> None:
         probe, last_drop = drop_mtu, t
     if pair.pmtu is not None and last_drop is not None:
         pair.too_big = trace(network, request.with_(size=pair.pmtu + 1, df=True), pair.src).trace
+
+
+def _trace_tcp(network: Any, pair: _Pair, port: int) -> None:
+    from overlaynet.trace import trace
+
+    state = NetfilterState()
+    syn = Packet(_ipv4(pair.a), _ipv4(pair.b), proto="tcp", sport=43210, dport=port, size=60)
+    pair.tcp_fwd = trace(network, syn, pair.src, state=state).trace
+    if pair.tcp_fwd.success:
+        pair.tcp_rev = trace(network, syn.reversed(), pair.dst, state=state).trace
+
+
+def _tcp_compare(m: Materialized, pairs: list[_Pair], port: int, timeout: float) -> list[Comparison]:
+    """One connection per pair, one after the other (each destination has one listener)."""
+    out = []
+    for pair in pairs:
+        a, b = pair.a.key, pair.b.key
+        why_not = _crossed_skipped(pair.tcp_fwd, m.skipped_interfaces) or _crossed_skipped(pair.tcp_rev, m.skipped_interfaces)
+        got = tcp_connect(m, pair.src, _ipv4(pair.b), port, listen_in=pair.dst, timeout=timeout)
+        delivered = pair.tcp_fwd.success and pair.tcp_rev is not None and pair.tcp_rev.success
+        said = str(pair.tcp_fwd.disposition) + (f", SYN-ACK {pair.tcp_rev.disposition}" if pair.tcp_rev is not None else "")
+        out.append(Comparison("tcp", a, b, said, got.status + (f" ({got.message})" if got.message else ""),
+                              None if why_not else delivered == got.connected, why_not or f"port {port}"))
+        if delivered and got.connected and not why_not:
+            final = pair.tcp_fwd.final_packet or pair.tcp_fwd.packet
+            out.append(Comparison("tcp_peer", a, b, str(final.src), str(got.accepted_from),
+                                  str(final.src) == got.accepted_from, "the source address the server sees"))
+    return out
 
 
 def _crossed_skipped(trace: Any, skipped: frozenset[tuple[NsRef, str]]) -> str | None:

@@ -43,10 +43,12 @@ def test_up_list_down(run_id: str) -> None:
 @pytest.mark.root
 def test_verify_one_pair(run_id: str) -> None:
     result = CliRunner().invoke(main, ["materialize", "verify", TOPOLOGY, "--pair", "default/a1", "default/c1",
-                                       "--run-id", run_id, "--no-capture"])
+                                       "--run-id", run_id, "--no-capture", "--tcp", "8080"])
     assert result.exit_code == 0, result.output
     assert "ok   ttl         default/c1 → default/a1: tracer 62 (2 routed hops) | kernel 62" in result.output
-    assert "1 pairs, 4 comparisons, 0 disagreements" in result.output
+    assert "ok   tcp         default/a1 → default/c1: tracer DELIVERED, SYN-ACK DELIVERED | kernel connected" in result.output
+    assert "ok   tcp_peer    default/a1 → default/c1: tracer 10.244.0.2 | kernel 10.244.0.2" in result.output
+    assert "1 pairs, 6 comparisons, 0 disagreements" in result.output
     assert list_namespaces(run_prefix(run_id)) == []
 
 
