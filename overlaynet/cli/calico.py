@@ -52,7 +52,8 @@ def bgp(files: tuple[str, ...], node: str | None, as_json: bool) -> None:
     mode = "route reflectors " + ", ".join(state.reflectors) if state.reflectors else "full node-to-node mesh"
     sessions = [s for s in state.sessions if node is None or node in (s.a, s.b)]
     up = sum(1 for s in sessions if s.state == "Established")
-    table = Table(title=f"BGP sessions — AS {state.as_number}, {mode}: {len(sessions)} sessions, {up} established")
+    console.print(f"BGP sessions — AS {state.as_number}, {mode}: {len(sessions)} sessions, {up} established", soft_wrap=True)
+    table = Table()
     for col in ("peer A", "peer B", "kind", "state", "why"):
         table.add_column(col)
     for s in sessions:
@@ -60,7 +61,8 @@ def bgp(files: tuple[str, ...], node: str | None, as_json: bool) -> None:
     console.print(table)
     cluster = network.cluster
     for n in shown:
-        rib = Table(title=f"{n}: BIRD routing table (birdc show route)")
+        console.print(f"\n{n}: BIRD routing table (as birdc show route)", soft_wrap=True)
+        rib = Table()
         for col in ("prefix", "via", "from", "protocol", "origin", "cluster list"):
             rib.add_column(col)
         for r in state.ribs[n]:
