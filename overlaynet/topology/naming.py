@@ -7,6 +7,7 @@ we derive them from a hash of the owner so the same file always gives the same n
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
 MAX_GENERATE_NAME_BASE = 58  # a generateName prefix (with its '-') is cut so the name stays <= 63
@@ -27,6 +28,7 @@ def generated(base: str, seed: str) -> str:
     return f"{base}-"[:MAX_GENERATE_NAME_BASE] + safe_string(seed, 5)
 
 
+@lru_cache(maxsize=4096)
 def pod_template_hash(template_digest: str) -> str:
     """A 10-character pod-template-hash for a Deployment's ReplicaSet."""
     return safe_string("pod-template-hash/" + template_digest, 10)
