@@ -29,7 +29,7 @@ from overlaynet.model import Cluster
 from overlaynet.trace.model import Trace
 from overlaynet.trace.steps import DropStep, EncapStep, FragmentStep
 
-__all__ = ["Prober", "measure_mode"]
+__all__ = ["Prober", "choose_pair", "measure_mode"]
 
 _MIN_PACKET = 68  # the smallest IPv4 MTU (RFC 791); every link carries this
 
@@ -118,7 +118,7 @@ def _assemble(cluster: Cluster, mode: Mode, seed: int) -> Any:
     return assemble(with_driver(cluster, mode.driver, mode.options), seed=seed)
 
 
-def _choose_pair(network: Any, seed: int) -> tuple[PodPair | None, str, str]:
+def choose_pair(network: Any, seed: int) -> tuple[PodPair | None, str, str]:
     """(pair, note, reason when none works): a pair on different segments when it is
     delivered, else one on the same segment (modes that need L2 adjacency)."""
     cross, local = candidate_pairs(network.cluster)
@@ -209,7 +209,7 @@ def measure_mode(cluster: Cluster, mode: Mode, payloads: Sequence[Payload], mess
 
 def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, seed: int,
              misconfig: bool) -> ModeResult:
-    pair, note, why = _choose_pair(network, seed)
+    pair, note, why = choose_pair(network, seed)
     if pair is None:
         return ModeResult(mode, "not applicable", why)
     probe = Prober(network, pair, seed)
