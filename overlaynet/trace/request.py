@@ -208,6 +208,10 @@ def _resolve_name(cluster: Cluster, src: Endpoint, name: str, port: int | None) 
     )
     addresses = tuple(res.addresses)
     step = DnsStep(name, queries, addresses, str(res.rcode))
+    if not addresses and str(res.rcode) == "FORWARDED":
+        # the answer lives outside the cluster: the trace cannot know it
+        tried = ", ".join(f"{q[0]} {q[1]} {q[2]}" for q in queries)
+        raise TraceError(f"--to {name!r}: the cluster DNS forwards it upstream ({tried}); give its IP address instead")
     return (addresses[0] if addresses else None), port, step
 
 
@@ -255,7 +259,8 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
         src_ip = src.ip or ip_address("0.0.0.0")
         pkt = Packet(src_ip, src_ip, req.proto, None, req.port or port, req.size, req.df, req.ttl)
         host, ns = (src.start.host, src.start.ns) if isinstance(src.start, NsRef) else (src.start.ns.host, src.start.ns.ns)
-        t = Trace((Hop(host, ns, (dns,)),), Disposition.NXDOMAIN, pkt, reason=f"{dns.name}: {dns.rcode}")
+        reason = f"{dns.name} does not resolve from {src.label} (last answer {dns.rcode})"
+        t = Trace((Hop(host, ns, (dns,)),), Disposition.NXDOMAIN, pkt, reason=reason)
         return TraceReport(TraceResult((t,)))
     packet = build_packet(req, _source_ip(dp, src, dst), dst, port)
     result = trace(network, packet, src.start, all_branches=req.all_branches, state=state, seed=req.seed)
