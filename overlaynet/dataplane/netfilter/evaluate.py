@@ -287,6 +287,9 @@ class _Run:
             if isinstance(target, t.Jump | t.Goto):
                 if isinstance(target, t.Jump):
                     stack.append((chain, i))
+                if target.chain not in table.chains:
+                    raise IptablesSyntaxError(f"table {table.name}: {chain.name} rule {i} jumps to undefined chain "
+                                              f"{target.chain}", line=rule.source_line or 0)
                 chain, i = table.chains[target.chain], 0
                 dispatch = self.dispatch_for(chain)
                 continue

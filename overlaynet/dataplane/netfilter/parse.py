@@ -88,6 +88,34 @@ def _check_jumps(table: Table, pending: _Pending, file: str) -> None:
         if name not in table.chains:
             raise UnsupportedExtension(f"unsupported target or undefined chain {name!r} in table {table.name}",
                                        line=line, file=file)
+    loop = find_loop(table)
+    if loop is not None:
+        chain, rule = loop
+        raise IptablesSyntaxError(f"chain loop in table {table.name}: {chain} jumps back into itself "
+                                  "(the kernel refuses loops)", line=rule.source_line or 0, file=file)
+
+
+def find_loop(table: Table) -> tuple[str, Rule] | None:
+    """A (chain, jumping rule) on a cycle of jumps/gotos, if there is one."""
+    state: dict[str, int] = {}  # 1 on the DFS stack, 2 done
+
+    def visit(name: str) -> tuple[str, Rule] | None:
+        state[name] = 1
+        for rule in table.chains[name].rules:
+            target = rule.target
+            if isinstance(target, Jump | Goto) and target.chain in table.chains:
+                seen = state.get(target.chain)
+                if seen == 1:
+                    return name, rule
+                if seen is None and (found := visit(target.chain)) is not None:
+                    return found
+        state[name] = 2
+        return None
+
+    for name in table.chains:
+        if name not in state and (found := visit(name)) is not None:
+            return found
+    return None
 
 
 def _declare(table: Table, line: str) -> None:

@@ -46,3 +46,20 @@ def test_kernel_saves_what_we_render(netns: str) -> None:
     assert restore(netns, rendered).returncode == 0
     saved = subprocess.run(["ip", "netns", "exec", netns, "iptables-save"], text=True, capture_output=True, check=True).stdout
     assert parse_save(saved) == parse_save(rendered)
+
+
+@pytest.mark.root
+@pytest.mark.iptables
+def test_a_nodes_whole_ruleset_restores(netns: str) -> None:
+    """What ``overlaynet rules`` prints for a demo node is accepted by iptables-restore."""
+    from overlaynet.assemble import assemble
+    from overlaynet.dataplane.ir import NsRef
+    from overlaynet.topology import load
+
+    root = Path(__file__).resolve().parents[3]
+    network = assemble(load([str(root / "topologies" / "demo.yaml")]).cluster)
+    node = network.cluster.nodes[0].name
+    text = render_save(network.dataplane.namespace(NsRef(node, "root")).netfilter)
+    assert "*nat" in text
+    result = restore(netns, text, "--test")
+    assert result.returncode == 0, result.stderr

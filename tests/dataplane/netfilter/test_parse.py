@@ -7,6 +7,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overlaynet.dataplane.netfilter import matches as m
 from overlaynet.dataplane.netfilter import matches_ct as ct
@@ -234,3 +236,27 @@ def test_renderer_agrees_with_real_iptables_save() -> None:
     ours = render_save(parse_save((GOLDEN / "extensions.restore").read_text()))
     kernel = (GOLDEN / "extensions.iptables-save").read_text()
     assert _tables(ours) == _tables(kernel)  # same text per table (table order differs by backend)
+
+
+def test_chain_loops_are_refused_like_the_kernel_does() -> None:
+    text = "*filter\n:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -p tcp -g A\nCOMMIT\n"
+    with pytest.raises(IptablesSyntaxError) as err:
+        parse_save(text)
+    assert "chain loop" in str(err.value) and err.value.line == 6
+
+
+@given(st.lists(st.sampled_from(["a", "b", " ", "  ", '"', "'", "\\", "x y", '"q r"', "'s t'", "\\\"", "#"]), max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_tokenizer_agrees_with_posix_shell_splitting(pieces: list[str]) -> None:
+    import shlex
+
+    from overlaynet.dataplane.netfilter.parse import _LineError, _tokens
+
+    line = "".join(pieces)
+    try:
+        expected = shlex.split(line, posix=True)
+    except ValueError:
+        with pytest.raises(_LineError):
+            _tokens(line)
+        return
+    assert _tokens(line) == expected
