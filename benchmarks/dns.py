@@ -112,11 +112,69 @@ def dnsperf(port: int, queries: Path, seconds: int, edns: bool, cpu: int | None)
             "latency_ms": grab("Average Latency \\(s\\)") * 1000}
 
 
+def synthetic_cluster(services: int, endpoints: int):  # type: ignore[no-untyped-def]
+    """A cluster of ``services`` ClusterIP services (ports http and metrics) in 10 namespaces,
+    each with ``endpoints`` ready endpoints."""
+    import ipaddress
+
+    from overlaynet.model import (
+        Cluster,
+        Endpoint,
+        EndpointPort,
+        EndpointSlice,
+        Service,
+        ServicePort,
+    )
+
+    svcs, slices = [], []
+    for i in range(services):
+        ns = f"team-{i % 10}"
+        svcs.append(Service(f"svc-{i}", ns, ports=(ServicePort(80, name="http"), ServicePort(9090, name="metrics")),
+                            cluster_ips=(ipaddress.ip_address(0x0A600000 + 16 + i),)))
+        eps = tuple(Endpoint((ipaddress.ip_address(0x0AF40000 + i * endpoints + j + 1),)) for j in range(endpoints))
+        slices.append(EndpointSlice(f"svc-{i}-x", ns, f"svc-{i}", endpoints=eps,
+                                    ports=(EndpointPort(8080, name="http"), EndpointPort(9090, name="metrics"))))
+    return Cluster(name="synthetic", services=tuple(svcs), endpoint_slices=tuple(slices),
+                   service_cidrs=(ipaddress.ip_network("10.96.0.0/12"),))
+
+
+def load_figures(services: int, endpoints: int) -> None:
+    """Time to build the answers at load, and the codec against dnspython rendering."""
+    import itertools
+
+    from overlaynet.dns.resolver import Resolver
+    from overlaynet.dns.wire import Engine, _prepare_wire_with_dnspython
+
+    cluster = synthetic_cluster(services, endpoints)
+    began = time.perf_counter()
+    resolver = Resolver(cluster)
+    indexed = time.perf_counter()
+    engine = Engine(resolver)
+    built = time.perf_counter()
+    per = (built - indexed) / max(engine.precomputed, 1)
+    print(f"load: {services:,} services x {endpoints} endpoints: index {indexed - began:.2f}s, "
+          f"{engine.precomputed:,} answers built in {built - indexed:.2f}s ({per * 1e6:.0f} us each)")
+    sample = list(itertools.islice(resolver.known_questions(), 2000))
+    responses = [resolver.answer(n, t) for n, t in sample]
+    t0 = time.perf_counter()
+    for r in responses:
+        engine._prepare(r)
+    t1 = time.perf_counter()
+    for r in responses:
+        _prepare_wire_with_dnspython(r)
+    t2 = time.perf_counter()
+    print(f"rendering {len(responses)} answers: codec {(t1 - t0) / len(responses) * 1e6:.0f} us each, "
+          f"dnspython {(t2 - t1) / len(responses) * 1e6:.0f} us each ({(t2 - t1) / (t1 - t0):.1f}x slower)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--topology", default=str(ROOT / "topologies" / "demo.yaml"))
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--load-services", type=int, default=2000, help="services of the synthetic load-time cluster")
+    ap.add_argument("--load-endpoints", type=int, default=10, help="endpoints per service there")
     args = ap.parse_args()
+    load_figures(args.load_services, args.load_endpoints)
     for tool in ("dnsperf", "nsd"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (Debian package {tool}); cannot benchmark", file=sys.stderr)

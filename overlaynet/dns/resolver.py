@@ -9,6 +9,7 @@ place where it differs from the specification and why.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Iterator, Sequence
@@ -107,17 +108,19 @@ class Resolver:
         self.zone = self.index.zone
         self.serial = serial if serial is not None else default_serial(cluster)
         self.dns_ip: IPAddress = cluster.dns_ip or ipaddress.IPv4Address("127.0.0.1")
+        self._soa: dict[dns.name.Name, SOARecord] = {}
 
     # --- public -----------------------------------------------------------------------------
     def answer(self, name: str | dns.name.Name, qtype: str | int = "A") -> Response:
         """The authoritative response to ``name``/``qtype`` (class IN)."""
         qname = to_name(name)
         rdtype = to_rdtype(qtype)
+        lowered = tuple(label.lower() for label in qname.labels)
         for zone in (self.zone, *REVERSE_ZONES):
-            if qname.is_subdomain(zone):
-                rel = qname.relativize(zone) if qname != zone else dns.name.empty
-                base = tuple(label.lower().decode("latin-1") for label in rel.labels)
-                zone_q = dns.name.Name(qname.labels[len(qname.labels) - len(zone.labels) :])
+            size = len(zone.labels)
+            if lowered[len(lowered) - size :] == zone.labels:
+                base = tuple(label.decode("latin-1") for label in lowered[: len(lowered) - size])
+                zone_q = _name_of(qname.labels[len(qname.labels) - size :])
                 return self._in_zone(_Q(qname, rdtype, zone, zone_q, base))
         if self.upstreams:
             return Response(qname, rdtype, dns.rcode.NOERROR, authoritative=False,
@@ -127,26 +130,31 @@ class Resolver:
     def soa(self, zone: dns.name.Name | None = None) -> SOARecord:
         """CoreDNS's SOA: ``ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 <ttl>``."""
         zone = zone or self.zone
-        return SOARecord(
-            zone, min(self.ttl, 300), dns.name.Name((b"ns", b"dns", *zone.labels)),
-            dns.name.Name((b"hostmaster", *zone.labels)), self.serial, minimum=self.ttl,
-        )
+        soa = self._soa.get(zone)
+        if soa is None:
+            soa = self._soa[zone] = SOARecord(
+                zone, min(self.ttl, 300), dns.name.Name((b"ns", b"dns", *zone.labels)),
+                dns.name.Name((b"hostmaster", *zone.labels)), self.serial, minimum=self.ttl,
+            )
+        return soa
 
-    def known_questions(self) -> Iterator[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
-        """Every question with a positive answer that can be enumerated from the model
-        (pod names only for existing pods); used to precompute answers and export the zone."""
+    def known_questions(self, *, services: bool = True, endpoints: bool = True) -> Iterator[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
+        """Every question with a positive answer that can be enumerated from the model, for
+        precomputing answers and exporting the zone: ``services`` selects the apex and the
+        service-level names (and ClusterIP PTRs), ``endpoints`` the endpoint names, pods'
+        names (existing pods only) and endpoint PTRs."""
         seen: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
-        for question in self._questions():
-            if question not in seen:
-                seen.add(question)
-                yield question
+        for name, rdtype, endpoint_level in self._questions():
+            if (endpoints if endpoint_level else services) and (name, rdtype) not in seen:
+                seen.add((name, rdtype))
+                yield name, rdtype
 
-    def _questions(self) -> Iterator[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
+    def _questions(self) -> Iterator[tuple[dns.name.Name, dns.rdatatype.RdataType, bool]]:
         z = self.zone
-        yield z, T.SOA
-        yield z, T.NS
-        yield _n(("ns", "dns"), z), T.A if self.dns_ip.version == 4 else T.AAAA
-        yield _n(("dns-version",), z), T.TXT
+        yield z, T.SOA, False
+        yield z, T.NS, False
+        yield _n(("ns", "dns"), z), T.A if self.dns_ip.version == 4 else T.AAAA, False
+        yield _n(("dns-version",), z), T.TXT, False
         for (ns, name), svc in sorted(self.index.services.items()):
             if svc.headless and not self.index.endpoints.get((ns, name)):
                 continue  # NXDOMAIN: no ready endpoints
@@ -156,27 +164,27 @@ class Resolver:
             for form in forms:
                 base = _n((name, ns, *form), z)
                 if svc.type == "ExternalName":
-                    yield base, T.CNAME
+                    yield base, T.CNAME, False
                     continue
-                yield from ((base, t) for t in (T.A, T.AAAA, T.SRV))
+                yield from ((base, t, False) for t in (T.A, T.AAAA, T.SRV))
                 named = {(p.name.lower(), p.protocol.lower()) for p in svc.ports if p.name}
                 for subset in self.index.endpoints.get((ns, name), ()):
                     if svc.headless:
                         named.update((p.name, p.protocol) for p in subset.ports if p.name)
                     for addr in subset.addresses:
-                        yield _n((addr.label,), base), T.A
-                        yield _n((addr.label,), base), T.AAAA
+                        yield _n((addr.label,), base), T.A, True
+                        yield _n((addr.label,), base), T.AAAA, True
                 for port_name, proto in sorted(named):
-                    yield _n((f"_{port_name}", f"_{proto}"), base), T.SRV
+                    yield _n((f"_{port_name}", f"_{proto}"), base), T.SRV, False
         if self.pods_mode != "disabled":
             for pod in self.cluster.pods:
                 if pod.ip is not None and not pod.host_network:
                     dashed = str(pod.ip).replace(".", "-").replace(":", "-")
                     owner = _n((dashed, pod.namespace.lower(), "pod"), z)
-                    yield owner, T.A if pod.ip.version == 4 else T.AAAA
+                    yield owner, T.A if pod.ip.version == 4 else T.AAAA, True
         ips = set(self.index.reverse_services) | set(self.index.reverse_endpoints)
         for ip in sorted(ips, key=lambda a: (a.version, int(a))):
-            yield dns.name.from_text(ip.reverse_pointer + "."), T.PTR
+            yield dns.name.from_text(ip.reverse_pointer + "."), T.PTR, ip not in self.index.reverse_services
 
     # --- the zone handler (CoreDNS handler.go) ---------------------------------------------
     def _in_zone(self, q: _Q) -> Response:
@@ -438,7 +446,13 @@ class Resolver:
 
 
 def _n(labels: tuple[str, ...], origin: dns.name.Name) -> dns.name.Name:
-    return dns.name.Name(tuple(label.encode("latin-1") for label in labels) + origin.labels)
+    return _name_of(tuple(label.encode("latin-1") for label in labels) + origin.labels)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name_of(labels: tuple[bytes, ...]) -> dns.name.Name:
+    """Names are immutable; building one validates every label, so reuse them."""
+    return dns.name.Name(labels)
 
 
 def _strip_underscore(label: str) -> str:
@@ -450,6 +464,9 @@ def _port_match(q_port: str, port: str, q_proto: str, proto: str) -> bool:
 
 
 def _dedup(records: list[Record]) -> Iterator[Record]:
+    if len(records) < 2:
+        yield from records
+        return
     seen: set[Record] = set()
     for rec in records:
         if rec not in seen:
