@@ -14,9 +14,17 @@ def _group_label(m: object) -> str:
     from overlaynet.analysis.overhead import ModeResult
 
     assert isinstance(m, ModeResult)
-    enc = f"+{m.overhead_bytes} B/packet" if m.encapsulation else "no encapsulation"
-    where = " (1 segment)" if m.pair_note.startswith("same-segment") else ""
-    return f"{m.mode.label}\n{enc}\npod MTU {m.pod_mtu}{where}"
+    enc = f"{m.encapsulation}: +{m.overhead_bytes} B/packet" if m.encapsulation else "no encap: +0 B"
+    where = "\n(pair on one segment)" if m.pair_note.startswith("same-segment") else ""
+    msg = f"\n{_size(m.message.bytes)} msg: +{m.message.overhead_percent:.1f}%" if m.message else ""
+    return f"{m.mode.label}\n{enc}\npod MTU {m.pod_mtu}{msg}{where}"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale and n % (scale // 10) == 0:
+            return f"{n / scale:g} {unit}"
+    return f"{n} B"
 
 
 def plot_efficiency(report: OverheadReport, path: str | os.PathLike[str]) -> int:
@@ -34,7 +42,7 @@ def plot_efficiency(report: OverheadReport, path: str | os.PathLike[str]) -> int
     n = max(len(payloads), 1)
     width = 0.8 / n
     fig_w = max(8.0, 1.5 + 1.35 * len(ok) * max(1.0, n / 3))
-    fig, ax = plt.subplots(figsize=(fig_w, 6.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(fig_w, 7.0), dpi=110)
     cmap = plt.get_cmap("viridis")
     for j, label in enumerate(payloads):
         xs = [i + (j - (n - 1) / 2) * width for i in range(len(ok))]
@@ -47,11 +55,11 @@ def plot_efficiency(report: OverheadReport, path: str | os.PathLike[str]) -> int
     ax.set_ylim(0, 112)
     ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("efficiency (%) = application bytes / underlay wire bytes\nhigher is better")
-    ax.set_xlabel("driver:mode (bytes each mode adds per packet, pod MTU)")
+    ax.set_xlabel("driver:mode — bytes added per packet, pod MTU, underlay bytes beyond a whole message")
     ax.set_title(f"Encapsulation efficiency per payload size — {report.topology} ({report.underlay} underlay)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(n, 4), fontsize=9, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.27), ncol=min(n, 4), fontsize=9, frameon=False)
     if skipped:
         text = "not measured: " + "; ".join(f"{m.mode.label} ({m.status}: {_short(m.reason)})" for m in skipped)
         fig.text(0.01, 0.01, text, fontsize=7.5, wrap=True, va="bottom", color="#444444")
