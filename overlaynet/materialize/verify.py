@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
@@ -35,6 +35,9 @@ from overlaynet.errors import MaterializeError
 from overlaynet.materialize.apply import Materialized, Skipped, materialize
 from overlaynet.materialize.probe import Capture, PingResult, ping_many, tcp_connect
 from overlaynet.model import Pod
+
+if TYPE_CHECKING:
+    from overlaynet.trace import Trace
 
 __all__ = ["Comparison", "VerifyReport", "routed_hops", "verify"]
 
@@ -96,17 +99,13 @@ class _Pair:
     b: Pod
     src: NsRef
     dst: NsRef
-    fwd: Any = None  # Trace of the echo request
-    rev: Any = None  # Trace of the echo reply (None when the request is not delivered)
+    fwd: Trace  # the echo request
+    rev: Trace | None = None  # the echo reply (None when the request is not delivered)
     pmtu: int | None = None  # the largest DF echo the tracer delivers
-    too_big: Any = None  # Trace of the DF echo of pmtu + 1
+    too_big: Trace | None = None  # the DF echo of pmtu + 1
     results: dict[str, PingResult] = field(default_factory=dict)
-    tcp_fwd: Any = None  # Trace of the SYN
-    tcp_rev: Any = None  # Trace of the SYN-ACK
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.a.key, self.b.key
+    tcp_fwd: Trace | None = None  # the SYN
+    tcp_rev: Trace | None = None  # the SYN-ACK
 
 
 def _pod_ref(pod: Pod) -> NsRef:
@@ -144,12 +143,8 @@ def verify(network: Any, pairs: Iterable[tuple[str, str]] | None = None, *, run_
     destination pod (checks ``tcp`` and ``tcp_peer``)."""
     started = time.monotonic()
     cluster = network.cluster
-    chosen = [_Pair(a, b, _pod_ref(a), _pod_ref(b)) for a, b in _select_pairs(cluster.pods, pairs, sample, seed)]
+    chosen = [_traced_pair(network, a, b, size, mtu, tcp_port) for a, b in _select_pairs(cluster.pods, pairs, sample, seed)]
     notes: list[str] = []
-    for pair in chosen:
-        _trace_pair(network, pair, size, mtu)
-        if tcp_port is not None:
-            _trace_tcp(network, pair, tcp_port)
     hosts = [n.name for n in cluster.nodes] + [r.name for r in cluster.underlay.routers]
     network.build_all()
     if capture and shutil.which("tshark") is None:
@@ -169,17 +164,25 @@ def verify(network: Any, pairs: Iterable[tuple[str, str]] | None = None, *, run_
 
 
 # --- the tracer's side ---------------------------------------------------------------------
-def _trace_pair(network: Any, pair: _Pair, size: int, mtu: bool) -> None:
+def _traced_pair(network: Any, a: Pod, b: Pod, size: int, mtu: bool, tcp_port: int | None) -> _Pair:
+    """What the tracer says about a pair: the echo and its reply, the path MTU, TCP."""
     from overlaynet.trace import trace
 
-    a_ip, b_ip = _ipv4(pair.a), _ipv4(pair.b)
     state = NetfilterState()
-    request = Packet(a_ip, b_ip, proto="icmp", icmp_type=8, size=size)
-    pair.fwd = trace(network, request, pair.src, state=state).trace
+    request = Packet(_ipv4(a), _ipv4(b), proto="icmp", icmp_type=8, size=size)
+    pair = _Pair(a, b, _pod_ref(a), _pod_ref(b), trace(network, request, _pod_ref(a), state=state).trace)
     if pair.fwd.success:
         pair.rev = trace(network, request.reversed(), pair.dst, state=state).trace
-    if not mtu or not pair.fwd.success:
-        return
+    if tcp_port is not None:
+        _trace_tcp(network, pair, tcp_port)
+    if mtu and pair.fwd.success:
+        _trace_path_mtu(network, pair, request)
+    return pair
+
+
+def _trace_path_mtu(network: Any, pair: _Pair, request: Packet) -> None:
+    from overlaynet.trace import trace
+
     # the path MTU: lower a DF echo to each MTU the tracer reports until it is delivered
     probe, last_drop = MAX_PROBE, None
     for _ in range(16):
@@ -212,6 +215,7 @@ def _tcp_compare(m: Materialized, pairs: list[_Pair], port: int, timeout: float)
         a, b = pair.a.key, pair.b.key
         why_not = _crossed_skipped(pair.tcp_fwd, m.skipped_interfaces) or _crossed_skipped(pair.tcp_rev, m.skipped_interfaces)
         got = tcp_connect(m, pair.src, _ipv4(pair.b), port, listen_in=pair.dst, timeout=timeout)
+        assert pair.tcp_fwd is not None  # traced when tcp_port is given
         delivered = pair.tcp_fwd.success and pair.tcp_rev is not None and pair.tcp_rev.success
         said = str(pair.tcp_fwd.disposition) + (f", SYN-ACK {pair.tcp_rev.disposition}" if pair.tcp_rev is not None else "")
         out.append(Comparison("tcp", a, b, said, got.status + (f" ({got.message})" if got.message else ""),
@@ -360,6 +364,7 @@ def _compare_mtu(pair: _Pair) -> list[Comparison]:
     a, b = pair.a.key, pair.b.key
     big, fits = pair.results["too_big"], pair.results["fits"]
     t = pair.too_big
+    assert t is not None  # probed only when traced
     drop = t.last_step
     want_mtu = getattr(drop, "mtu", None)
     said = f"{t.disposition} mtu {want_mtu} at size {pair.pmtu + 1}" if pair.pmtu is not None else "?"
