@@ -230,3 +230,56 @@ def test_rule_hits_carry_table_chain_number_text_and_comment(state: NetfilterSta
     assert str(hits[0]) == 'nat PREROUTING 1 -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
     assert hits[1].chain == "KUBE-SERVICES" and hits[1].number == 1 and hits[1].comment == "ns1/svc1:p80 cluster IP"
     assert hits[-1].verdict == "DNAT"
+
+
+@pytest.mark.parametrize(("rule", "packet", "matched"), [
+    ("-p tcp -m multiport --dports 80,8000:8100", tcp("1.1.1.1", "2.2.2.2", 8050), True),
+    ("-p tcp -m multiport ! --dports 80,8000:8100", tcp("1.1.1.1", "2.2.2.2", 8050), False),
+    ("-p tcp -m tcp --sport 40000 --dport 1:1024", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-p tcp --syn", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-p tcp --syn", tcp("1.1.1.1", "2.2.2.2", 443, tcp_flags=frozenset({"ACK"})), False),
+    ("-p udp", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("! -p udp", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-s 1.1.1.0/24 -d 2.2.2.2", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("! -s 1.1.1.0/24", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("-i eth+", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-i veth+", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("-o eth0", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("-m mark --mark 0x4000/0x4000", tcp("1.1.1.1", "2.2.2.2", 443, mark=0x4001), True),
+    ("-m mark --mark 0x4000", tcp("1.1.1.1", "2.2.2.2", 443, mark=0x4001), False),
+    ("-m conntrack --ctstate NEW", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-m conntrack --ctstate ESTABLISHED", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("-m conntrack --ctorigdst 2.2.2.0/24", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-m addrtype --src-type UNICAST", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-m addrtype --dst-type MULTICAST", tcp("1.1.1.1", "224.0.0.5", 443), True),
+    ("-m physdev --physdev-is-bridged", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("-m limit --limit 1/hour", tcp("1.1.1.1", "2.2.2.2", 443), True),
+    ("-f", tcp("1.1.1.1", "2.2.2.2", 443), False),
+    ("-m comment --comment x", tcp("1.1.1.1", "2.2.2.2", 443), True),
+])
+def test_match_semantics(rule: str, packet: object, matched: bool) -> None:
+    ruleset = rs(f"*filter\n-A FORWARD {rule} -j DROP\nCOMMIT\n")
+    [out] = run_hook(ruleset, packet, make_ctx("FORWARD", NetfilterState()))  # type: ignore[arg-type]
+    assert (out.verdict == "DROP") == matched
+
+
+def test_icmp_and_ipv6_packets() -> None:
+    from overlaynet.dataplane.packet import Packet
+
+    ruleset = rs("*filter\n-A INPUT -p icmp -m icmp --icmp-type 8 -j DROP\n-A INPUT -s 0.0.0.0/0 -j REJECT\nCOMMIT\n")
+    ping = Packet(ipaddress.ip_address("1.1.1.1"), ipaddress.ip_address("2.2.2.2"), "icmp", icmp_type=8)
+    assert run_hook(ruleset, ping, make_ctx("INPUT", NetfilterState()))[0].verdict == "DROP"
+    v6 = Packet(ipaddress.ip_address("fd00::1"), ipaddress.ip_address("fd00::2"), "tcp", 1, 2)
+    assert run_hook(ruleset, v6, make_ctx("INPUT", NetfilterState()))[0].verdict == "ACCEPT"  # an IPv4 rule
+
+
+def test_drop_in_mangle_stops_later_tables_and_redirect_snat(state: NetfilterState) -> None:
+    ruleset = rs("*mangle\n-A PREROUTING -p tcp --dport 9 -j DROP\nCOMMIT\n"
+                 "*nat\n-A PREROUTING -p tcp --dport 9 -j LOG\n-A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3128\n"
+                 "-A POSTROUTING -p tcp -j SNAT --to-source 5.5.5.5:1000-2000\nCOMMIT\n")
+    [dropped] = run_hook(ruleset, tcp("1.1.1.1", "2.2.2.2", 9), make_ctx("PREROUTING", state))
+    assert dropped.verdict == "DROP" and [h.table for h in dropped.hits] == ["mangle"]
+    [pre] = run_hook(ruleset, tcp("1.1.1.1", "2.2.2.2", 80), make_ctx("PREROUTING", state))
+    assert (str(pre.packet.dst), pre.packet.dport) == ("192.168.0.11", 3128) and pre.nat[0].kind == "REDIRECT"
+    [post] = run_hook(ruleset, tcp("1.1.1.1", "3.3.3.3", 22), make_ctx("POSTROUTING", state, out_iface="eth0"))
+    assert (str(post.packet.src), post.packet.sport) == ("5.5.5.5", 1000)
