@@ -134,7 +134,7 @@ class Engine:
             if len(self._lazy) >= MAX_LAZY:
                 self._lazy.clear()
             self._lazy[key] = prepared
-        out = render(prepared, data, q.qname, q.do if q.edns else None, limit)
+        out = render(prepared, data, q.qname, q.do if q.edns else None, limit or 65535)
         if not tcp:
             if len(self.raw_cache) >= MAX_RAW:
                 self.raw_cache.clear()

@@ -278,3 +278,22 @@ def test_parse_listen_rejects(bad: str) -> None:
 
     with pytest.raises(DNSError):
         parse_listen(bad)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_listen_on_ipv6_loopback(start_server) -> None:  # type: ignore[no-untyped-def]
+    st = start_server(listen=("::1", 0))
+    query = dns.message.make_query("web.default.svc.cluster.local", "A")
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(query.to_wire(), ("::1", st.port))
+        assert dns.message.from_wire(s.recv(4096)).answer

@@ -176,3 +176,12 @@ def test_name_loops_and_forward_pointers_are_formerr() -> None:
     assert parse_query(header + b"\xc0\x0c\x00\x01\x00\x01") is None  # points at itself
     assert parse_query(header + b"\xc0\x20\x00\x01\x00\x01") is None  # points forward
     assert parse_query(header + b"\x40abc\x00\x00\x01\x00\x01") is None  # bad label type
+
+
+def test_answers_over_64k_are_truncated_even_over_tcp() -> None:
+    from dns_clusters import demo_cluster
+
+    engine = Engine(Resolver(demo_cluster(many=5000)), precompute=10)
+    out = engine.handle(dns.message.make_query("big.default.svc.cluster.local", "A").to_wire(), tcp=True)
+    assert isinstance(out, bytes) and len(out) <= 65535
+    assert dns.message.from_wire(out).flags & dns.flags.TC
