@@ -13,8 +13,11 @@ immutable Rule value.
 
 from __future__ import annotations
 
+import gc
 import re
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
@@ -57,6 +60,19 @@ def _cache_for(cluster: Cluster) -> _ClusterCache:
 
     _CACHES[key] = (weakref.ref(cluster, forget), cache)
     return cache
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic GC while hundreds of thousands of long-lived Rule objects are made
+    (nothing here creates cycles; the collector would rescan them over and over)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def node_tables(payload: Payload) -> dict[str, dict[str, list[str]]]:
@@ -135,9 +151,10 @@ def program_node(dp: Dataplane, cluster: Cluster, node: Node) -> None:
         interface_ips=sorted(ns.local_ips(), key=lambda ip: (ip.version, ip)),
     )
     cache = _cache_for(cluster)
-    payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache.fragments)
-    tables = node_tables(payload)
-    _parse_missing(tables, cache)
-    _merge(ns, tables, cache)
+    with _bulk_allocation():
+        payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache.fragments)
+        tables = node_tables(payload)
+        _parse_missing(tables, cache)
+        _merge(ns, tables, cache)
     if config.effective_localhost_nodeports:
         ns.sysctls["net.ipv4.conf.all.route_localnet"] = "1"
