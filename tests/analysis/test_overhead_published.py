@@ -13,6 +13,7 @@ The default pod MTU on a 1500 underlay is checked too (same sources: 1450, 1480,
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from overlaynet.analysis.overhead import (
     parse_modes,
     parse_payloads,
 )
+from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.model import Cluster
 from overlaynet.topology import load
 
@@ -85,3 +87,65 @@ def test_vxlan_on_an_ipv6_underlay_is_70(demo: Cluster) -> None:
     assert [n for n, _ in m.layers] == ["outer Ethernet", "outer IPv6", "UDP", "VXLAN", "inner Ethernet"]
     assert m.overhead_bytes == m.frame_growth == VXLAN_IPV6
     assert m.frames_agree, m.frame_mismatch
+
+
+def _two_host_ipip() -> tuple[Dataplane, NsRef, IPv4Address]:
+    """Two hosts on one segment wired as Calico IPIP wires them (``tunl0``, remote block
+    ``via <node IP> dev tunl0 onlink``), one pod each, no netfilter: the tracer's IP-in-IP
+    frames without any driver."""
+    from ipaddress import ip_address, ip_network
+
+    from overlaynet.dataplane.ir import (
+        Address,
+        Dataplane,
+        Interface,
+        IpipInfo,
+        L2Segment,
+        NsRef,
+        Route,
+    )
+
+    dp = Dataplane()
+    dp.segments["lan"] = L2Segment("lan", ip_network("192.168.60.0/24"), 1500)
+    for i in (1, 2):
+        root = dp.add_namespace(NsRef(f"h{i}"), "host")
+        root.sysctls["net.ipv4.ip_forward"] = "1"
+        root.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ip_address("127.0.0.1"), 8)]))
+        root.add_interface(Interface("eth0", "phys", segment="lan", mac=f"02:00:00:00:60:0{i}",
+                                     addresses=[Address(ip_address(f"192.168.60.{i}"), 24)]))
+        dp.segments["lan"].ports.append((root.ref, "eth0"))
+        dp.segments["lan"].directory[ip_address(f"192.168.60.{i}")] = (root.ref, "eth0")
+        root.add_route(Route(ip_network("192.168.60.0/24"), dev="eth0", proto="kernel", scope="link"))
+        root.add_interface(Interface("tunl0", "ipip", mtu=1480, ipip=IpipInfo(),
+                                     addresses=[Address(ip_address(f"10.9.{i}.0"), 32)]))
+        pod = dp.add_namespace(NsRef(f"h{i}", "pod:default/p"), "pod")
+        pod.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ip_address("127.0.0.1"), 8)]))
+        pod.add_interface(Interface("eth0", "veth", mtu=1480, peer=(root.ref, "calip"), proxy_arp=False,
+                                    addresses=[Address(ip_address(f"10.9.{i}.5"), 32)]))
+        root.add_interface(Interface("calip", "veth", mtu=1480, peer=(pod.ref, "eth0"), proxy_arp=True,
+                                     mac="ee:ee:ee:ee:ee:ee"))
+        pod.add_route(Route(ip_network("169.254.1.1/32"), dev="eth0", scope="link"))
+        pod.add_route(Route(ip_network("0.0.0.0/0"), dev="eth0", via=ip_address("169.254.1.1")))
+        root.add_route(Route(ip_network(f"10.9.{i}.5/32"), dev="calip", scope="link"))
+        other = 3 - i
+        root.add_route(Route(ip_network(f"10.9.{other}.0/24"), dev="tunl0", via=ip_address(f"192.168.60.{other}"),
+                             onlink=True, origin="hand-built Calico IPIP"))
+    return dp, NsRef("h1", "pod:default/p"), IPv4Address("10.9.2.5")
+
+
+def test_ip_in_ip_is_20_in_the_tracers_frames() -> None:
+    """IP-in-IP from the tracer's frames on a hand-built IR (the Calico driver's ipip modes
+    are checked above once the netfilter engine evaluates IP-in-IP outer packets)."""
+    from ipaddress import ip_address
+
+    from overlaynet.analysis.overhead_frames import underlay_view
+    from overlaynet.dataplane.packet import Packet
+    from overlaynet.trace import trace
+
+    dp, src, dst = _two_host_ipip()
+    t = trace(dp, Packet(ip_address("10.9.1.5"), dst, "tcp", 40000, 80, 1000, df=True), src).trace  # type: ignore[arg-type]
+    assert t.success, t.reason
+    view = underlay_view(t)
+    assert view is not None and not view.mismatch, view
+    assert view.layers == (("outer Ethernet", 14), ("outer IPv4", 20))
+    assert view.overhead_bytes == 20 and view.frame_bytes == 1000 + 14 + 20
