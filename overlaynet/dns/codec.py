@@ -105,6 +105,7 @@ class SimpleQuery:
     edns_version: int
     payload: int
     do: bool
+    signed: bool = False  # carries a TSIG record (we hold no keys)
 
 
 def parse_simple(data: bytes) -> SimpleQuery | None:
@@ -195,7 +196,7 @@ def parse_query(data: bytes) -> SimpleQuery | None:
         return None
     qtype, qclass = struct.unpack_from("!HH", data, pos)
     pos += 4
-    edns = False
+    edns = signed = False
     version = payload = 0
     do = False
     for i in range(an + ns + ar):
@@ -208,13 +209,14 @@ def parse_query(data: bytes) -> SimpleQuery | None:
             if edns or i < an + ns or owner:
                 return None  # one OPT, in the additional section, owned by the root
             edns, payload, version, do = True, rclass, (ttl >> 16) & 0xFF, bool(ttl & 0x8000)
+        signed |= rtype == 250
         pos += 10 + rdlen
         if pos > len(data):
             return None
     if pos != len(data):
         return None
     qname = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
-    return SimpleQuery(qname, (*labels, b""), qtype, qclass, edns, version, payload, do)
+    return SimpleQuery(qname, (*labels, b""), qtype, qclass, edns, version, payload, do, signed)
 
 
 def reply_empty(query: bytes, q: SimpleQuery, flags: int, rcode: int, *, payload: int) -> bytes:

@@ -118,6 +118,8 @@ class Engine:
             return _header_only(data, dns.rcode.FORMERR)
         if q.edns and q.edns_version > 0:
             return self._empty(data, q, dns.rcode.BADVERS)
+        if q.signed:
+            return self._empty(data, q, dns.rcode.NOTAUTH)  # RFC 8945: a key we do not hold
         limit = None if tcp else (
             max(MIN_UDP, min(q.payload, OUR_PAYLOAD)) if q.edns else MIN_UDP
         )

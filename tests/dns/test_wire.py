@@ -185,3 +185,13 @@ def test_answers_over_64k_are_truncated_even_over_tcp() -> None:
     out = engine.handle(dns.message.make_query("big.default.svc.cluster.local", "A").to_wire(), tcp=True)
     assert isinstance(out, bytes) and len(out) <= 65535
     assert dns.message.from_wire(out).flags & dns.flags.TC
+
+
+def test_tsig_signed_query_is_notauth(engine: Engine) -> None:
+    import dns.tsigkeyring
+
+    keyring = dns.tsigkeyring.from_text({"k.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
+    query = dns.message.make_query("web.default.svc.cluster.local", "A")
+    query.use_tsig(keyring, keyname="k.")
+    reply = engine.handle(query.to_wire())
+    assert isinstance(reply, bytes) and reply[3] & 0xF == dns.rcode.NOTAUTH
