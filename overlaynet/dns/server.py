@@ -18,11 +18,13 @@ import os
 import secrets
 import signal
 import socket
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dns.message
 
+from overlaynet.dns.codec import parse_query, parse_simple
 from overlaynet.dns.message import Upstream, parse_upstream
 from overlaynet.dns.records import DEFAULT_TTL
 from overlaynet.dns.resolver import Resolver
@@ -356,6 +358,12 @@ class DNSServer:
             return None
         if reply is None or len(reply) < 12 or reply[:2] != qid:
             return None
+        asked = parse_simple(wire) or parse_query(wire)
+        if asked is not None:  # the reply must be for our question (anti-spoofing)
+            question = (asked.qname + struct.pack("!HH", asked.qtype, asked.qclass)).lower()
+            if reply[12 : 12 + len(question)].lower() != question:
+                log.warning("upstream %s answered another question; ignored", upstream)
+                return None
         return reply
 
     async def _udp_exchange(self, query: bytes, upstream: Upstream) -> bytes:

@@ -297,3 +297,25 @@ def test_listen_on_ipv6_loopback(start_server) -> None:  # type: ignore[no-untyp
         s.settimeout(5)
         s.sendto(query.to_wire(), ("::1", st.port))
         assert dns.message.from_wire(s.recv(4096)).answer
+
+
+class LyingUpstream(FakeUpstream):
+    """Answers with the right ID but another question."""
+
+    def _answer(self, wire: bytes, udp: bool) -> bytes:
+        query = dns.message.from_wire(wire)
+        other = dns.message.make_query("evil.example.", "A")
+        other.id = query.id
+        reply = dns.message.make_response(other)
+        reply.answer.append(dns.rrset.from_text("evil.example.", 60, "IN", "A", "203.0.113.66"))
+        return reply.to_wire()
+
+
+def test_upstream_reply_for_another_question_is_ignored(start_server) -> None:  # type: ignore[no-untyped-def]
+    liar = LyingUpstream()
+    try:
+        st = start_server(upstreams=[f"127.0.0.1:{liar.port}"], upstream_timeout=0.5)
+        reply = _udp_query(st.port, "www.example.com")
+        assert reply.rcode() == dns.rcode.SERVFAIL and not reply.answer
+    finally:
+        liar.close()
