@@ -28,8 +28,10 @@ __all__ = [
     "PayloadResult",
     "all_modes",
     "compare_overhead",
+    "message_cost",
     "parse_modes",
     "parse_payloads",
+    "payload_cost",
     "segment_sizes",
 ]
 

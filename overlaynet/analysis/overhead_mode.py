@@ -216,6 +216,11 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
     small = probe.view(_MIN_PACKET)
     own_frame = _pod_frame_bytes(probe.trace(_MIN_PACKET))
     enc = small.encap
+    if enc is not None and enc.encapsulation == "ipip" and enc.outer_dst.version == 6:
+        # Linux's ipip device carries IPv4 in IPv4 only (an IPv6 outer header is ip6tnl,
+        # which no driver here programs): an IPv6-outer IP-in-IP packet is no real packet
+        return ModeResult(mode, "unsupported", f"IP-in-IP on {enc.dev} would need an IPv6 outer header "
+                          f"({enc.outer_src} → {enc.outer_dst}); the kernel's ipip device is IPv4-only")
     dp = network.dataplane
     src_node = network.cluster.node(pair.src.node)
     dst_node = network.cluster.node(pair.dst.node)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 
-from overlaynet.analysis.overhead import OverheadReport
+from overlaynet.analysis.overhead import ModeResult, OverheadReport
 
 __all__ = ["plot_efficiency"]
 
 
-def _group_label(m: object) -> str:
-    from overlaynet.analysis.overhead import ModeResult
-
-    assert isinstance(m, ModeResult)
+def _group_label(m: ModeResult) -> str:
     enc = f"{m.encapsulation}: +{m.overhead_bytes} B/packet" if m.encapsulation else "no encap: +0 B"
     where = "\n(pair on one segment)" if m.pair_note.startswith("same-segment") else ""
     msg = f"\n{_size(m.message.bytes)} msg: +{m.message.overhead_percent:.1f}%" if m.message else ""
