@@ -7,6 +7,7 @@ The tracer (``overlaynet/trace``) calls it for ``trace --to NAME``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -117,11 +118,12 @@ def client_resolve(
     The walk continues on NXDOMAIN, NODATA and SERVFAIL and stops at the first answer; any
     other rcode (REFUSED) ends it, as in glibc. A query the cluster DNS forwards upstream is
     answered by ``forwarder`` when given, else recorded as ``FORWARDED`` and the walk stops.
-    Pass ``resolver`` to reuse one built for the same cluster.
+    Without ``resolver``, one with the cluster's own DNS options is built and reused for
+    later calls on the same Cluster object.
     """
     pod = _pod(cluster, pod)
     rdtype = to_rdtype(qtype)
-    resolver = resolver or Resolver(cluster)
+    resolver = resolver or shared_resolver(cluster)
     search = search_list(cluster, pod)
     queries: list[Query] = []
     answer: tuple[Record, ...] = ()
@@ -164,6 +166,24 @@ def client_resolve(
         nameserver=None if pod.host_network else str(cluster.dns_ip or "127.0.0.1"),
         search=search, queries=tuple(queries), answer=answer, addresses=addresses, rcode=final,
     )
+
+
+_RECENT: OrderedDict[int, Resolver] = OrderedDict()
+_RECENT_MAX = 4
+
+
+def shared_resolver(cluster: Cluster) -> Resolver:
+    """A Resolver with the cluster's own options, reused across calls for the same Cluster
+    object (the last few are kept; each keeps its cluster alive, so ids cannot be reused)."""
+    found = _RECENT.get(id(cluster))
+    if found is not None and found.cluster is cluster:
+        _RECENT.move_to_end(id(cluster))
+        return found
+    resolver = Resolver(cluster)
+    _RECENT[id(cluster)] = resolver
+    while len(_RECENT) > _RECENT_MAX:
+        _RECENT.popitem(last=False)
+    return resolver
 
 
 def _pod(cluster: Cluster, pod: Pod | str) -> Pod:

@@ -127,3 +127,12 @@ def test_reachable_from_resolver_module() -> None:
     from overlaynet.dns import resolver
 
     assert resolver.client_resolve is client_resolve
+
+
+def test_resolver_is_reused_for_the_same_cluster() -> None:
+    from overlaynet.dns.client import shared_resolver
+
+    c = demo_cluster()
+    assert shared_resolver(c) is shared_resolver(c)
+    other = demo_cluster()
+    assert shared_resolver(other) is not shared_resolver(c) and shared_resolver(other).cluster is other
