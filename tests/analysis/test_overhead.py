@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from overlaynet.analysis.overhead import (
     IMIX,
@@ -230,3 +232,32 @@ def test_report_to_dict(flannel: OverheadReport) -> None:
 
 def test_mode_equality_ignores_options() -> None:
     assert Mode("flannel", "vxlan", {"backend": "vxlan"}) == Mode("flannel", "vxlan")
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import overlaynet.analysis.overhead as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+@pytest.fixture(scope="module")
+def vxlan_probe(demo: Cluster) -> Any:
+    from overlaynet.analysis.overhead_mode import Prober, choose_pair
+    from overlaynet.assemble import assemble
+
+    network = assemble(with_driver(demo, "flannel", {"backend": "vxlan"}))
+    pair, _, _ = choose_pair(network, 0)
+    assert pair is not None
+    return Prober(network, pair)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(min_value=1, max_value=1410))
+def test_wire_bytes_grow_one_for_one_with_the_payload(vxlan_probe: Any, payload: int) -> None:
+    """Any payload up to the MSS: one frame of payload + TCP/IP 40 + Ethernet 14 + VXLAN 50."""
+    view = vxlan_probe.view(payload + 40)
+    assert view.frames == 1 and not view.mismatch
+    assert view.frame_bytes == payload + 40 + 14 + 50
