@@ -76,6 +76,10 @@ class Prober:
             self._views[size] = v
         return self._views[size]
 
+    def mismatches(self) -> list[str]:
+        """Every disagreement between a scapy frame and the trace's steps seen so far."""
+        return list(dict.fromkeys(v.mismatch for v in self._views.values() if v.mismatch))
+
     def wire_of_payload(self, payload: int) -> int:
         return self.view(payload + self.header).frame_bytes
 
@@ -230,19 +234,14 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
     largest = probe.largest()
     limit, _ = _describe_drop(probe.trace(largest + 1)) if largest else ("nothing crosses", None)
     same_text, same_encap = _same_node(network, seed)
-    warnings = []
-    if 0 < largest < pod_mtu:
-        warnings.append(f"the pod MTU {pod_mtu} is larger than the largest packet that crosses unfragmented "
-                        f"({largest}): full-size segments are fragmented or dropped ({limit})")
-    if same_encap:
-        warnings.append("a same-node flow is encapsulated")
+    warnings = _warnings(pod_mtu, largest, limit, same_encap)
     try:
         results = tuple(payload_cost(p, mss, probe.header, probe.wire_of_payload) for p in payloads)
         cost = message_cost(message, mss, probe.wire_of_payload)
     except OverlaynetError as exc:
         return ModeResult(mode, "error", f"pod MTU {pod_mtu}, MSS {mss}: {exc}")
     mis = _misconfig(cluster, mode, pair, underlay_mtu, seed) if misconfig and pod_mtu < underlay_mtu else []
-    mismatches = [v.mismatch for v in probe._views.values() if v.mismatch]
+    mismatches = probe.mismatches()
     return ModeResult(
         mode,
         "ok",
@@ -256,7 +255,7 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
         overhead_bytes=small.overhead_bytes if enc else 0,
         frame_growth=small.frame_bytes - own_frame,
         frames_agree=not mismatches,
-        frame_mismatch="; ".join(dict.fromkeys(mismatches)),
+        frame_mismatch="; ".join(mismatches),
         underlay_mtu=underlay_mtu,
         pod_mtu=pod_mtu,
         driver_pod_mtu=network.driver.pod_mtu(src_node),
@@ -269,6 +268,16 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
         misconfig=tuple(mis),
         warnings=tuple(warnings),
     )
+
+
+def _warnings(pod_mtu: int, largest: int, limit: str, same_encap: bool | None) -> list[str]:
+    out = []
+    if 0 < largest < pod_mtu:
+        out.append(f"the pod MTU {pod_mtu} is larger than the largest packet that crosses unfragmented "
+                   f"({largest}): full-size segments are fragmented or dropped ({limit})")
+    if same_encap:
+        out.append("a same-node flow is encapsulated")
+    return out
 
 
 def _pod_frame_bytes(t: Trace) -> int:
