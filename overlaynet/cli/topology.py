@@ -74,6 +74,7 @@ def show(files: tuple[str, ...], as_json: bool) -> None:
     result = load(list(files))
     data = summary(result.cluster)
     if as_json:
+        data["warnings"] = [_diag(d) for d in result.warnings]
         click.echo(json.dumps(data, indent=2))
         return
     for d in result.warnings:

@@ -77,10 +77,16 @@ def _cluster_ranges(ctx: Ctx, c: Cluster, r: Ranges) -> None:
         w = _at(ctx, ("dns", "clusterIP"), c.source, "spec.dns.clusterIP")
         if r.service_origin != "inferred" and not any(c.dns.cluster_ip in s for s in c.service_cidrs):
             ctx.error(w, f"expected the DNS clusterIP inside the service CIDR ({', '.join(map(str, c.service_cidrs))}), found {c.dns.cluster_ip}")
-        owner = next((s for s in c.services if c.dns.cluster_ip in s.cluster_ips and not (s.namespace == "kube-system" and s.name in ("kube-dns", "coredns"))), None)
-        if owner is not None:
-            ctx.error(_at(ctx, ("service", owner.namespace, owner.name, "clusterIP", c.dns.cluster_ip), owner.source),
-                      f"expected a ClusterIP other than the cluster DNS IP {c.dns.cluster_ip}, found it on service {owner.key}")
+    try:
+        dns_ip = c.dns_ip
+    except IndexError:  # reported by assemble (service CIDR too small)
+        dns_ip = None
+    # The cluster DNS answers on its IP; another Service there would shadow it. A Service in
+    # kube-system holding it is the DNS service of a dumped cluster (kube-dns, coredns, ...).
+    owner = next((s for s in c.services if dns_ip in s.cluster_ips and s.namespace != "kube-system"), None)
+    if owner is not None and dns_ip is not None:
+        ctx.error(_at(ctx, ("service", owner.namespace, owner.name, "clusterIP", dns_ip), owner.source),
+                  f"expected a ClusterIP other than the cluster DNS IP {dns_ip}, found it on service {owner.key}")
 
 
 def _underlay(ctx: Ctx, c: Cluster, r: Ranges) -> None:
