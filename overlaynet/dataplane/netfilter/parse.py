@@ -169,7 +169,9 @@ def _tokens(line: str) -> list[str]:
     glue = False  # the next piece continues the last token (no space in between)
     for i, part in enumerate(parts):
         if i % 2:
-            text = _DQ_ESCAPE.sub(r"\1", part[1:-1]) if part[0] == '"' else part[1:-1]
+            text = part[1:-1]
+            if part[0] == '"' and "\\" in text:
+                text = _DQ_ESCAPE.sub(r"\1", text)
             if glue:
                 tokens[-1] += text
             else:
@@ -396,9 +398,14 @@ class _RuleParser:
                 raise _LineError(f"unsupported target {self.target_name!r} (option --{name})", unsupported=True)
             loaded = ", ".join(o.ext for o in self.exts) or "none"
             raise _LineError(f"unknown option --{name} (loaded matches: {loaded}; target: {self.target_name or 'none'})")
-        if spec[name]:  # the legacy form puts '!' after an option that takes a value
+        nargs = spec[name]
+        if nargs:  # the legacy form puts '!' after an option that takes a value
             negated = self.legacy_negation() or negated
-        args = [self.next(f"an argument for --{name}") for _ in range(spec[name])]
+        pos = self.pos
+        if pos + nargs > len(self.tokens):
+            raise _LineError(f"expected an argument for --{name} at the end of the line")
+        args = self.tokens[pos:pos + nargs]
+        self.pos = pos + nargs
         try:
             owner.add(name, args, negated)
         except ValueError as exc:

@@ -18,7 +18,11 @@ def test_parse_of_render_is_identity(generated: list[Rule]) -> None:
     for name in CHAINS:
         ruleset.ensure_chain("mangle", name)
     for i, rule in enumerate(generated):
-        ruleset.append("mangle", CHAINS[i % len(CHAINS)] if i % 2 else "PREROUTING", rule)
+        chain = CHAINS[i % len(CHAINS)] if i % 2 else "PREROUTING"
+        target = getattr(rule.target, "chain", None)
+        if chain in CHAINS and target is not None and CHAINS.index(target) <= CHAINS.index(chain):
+            chain = "PREROUTING"  # jumps only go down the list: no loops (the kernel refuses them)
+        ruleset.append("mangle", chain, rule)
     text = render_save(ruleset)
     parsed = parse_save(text)
     assert parsed == ruleset
