@@ -35,16 +35,17 @@ class _Writer:
 
     def __init__(self) -> None:
         self.buf = bytearray()
-        self._offsets: dict[bytes, int] = {}
+        self._offsets: dict[tuple[bytes, ...], int] = {}
 
     def name(self, name: dns.name.Name, *, compress: bool = True) -> None:
         labels = name.labels
+        lowered = tuple(label.lower() for label in labels) if compress else ()
         for i, label in enumerate(labels):
             if not label:
                 self.buf.append(0)
                 return
             if compress:
-                key = b".".join(labels[i:]).lower()
+                key = lowered[i:]
                 offset = self._offsets.get(key)
                 if offset is not None:
                     self.buf += (0xC000 | offset).to_bytes(2, "big")

@@ -108,7 +108,7 @@ class Resolver:
         self.zone = self.index.zone
         self.serial = serial if serial is not None else default_serial(cluster)
         self.dns_ip: IPAddress = cluster.dns_ip or ipaddress.IPv4Address("127.0.0.1")
-        self._soa: dict[dns.name.Name, SOARecord] = {}
+        self._soa: dict[tuple[bytes, ...], SOARecord] = {}
 
     # --- public -----------------------------------------------------------------------------
     def answer(self, name: str | dns.name.Name, qtype: str | int = "A") -> Response:
@@ -130,9 +130,9 @@ class Resolver:
     def soa(self, zone: dns.name.Name | None = None) -> SOARecord:
         """CoreDNS's SOA: ``ns.dns.<zone> hostmaster.<zone> serial 7200 1800 86400 <ttl>``."""
         zone = zone or self.zone
-        soa = self._soa.get(zone)
+        soa = self._soa.get(zone.labels)
         if soa is None:
-            soa = self._soa[zone] = SOARecord(
+            soa = self._soa[zone.labels] = SOARecord(
                 zone, min(self.ttl, 300), dns.name.Name((b"ns", b"dns", *zone.labels)),
                 dns.name.Name((b"hostmaster", *zone.labels)), self.serial, minimum=self.ttl,
             )
@@ -143,10 +143,11 @@ class Resolver:
         precomputing answers and exporting the zone: ``services`` selects the apex and the
         service-level names (and ClusterIP PTRs), ``endpoints`` the endpoint names, pods'
         names (existing pods only) and endpoint PTRs."""
-        seen: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
+        seen: set[tuple[tuple[bytes, ...], int]] = set()
         for name, rdtype, endpoint_level in self._questions():
-            if (endpoints if endpoint_level else services) and (name, rdtype) not in seen:
-                seen.add((name, rdtype))
+            key = (name.labels, int(rdtype))  # our names are lower case: labels compare
+            if (endpoints if endpoint_level else services) and key not in seen:
+                seen.add(key)
                 yield name, rdtype
 
     def _questions(self) -> Iterator[tuple[dns.name.Name, dns.rdatatype.RdataType, bool]]:
@@ -212,7 +213,7 @@ class Resolver:
         else:  # a fake A lookup tells NODATA from NXDOMAIN (also MX: no mail records here)
             _, err, _ = self._address(_Q(q.name, T.A, q.zone, q.zone_q, q.base), ())
         if err is not None:
-            if q.zone != self.zone and self.upstreams:  # fallthrough in-addr.arpa ip6.arpa
+            if q.zone is not self.zone and self.upstreams:  # fallthrough in-addr.arpa ip6.arpa
                 return Response(q.name, t, dns.rcode.NOERROR, authoritative=False,
                                 forward=self.upstreams)
             return Response(q.name, t, dns.rcode.NXDOMAIN, authority=(self.soa(q.zone),))
@@ -305,7 +306,7 @@ class Resolver:
         return records, extra, None
 
     def _ptr(self, q: _Q) -> tuple[list[Record], str | None]:
-        ip = address_from_reverse(q.name) if q.zone != self.zone else None
+        ip = address_from_reverse(q.name) if q.zone is not self.zone else None
         if ip is None:
             _, err = self._records(q)
             return [], err
@@ -328,13 +329,13 @@ class Resolver:
         """CoreDNS names itself after the Service it is an endpoint of (kube-dns), else
         ``ns.dns.<zone>``; here: the Service whose ClusterIP is the cluster DNS IP."""
         svc = self.index.reverse_services.get(self.dns_ip)
-        if svc is not None and zone == self.zone:
+        if svc is not None and zone is self.zone:
             return _n((svc.name.lower(), svc.namespace.lower(), "svc"), zone), self.dns_ip
         return _n(("ns", "dns"), zone), self.dns_ip
 
     # --- Services() and Records() (kubernetes.go) --------------------------------------------
     def _services(self, q: _Q) -> tuple[list[_Item], str | None]:
-        if q.rdtype == T.TXT and q.base == ("dns-version",) and q.zone == self.zone:
+        if q.rdtype == T.TXT and q.base == ("dns-version",) and q.zone is self.zone:
             return [_Item(SCHEMA_VERSION, 0, q.name, SCHEMA_VERSION_TTL)], None
         if q.base == ("ns", "dns"):
             _, ip = self._ns_address(q.zone)
@@ -346,7 +347,7 @@ class Resolver:
         base = q.base
         if base in ((), ("svc",), ("pod",)):
             return [], None
-        if q.zone != self.zone:
+        if q.zone is not self.zone:
             return [], _NXDOMAIN
         kind = base[-1]
         if kind in ("svc", "pod"):

@@ -41,6 +41,7 @@ class Prepared:
     """A response rendered once, with a lower-case question; ``body`` follows the qname."""
 
     flags: int  # AA, RA and the rcode
+    qname: bytes  # the question name as rendered (lower case at load)
     an: int
     ns: int
     ar: int
@@ -86,7 +87,8 @@ class Engine:
         for name, rdtype in itertools.islice(questions, precompute):
             response = resolver.answer(name, rdtype)
             if response.cacheable:
-                self._static[(_name_wire(name.canonicalize()), int(rdtype))] = self._prepare(response)
+                prepared = self._prepare(response)
+                self._static[(prepared.qname.lower(), int(rdtype))] = prepared
 
     @property
     def precomputed(self) -> int:
@@ -174,9 +176,9 @@ class Engine:
         flags |= _RA if self.recursion_available else 0
         wire = encode(response.name, int(response.rdtype), _QR | flags,
                       response.answer, response.authority, response.additional)
-        qlen = len(_name_wire(response.name))
+        qlen = sum(len(label) for label in response.name.labels) + len(response.name.labels)
         an, ns, ar = len(response.answer), len(response.authority), len(response.additional)
-        return Prepared(flags, an, ns, ar, qlen, wire[12 + qlen :])
+        return Prepared(flags, wire[12 : 12 + qlen], an, ns, ar, qlen, wire[12 + qlen :])
 
     def _empty(self, data: bytes, q: SimpleQuery, rcode: int, *, truncated: bool = False) -> bytes:
         flags = _QR | (((data[2] << 8) | data[3]) & (_RD | _CD))
@@ -207,12 +209,6 @@ def render(prepared: Prepared, query: bytes, raw_qname: bytes, edns: bool | None
 def _prepare_wire_with_dnspython(response: Response) -> bytes:
     """The naive rendering (dnspython), kept as the baseline of benchmarks/dns.py."""
     return response.to_message().to_wire()
-
-
-def _name_wire(name: dns.name.Name) -> bytes:
-    wire = name.to_wire()
-    assert wire is not None
-    return wire
 
 
 def _header_only(data: bytes, rcode: dns.rcode.Rcode) -> bytes:
