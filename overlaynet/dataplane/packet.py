@@ -11,7 +11,7 @@ from typing import Literal
 
 from overlaynet.model.base import IPAddress
 
-L4Proto = Literal["tcp", "udp", "icmp", "sctp", "icmpv6"]
+L4Proto = Literal["tcp", "udp", "icmp", "sctp", "icmpv6", "ipip"]  # ipip: an IP-in-IP outer packet
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,8 +145,9 @@ class OutIface(Match):
         return iface_matches(self.name, env.out_iface) != self.negated
 
 
-PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "esp": 50, "ah": 51, "gre": 47, "udplite": 136}
-PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 50: "esp", 51: "ah", 47: "gre", 136: "udplite"}
+# "ipip" is the tracer's name for an IP-in-IP outer packet; /etc/protocols calls 4 "ipencap".
+PROTO_NUMBERS = {"icmp": 1, "ipip": 4, "ipencap": 4, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "esp": 50, "ah": 51, "gre": 47, "udplite": 136}
+PROTO_NAMES = {1: "icmp", 4: "ipencap", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 50: "esp", 51: "ah", 47: "gre", 136: "udplite"}
 
 
 def packet_proto_number(packet: Packet) -> int:
