@@ -48,3 +48,12 @@ def test_every_step_kind_is_distinct_and_serialises() -> None:
     assert len(kinds) == len(steps.__all__) - 1
     assert {"dns", "route", "neighbor", "bridge", "netfilter", "dnat", "snat", "policy", "encap", "decap",
             "underlay", "fragment", "deliver", "drop", "warning", "forward"} == set(kinds)
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import overlaynet.trace.api
+
+    result = doctest.testmod(overlaynet.trace.api)
+    assert result.attempted > 0 and result.failed == 0

@@ -242,3 +242,12 @@ def test_start_namespace_must_exist() -> None:
         trace(dp, pkt("10.0.0.2", "10.0.0.1"), NsRef("nope"))
     with pytest.raises(TraceError, match="no device"):
         trace(dp, pkt("10.0.0.2", "10.0.0.1"), Injection(host.ref, "eth9"))
+
+
+def test_loose_rp_filter_drops_a_source_with_no_route_back() -> None:
+    dp, host, pod = pod_and_host()
+    host.sysctls["net.ipv4.conf.all.rp_filter"] = "2"
+    t = trace(dp, pkt("172.16.0.9", "10.0.0.1"), pod.ref).trace
+    assert t.disposition is Disposition.DENIED and "rp_filter (loose)" in t.reason
+    route(host, "0.0.0.0/0", dev="veth-a")
+    assert trace(dp, pkt("172.16.0.9", "10.0.0.1"), pod.ref).trace.disposition is Disposition.ACCEPTED
