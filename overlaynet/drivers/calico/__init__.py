@@ -128,9 +128,15 @@ class CalicoDriver(Driver):
         return cluster_policies(self.cluster)
 
     # --- dataplane ----------------------------------------------------------------------
+    def overhead(self, node: Node) -> int:
+        """Bytes the encapsulation adds on ``node``'s underlay (VXLAN: 50 on IPv4, 70 on IPv6)."""
+        if self.opts.encapsulation == "vxlan" and node.ip.version == 6:
+            return 70
+        return OVERHEAD[self.opts.encapsulation]
+
     def pod_mtu(self, node: Node) -> int:
-        base = self._underlay_mtu(node)
-        return base - OVERHEAD[self.opts.encapsulation]
+        """Felix's auto-detected MTU: the node's own link MTU minus the overhead."""
+        return self._underlay_mtu(node) - self.overhead(node)
 
     def _underlay_mtu(self, node: Node) -> int:
         try:

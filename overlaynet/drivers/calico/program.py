@@ -63,7 +63,7 @@ def program_node(driver: CalicoDriver, dp: Dataplane, node: Node) -> None:
             Interface(
                 "tunl0",
                 "ipip",
-                mtu=underlay_mtu - 20,
+                mtu=underlay_mtu - driver.overhead(node),
                 addresses=[Address(tunnel_ip, 32)] if tunnel_ip else [],
                 ipip=IpipInfo(local=None, remote=None),
                 origin="calico-node: IP-in-IP tunnel device, address from the node's block",
@@ -74,7 +74,7 @@ def program_node(driver: CalicoDriver, dp: Dataplane, node: Node) -> None:
             Interface(
                 "vxlan.calico",
                 "vxlan",
-                mtu=underlay_mtu - 50,
+                mtu=underlay_mtu - driver.overhead(node),
                 mac=vtep_mac(node.name),
                 addresses=[Address(tunnel_ip, 32)] if tunnel_ip else [],
                 vxlan=VxlanInfo(vni=opts.vxlan_vni, local=node.ip, port=opts.vxlan_port, dev="eth0"),
@@ -133,7 +133,11 @@ def _program_pod(dp: Dataplane, root: NetNamespace, node: Node, pod: Pod, mtu: i
             origin=origin + ": host side, proxy_arp=1",
         )
     )
+    # the CNI plugin's configureSysctls: answer proxy ARP at once (the kernel otherwise
+    # delays a proxied answer by up to proxy_delay, 0.8 s), and forward from the pod
     root.sysctls[f"net.ipv4.conf.{host_if}.proxy_arp"] = "1"
+    root.sysctls[f"net.ipv4.neigh.{host_if}.proxy_delay"] = "0"
+    root.sysctls[f"net.ipv4.conf.{host_if}.forwarding"] = "1"
     for ip in pod.ips:
         root.add_route(
             Route(
