@@ -32,7 +32,7 @@ def restore(netns: str, text: str, *args: str) -> subprocess.CompletedProcess[st
 
 @pytest.mark.root
 @pytest.mark.iptables
-@pytest.mark.parametrize("golden", ["kube-proxy-node.save", "extensions.restore"])
+@pytest.mark.parametrize("golden", ["kube-proxy-node.save", "kube-proxy-loadbalancer.save", "extensions.restore"])
 def test_iptables_restore_accepts_rendered_rules(netns: str, golden: str) -> None:
     text = render_save(parse_save((GOLDEN / golden).read_text()), counters=True)
     result = restore(netns, text, "--test")
