@@ -45,6 +45,13 @@ def test_pod_plumbing_is_calico_cni() -> None:
     host_if = root.interfaces[veth_name(pod)]
     assert host_if.name.startswith("cali") and len(host_if.name) == 15
     assert host_if.mac == "ee:ee:ee:ee:ee:ee" and host_if.proxy_arp and host_if.mtu == 1480
+    # the CNI plugin's sysctls on the host side (configureSysctls): proxy ARP answered at
+    # once (the kernel's default proxy_delay holds the answer up to 0.8 s), forwarding on
+    assert {k: v for k, v in root.sysctls.items() if host_if.name in k} == {
+        f"net.ipv4.conf.{host_if.name}.proxy_arp": "1",
+        f"net.ipv4.neigh.{host_if.name}.proxy_delay": "0",
+        f"net.ipv4.conf.{host_if.name}.forwarding": "1",
+    }
     assert any(str(r.dst) == f"{pod.ip}/32" and r.dev == host_if.name and r.scope == "link" for r in root.routes)
     ns = net.dataplane.namespace(NsRef(pod.node or "", f"pod:{pod.key}"))
     assert str(ns.interfaces["eth0"].addresses[0]) == f"{pod.ip}/32"
