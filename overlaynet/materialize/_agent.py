@@ -3,7 +3,8 @@
 Standard library only, so it starts in milliseconds (``python -I -S _agent.py CMD JSON``).
 Commands: ``netlink`` (open netlink sockets inside namespaces and pass them back),
 ``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
-``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``capture`` (packet sockets in
+``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``serve``/``connect_many`` (many
+TCP connections at once), ``capture`` (packet sockets in
 several namespaces, written as one pcap). Each prints one JSON object on stdout.
 """
 
@@ -223,6 +224,79 @@ def cmd_connect(args: dict[str, Any]) -> int:
     return 0
 
 
+def cmd_serve(args: dict[str, Any]) -> int:
+    """Accept TCP connections on ``port`` until stdin closes (or ``timeout``); prints
+    ``ready`` first, then every peer accepted (address and port, as the server saw them)."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((args.get("addr", "0.0.0.0"), int(args["port"])))
+    srv.listen(128)
+    _out({"ready": True})
+    deadline = time.monotonic() + float(args.get("timeout", 30.0))
+    stdin = sys.stdin.fileno()
+    peers: list[list[Any]] = []
+    stop = False
+    while not stop and time.monotonic() < deadline:
+        ready = select.select([srv, stdin], [], [], max(deadline - time.monotonic(), 0))[0]
+        if srv in ready:
+            conn, peer = srv.accept()
+            conn.close()
+            peers.append([peer[0], peer[1]])
+        stop = stdin in ready and not os.read(stdin, 4096)
+    srv.setblocking(False)
+    while True:  # connections already completed by the kernel but not yet accepted
+        try:
+            conn, peer = srv.accept()
+        except BlockingIOError:
+            break
+        conn.close()
+        peers.append([peer[0], peer[1]])
+    _out({"peers": peers})
+    return 0
+
+
+def cmd_connect_many(args: dict[str, Any]) -> int:
+    """TCP connects to every ``{dst, port}`` of ``args["targets"]`` at once (non-blocking),
+    each given ``timeout`` seconds; one result per target, in order."""
+    timeout = float(args.get("timeout", 2.0))
+    pending: dict[socket.socket, int] = {}
+    results: list[dict[str, Any]] = [{} for _ in args["targets"]]
+    for i, target in enumerate(args["targets"]):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        err = sock.connect_ex((target["dst"], int(target["port"])))
+        if err in (0, errno.EINPROGRESS):
+            pending[sock] = i
+        else:
+            results[i] = _connect_error(err)
+            sock.close()
+    deadline = time.monotonic() + timeout
+    while pending:
+        left = deadline - time.monotonic()
+        done = select.select([], list(pending), [], left)[1] if left > 0 else []
+        if not done:
+            break
+        for sock in done:
+            i = pending.pop(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err == 0:
+                local = sock.getsockname()
+                results[i] = {"status": "connected", "local": local[0], "local_port": local[1]}
+            else:
+                results[i] = _connect_error(err)
+            sock.close()
+    for sock, i in pending.items():
+        results[i] = {"status": "timeout", "message": f"connect timed out after {timeout}s"}
+        sock.close()
+    _out({"results": results})
+    return 0
+
+
+def _connect_error(err: int) -> dict[str, Any]:
+    status = "refused" if err == errno.ECONNREFUSED else "unreachable"
+    return {"status": status, "message": os.strerror(err)}
+
+
 def _keep(addr: tuple[Any, ...], ignore: set[str]) -> bool:
     return bool(addr[2] != PACKET_OUTGOING and addr[0] not in ignore)
 
@@ -279,6 +353,8 @@ COMMANDS = {
     "ping": cmd_ping,
     "listen": cmd_listen,
     "connect": cmd_connect,
+    "serve": cmd_serve,
+    "connect_many": cmd_connect_many,
     "capture": cmd_capture,
 }
 

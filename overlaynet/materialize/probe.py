@@ -13,13 +13,15 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.errors import MaterializeError
+from overlaynet.materialize._state import agent_cmd, netns_argv
 from overlaynet.materialize.apply import Materialized
 from overlaynet.materialize.links import SEGMENT_BRIDGE
 from overlaynet.model.base import IPAddress
@@ -103,6 +105,63 @@ def tcp_connect(m: Materialized, src: NsRef, dst: IPAddress | str, port: int, *,
             listener.kill()  # nobody will come: do not wait for its timeout
         peer = _accepted_peer(listener)
     return TcpResult(status=out["status"], accepted_from=peer, message=out.get("message", ""))
+
+
+def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]], port: int, *,
+                     listen_in: Iterable[NsRef] = (), timeout: float = 1.0) -> list[TcpResult]:
+    """TCP connects from each ``(src, dst)`` of ``probes`` to ``dst:port``, all at once: one
+    listener per namespace of ``listen_in`` (it accepts until every connect is done), one
+    agent per source connecting to all its destinations in parallel. A SYN that a firewall
+    drops costs ``timeout`` once, not once per pair. Results come in the order of ``probes``;
+    ``accepted_from`` is the peer the listener saw for that connection (matched by the
+    connection's local port)."""
+    listeners: dict[NsRef, subprocess.Popen[str]] = {}
+    by_src: dict[NsRef, list[int]] = {}
+    for i, (src, _) in enumerate(probes):
+        by_src.setdefault(src, []).append(i)
+    results: list[TcpResult | None] = [None] * len(probes)
+    connectors: list[tuple[list[int], subprocess.Popen[str]]] = []
+    try:
+        for ref in dict.fromkeys(listen_in):
+            listeners[ref] = m.agent_popen(ref, "serve", {"port": port, "timeout": timeout + 30})
+        for src, idx in by_src.items():
+            targets = [{"dst": str(probes[i][1]), "port": port} for i in idx]
+            argv = [*netns_argv(m.namespace_name(src)),
+                    *agent_cmd("connect_many", json.dumps({"targets": targets, "timeout": timeout}))]
+            connectors.append((idx, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        outcomes: list[tuple[list[int], list[dict[str, Any]]]] = []
+        for idx, proc in connectors:
+            stdout, stderr = proc.communicate(timeout=timeout + 20)
+            lines = stdout.strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                raise MaterializeError(f"namespace {m.namespace_name(probes[idx[0]][0])}: agent connect_many failed: {stderr.strip()}")
+            outcomes.append((idx, json.loads(lines[-1])["results"]))
+        accepted: list[tuple[str, int]] = []  # (client address, client port) as servers saw them
+        for proc in listeners.values():
+            stdout, _ = proc.communicate(input="", timeout=20)
+            lines = stdout.strip().splitlines()
+            accepted += [(str(a), int(p)) for a, p in (json.loads(lines[-1]).get("peers", []) if lines else [])]
+        for idx, outs in outcomes:
+            for i, out in zip(idx, outs, strict=True):
+                peer = None
+                if out["status"] == "connected":
+                    peer = _peer_of(accepted, str(out["local"]), int(out["local_port"]))
+                results[i] = TcpResult(status=out["status"], accepted_from=peer, message=out.get("message", ""))
+    finally:
+        for proc in [*listeners.values(), *(p for _, p in connectors)]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return [r for r in results if r is not None]
+
+
+def _peer_of(accepted: list[tuple[str, int]], local: str, port: int) -> str | None:
+    """The address a server saw for the client socket ``local:port``: itself when no NAT
+    intervened, else the one accepted connection from that port (None if ambiguous)."""
+    if (local, port) in accepted:
+        return local
+    same_port = {a for a, p in accepted if p == port}
+    return same_port.pop() if len(same_port) == 1 else None
 
 
 def _accepted_peer(proc: subprocess.Popen[str]) -> str | None:
