@@ -16,7 +16,7 @@ _PATHS = click.argument("files", nargs=-1, required=True, type=click.Path(dir_ok
 
 @click.command("validate")
 @_PATHS
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file instead of text.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list with one object per file instead of text.")
 def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check topology files: every error with file:line:column, YAML path, expected and found.
 
@@ -49,7 +49,7 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
                 click.echo(str(d), err=True)
             click.echo(f"{path}: OK: {len(c.nodes)} nodes, {len(c.pods)} pods, {len(c.services)} services")
     if as_json:
-        click.echo(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+        click.echo(json.dumps(reports, indent=2))
     if failed:
         raise SystemExit(2)
 

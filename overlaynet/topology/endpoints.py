@@ -87,11 +87,9 @@ def _slices_for(svc: Service, pods: Iterable[Pod], zones: Mapping[str, str | Non
             chunk = tuple(eps[start : start + MAX_ENDPOINTS_PER_SLICE])
             salt = f"{fam}/{[(p.name, p.port, p.protocol) for p in ports]}/{start // MAX_ENDPOINTS_PER_SLICE}"
             out.append(EndpointSlice(slice_name(svc.namespace, svc.name, salt), svc.namespace, svc.name, fam, chunk, ports, CONTROLLER, svc.source))  # type: ignore[arg-type]
-    if not out:  # the controller keeps one empty slice per family so consumers see "no endpoints"
+    if not out:  # the controller keeps one placeholder slice per family, with no ports
         for fam in families:
-            ports = tuple(EndpointPort(p.port if not isinstance(p.target_port, int) else p.target_port, p.protocol, p.name or "", p.app_protocol)
-                          for p in svc.ports if not isinstance(p.target_port, str))
-            out.append(EndpointSlice(slice_name(svc.namespace, svc.name, f"{fam}/empty"), svc.namespace, svc.name, fam, (), ports, CONTROLLER, svc.source))  # type: ignore[arg-type]
+            out.append(EndpointSlice(slice_name(svc.namespace, svc.name, f"{fam}/empty"), svc.namespace, svc.name, fam, (), (), CONTROLLER, svc.source))  # type: ignore[arg-type]
     return out
 
 

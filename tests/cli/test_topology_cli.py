@@ -47,13 +47,13 @@ def test_validate_prints_warnings_and_keeps_going(tmp_path: Path) -> None:
 def test_validate_json(tmp_path: Path) -> None:
     code, out, _ = run("validate", "--json", DEMO)
     assert code == 0
-    data = json.loads(out)
+    (data,) = json.loads(out)
     assert data["ok"] and data["pods"] == 5 and data["errors"] == []
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: Pod\n")
     code, out, _ = run("validate", "--json", str(bad))
     assert code == 2
-    err = json.loads(out)["errors"][0]
+    err = json.loads(out)[0]["errors"][0]
     assert (err["line"], err["column"], err["path"]) == (1, 1, "apiVersion")
 
 
