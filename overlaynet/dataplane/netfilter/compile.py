@@ -33,7 +33,7 @@ class DispatchRun:
             return None
         from overlaynet.dataplane.netfilter.matches import PROTO_NUMBERS
 
-        candidates = self.table.get((packet.dst, PROTO_NUMBERS[packet.proto], packet.dport))
+        candidates = self.table.get((packet.dst, PROTO_NUMBERS.get(packet.proto, -1), packet.dport))
         if not candidates:
             return None
         k = bisect_left(candidates, position)

@@ -193,6 +193,23 @@ def _icmp(o: Options) -> m.Match:
     return m.Icmp(typ, code, o.neg("icmp-type"))
 
 
+_ICMP6_TYPES = {"destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3, "parameter-problem": 4,
+                "echo-request": 128, "echo-reply": 129, "router-solicitation": 133, "router-advertisement": 134,
+                "neighbour-solicitation": 135, "neighbor-solicitation": 135, "neighbour-advertisement": 136,
+                "neighbor-advertisement": 136, "redirect": 137}
+
+
+def _icmp6(o: Options) -> m.Match:
+    text = o.arg("icmpv6-type")
+    if text is None:
+        raise ValueError("icmp6 needs --icmpv6-type")
+    if text in _ICMP6_TYPES:
+        return m.Icmp6(_ICMP6_TYPES[text], None, o.neg("icmpv6-type"))
+    first, sep, second = text.partition("/")
+    return m.Icmp6(parse_int(first, "an ICMPv6 type", 0, 255),
+                   parse_int(second, "an ICMPv6 code", 0, 255) if sep else None, o.neg("icmpv6-type"))
+
+
 def _multiport(o: Options) -> m.Match:
     kinds = [k for k in ("sports", "dports", "ports", "source-ports", "destination-ports") if o.has(k)]
     if len(kinds) != 1:
@@ -341,6 +358,7 @@ MATCHES: dict[str, tuple[dict[str, int], Callable[[Options], m.Match]]] = {
     "udp": ({"sport": 1, "source-port": 1, "dport": 1, "destination-port": 1}, _ports("udp")),
     "sctp": ({"sport": 1, "source-port": 1, "dport": 1, "destination-port": 1}, _ports("sctp")),
     "icmp": ({"icmp-type": 1}, _icmp),
+    "icmp6": ({"icmpv6-type": 1}, _icmp6),
     "multiport": ({"sports": 1, "dports": 1, "ports": 1, "source-ports": 1, "destination-ports": 1}, _multiport),
     "addrtype": ({"src-type": 1, "dst-type": 1, "limit-iface-in": 0, "limit-iface-out": 0}, _addrtype),
     "comment": ({"comment": 1}, _comment),

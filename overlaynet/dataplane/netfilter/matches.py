@@ -151,7 +151,7 @@ PROTO_NAMES = {1: "icmp", 4: "ipencap", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 13
 
 
 def packet_proto_number(packet: Packet) -> int:
-    return PROTO_NUMBERS[packet.proto]
+    return PROTO_NUMBERS.get(packet.proto, -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +270,26 @@ class Icmp(Match):
             return False
         hit = self.type == 255 or (pkt.icmp_type == self.type and self.code in (None, 0))
         return hit != self.negated
+
+
+@dataclass(frozen=True, slots=True)
+class Icmp6(Match):
+    """``-m icmp6 --icmpv6-type T[/C]`` (ip6tables)."""
+
+    type: int
+    code: int | None = None
+    negated: bool = False
+    ext: ClassVar[str | None] = "icmp6"
+
+    def render(self) -> str:
+        text = str(self.type) + ("" if self.code is None else f"/{self.code}")
+        return f"{_neg(self.negated)}--icmpv6-type {text}"
+
+    def test(self, env: Env) -> bool:
+        pkt = env.packet
+        if pkt.proto != "icmpv6":
+            return False
+        return (pkt.icmp_type == self.type and self.code in (None, 0)) != self.negated
 
 
 @dataclass(frozen=True, slots=True)

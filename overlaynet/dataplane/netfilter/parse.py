@@ -18,7 +18,7 @@ from overlaynet.dataplane.netfilter.targets import Goto, Jump, Target
 from overlaynet.errors import IptablesSyntaxError, UnsupportedExtension
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
-_PROTO_EXT = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp"}
+_PROTO_EXT = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "ipv6-icmp": "icmp6"}
 _LONG = {"--source": "-s", "--src": "-s", "--destination": "-d", "--dst": "-d", "--in-interface": "-i",
          "--out-interface": "-o", "--protocol": "-p", "--fragment": "-f", "--match": "-m", "--jump": "-j",
          "--goto": "-g", "--set-counters": "-c", "--append": "-A", "--insert": "-I", "--new-chain": "-N",
@@ -417,8 +417,8 @@ class _RuleParser:
     def build_matches(self) -> list[m.Match]:
         built = []
         for opts in self.exts:
-            if opts.ext in ("tcp", "udp", "sctp", "icmp") and self.proto != opts.ext:
-                raise _LineError(f"-m {opts.ext} needs -p {opts.ext}")
+            if opts.ext in ("tcp", "udp", "sctp", "icmp", "icmp6") and _PROTO_EXT.get(self.proto or "") != opts.ext:
+                raise _LineError(f"-m {opts.ext} needs -p {'ipv6-icmp' if opts.ext == 'icmp6' else opts.ext}")
             try:
                 built.append(ext.MATCHES[opts.ext][1](opts))
             except ValueError as exc:

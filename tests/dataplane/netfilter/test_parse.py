@@ -103,6 +103,8 @@ def test_protocol_numbers_and_all() -> None:
     ('-m comment --comment "a \\"quoted\\" \\\\ thing"', '-m comment --comment "a \\"quoted\\" \\\\ thing"'),
     ("-m comment --comment 'single quoted'", '-m comment --comment "single quoted"'),
     ("-f", "-f"),
+    ("-p 4", "-p ipencap"),
+    ("-p 99", "-p 99"),
 ])
 def test_match_extensions_render_as_iptables_save(given: str, saved: str) -> None:
     assert roundtrip(f"{given} -j ACCEPT") == f"{saved} -j ACCEPT"
@@ -133,6 +135,12 @@ def test_match_extensions_render_as_iptables_save(given: str, saved: str) -> Non
 ])
 def test_targets_render_as_iptables_save(table: str, given: str, saved: str) -> None:
     assert roundtrip(given, table) == saved
+
+
+def test_ip6tables_icmpv6_as_ip6tables_save_prints_it() -> None:
+    assert roundtrip("-s fd00::1 -p icmpv6 --icmpv6-type echo-request -j ACCEPT") == \
+        "-s fd00::1/128 -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT"
+    assert roundtrip("-p ipv6-icmp -m icmp6 ! --icmpv6-type 1/3 -j DROP") == "-p ipv6-icmp -m icmp6 ! --icmpv6-type 1/3 -j DROP"
 
 
 def test_jump_goto_and_targetless_rules() -> None:
