@@ -21,8 +21,8 @@ from overlaynet.dataplane.ir import (
     Route,
 )
 from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import Cluster, Node, Router
-from overlaynet.model.base import IPAddress
+from overlaynet.model import Cluster, Node, Router, Service
+from overlaynet.model.base import IPAddress, IPNetwork
 
 __all__ = ["UPLINK", "build_underlay", "mac_for", "program_host", "routers_on"]
 
@@ -86,6 +86,7 @@ def build_underlay(cluster: Cluster) -> Dataplane:
     for router in cluster.underlay.routers:
         _build_router(dp, cluster, router)
     _route_between_routers(dp, cluster)
+    _route_load_balancers(dp, cluster)
     for node in cluster.nodes:
         seg = _segment(dp, cluster, node.segment, f"node {node.name}")
         _port(seg, NsRef(node.name), "eth0", node.ips)
@@ -125,6 +126,10 @@ def _build_router(dp: Dataplane, cluster: Cluster, router: Router) -> None:
         _port(seg, ref, ifname, (ip,))
 
 
+def _default(family: int) -> IPNetwork:
+    return ip_network("0.0.0.0/0" if family == 4 else "::/0")
+
+
 def _iface_on(ns: NetNamespace, segment: str) -> str:
     return next(i.name for i in ns.interfaces.values() if i.segment == segment)
 
@@ -149,14 +154,16 @@ def _route_between_routers(dp: Dataplane, cluster: Cluster) -> None:
             origin="underlay: the border router's link to the outside of the topology",
         )
     )
-    border_ns.add_route(
-        Route(
-            dst=ip_network("0.0.0.0/0"),
-            dev=UPLINK,
-            proto="static",
-            origin=f"underlay: default route of border router {border.name} to the outside",
+    families = sorted({s.cidr.version for s in cluster.underlay.segments}) or [4]
+    for family in families:
+        border_ns.add_route(
+            Route(
+                dst=_default(family),
+                dev=UPLINK,
+                proto="static",
+                origin=f"underlay: default route of border router {border.name} to the outside",
+            )
         )
-    )
     for router in routers:
         ns = dp.namespaces[NsRef(router.name)]
         # BFS over routers; first_hop[r] = (segment shared with our first router, its ip there)
@@ -197,13 +204,65 @@ def _route_between_routers(dp: Dataplane, cluster: Cluster) -> None:
             seg_name, via = first_hop[border.name]
             ns.add_route(
                 Route(
-                    dst=ip_network("0.0.0.0/0"),
+                    dst=_default(via.version),
                     via=via,
                     dev=_iface_on(ns, seg_name),
                     proto="static",
                     origin=f"underlay: default route towards border router {border.name}",
                 )
             )
+
+
+def _lb_target(cluster: Cluster, svc: Service) -> Node | None:
+    """The node a cloud load balancer sends ``svc``'s traffic to: with
+    externalTrafficPolicy Local, the first node with a ready endpoint (what the health check
+    on healthCheckNodePort admits); otherwise the first node."""
+    if svc.external_traffic_policy != "Local":
+        return cluster.nodes[0] if cluster.nodes else None
+    ready = {
+        ep.node_name
+        for sl in cluster.slices_for(svc)
+        for ep in sl.endpoints
+        if ep.ready and ep.node_name is not None
+    }
+    return next((n for n in cluster.nodes if n.name in ready), None)
+
+
+def _route_load_balancers(dp: Dataplane, cluster: Cluster) -> None:
+    """What a cloud load balancer (or MetalLB) does for LoadBalancer Services: their ingress
+    IPs are routed by every router to one node, so a client outside the cluster reaches
+    kube-proxy's rules there. One node is chosen deterministically (a real LB spreads over
+    every healthy node)."""
+    for svc in cluster.services:
+        if svc.type != "LoadBalancer" or not svc.load_balancer_ips:
+            continue
+        node = _lb_target(cluster, svc)
+        if node is None:
+            continue
+        for router in cluster.underlay.routers:
+            ns = dp.namespaces[NsRef(router.name)]
+            if node.segment in router.interfaces:
+                via, dev = node.ip, _iface_on(ns, node.segment)
+            else:
+                seg_cidr = cluster.segment(node.segment).cidr
+                hop = next((r for r in ns.routes if r.dst == seg_cidr and r.via is not None), None)
+                if hop is None or hop.via is None or hop.dev is None:
+                    continue
+                via, dev = hop.via, hop.dev
+            for ip in svc.load_balancer_ips:
+                if ip.version != via.version:
+                    continue
+                ns.add_route(
+                    Route(
+                        dst=ip_network(f"{ip}/{ip.max_prefixlen}"),
+                        via=via,
+                        dev=dev,
+                        proto="static",
+                        origin=f"cloud load balancer: {svc.key} {ip} → node {node.name}"
+                        + (" (externalTrafficPolicy Local: a node with a ready endpoint)"
+                           if svc.external_traffic_policy == "Local" else ""),
+                    )
+                )
 
 
 def program_host(dp: Dataplane, cluster: Cluster, node: Node) -> NetNamespace:
@@ -240,10 +299,11 @@ def program_host(dp: Dataplane, cluster: Cluster, node: Node) -> NetNamespace:
     )
     gateways = routers_on(cluster, seg.name)
     if gateways:
+        gw = gateways[0].interfaces[seg.name]
         ns.add_route(
             Route(
-                dst=ip_network("0.0.0.0/0"),
-                via=gateways[0].interfaces[seg.name],
+                dst=_default(gw.version),
+                via=gw,
                 dev="eth0",
                 proto="static",
                 origin=f"underlay: default route via router {gateways[0].name}",
