@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from overlaynet.model.cluster import Cluster
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def to_graph(cluster: Cluster) -> nx.Graph:
@@ -14,6 +17,8 @@ def to_graph(cluster: Cluster) -> nx.Graph:
     ``("pod", "ns/name")``; each carries ``kind`` and ``label``. Edges carry ``mtu`` and, where
     one end has an address on the link, ``ip``.
     """
+    import networkx as nx  # imported here: ``import overlaynet`` stays fast
+
     g: nx.Graph = nx.Graph(name=cluster.name)
     for seg in cluster.underlay.segments:
         g.add_node(("segment", seg.name), kind="segment", label=f"{seg.name}\n{seg.cidr}", cidr=str(seg.cidr), mtu=seg.mtu)
