@@ -180,7 +180,15 @@ def draw_png(g: nx.Graph, path: str | Path) -> None:
             nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=color, node_size=1800 if kind != "pod" else 1100,
                                    node_shape="s" if kind in ("node", "pod") else ("D" if kind == "router" else "o"), ax=ax, label=kind)
         nx.draw_networkx_labels(g, pos, labels={n: d.get("label", n) for n, d in g.nodes(data=True)}, font_size=7, ax=ax)
-        ax.legend(scatterpoints=1, loc="upper left", fontsize=8, markerscale=0.4)
+        # Underlay links carry the address on the link and the segment MTU; pod links none
+        # (the pod's address is already in its label).
+        edge_labels = {
+            (a, b): " ".join(x for x in (d.get("ip") or "", f"mtu {d['mtu']}" if d.get("mtu") else "") if x)
+            for a, b, d in g.edges(data=True)
+            if kinds.get(a) != "pod" and kinds.get(b) != "pod"
+        }
+        nx.draw_networkx_edge_labels(g, pos, edge_labels=edge_labels, font_size=6, ax=ax, rotate=False)
+        ax.legend(scatterpoints=1, loc="upper left", fontsize=8, markerscale=0.25, labelspacing=1.2)
         ax.set_title(str(g.graph.get("name", "cluster")))
         ax.axis("off")
         fig.tight_layout()

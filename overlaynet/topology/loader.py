@@ -59,7 +59,14 @@ def _files(paths: Sequence[str | os.PathLike[str]], ctx: Ctx) -> list[tuple[str,
     return out
 
 
+def _sorted(diags: list[Diagnostic], files: list[str]) -> list[Diagnostic]:
+    """Diagnostics in file order, then by position (stable for equal positions)."""
+    rank = {name: i for i, name in enumerate(files)}
+    return sorted(diags, key=lambda d: (rank.get(d.file, -1), d.line, d.column))
+
+
 def _load(texts: list[tuple[str, str]], ctx: Ctx) -> LoadResult:
+    files = [name for name, _ in texts]
     parsed = Parsed()
     for name, text in texts:
         docs, diags = read_documents(name, text)
@@ -68,12 +75,12 @@ def _load(texts: list[tuple[str, str]], ctx: Ctx) -> LoadResult:
         for doc in docs:
             read_document(ctx, parsed, doc)
     if ctx.errors:  # cross-object checks on broken objects only add noise
-        raise TopologyError(ctx.errors)
+        raise TopologyError(_sorted(ctx.errors, files))
     cluster, ranges, _ = assemble(ctx, parsed)
     check(ctx, cluster, ranges)
     if ctx.errors:
-        raise TopologyError(ctx.errors)
-    warnings = tuple(d for d in ctx.diagnostics if d.severity == "warning")
+        raise TopologyError(_sorted(ctx.errors, files))
+    warnings = tuple(_sorted([d for d in ctx.diagnostics if d.severity == "warning"], files))
     return LoadResult(cluster, warnings)
 
 
