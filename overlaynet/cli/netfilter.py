@@ -159,4 +159,5 @@ def _print_text(verdict: str, outcomes: list[FlowOutcome]) -> None:
         click.echo(f"\noutcome {i}: {o['verdict']}{extra}  probability {o['probability']}  destination {dest}  "
                    f"masquerade {'yes' if raw.masquerade else 'no'}  hooks {' → '.join(raw.hooks)}")
         for hit in raw.hits:
-            click.echo(f"  {hit.table:<6} {hit.chain:<28} {hit.number:>4}  {hit.verdict or '':<12} {hit.text}")
+            did = f"  → {hit.verdict}" if hit.verdict else ""
+            click.echo(f"  {hit.table:<6} {hit.chain:<28} {hit.number:>4}  {hit.text}{did}")

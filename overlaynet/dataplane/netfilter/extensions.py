@@ -480,6 +480,16 @@ TARGETS: dict[str, tuple[dict[str, int], Callable[[Options], t.Target]]] = {
     "CT": ({"notrack": 0, "zone": 1, "helper": 1, "ctevents": 1, "expevents": 1, "timeout": 1}, _ct),
 }
 
+# options of supported extensions that we cannot evaluate (named in UnsupportedExtension)
+UNSUPPORTED_OPTIONS: dict[str, frozenset[str]] = {
+    "tcp": frozenset({"tcp-option"}),
+    "sctp": frozenset({"chunk-types"}),
+    "conntrack": frozenset({"ctproto", "ctstatus", "ctexpire", "ctdir", "ctorigsrcport", "ctorigdstport",
+                            "ctreplsrcport", "ctrepldstport"}),
+    "set": frozenset({"return-nomatch", "update-counters", "update-subcounters", "packets-eq", "packets-lt",
+                      "packets-gt", "bytes-eq", "bytes-lt", "bytes-gt"}),
+}
+
 # iptables targets and matches we know of but cannot evaluate (named in the error)
 KNOWN_UNSUPPORTED_TARGETS = frozenset({
     "TPROXY", "NFLOG", "NFQUEUE", "TCPMSS", "TOS", "DSCP", "TTL", "HL", "CLASSIFY", "SET", "AUDIT",

@@ -394,6 +394,10 @@ class _RuleParser:
             self.exts.append(owner)
             spec = ext.MATCHES[owner.ext][0]
         if owner is None:
+            known = [o.ext for o in self.exts] + ([self.target_opts.ext] if self.target_opts else [])
+            for name_ext in [*known, _PROTO_EXT.get(self.proto or "", "")]:
+                if name in ext.UNSUPPORTED_OPTIONS.get(name_ext, ()):
+                    raise _LineError(f"option --{name} of {name_ext} is not supported", unsupported=True)
             if self.target_name is not None and self.target_opts is None and not self.is_chain(self.target_name):
                 raise _LineError(f"unsupported target {self.target_name!r} (option --{name})", unsupported=True)
             loaded = ", ".join(o.ext for o in self.exts) or "none"

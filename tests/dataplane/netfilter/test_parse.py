@@ -209,6 +209,8 @@ def test_syntax_errors_name_the_line_and_what_was_expected(text: str, line: int,
     ("-j NFLOG", "NFLOG"),
     ("-j NOSUCHCHAIN", "NOSUCHCHAIN"),
     ("-m hashlimit --hashlimit 1/s -j ACCEPT", "hashlimit"),
+    ("-m conntrack --ctdir REPLY -j ACCEPT", "--ctdir of conntrack"),
+    ("-p tcp --tcp-option 2 -j ACCEPT", "--tcp-option of tcp"),
 ])
 def test_unsupported_extensions_are_named(options: str, name: str) -> None:
     with pytest.raises(UnsupportedExtension) as err:
