@@ -115,3 +115,16 @@ def test_graph_rejects_unknown_format(tmp_path: Path) -> None:
 def test_help_has_examples(command: str) -> None:
     code, out, _ = run(command, "--help")
     assert code == 0 and "Examples:" in out and "overlaynet " + command in out
+
+
+def test_validate_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {nodeName: n1, containers: [{name: c, image: i}]}\n")
+    (tmp_path / "b.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n")
+    code, out, err = run("validate", str(tmp_path))
+    assert code == 0 and out == f"{tmp_path}: OK: 1 nodes, 1 pods, 1 services\n"
+    assert "matches no pod" in err
+
+
+def test_missing_file_is_bad_input(tmp_path: Path) -> None:
+    code, _, err = run("validate", str(tmp_path / "nope.yaml"))
+    assert code == 2 and f"{tmp_path / 'nope.yaml'}:1:1: cannot read topology file" in err
