@@ -88,4 +88,22 @@ def render_result(result: TraceResult, *, label: str = "", width: int = 140, col
         if many:
             title = f"branch {i}/{len(result.traces)} (p={t.probability}) {title}"
         parts.append(render_trace(t, title=title, width=width, color=color))
+    if many:
+        parts.append(_outcomes(result))
     return "\n".join(parts)
+
+
+def _outcomes(result: TraceResult) -> str:
+    """One line per branch: probability, disposition, where it ended, the chains it took."""
+    lines = [f"{len(result.traces)} outcomes:"]
+    for t in result.traces:
+        chains: list[str] = []
+        for hop in t.hops:
+            for step in hop.steps:
+                for name in (getattr(step, "chain", None), *getattr(step, "chains", ())):
+                    if isinstance(name, str) and name.startswith(("KUBE-SVC-", "KUBE-SVL-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-FW-")) and name not in chains:
+                        chains.append(name)
+        dest = t.final_packet.dst if t.final_packet is not None else "-"
+        via = f" via {' → '.join(chains)}" if chains else ""
+        lines.append(f"  {str(t.probability):>6}  {t.disposition.value:<12} {dest}{via}: {t.reason}")
+    return "\n".join(lines) + "\n"
