@@ -192,18 +192,17 @@ def _place_nodes(ctx: Ctx, entries: list[NodeEntry], segments: tuple[Segment, ..
     return out
 
 
-def _expand_workloads(ctx: Ctx, parsed: Parsed) -> tuple[list[PodEntry], set[str]]:
+def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
     """Pods from replicas (stable names), skipped for workloads a live dump shows pods of."""
-    owned = {ref for e in parsed.pods for ref in e.owner_refs}
-    rs_owned = {ref for w in parsed.workloads for ref in w.owner_refs}
+    # ownerReferences point within the owner's namespace
+    owned = {(e.pod.namespace, *ref) for e in parsed.pods for ref in e.owner_refs}
+    rs_owned = {(w.workload.namespace, *ref) for w in parsed.workloads for ref in w.owner_refs}
     names = {(e.pod.namespace, e.pod.name) for e in parsed.pods}
     out: list[PodEntry] = []
-    live: set[str] = set()
     for w in parsed.workloads:
         wl = w.workload
-        key = (wl.kind, wl.name)
+        key = (wl.namespace, wl.kind, wl.name)
         if key in owned or (wl.kind == "Deployment" and key in rs_owned):
-            live.add(f"{wl.kind}/{wl.namespace}/{wl.name}")
             continue
         for index in range(wl.replicas):
             attempt = 0
@@ -218,7 +217,7 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> tuple[list[PodEntry], set[str
             pod = replace(w.template, name=name, labels=FrozenDict(lbls), owner=f"{wl.kind}/{wl.name}", creation_timestamp=w.timestamp)
             out.append(PodEntry(pod, w.order, w.timestamp, w.node_selector))
             ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
-    return out, live
+    return out
 
 
 def _creation_order(pods: list[PodEntry], parsed: Parsed) -> tuple[list[Pod], list[Service]]:
@@ -260,7 +259,7 @@ def _families(ctx: Ctx, parsed: Parsed, services: list[Service], cidrs: tuple[IP
     return out
 
 
-def _given_slices(parsed: Parsed, services: list[Service]) -> tuple[EndpointSlice, ...]:
+def _given_slices(parsed: Parsed) -> tuple[EndpointSlice, ...]:
     """Slices for selector-less services: EndpointSlices when given, else mirrored Endpoints."""
     explicit = {(s.namespace, s.service) for s in parsed.endpoint_slices if s.managed_by != "endpointslicemirroring-controller.k8s.io"}
     out = [s for s in parsed.endpoint_slices
@@ -287,70 +286,58 @@ def _selectors_fit(ctx: Ctx, cluster: Cluster, entries: list[PodEntry]) -> bool:
     return ok
 
 
-def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
-    spec = parsed.cluster
-    ranges = _ranges(parsed)
+def _node_entries(ctx: Ctx, parsed: Parsed, all_pods: list[PodEntry]) -> tuple[list[NodeEntry], list[PodEntry]]:
+    """The nodes: declared ones (then a pod naming another node is an error), else the nodes
+    the pods name (addresses from their ``status.hostIP``), else one default node if pods
+    need one."""
     entries = _merge_nodes(ctx, parsed)
     declared = {e.name for e in entries}
-    # Pods name their nodes; with no nodes declared anywhere, those names are the nodes.
-    generated, live = _expand_workloads(ctx, parsed)
-    all_pods = parsed.pods + generated
-    if not declared:
-        for e in all_pods:
-            if e.pod.node is not None and e.pod.node not in {n.name for n in entries}:
-                entries.append(NodeEntry(e.pod.node, e.host_ip, FrozenDict(), (), None, (), e.pod.source))  # type: ignore[arg-type]
-        if not entries and any(e.pod.node is None for e in all_pods):
-            src = all_pods[0].pod.source
-            entries.append(NodeEntry("node-1", None, FrozenDict(), (), None, (), src))  # type: ignore[arg-type]
-    else:
+    if declared:
         for e in all_pods:
             if e.pod.node is not None and e.pod.node not in declared:
                 w = _where(ctx, ("pod", e.pod.namespace, e.pod.name, "node"), e.pod)
                 ctx.error(w, f"expected spec.nodeName to name a node ({', '.join(sorted(declared))}), found unknown node {e.pod.node!r}")
-        all_pods = [e if e.pod.node is None or e.pod.node in declared else PodEntry(replace(e.pod, node=None), e.order, e.timestamp, e.node_selector) for e in all_pods]
-    segments, routers, ranges.segments_origin = _segments(ctx, spec, entries)
-    nodes = _place_nodes(ctx, entries, segments, routers)
-    pods, services = _creation_order(all_pods, parsed)
-    services = _families(ctx, parsed, services, ranges.service_cidrs)
-    namespaces = list(parsed.namespaces)
-    known_ns = {n.name for n in namespaces}
+        kept = [e if e.pod.node is None or e.pod.node in declared
+                else PodEntry(replace(e.pod, node=None), e.order, e.timestamp, e.node_selector) for e in all_pods]
+        return entries, kept
+    named: set[str] = set()
+    for e in all_pods:
+        if e.pod.node is not None and e.pod.node not in named:
+            named.add(e.pod.node)
+            entries.append(NodeEntry(e.pod.node, e.host_ip, FrozenDict(), (), None, (), e.pod.source))  # type: ignore[arg-type]
+    if not entries and any(e.pod.node is None for e in all_pods):
+        entries.append(NodeEntry("node-1", None, FrozenDict(), (), None, (), all_pods[0].pod.source))  # type: ignore[arg-type]
+    return entries, all_pods
+
+
+def _namespaces(parsed: Parsed, pods: list[Pod], services: list[Service]) -> tuple[Namespace, ...]:
+    """Declared namespaces, then every other one an object lives in (``default`` always)."""
+    out = list(parsed.namespaces)
+    known = {n.name for n in out}
     for ns in ["default", *(p.namespace for p in pods), *(s.namespace for s in services)]:
-        if ns not in known_ns:
-            known_ns.add(ns)
-            namespaces.append(Namespace(ns, FrozenDict({"kubernetes.io/metadata.name": ns})))
+        if ns not in known:
+            known.add(ns)
+            out.append(Namespace(ns, FrozenDict({"kubernetes.io/metadata.name": ns})))
+    return tuple(out)
+
+
+def _dns(ctx: Ctx, spec: ClusterSpec | None, services: list[Service], service_cidrs: tuple[IPNetwork, ...]) -> DNSSpec:
     dns = spec.dns if spec else DNSSpec()
-    if dns.cluster_ip is None and ranges.service_cidrs and ranges.service_cidrs[0].num_addresses <= 10:
-        first = ranges.service_cidrs[0]
-        ctx.error(_where(ctx, ("cluster", "serviceCIDR"), spec), f"expected a service CIDR with room for the DNS service at its 10th address (or an explicit dns.clusterIP), found {first}")
     if dns.cluster_ip is None:  # a live dump names its DNS service; use its address
         kube_dns = next((s for s in services if s.namespace == "kube-system" and s.name == "kube-dns" and s.cluster_ips), None)
         if kube_dns is not None:
-            dns = replace(dns, cluster_ip=kube_dns.cluster_ips[0])
-    cluster = Cluster(
-        name=spec.name if spec else "cluster",
-        domain=(spec.domain if spec and spec.domain else "cluster.local"),
-        pod_cidrs=ranges.pod_cidrs,
-        service_cidrs=ranges.service_cidrs,
-        node_port_range=(spec.node_port_range if spec and spec.node_port_range else (30000, 32767)),
-        dns=dns,
-        kube_proxy=spec.kube_proxy if spec else KubeProxySpec(),
-        network=spec.network if spec else NetworkSpec(),
-        kv=spec.kv if spec else KVSpec(),
-        underlay=Underlay(spec.mtu if spec else 1500, segments, routers),
-        nodes=tuple(nodes),
-        namespaces=tuple(namespaces),
-        workloads=tuple(w.workload for w in parsed.workloads),
-        pods=tuple(pods),
-        services=tuple(services),
-        endpoint_slices=_given_slices(parsed, services),
-        network_policies=tuple(parsed.network_policies),
-        resource_quotas=tuple(parsed.resource_quotas),
-        extra=FrozenDict({"calico": tuple(parsed.calico)}) if parsed.calico else FrozenDict(),
-        source=spec.source if spec else None,
-    )
+            return replace(dns, cluster_ip=kube_dns.cluster_ips[0])
+        if service_cidrs and service_cidrs[0].num_addresses <= 10:
+            ctx.error(_where(ctx, ("cluster", "serviceCIDR"), spec),
+                      f"expected a service CIDR with room for the DNS service at its 10th address (or an explicit dns.clusterIP), found {service_cidrs[0]}")
+    return dns
+
+
+def _run_controllers(ctx: Ctx, cluster: Cluster, all_pods: list[PodEntry]) -> Cluster:
+    """Scheduler, service allocators, IPAM, endpoints; their errors become diagnostics."""
     selectors: dict[tuple[str, str], Labels] = {(e.pod.namespace, e.pod.name): e.node_selector for e in all_pods if e.node_selector}
     if not _selectors_fit(ctx, cluster, all_pods):
-        return cluster, ranges, live
+        return cluster
     try:
         cluster = controllers.schedule(cluster, selectors)
         cluster = controllers.allocate_service_addresses(cluster)
@@ -358,8 +345,40 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges, set[str]]:
     except TopologyError as exc:
         ctx.diagnostics.extend(exc.diagnostics)
     except AddressExhausted as exc:
-        src = spec.source if spec else None
+        src = cluster.source
         ctx.error(Where(src.file if src else ctx.file, src.line if src else 1, src.column if src else 1, ""), str(exc))
-    cluster = controllers.reconcile_endpoints(cluster)
-    return cluster, ranges, live
+    return controllers.reconcile_endpoints(cluster)
 
+
+def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
+    """The cluster the parsed documents describe, with every default and controller applied."""
+    spec = parsed.cluster
+    ranges = _ranges(parsed)
+    entries, all_pods = _node_entries(ctx, parsed, parsed.pods + _expand_workloads(ctx, parsed))
+    segments, routers, ranges.segments_origin = _segments(ctx, spec, entries)
+    nodes = _place_nodes(ctx, entries, segments, routers)
+    pods, services = _creation_order(all_pods, parsed)
+    services = _families(ctx, parsed, services, ranges.service_cidrs)
+    cluster = Cluster(
+        name=spec.name if spec else "cluster",
+        domain=(spec.domain if spec and spec.domain else "cluster.local"),
+        pod_cidrs=ranges.pod_cidrs,
+        service_cidrs=ranges.service_cidrs,
+        node_port_range=(spec.node_port_range if spec and spec.node_port_range else (30000, 32767)),
+        dns=_dns(ctx, spec, services, ranges.service_cidrs),
+        kube_proxy=spec.kube_proxy if spec else KubeProxySpec(),
+        network=spec.network if spec else NetworkSpec(),
+        kv=spec.kv if spec else KVSpec(),
+        underlay=Underlay(spec.mtu if spec else 1500, segments, routers),
+        nodes=tuple(nodes),
+        namespaces=_namespaces(parsed, pods, services),
+        workloads=tuple(w.workload for w in parsed.workloads),
+        pods=tuple(pods),
+        services=tuple(services),
+        endpoint_slices=_given_slices(parsed),
+        network_policies=tuple(parsed.network_policies),
+        resource_quotas=tuple(parsed.resource_quotas),
+        extra=FrozenDict({"calico": tuple(parsed.calico)}) if parsed.calico else FrozenDict(),
+        source=spec.source if spec else None,
+    )
+    return _run_controllers(ctx, cluster, all_pods), ranges

@@ -76,7 +76,7 @@ def _load(texts: list[tuple[str, str]], ctx: Ctx) -> LoadResult:
             read_document(ctx, parsed, doc)
     if ctx.errors:  # cross-object checks on broken objects only add noise
         raise TopologyError(_sorted(ctx.errors, files))
-    cluster, ranges, _ = assemble(ctx, parsed)
+    cluster, ranges = assemble(ctx, parsed)
     check(ctx, cluster, ranges)
     if ctx.errors:
         raise TopologyError(_sorted(ctx.errors, files))
