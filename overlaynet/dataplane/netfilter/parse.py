@@ -15,6 +15,7 @@ from overlaynet.dataplane.netfilter import extensions as ext
 from overlaynet.dataplane.netfilter import matches as m
 from overlaynet.dataplane.netfilter.rules import BUILTIN_CHAINS, Rule, Ruleset, Table
 from overlaynet.dataplane.netfilter.targets import Goto, Jump, Target
+from overlaynet.dataplane.netfilter.validate import check_table
 from overlaynet.errors import IptablesSyntaxError, UnsupportedExtension
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
@@ -40,12 +41,15 @@ class _Pending:
     jumps: dict[str, int] = field(default_factory=dict)
 
 
-def parse_save(text: str, *, file: str = "<input>") -> Ruleset:
+def parse_save(text: str, *, file: str = "<input>", strict: bool = True) -> Ruleset:
     """Parse iptables-save / iptables-restore text into a Ruleset.
 
     >>> rs = parse_save("*filter\\n:INPUT DROP [0:0]\\n-A INPUT -p tcp --dport 22 -j ACCEPT\\nCOMMIT\\n")
     >>> rs.tables["filter"].chains["INPUT"].policy
     'DROP'
+
+    ``strict=False`` skips the kernel's commit-time checks of targets per table and hook
+    (``validate.py``); undefined chains and chain loops are always errors.
     """
     ruleset = Ruleset()
     table: Table | None = None
@@ -68,7 +72,7 @@ def parse_save(text: str, *, file: str = "<input>") -> Ruleset:
             elif table is None:
                 raise _LineError(f"expected a table header like *filter before {line.split()[0]!r}")
             elif line == "COMMIT":
-                _check_jumps(table, pending, file)
+                _check_jumps(table, pending, file, strict)
                 table = None
             elif line.startswith(":"):
                 _declare(table, line)
@@ -83,7 +87,7 @@ def parse_save(text: str, *, file: str = "<input>") -> Ruleset:
     return ruleset
 
 
-def _check_jumps(table: Table, pending: _Pending, file: str) -> None:
+def _check_jumps(table: Table, pending: _Pending, file: str, strict: bool) -> None:
     for name, line in pending.jumps.items():
         if name not in table.chains:
             raise UnsupportedExtension(f"unsupported target or undefined chain {name!r} in table {table.name}",
@@ -93,6 +97,10 @@ def _check_jumps(table: Table, pending: _Pending, file: str) -> None:
         chain, rule = loop
         raise IptablesSyntaxError(f"chain loop in table {table.name}: {chain} jumps back into itself "
                                   "(the kernel refuses loops)", line=rule.source_line or 0, file=file)
+    refused = check_table(table) if strict else None
+    if refused is not None:
+        bad, reason = refused
+        raise IptablesSyntaxError(f"{reason} (the kernel refuses this rule)", line=bad.source_line or 0, file=file)
 
 
 def find_loop(table: Table) -> tuple[str, Rule] | None:

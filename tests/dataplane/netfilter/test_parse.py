@@ -29,10 +29,28 @@ def one_rule(options: str, *, table: str = "filter", chains: str = "") -> Rule:
 
 
 def roundtrip(rule_text: str, table: str = "filter") -> str:
-    rs = parse_save(f"*{table}\n-A {'INPUT' if table == 'filter' else 'PREROUTING'} {rule_text}\nCOMMIT\n")
+    chain = "INPUT" if table == "filter" else "PREROUTING"
+    if "SNAT" in rule_text or "MASQUERADE" in rule_text:
+        chain = "POSTROUTING"
+    rs = parse_save(f"*{table}\n-A {chain} {rule_text}\nCOMMIT\n")
     out = render_save(rs)
     assert parse_save(out) == rs
     return [line for line in out.splitlines() if line.startswith("-A")][0].split(" ", 2)[2]
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("*nat\n-A PREROUTING -j DROP\n", '"nat" table is not intended for filtering'),
+    ("*nat\n:X - [0:0]\n-A POSTROUTING -j X\n-A X -j DNAT --to-destination 1.1.1.1\n", "reached from POSTROUTING"),
+    ("*filter\n-A INPUT -j MASQUERADE\n", "only valid in the nat table"),
+    ("*nat\n-A PREROUTING -j MASQUERADE\n", "only usable from POSTROUTING"),
+    ("*nat\n-A PREROUTING -j REJECT\n", "only usable from FORWARD, INPUT, OUTPUT"),
+    ("*mangle\n-A PREROUTING -j NOTRACK\n", "only valid in the raw table"),
+])
+def test_rules_the_kernel_refuses_at_commit(text: str, needle: str) -> None:
+    with pytest.raises(IptablesSyntaxError) as err:
+        parse_save(text + "COMMIT\n")
+    assert needle in str(err.value) and err.value.line > 1
+    parse_save(text + "COMMIT\n", strict=False)  # the format itself is fine
 
 
 def test_basic_matches_and_host_addresses_as_slash_32() -> None:

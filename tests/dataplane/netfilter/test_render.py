@@ -24,9 +24,10 @@ def test_parse_of_render_is_identity(generated: list[Rule]) -> None:
             chain = "PREROUTING"  # jumps only go down the list: no loops (the kernel refuses them)
         ruleset.append("mangle", chain, rule)
     text = render_save(ruleset)
-    parsed = parse_save(text)
+    parsed = parse_save(text, strict=False)  # all targets in one table: only the format is tested
     assert parsed == ruleset
     assert render_save(parsed) == text
+
 
 
 def test_base_chains_are_always_rendered() -> None:
