@@ -3,6 +3,7 @@
     OverlaynetError
     ├── TopologyError (ValueError)          bad topology input; carries Diagnostics
     ├── UnknownDriver (LookupError)         no driver registered under that name
+    ├── AmbiguousName (LookupError)         a name prefix matches several objects
     ├── DriverOptionError (ValueError)      a driver rejected its options
     ├── AddressExhausted (ValueError)       an IPAM pool or range has no free address
     ├── IptablesSyntaxError (ValueError)    an iptables-save text does not parse (with line)
@@ -26,6 +27,7 @@ from typing import Literal
 
 __all__ = [
     "AddressExhausted",
+    "AmbiguousName",
     "DNSError",
     "Diagnostic",
     "DriverOptionError",
@@ -83,6 +85,19 @@ class UnknownDriver(OverlaynetError, LookupError):
         super().__init__(f"unknown network driver {name!r}; known drivers: {', '.join(known)}")
 
     def __str__(self) -> str:  # LookupError would quote the whole message
+        return str(self.args[0])
+
+
+class AmbiguousName(OverlaynetError, LookupError):
+    """A name given as a prefix (``default/frontend``) matches several objects."""
+
+    def __init__(self, text: str, candidates: list[str] | tuple[str, ...]) -> None:
+        self.text = text
+        self.candidates = tuple(candidates)
+        shown = ", ".join(self.candidates[:20]) + (" ..." if len(self.candidates) > 20 else "")
+        super().__init__(f"{text!r} matches {len(self.candidates)} pods: {shown}; give a longer name")
+
+    def __str__(self) -> str:
         return str(self.args[0])
 
 

@@ -77,7 +77,7 @@ def search_list(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
 
 def resolv_conf(cluster: Cluster, pod: Pod | str) -> str:
     """The resolv.conf the kubelet writes for ``pod`` (KUBELET dns.go, ClusterFirst)."""
-    pod = _pod(cluster, pod)
+    pod = pod_of(cluster, pod)
     if pod.host_network:
         lines = ["# hostNetwork pod with dnsPolicy ClusterFirst: the node's resolv.conf"]
         lines += [f"nameserver {u.split(':')[0] if u.count(':') == 1 else u}" for u in cluster.dns.upstreams]
@@ -121,7 +121,7 @@ def client_resolve(
     Without ``resolver``, one with the cluster's own DNS options is built and reused for
     later calls on the same Cluster object.
     """
-    pod = _pod(cluster, pod)
+    pod = pod_of(cluster, pod)
     rdtype = to_rdtype(qtype)
     resolver = resolver or shared_resolver(cluster)
     search = search_list(cluster, pod)
@@ -186,13 +186,11 @@ def shared_resolver(cluster: Cluster) -> Resolver:
     return resolver
 
 
-def _pod(cluster: Cluster, pod: Pod | str) -> Pod:
+def pod_of(cluster: Cluster, pod: Pod | str) -> Pod:
+    """``pod`` itself, or the pod ``ns/name`` (or unique prefix) names; DNSError if none."""
     if isinstance(pod, Pod):
         return pod
-    ns, sep, name = pod.partition("/")
-    if not sep:
-        ns, name = "default", pod
-    try:
-        return cluster.pod(ns, name)
-    except KeyError:
-        raise DNSError(f"no pod {ns}/{name} in the topology") from None
+    found = cluster.find_pod(pod)
+    if found is None:
+        raise DNSError(f"no pod {pod if '/' in pod else 'default/' + pod} in the topology")
+    return found

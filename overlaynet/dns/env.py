@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from overlaynet.errors import DNSError
+from overlaynet.dns.client import pod_of
 from overlaynet.model import Cluster, Pod, Service
 
 MASTER_SERVICES = frozenset({"kubernetes"})  # from namespace "default", always injected
@@ -72,7 +72,7 @@ def service_variables(svc: Service) -> list[tuple[str, str]]:
 
 def pod_environment(cluster: Cluster, pod: Pod | str, *, enable_service_links: bool = True) -> ServiceEnv:
     """The service variables the kubelet would give ``pod`` (a Pod or ``"ns/name"``)."""
-    pod = _pod(cluster, pod)
+    pod = pod_of(cluster, pod)
     chosen: dict[str, Service] = {}
     skipped: list[SkippedService] = []
     for svc in cluster.services:
@@ -99,14 +99,3 @@ def pod_environment(cluster: Cluster, pod: Pod | str, *, enable_service_links: b
             variables[name] = EnvVar(name, value, svc.key)
     return ServiceEnv(pod.key, tuple(variables[k] for k in sorted(variables)), tuple(skipped))
 
-
-def _pod(cluster: Cluster, pod: Pod | str) -> Pod:
-    if isinstance(pod, Pod):
-        return pod
-    ns, sep, name = pod.partition("/")
-    if not sep:
-        ns, name = "default", pod
-    try:
-        return cluster.pod(ns, name)
-    except KeyError:
-        raise DNSError(f"no pod {ns}/{name} in the topology") from None

@@ -163,6 +163,23 @@ class Cluster:
     def segment(self, name: str) -> Segment:
         return self._segment_index[name]
 
+    def find_pod(self, text: str) -> Pod | None:
+        """The pod ``ns/name`` (a bare ``name`` means namespace ``default``), or the only pod of
+        ``ns`` whose name starts with ``name``; None when nothing matches. Raises
+        AmbiguousName listing the candidates when several pods match the prefix."""
+        from overlaynet.errors import AmbiguousName
+
+        ns, sep, name = text.partition("/")
+        if not sep:
+            ns, name = "default", text
+        exact = self._pod_index.get((ns, name))
+        if exact is not None or not name:
+            return exact
+        matches = [p for p in self.pods if p.namespace == ns and p.name.startswith(name)]
+        if len(matches) > 1:
+            raise AmbiguousName(text, [p.key for p in matches])
+        return matches[0] if matches else None
+
     def pods_on(self, node: str) -> tuple[Pod, ...]:
         return tuple(p for p in self.pods if p.node == node)
 

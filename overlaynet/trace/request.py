@@ -87,19 +87,12 @@ class TraceReport:
 
 
 def find_pod(cluster: Cluster, text: str) -> Pod | None:
-    """The pod ``ns/name``, or the only pod of ``ns`` whose name starts with ``name``; None
-    when nothing matches; TraceError listing candidates when the prefix is ambiguous."""
+    """``ns/name`` or a unique ``ns/prefix`` (``Cluster.find_pod``); a text without ``/``
+    is never a pod here (it names a node, a router or an address)."""
     ns, _, name = text.partition("/")
     if not name:
         return None
-    exact = cluster._pod_index.get((ns, name))
-    if exact is not None:
-        return exact
-    matches = [p for p in cluster.pods if p.namespace == ns and p.name.startswith(name)]
-    if len(matches) > 1:
-        names = ", ".join(p.key for p in matches[:20]) + (" ..." if len(matches) > 20 else "")
-        raise TraceError(f"{text!r} matches {len(matches)} pods: {names}; give a longer name")
-    return matches[0] if matches else None
+    return cluster.find_pod(text)
 
 
 def _pod_ns(pod: Pod) -> NsRef:

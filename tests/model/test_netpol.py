@@ -102,3 +102,4 @@ def test_egress_policy_union_of_allows() -> None:
     assert connection_allowed(c, API, API.ips[0], WEB, WEB.ips[0]).allowed
     v = connection_allowed(c, API, API.ips[0], DEV, DEV.ips[0])
     assert not v.allowed and set(v.egress.selecting) == {"prod/a", "prod/b"}
+
