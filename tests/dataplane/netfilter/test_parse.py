@@ -288,3 +288,10 @@ def test_tokenizer_agrees_with_posix_shell_splitting(pieces: list[str]) -> None:
             _tokens(line)
         return
     assert _tokens(line) == expected
+
+
+def test_public_names_exist() -> None:
+    import overlaynet.dataplane.netfilter as nf
+
+    assert all(hasattr(nf, name) for name in nf.__all__)
+    assert {"Ruleset", "parse_save", "render_save", "run_hook", "HookContext", "HookOutcome"} <= set(nf.__all__)
