@@ -74,6 +74,75 @@ def _ports(ctx: Ctx, y: Y | None, svc_type: str | None, ns: str, name: str) -> t
     return tuple(out)
 
 
+def _cluster_ips(ctx: Ctx, spec: dict[str, Y], ns: str, name: str) -> tuple[list[IPAddress], bool]:
+    """``clusterIP`` and ``clusterIPs`` (which must agree); ``None`` means headless."""
+    headless = False
+    ips: list[IPAddress] = []
+    cip_y = spec.get("clusterIP")
+    if cip_y is not None and cip_y.value is not None:
+        if cip_y.value == "None":
+            headless = True
+        elif cip_y.value != "":
+            value = f.ip(ctx, cip_y, "a cluster IP address, \"None\" (headless) or \"\"")
+            if value is not None:
+                ips.append(value)
+                ctx.remember(("service", ns, name, "clusterIP", value), cip_y)
+    for item in f.seq(ctx, spec.get("clusterIPs")):
+        if item.value == "None":
+            headless = True
+            continue
+        value = f.ip(ctx, item, "a cluster IP address")
+        if value is None:
+            continue
+        if len(ips) == 1 and item.path.endswith("[0]"):
+            if value != ips[0]:
+                ctx.error(item, f"expected clusterIPs[0] to equal clusterIP {ips[0]}, found {value}")
+            continue
+        if value not in ips:
+            ips.append(value)
+            ctx.remember(("service", ns, name, "clusterIP", value), item)
+    return ips, headless
+
+
+def _families(ctx: Ctx, spec: dict[str, Y], cluster_ips: list[IPAddress]) -> tuple[str, ...]:
+    fams = [f.choice(ctx, y, FAMILIES) for y in f.seq(ctx, spec.get("ipFamilies"))]
+    families = tuple(x for x in fams if x is not None)
+    if len(set(families)) != len(families):
+        ctx.error(spec["ipFamilies"], f"expected distinct IP families, found {list(families)}")
+    for ip_, fam in zip(cluster_ips, families, strict=False):
+        if family(ip_) != fam:
+            ctx.error(spec["ipFamilies"], f"expected ipFamilies to follow clusterIPs ({', '.join(family(i) for i in cluster_ips)}), found {list(families)}")
+            break
+    return families
+
+
+def _affinity_timeout(ctx: Ctx, spec: dict[str, Y]) -> int:
+    sac = f.mapping(ctx, spec.get("sessionAffinityConfig"), ("clientIP",), what="a sessionAffinityConfig")
+    if not sac:
+        return 10800
+    cip = f.mapping(ctx, sac.get("clientIP"), ("timeoutSeconds",)) or {}
+    return f.integer(ctx, cip.get("timeoutSeconds"), 1, 86400, "a timeout in seconds") or 10800
+
+
+def _load_balancer_ips(ctx: Ctx, spec: dict[str, Y], fields_: dict[str, Y]) -> tuple[IPAddress, ...]:
+    """``spec.loadBalancerIP`` and the IPs of ``status.loadBalancer.ingress``."""
+    ips: list[IPAddress] = []
+    lb_y = spec.get("loadBalancerIP")
+    if lb_y is not None and lb_y.value not in (None, ""):
+        value = f.ip(ctx, lb_y, "a load balancer IP address")
+        if value is not None:
+            ips.append(value)
+    status = f.mapping(ctx, fields_.get("status"), ("loadBalancer", "conditions"), strict=False) or {}
+    lb = f.mapping(ctx, status.get("loadBalancer"), ("ingress",), strict=False) or {}
+    for ing in f.seq(ctx, lb.get("ingress")):
+        im = f.mapping(ctx, ing, ("ip", "hostname", "ipMode", "ports"), strict=False) or {}
+        if im.get("ip") is not None:
+            value = f.ip(ctx, im["ip"], "a load balancer ingress IP address")
+            if value is not None and value not in ips:
+                ips.append(value)
+    return tuple(ips)
+
+
 def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
     meta = read_meta(ctx, doc, fields_, name_kind="label")
     spec_y = fields_.get("spec")
@@ -85,70 +154,15 @@ def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> Non
     selector = f.label_map(ctx, sel_y, "selector labels") if sel_y is not None else None
     if selector is not None and not selector:
         selector = None  # an empty selector means "no selector" for Services
-    headless = False
-    cluster_ips: list[IPAddress] = []
-    cip_y = spec.get("clusterIP")
-    if cip_y is not None and cip_y.value is not None:
-        if cip_y.value == "None":
-            headless = True
-        elif cip_y.value != "":
-            value = f.ip(ctx, cip_y, "a cluster IP address, \"None\" (headless) or \"\"")
-            if value is not None:
-                cluster_ips.append(value)
-                ctx.remember(("service", ns, name, "clusterIP", value), cip_y)
-    for item in f.seq(ctx, spec.get("clusterIPs")):
-        if item.value == "None":
-            headless = True
-            continue
-        value = f.ip(ctx, item, "a cluster IP address")
-        if value is None:
-            continue
-        if cluster_ips and len(cluster_ips) == 1 and item.path.endswith("[0]"):
-            if value != cluster_ips[0]:
-                ctx.error(item, f"expected clusterIPs[0] to equal clusterIP {cluster_ips[0]}, found {value}")
-            continue
-        if value in cluster_ips:
-            continue
-        cluster_ips.append(value)
-        ctx.remember(("service", ns, name, "clusterIP", value), item)
-    fams = [f.choice(ctx, y, FAMILIES) for y in f.seq(ctx, spec.get("ipFamilies"))]
-    families = tuple(x for x in fams if x is not None)
-    if len(set(families)) != len(families):
-        ctx.error(spec["ipFamilies"], f"expected distinct IP families, found {list(families)}")
-    for ip_, fam in zip(cluster_ips, families, strict=False):
-        if family(ip_) != fam:
-            ctx.error(spec["ipFamilies"], f"expected ipFamilies to follow clusterIPs ({', '.join(family(i) for i in cluster_ips)}), found {list(families)}")
-            break
+    cluster_ips, headless = _cluster_ips(ctx, spec, ns, name)
+    families = _families(ctx, spec, cluster_ips)
     policy = f.choice(ctx, spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"))
     ctx.remember(("service", ns, name, "ipFamilyPolicy"), spec.get("ipFamilyPolicy"))
     ctx.remember(("service", ns, name, "ipFamilies"), spec.get("ipFamilies"))
-    affinity = f.choice(ctx, spec.get("sessionAffinity"), ("None", "ClientIP")) or "None"
-    timeout = 10800
-    sac = f.mapping(ctx, spec.get("sessionAffinityConfig"), ("clientIP",), what="a sessionAffinityConfig")
-    if sac:
-        cip = f.mapping(ctx, sac.get("clientIP"), ("timeoutSeconds",)) or {}
-        timeout = f.integer(ctx, cip.get("timeoutSeconds"), 1, 86400, "a timeout in seconds") or timeout
     etp_y = spec.get("externalTrafficPolicy")
     etp = f.choice(ctx, etp_y, ("Cluster", "Local")) or "Cluster"
     if etp_y is not None and etp == "Local" and svc_type not in ("NodePort", "LoadBalancer"):
         ctx.error(etp_y, f"expected externalTrafficPolicy only on NodePort or LoadBalancer services, found it on a {svc_type} service")
-    itp = f.choice(ctx, spec.get("internalTrafficPolicy"), ("Cluster", "Local")) or "Cluster"
-    ext_ips = tuple(x for x in (f.ip(ctx, y, "an external IP address") for y in f.seq(ctx, spec.get("externalIPs"))) if x is not None)
-    lb_ips: list[IPAddress] = []
-    lb_y = spec.get("loadBalancerIP")
-    if lb_y is not None and lb_y.value not in (None, ""):
-        value = f.ip(ctx, lb_y, "a load balancer IP address")
-        if value is not None:
-            lb_ips.append(value)
-    status = f.mapping(ctx, fields_.get("status"), ("loadBalancer", "conditions"), strict=False) or {}
-    lb = f.mapping(ctx, status.get("loadBalancer"), ("ingress",), strict=False) or {}
-    for ing in f.seq(ctx, lb.get("ingress")):
-        im = f.mapping(ctx, ing, ("ip", "hostname", "ipMode", "ports"), strict=False) or {}
-        if im.get("ip") is not None:
-            value = f.ip(ctx, im["ip"], "a load balancer ingress IP address")
-            if value is not None and value not in lb_ips:
-                lb_ips.append(value)
-    ranges = f.cidr_list(ctx, spec.get("loadBalancerSourceRanges"), "a source range CIDR") if spec.get("loadBalancerSourceRanges") is not None else ()
     ext_name = f.string(ctx, spec.get("externalName"), "a DNS name")
     if svc_type == "ExternalName" and not ext_name:
         ctx.error(spec_y or doc, "missing required field 'externalName': expected a DNS name for an ExternalName service", path="spec.externalName")
@@ -156,34 +170,32 @@ def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> Non
     hc = f.port(ctx, hc_y, "a health check node port")
     if hc is not None:
         ctx.remember(("service", ns, name, "healthCheckNodePort"), hc_y)
-    pna = f.boolean(ctx, spec.get("publishNotReadyAddresses")) or False
-    if meta.name is None:
-        return
-    if svc_type == "ExternalName":
-        cluster_ips, headless = [], False
+    ranges_y = spec.get("loadBalancerSourceRanges")
     svc = Service(
-        name=meta.name,
+        name=name,
         namespace=ns,
         type=svc_type or "ClusterIP",  # type: ignore[arg-type]
         selector=selector,
         ports=ports,
-        cluster_ips=tuple(cluster_ips),
-        headless=headless,
+        cluster_ips=tuple(cluster_ips) if svc_type != "ExternalName" else (),
+        headless=headless and svc_type != "ExternalName",
         ip_families=families,  # type: ignore[arg-type]
-        session_affinity=affinity,  # type: ignore[arg-type]
-        session_affinity_timeout=timeout,
+        session_affinity=f.choice(ctx, spec.get("sessionAffinity"), ("None", "ClientIP")) or "None",  # type: ignore[arg-type]
+        session_affinity_timeout=_affinity_timeout(ctx, spec),
         external_traffic_policy=etp,  # type: ignore[arg-type]
-        internal_traffic_policy=itp,  # type: ignore[arg-type]
-        external_ips=ext_ips,
-        load_balancer_ips=tuple(lb_ips),
-        load_balancer_source_ranges=ranges,
+        internal_traffic_policy=f.choice(ctx, spec.get("internalTrafficPolicy"), ("Cluster", "Local")) or "Cluster",  # type: ignore[arg-type]
+        external_ips=tuple(x for x in (f.ip(ctx, y, "an external IP address") for y in f.seq(ctx, spec.get("externalIPs"))) if x is not None),
+        load_balancer_ips=_load_balancer_ips(ctx, spec, fields_),
+        load_balancer_source_ranges=f.cidr_list(ctx, ranges_y, "a source range CIDR") if ranges_y is not None else (),
         external_name=ext_name,
         health_check_node_port=hc,
-        publish_not_ready_addresses=pna,
+        publish_not_ready_addresses=f.boolean(ctx, spec.get("publishNotReadyAddresses")) or False,
         labels=meta.labels,
         creation_timestamp=meta.timestamp,
         source=ctx.source(doc),
     )
+    if meta.name is None:
+        return
     ctx.remember(("service", ns, meta.name), doc)
     if sel_y is not None:
         ctx.remember(("service", ns, meta.name, "selector"), sel_y)
