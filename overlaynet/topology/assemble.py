@@ -196,6 +196,13 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
     """Pods from replicas (stable names), skipped for workloads a live dump shows pods of."""
     # ownerReferences point within the owner's namespace
     owned = {(e.pod.namespace, *ref) for e in parsed.pods for ref in e.owner_refs}
+    # A Deployment's pods are owned by its ReplicaSet <deployment>-<pod-template-hash>, which a
+    # dump of deployments and pods may leave out.
+    for e in parsed.pods:
+        rs_hash = e.pod.labels.get("pod-template-hash")
+        for kind, rs in e.owner_refs:
+            if kind == "ReplicaSet" and rs_hash and rs.endswith(f"-{rs_hash}"):
+                owned.add((e.pod.namespace, "Deployment", rs[: -len(rs_hash) - 1]))
     rs_owned = {(w.workload.namespace, *ref) for w in parsed.workloads for ref in w.owner_refs}
     names = {(e.pod.namespace, e.pod.name) for e in parsed.pods}
     out: list[PodEntry] = []

@@ -173,3 +173,15 @@ def test_terminating_and_not_ready_pods() -> None:
     c = load_text(text).cluster
     eps = {str(e.addresses[0]): (e.ready, e.serving, e.terminating) for s in c.endpoint_slices for e in s.endpoints}
     assert eps == {"10.244.0.5": (True, True, False), "10.244.0.6": (False, True, True), "10.244.0.7": (False, False, False)}
+
+
+def test_deployment_of_a_dump_without_its_replica_set_makes_no_pods() -> None:
+    text = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+        "spec: {replicas: 2, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-7d4b9c6f8d-abcde, labels: {app: web, pod-template-hash: 7d4b9c6f8d},"
+        " ownerReferences: [{kind: ReplicaSet, name: web-7d4b9c6f8d}]}\n"
+        "spec: {nodeName: n1, containers: [{name: c, image: i}]}\n"
+    )
+    c = load_text(text).cluster
+    assert [p.name for p in c.pods] == ["web-7d4b9c6f8d-abcde"]
