@@ -108,8 +108,8 @@ def trace_packet(ruleset: Ruleset, packet: Packet, *, hook: Literal["prerouting"
         ctx = HookContext(name, in_iface if name in ("PREROUTING", "INPUT", "FORWARD") else None,  # type: ignore[arg-type]
                           out_iface if name in ("OUTPUT", "FORWARD", "POSTROUTING") else None,
                           local, iface_address, st, all_branches=all_branches, namespace="host")
-        if name == "OUTPUT" and pkt.dst in local:
-            ctx.out_iface = "lo"
+        if first == "OUTPUT" and name in ("OUTPUT", "POSTROUTING") and (pkt.dst in local or pkt.dst.is_loopback):
+            ctx.out_iface = "lo"  # a local process talking to this host: the loopback device
         outcomes = run_hook(ruleset, pkt, ctx)
         for out in outcomes:
             p = prob * out.probability

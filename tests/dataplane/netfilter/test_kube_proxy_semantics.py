@@ -54,3 +54,17 @@ def test_health_check_node_port_is_accepted_locally() -> None:
     [out] = flows("8.8.8.8", "192.168.0.11", 32000)
     assert out.hooks == ("PREROUTING", "INPUT") and overall_verdict([out]) == "ACCEPT"
     assert any(h.chain == "KUBE-NODEPORTS" and h.verdict == "ACCEPT" for h in out.hits)
+
+
+def test_kube_proxy_jumps_are_added_in_kube_proxys_order_and_only_once() -> None:
+    from overlaynet.dataplane.netfilter import render_save
+    from overlaynet.dataplane.netfilter.flow import kube_proxy_jumps
+
+    text = (Path(__file__).parent / "golden" / "kube-proxy-loadbalancer.save").read_text()
+    payload = "\n".join(line for line in text.splitlines()
+                        if not line.startswith(("-A INPUT", "-A FORWARD", "-A OUTPUT", "-A PREROUTING", "-A POSTROUTING")))
+    ruleset = parse_save(payload)
+    added = kube_proxy_jumps(ruleset)
+    assert len(added) == 12  # 9 in filter, 3 in nat
+    assert render_save(ruleset) == render_save(LB)  # exactly the jumps a real node has
+    assert kube_proxy_jumps(ruleset) == []
