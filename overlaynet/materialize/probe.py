@@ -113,8 +113,8 @@ def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]
     listener per namespace of ``listen_in`` (it accepts until every connect is done), one
     agent per source connecting to all its destinations in parallel. A SYN that a firewall
     drops costs ``timeout`` once, not once per pair. Results come in the order of ``probes``;
-    ``accepted_from`` is the peer the listener saw for that connection (matched by the
-    connection's local port)."""
+    ``accepted_from`` is the peer address a listener saw for that connection (matched by the
+    client's address and port; by its port alone when NAT changed the address)."""
     listeners: dict[NsRef, subprocess.Popen[str]] = {}
     by_src: dict[NsRef, list[int]] = {}
     for i, (src, _) in enumerate(probes):
@@ -122,8 +122,18 @@ def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]
     results: list[TcpResult | None] = [None] * len(probes)
     connectors: list[tuple[list[int], subprocess.Popen[str]]] = []
     try:
-        for ref in dict.fromkeys(listen_in):
-            listeners[ref] = m.agent_popen(ref, "serve", {"port": port, "timeout": timeout + 30})
+        serve = json.dumps({"port": port, "timeout": timeout + 30})
+        for ref in dict.fromkeys(listen_in):  # started side by side, then each waited for
+            listeners[ref] = subprocess.Popen([*netns_argv(m.namespace_name(ref)), *agent_cmd("serve", serve)],
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True)
+        for ref, proc in listeners.items():
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line or not json.loads(line).get("ready"):
+                proc.kill()
+                _, err = proc.communicate()
+                raise MaterializeError(f"namespace {m.namespace_name(ref)}: agent serve did not start: {err.strip()}")
         for src, idx in by_src.items():
             targets = [{"dst": str(probes[i][1]), "port": port} for i in idx]
             argv = [*netns_argv(m.namespace_name(src)),

@@ -15,7 +15,8 @@ For each ordered pod pair (ICMP echo of ``size`` bytes, DF clear) it compares:
   listener sees is the one the tracer's packet arrives with (after any NAT);
 * ``frag_needed`` — the tracer's path MTU P for a DF echo (the largest size it delivers):
   a DF echo of P + 1 gets "Frag needed"/"message too long" with the MTU the tracer names,
-  and a DF echo of P is answered.
+  from the same place (the sender's own stack, or a host on the path), and a DF echo of P
+  is answered.
 """
 
 from __future__ import annotations
@@ -367,9 +368,14 @@ def _compare_mtu(pair: _Pair) -> list[Comparison]:
     assert t is not None  # probed only when traced
     drop = t.last_step
     want_mtu = getattr(drop, "mtu", None)
-    said = f"{t.disposition} mtu {want_mtu} at size {pair.pmtu + 1}" if pair.pmtu is not None else "?"
+    # where the error arises: the sender's own stack (EMSGSIZE) or a host on the path (ICMP)
+    where = NsRef(t.hops[-1].host, t.hops[-1].namespace) if t.hops else None
+    local = where == pair.src
+    said = (f"{t.disposition} mtu {want_mtu} at size {pair.pmtu + 1}" if pair.pmtu is not None else "?") + \
+        (" (local)" if local else f" (from {where.host if where else '?'})")
     got = f"{big.status} mtu {big.mtu}" + (" (local)" if big.local else f" (from {big.reply_from})")
-    agree = t.disposition.value == "FRAG_NEEDED" and big.status == "frag_needed" and big.mtu == want_mtu
+    agree = (t.disposition.value == "FRAG_NEEDED" and big.status == "frag_needed" and big.mtu == want_mtu
+             and big.local == local)
     return [
         Comparison("frag_needed", a, b, said, got, agree, big.message),
         Comparison("fits", a, b, f"DELIVERED at size {pair.pmtu} DF", f"{fits.status} at size {fits.size}",
