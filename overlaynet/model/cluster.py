@@ -198,6 +198,6 @@ class Cluster:
     def dns_ip(self) -> IPAddress | None:
         if self.dns.cluster_ip is not None:
             return self.dns.cluster_ip
-        if not self.service_cidrs:
-            return None
+        if not self.service_cidrs or self.service_cidrs[0].num_addresses <= 10:
+            return None  # no room for the 10th address; the loader reports it
         return self.service_cidrs[0][10]
