@@ -294,3 +294,13 @@ def test_the_tracer_agrees_on_a_node_without_a_default_route(run_id: str, tmp_pa
                     mtu=False, timeout=0.5)
     [c] = report.comparisons
     assert c.agree, f"tracer {c.tracer} / kernel {c.kernel}"
+
+
+def test_tcp_connect_many_matches_each_connection_to_the_peer_the_server_saw() -> None:
+    from overlaynet.materialize.probe import _peer_of
+
+    accepted = [("10.244.0.1", 40001), ("192.168.10.11", 40002), ("10.0.0.9", 40003), ("10.0.0.8", 40003)]
+    assert _peer_of(accepted, "10.244.0.1", 40001) == "10.244.0.1"  # no NAT
+    assert _peer_of(accepted, "10.244.0.5", 40002) == "192.168.10.11"  # masqueraded, port kept
+    assert _peer_of(accepted, "10.244.0.5", 40003) is None  # two servers saw that port: ambiguous
+    assert _peer_of(accepted, "10.244.0.5", 40009) is None
