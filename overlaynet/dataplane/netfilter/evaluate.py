@@ -77,7 +77,24 @@ def run_hook(ruleset: Ruleset, packet: Packet, ctx: HookContext, *, compiled: bo
         ctx.state.__dict__.update(only.state.__dict__)
         outcomes = [HookOutcome(only.verdict, only.packet, only.probability, only.hits, only.nat, ctx.state,
                                 only.reject_with)]
+    else:
+        _merge_unambiguous(ctx.state, [o.state for o in outcomes if o.state is not None])
     return outcomes
+
+
+def _merge_unambiguous(state: NetfilterState, branches: list[NetfilterState]) -> None:
+    """Give the caller's state the conntrack keys exactly one branch created (the translated
+    tuples of that branch's connection and its replies), so a caller that goes on with
+    ``ctx.state`` instead of ``outcome.state`` still finds each branch's NAT bindings. Keys
+    several branches created (the shared original tuple) stay out: they are ambiguous."""
+    created: dict[tuple[str, Tuple5], list[tuple[ConnEntry, str]]] = {}
+    for branch in branches:
+        for key, value in branch.conntrack.items():
+            if key not in state.conntrack:
+                created.setdefault(key, []).append(value)
+    for key, values in created.items():
+        if len(values) == 1:
+            state.conntrack[key] = values[0]
 
 
 class _Run:

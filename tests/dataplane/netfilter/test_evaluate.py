@@ -191,8 +191,10 @@ def test_all_branches_gives_exact_uniform_probabilities(n: int) -> None:
     assert sorted(str(o.packet.dst) for o in outcomes) == sorted(f"10.180.0.{i + 1}" for i in range(n))
     assert all(o.probability == Fraction(1, n) for o in outcomes)
     assert sum(o.probability for o in outcomes) == 1
-    if n > 1:  # forked: every branch has its own state, the caller's is untouched
-        assert state.conntrack == {} and len({id(o.state) for o in outcomes}) == n
+    if n > 1:  # forked: every branch has its own state; the caller's gets no shared-tuple entry
+        assert len({id(o.state) for o in outcomes}) == n
+        assert state.lookup("node-1", ("tcp", ipaddress.ip_address("10.180.9.9"), 40000,
+                                       ipaddress.ip_address("172.30.0.1"), 80)) is None
     else:
         assert outcomes[0].state is state and state.conntrack
 
@@ -283,3 +285,15 @@ def test_drop_in_mangle_stops_later_tables_and_redirect_snat(state: NetfilterSta
     assert (str(pre.packet.dst), pre.packet.dport) == ("192.168.0.11", 3128) and pre.nat[0].kind == "REDIRECT"
     [post] = run_hook(ruleset, tcp("1.1.1.1", "3.3.3.3", 22), make_ctx("POSTROUTING", state, out_iface="eth0"))
     assert (str(post.packet.src), post.packet.sport) == ("5.5.5.5", 1000)
+
+
+def test_forked_branches_leave_their_unambiguous_bindings_in_the_callers_state() -> None:
+    state = NetfilterState()
+    outs = run_hook(_cascade(3), tcp("10.180.9.9", "172.30.0.1", 80), make_ctx("PREROUTING", state, all_branches=True))
+    assert len(outs) == 3
+    for out in outs:  # a caller going on with ctx.state: each branch's reply is still un-DNATed
+        reply = out.packet.reversed()
+        [back] = run_hook(_cascade(3), reply, make_ctx("POSTROUTING", state))
+        assert (str(back.packet.src), back.packet.sport) == ("172.30.0.1", 80)
+    assert state.lookup("node-1", ("tcp", ipaddress.ip_address("10.180.9.9"), 40000,
+                                   ipaddress.ip_address("172.30.0.1"), 80)) is None  # ambiguous: left out
