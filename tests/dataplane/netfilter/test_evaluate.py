@@ -297,3 +297,14 @@ def test_forked_branches_leave_their_unambiguous_bindings_in_the_callers_state()
         assert (str(back.packet.src), back.packet.sport) == ("172.30.0.1", 80)
     assert state.lookup("node-1", ("tcp", ipaddress.ip_address("10.180.9.9"), 40000,
                                    ipaddress.ip_address("172.30.0.1"), 80)) is None  # ambiguous: left out
+
+
+def test_ipset_ip_port_dimensions() -> None:
+    ruleset = rs("*filter\n-A INPUT -m set --match-set svc dst,dst -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n")
+    state = NetfilterState()
+    state.ipsets["svc"] = IpSet("svc", "hash:ip,port", frozenset({(ipaddress.ip_network("10.96.0.10/32"), ("udp", 53))}))
+    from overlaynet.dataplane.packet import Packet
+
+    dns = Packet(ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.96.0.10"), "udp", 5000, 53)
+    assert run_hook(ruleset, dns, make_ctx("INPUT", state))[0].verdict == "ACCEPT"
+    assert run_hook(ruleset, dns.with_(proto="tcp"), make_ctx("INPUT", state))[0].verdict == "DROP"

@@ -135,6 +135,8 @@ def test_match_extensions_render_as_iptables_save(given: str, saved: str) -> Non
     ("filter", "-j DROP", "-j DROP"),
     ("nat", "-p tcp -j DNAT --to-destination 10.1.0.1:8080", "-p tcp -j DNAT --to-destination 10.1.0.1:8080"),
     ("nat", "-j DNAT --to-destination 10.1.0.1", "-j DNAT --to-destination 10.1.0.1"),
+    ("nat", "-p tcp -j DNAT --to-destination [fd00::1]:8080", "-p tcp -j DNAT --to-destination [fd00::1]:8080"),
+    ("nat", "-j DNAT --to-destination 10.0.0.1-10.0.0.9", "-j DNAT --to-destination 10.0.0.1-10.0.0.9"),
     ("nat", "-p udp -j SNAT --to-source 1.2.3.4:100-200 --random", "-p udp -j SNAT --to-source 1.2.3.4:100-200 --random"),
     ("nat", "-j MASQUERADE --random-fully", "-j MASQUERADE --random-fully"),
     ("nat", "-p tcp -j MASQUERADE --to-ports 1000-2000", "-p tcp -j MASQUERADE --to-ports 1000-2000"),
