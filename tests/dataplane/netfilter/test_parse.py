@@ -297,3 +297,12 @@ def test_public_names_exist() -> None:
 
     assert all(hasattr(nf, name) for name in nf.__all__)
     assert {"Ruleset", "parse_save", "render_save", "run_hook", "HookContext", "HookOutcome"} <= set(nf.__all__)
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from overlaynet.dataplane.netfilter import parse as parse_module
+
+    result = doctest.testmod(parse_module)
+    assert result.attempted > 0 and result.failed == 0
