@@ -244,7 +244,7 @@ def _command(table: Table, line: str, number: int, pending: _Pending) -> None:
                 position = int(rest.pop(0))
                 if not 1 <= position <= len(chain.rules) + 1:
                     raise _LineError(f"index of insertion {position} is out of range for chain {chain.name}")
-        rule = parse_rule(rest, table=table, line=number, counters=counters, pending=pending)
+        rule = _parse_rule(rest, table=table, line=number, counters=counters, pending=pending)
         chain.rules.insert(position - 1, rule)
     elif cmd == "-N":
         if len(args) != 1:
@@ -272,9 +272,24 @@ def _command(table: Table, line: str, number: int, pending: _Pending) -> None:
         raise _LineError(f"expected -A, -I, -N, -X, -F or -P, found {tokens[0]!r}")
 
 
-def parse_rule(tokens: list[str], *, table: Table | None = None, line: int = 0,
-               counters: tuple[int, int] | None = None, pending: _Pending | None = None) -> Rule:
-    """The options of one rule (everything after ``-A CHAIN``) → a Rule."""
+def parse_rule(tokens: list[str], *, table: Table | None = None, line: int = 0, file: str = "<rule>") -> Rule:
+    """The options of one rule (everything after ``-A CHAIN``, already split) → a Rule.
+
+    Raises ``IptablesSyntaxError`` / ``UnsupportedExtension`` (both ``ValueError``s).
+    Jump targets are not checked (there is no table to check them against).
+
+    >>> parse_rule(["-p", "tcp", "--dport", "80", "-j", "ACCEPT"]).target
+    Verdict_(verdict='ACCEPT')
+    """
+    try:
+        return _RuleParser(tokens, table, None).parse(line, None)
+    except _LineError as exc:
+        cls = UnsupportedExtension if exc.unsupported else IptablesSyntaxError
+        raise cls(str(exc), line=line, file=file, text=" ".join(tokens)) from None
+
+
+def _parse_rule(tokens: list[str], *, table: Table, line: int, counters: tuple[int, int] | None,
+                pending: _Pending) -> Rule:
     return _RuleParser(tokens, table, pending).parse(line, counters)
 
 

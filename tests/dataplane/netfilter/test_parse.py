@@ -306,3 +306,13 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(parse_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_parse_rule_raises_located_errors() -> None:
+    from overlaynet.dataplane.netfilter import parse_rule
+
+    with pytest.raises(UnsupportedExtension) as err:
+        parse_rule(["-m", "owner", "--uid-owner", "0"], line=7, file="gen")
+    assert str(err.value).startswith("gen:7:") and "owner" in str(err.value)
+    with pytest.raises(IptablesSyntaxError):
+        parse_rule(["-p", "tcp", "--dport", "x"])
