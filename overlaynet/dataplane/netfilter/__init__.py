@@ -2,12 +2,18 @@
 and hook evaluation with explicit state (conntrack, recent lists, marks).
 
     Ruleset()                         an empty ruleset (tables created on demand)
-    parse_save(text, *, file)         iptables-save / iptables-restore text → Ruleset
-    render_save(ruleset, *, counters) Ruleset → iptables-save text
-    run_hook(ruleset, packet, ctx) -> list[HookOutcome]
+    parse_save(text, *, file, strict) iptables-save / iptables-restore text → Ruleset
+    parse_rule(tokens, *, line, file) one rule's options (after ``-A CHAIN``) → Rule
+    render_save(ruleset, *, counters) Ruleset → iptables-save text (render_rule: one rule)
+    run_hook(ruleset, packet, ctx, *, compiled=None) -> list[HookOutcome]
         walks every table registered at ctx.hook in the kernel's priority order
         (raw, mangle, nat, filter; nat only for NEW connections, conntrack translation for
         the others); one outcome unless ctx.all_branches follows several statistic branches.
+
+The modules: rules (values), matches/matches_ct/targets (one class per extension),
+extensions (option tables), parse, render, validate (commit-time kernel checks), state,
+context, evaluate (the walk), compile (dispatch tables), flow (a packet through a host).
+See docs/netfilter.md.
 """
 
 from __future__ import annotations
