@@ -34,7 +34,7 @@ from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize.apply import Materialized, Skipped, materialize
-from overlaynet.materialize.probe import Capture, PingResult, ping_many, tcp_connect
+from overlaynet.materialize.probe import Capture, PingResult, ping_many, tcp_connect_many
 from overlaynet.model import Pod
 
 if TYPE_CHECKING:
@@ -210,21 +210,23 @@ def _trace_tcp(network: Any, pair: _Pair, port: int) -> None:
 
 
 def _tcp_compare(m: Materialized, pairs: list[_Pair], port: int, timeout: float) -> list[Comparison]:
-    """One connection per pair, one after the other (each destination has one listener)."""
+    """Every pair's connection at once: a listener in each destination, one agent per source
+    (``tcp_connect_many``), so unanswered SYNs cost ``timeout`` once."""
+    got = tcp_connect_many(m, [(p.src, _ipv4(p.b)) for p in pairs], port, listen_in=[p.dst for p in pairs],
+                           timeout=timeout)
     out = []
-    for pair in pairs:
+    for pair, res in zip(pairs, got, strict=True):
         a, b = pair.a.key, pair.b.key
         why_not = _crossed_skipped(pair.tcp_fwd, m.skipped_interfaces) or _crossed_skipped(pair.tcp_rev, m.skipped_interfaces)
-        got = tcp_connect(m, pair.src, _ipv4(pair.b), port, listen_in=pair.dst, timeout=timeout)
         assert pair.tcp_fwd is not None  # traced when tcp_port is given
         delivered = pair.tcp_fwd.success and pair.tcp_rev is not None and pair.tcp_rev.success
         said = str(pair.tcp_fwd.disposition) + (f", SYN-ACK {pair.tcp_rev.disposition}" if pair.tcp_rev is not None else "")
-        out.append(Comparison("tcp", a, b, said, got.status + (f" ({got.message})" if got.message else ""),
-                              None if why_not else delivered == got.connected, why_not or f"port {port}"))
-        if delivered and got.connected and not why_not:
+        out.append(Comparison("tcp", a, b, said, res.status + (f" ({res.message})" if res.message else ""),
+                              None if why_not else delivered == res.connected, why_not or f"port {port}"))
+        if delivered and res.connected and not why_not:
             final = pair.tcp_fwd.final_packet or pair.tcp_fwd.packet
-            out.append(Comparison("tcp_peer", a, b, str(final.src), str(got.accepted_from),
-                                  str(final.src) == got.accepted_from, "the source address the server sees"))
+            out.append(Comparison("tcp_peer", a, b, str(final.src), str(res.accepted_from),
+                                  str(final.src) == res.accepted_from, "the source address the server sees"))
     return out
 
 
@@ -291,7 +293,7 @@ def _ping_all(m: Materialized, by_src: dict[NsRef, list[_Pair]],
             for label, _ in labelled:
                 pair.results[label] = next(results)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(by_src), 12))) as pool:
         list(pool.map(run, list(by_src)))
 
 

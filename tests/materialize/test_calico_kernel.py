@@ -212,6 +212,18 @@ def test_calico_policy_acls_agree_with_the_kernel(encapsulation: str, run_id: st
     assert str(denied.disposition) == "DENIED" and "prod" in denied.reason
 
 
+def test_calico_policy_icmp_agrees_with_the_kernel(run_id: str, tmp_path: Path) -> None:
+    # the same policies seen by ICMP echoes: default-deny drops them, prod's allow is TCP
+    # on the named port only, staging admits every protocol from qa
+    report = verify(_policy_network(tmp_path, "none"), run_id=run_id, capture=False, mtu=False, timeout=0.5)
+    assert report.disagreements == [], _disagreements(report)
+    answered = {(c.src, c.dst) for c in _by(report, "reach") if c.kernel == "reply"}
+    assert report.pairs == 72 and len(answered) == 28
+    assert ("prod/frontend", "prod/api") not in answered and ("qa/db", "staging/api") in answered
+    denied = next(c for c in _by(report, "reach") if (c.src, c.dst) == ("prod/frontend", "prod/api"))
+    assert denied.tracer.startswith("DENIED") and denied.kernel.startswith("timeout")
+
+
 CALICO_V3 = """---
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
