@@ -132,9 +132,11 @@ class _Run:
         elif self.ctx.all_branches or probability in (0, 1):
             choice = probability > 0
         elif nth is not None:
-            every, start = nth
+            every, packet = nth
             key = (self.namespace, *self.position)
-            count = self.state.nth_counters.get(key, start)
+            # as xt_statistic: the counter starts at (every-1) - packet and the rule matches
+            # when it wraps, i.e. on evaluations packet, packet+every, ... (0-based)
+            count = self.state.nth_counters.get(key, every - 1 - packet)
             choice = count == every - 1
             self.state.nth_counters[key] = 0 if choice else count + 1
         else:

@@ -1,5 +1,5 @@
-"""The engine agrees with the kernel on DNAT and on ``statistic --mode nth`` across new
-connections: two throwaway namespaces ``onet-nf-<pid>-a`` (client) and ``-b`` (server with the
+"""The engine agrees with the kernel on DNAT, ``statistic --mode nth`` and ``recent``
+(session affinity) across new connections: two throwaway namespaces ``onet-nf-<pid>-a`` (client) and ``-b`` (server with the
 rules), a veth between them, four TCP connections to a virtual IP; the ports the kernel
 delivered them to must be the engine's sampled sequence for the same four connections."""
 
@@ -23,6 +23,16 @@ RULES = """*nat
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -d 10.99.9.9/32 -p tcp -m tcp --dport 80 -m statistic --mode nth --every 3 --packet 1 -j DNAT --to-destination 10.99.0.2:8081
 -A PREROUTING -d 10.99.9.9/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.99.0.2:8082
+COMMIT
+"""
+AFFINITY = """*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.99.9.9/32 -p tcp -m recent --rcheck --seconds 100 --reap --name AFF --mask 255.255.255.255 --rsource -j DNAT --to-destination 10.99.0.2:8081
+-A PREROUTING -d 10.99.9.9/32 -p tcp -m statistic --mode nth --every 2 --packet 0 -m recent --set --name AFF --mask 255.255.255.255 --rsource -j DNAT --to-destination 10.99.0.2:8081
+-A PREROUTING -d 10.99.9.9/32 -p tcp -j DNAT --to-destination 10.99.0.2:8082
 COMMIT
 """
 SERVER = """
@@ -69,9 +79,13 @@ def pair() -> Iterator[tuple[str, str]]:
 
 @pytest.mark.root
 @pytest.mark.iptables
-def test_kernel_and_engine_pick_the_same_backends(pair: tuple[str, str]) -> None:
+@pytest.mark.parametrize(("rules", "expected"), [
+    (RULES, ["8082", "8081", "8082", "8082", "8081", "8082"]),  # --every 3 --packet 1: the 2nd, 5th
+    (AFFINITY, ["8081"] * 6),  # the first connection is nth's and --set; --rcheck keeps the rest there
+], ids=["nth", "recent-affinity"])
+def test_kernel_and_engine_pick_the_same_backends(pair: tuple[str, str], rules: str, expected: list[str]) -> None:
     a, b = pair
-    sh("ip", "netns", "exec", b, "iptables-restore", input=RULES)
+    sh("ip", "netns", "exec", b, "iptables-restore", input=rules)
     server = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", SERVER, str(len(SPORTS))],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -80,7 +94,7 @@ def test_kernel_and_engine_pick_the_same_backends(pair: tuple[str, str]) -> None
     finally:
         server.kill()
         server.wait()
-    ruleset = parse_save(RULES)
+    ruleset = parse_save(rules)
     state = NetfilterState()
     engine = []
     for sport in SPORTS:
@@ -89,5 +103,4 @@ def test_kernel_and_engine_pick_the_same_backends(pair: tuple[str, str]) -> None
                           lambda name, version: None, state, namespace=b)
         [out] = run_hook(ruleset, syn, ctx)
         engine.append(str(out.packet.dport))
-    assert kernel == engine
-    assert set(kernel) == {"8081", "8082"}
+    assert kernel == engine == expected
