@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 @click.option("--table", type=click.Choice(["raw", "mangle", "filter", "nat"]), default=None, help="Only this table.")
 @click.option("--namespace", "ns_name", default="root", show_default=True,
               help="A namespace on the node other than its own, e.g. 'pod:default/web-0'.")
-def rules(files: tuple[Path, ...], node_name: str, table: str | None, ns_name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Tables → chains → policy and rule texts, as JSON.")
+def rules(files: tuple[Path, ...], node_name: str, table: str | None, ns_name: str, as_json: bool) -> None:
     """Print a node's whole netfilter ruleset in iptables-save format, base chains included,
     ready for iptables-restore.
 
@@ -47,6 +48,15 @@ def rules(files: tuple[Path, ...], node_name: str, table: str | None, ns_name: s
     ruleset = ns.netfilter
     if table is not None:
         ruleset.table(table)  # an absent table prints as its empty built-in chains
+    if as_json:
+        from overlaynet.cli._common import echo_json
+        from overlaynet.dataplane.netfilter import render_rule
+
+        echo_json({"node": node_name, "namespace": ns_name, "tables": {
+            t.name: {c.name: {"policy": c.policy, "rules": [render_rule(c.name, r) for r in c.rules]}
+                     for c in t.ordered_chains()}
+            for t in ruleset.ordered_tables() if table is None or t.name == table}})
+        return
     click.echo(render_save(ruleset, tables=(table,) if table else None), nl=False)
 
 

@@ -97,3 +97,11 @@ def test_rules_prints_a_restorable_ruleset_for_a_node() -> None:
 def test_rules_unknown_node_exits_2() -> None:
     code, _, err = run("rules", str(DEMO), "--node", "no-such-node")
     assert code == 2 and "no node 'no-such-node'" in err
+
+
+def test_rules_json() -> None:
+    code, out, _ = run("rules", str(DEMO), "--node", "node-1", "--table", "nat", "--json")
+    data = json.loads(out)
+    assert code == 0 and list(data["tables"]) == ["nat"]
+    assert data["tables"]["nat"]["PREROUTING"]["policy"] == "ACCEPT"
+    assert any(r.startswith("-A KUBE-SERVICES ") for r in data["tables"]["nat"]["KUBE-SERVICES"]["rules"])
