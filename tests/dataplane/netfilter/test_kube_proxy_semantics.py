@@ -68,3 +68,13 @@ def test_kube_proxy_jumps_are_added_in_kube_proxys_order_and_only_once() -> None
     assert len(added) == 12  # 9 in filter, 3 in nat
     assert render_save(ruleset) == render_save(LB)  # exactly the jumps a real node has
     assert kube_proxy_jumps(ruleset) == []
+
+
+def test_overall_verdict_is_the_agreed_or_most_likely_one() -> None:
+    ruleset = parse_save("*filter\n-A FORWARD -m statistic --mode random --probability 0.25 -j DROP\n"
+                         "-A FORWARD -m statistic --mode random --probability 0.5 -j REJECT\nCOMMIT\n")
+    outs = trace_packet(ruleset, tcp("1.1.1.1", "2.2.2.2", 80), all_branches=True)
+    assert sorted((o.verdict, o.probability) for o in outs) == [
+        ("ACCEPT", Fraction(3, 8)), ("DROP", Fraction(1, 4)), ("REJECT", Fraction(3, 8))]
+    assert overall_verdict(outs) == "ACCEPT"  # tie between ACCEPT and REJECT: ACCEPT
+    assert overall_verdict([o for o in outs if o.verdict != "ACCEPT"]) == "REJECT"
