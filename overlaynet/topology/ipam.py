@@ -149,15 +149,14 @@ def _next_address(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork
 
 # --- service addresses ------------------------------------------------------------------
 def allocate_service_addresses(cluster: Cluster) -> Cluster:
-    """Fill missing ClusterIPs (one per family in ``ip_families``, sequentially from the first
-    address of the service CIDR, skipping the DNS IP and every taken IP), NodePorts for
+    """Fill missing ClusterIPs (one per family in ``ip_families``, sequentially from the second
+    address of the service CIDR — the first belongs to the apiserver's ``kubernetes`` Service,
+    as kube-apiserver reserves it — skipping the DNS IP and every taken IP), NodePorts for
     NodePort/LoadBalancer services and healthCheckNodePort for LoadBalancer services with
     externalTrafficPolicy Local."""
-    try:
-        dns_ip = cluster.dns_ip
-    except IndexError:  # a service CIDR too small to hold the 10th address
-        dns_ip = None
+    dns_ip = cluster.dns_ip
     taken_ips: set[IPAddress] = {ip for s in cluster.services for ip in s.cluster_ips}
+    taken_ips |= {c[1] for c in cluster.service_cidrs if c.num_addresses > 2}  # default/kubernetes
     if dns_ip is not None:
         taken_ips.add(dns_ip)
     taken_ports: set[int] = {p.node_port for s in cluster.services for p in s.ports if p.node_port is not None}

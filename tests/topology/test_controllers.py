@@ -138,12 +138,13 @@ def test_service_allocation_is_deterministic_and_idempotent() -> None:
     svc = Service("a", type="NodePort", ports=(ServicePort(80),), ip_families=("IPv4",))
     c = Cluster(service_cidrs=(net("10.96.0.0/28"),), services=(svc, replace(svc, name="b")))
     done = allocate_service_addresses(c)
-    assert [s.cluster_ips for s in done.services] == [(ip("10.96.0.1"),), (ip("10.96.0.2"),)]
+    # 10.96.0.1 is the apiserver's (default/kubernetes), as kube-apiserver reserves it
+    assert [s.cluster_ips for s in done.services] == [(ip("10.96.0.2"),), (ip("10.96.0.3"),)]
     assert [s.ports[0].node_port for s in done.services] == [30000, 30001]
     assert allocate_service_addresses(done) == done
 
 
 def test_service_cidr_exhaustion() -> None:
     svcs = tuple(Service(f"s{i}", ports=(ServicePort(80),), ip_families=("IPv4",)) for i in range(3))
-    with pytest.raises(AddressExhausted, match="no free ClusterIP left in service CIDR 10.96.0.0/30 for service default/s2"):
+    with pytest.raises(AddressExhausted, match="no free ClusterIP left in service CIDR 10.96.0.0/30 for service default/s1"):
         allocate_service_addresses(Cluster(service_cidrs=(net("10.96.0.0/30"),), dns=Cluster().dns, services=svcs))
