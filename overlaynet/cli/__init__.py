@@ -74,5 +74,5 @@ def main() -> None:
     Examples:
       overlaynet validate topologies/*.yaml
       overlaynet show topologies/demo.yaml
-      overlaynet trace topologies/demo.yaml --from default/frontend-0 --to default/backend-1
+      overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to default/backend-lm568x9xcq-qjb4k
     """

@@ -59,9 +59,9 @@ def dns() -> None:
     Examples:
       overlaynet dns serve topologies/demo.yaml --listen 127.0.0.1:5353
       overlaynet dns query topologies/demo.yaml web.default.svc.cluster.local
-      overlaynet dns resolve topologies/demo.yaml --from default/frontend-0 web
+      overlaynet dns resolve topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m web
       overlaynet dns zone topologies/demo.yaml > cluster.local.zone
-      overlaynet dns env topologies/demo.yaml --pod default/frontend-0
+      overlaynet dns env topologies/demo.yaml --pod default/frontend-dtz8lffdhv-blt7m
     """
 
 
@@ -138,8 +138,8 @@ def resolve(file: str, name: str, pod: str, qtype: str, no_legacy_names: bool, a
 
     \b
     Examples:
-      overlaynet dns resolve topologies/demo.yaml --from default/frontend-0 web
-      overlaynet dns resolve topologies/demo.yaml --from default/frontend-0 www.example.com --json
+      overlaynet dns resolve topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m web
+      overlaynet dns resolve topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m www.example.com --json
     """
     from overlaynet.dns.client import client_resolve, resolv_conf
 
@@ -195,7 +195,7 @@ def env(files: tuple[str, ...], pod: str, no_service_links: bool, as_json: bool)
 
     \b
     Examples:
-      overlaynet dns env topologies/demo.yaml --pod default/frontend-0
+      overlaynet dns env topologies/demo.yaml --pod default/frontend-dtz8lffdhv-blt7m
     """
     from overlaynet.dns.env import pod_environment
 

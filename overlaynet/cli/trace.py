@@ -145,7 +145,7 @@ EXAMPLES_ROUTES = """
 \b
 Examples:
   overlaynet routes topologies/demo.yaml --node node-1
-  overlaynet routes topologies/demo.yaml --node node-1 --namespace default/frontend-0 --json
+  overlaynet routes topologies/demo.yaml --node node-1 --namespace default/frontend-dtz8lffdhv-blt7m --json
   overlaynet routes topologies/demo.yaml --node core
 """
 
