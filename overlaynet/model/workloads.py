@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from overlaynet.model.base import EMPTY_LABELS, FrozenDict, IPAddress, LabelSelector, Labels, Source
+from overlaynet.model.base import EMPTY_LABELS, FrozenDict, IPAddress, Labels, LabelSelector, Source
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 
