@@ -72,6 +72,8 @@ def _service_port(text: str) -> int:
 
 @lru_cache(maxsize=65536)
 def parse_port_range(text: str) -> m.PortRange:
+    if not text or text == ":":
+        raise ValueError(f"expected a port or a range a:b, found {text!r}")
     lo, sep, hi = text.partition(":")
     first = parse_port(lo) if lo else 0
     last = (parse_port(hi) if hi else 65535) if sep else first

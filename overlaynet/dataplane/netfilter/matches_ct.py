@@ -108,7 +108,7 @@ def parse_probability(text: str) -> Fraction:
     """
     try:
         value = Fraction(Decimal(text))
-    except (InvalidOperation, ValueError) as exc:
+    except (InvalidOperation, ValueError, OverflowError) as exc:
         raise ValueError(f"bad probability {text!r}") from exc
     if not 0 <= value <= 1:
         raise ValueError(f"probability {text} is not between 0 and 1")

@@ -362,7 +362,11 @@ class _RuleParser:
                 if name in ext.TARGETS:
                     self.target_opts = ext.Options(name)
         elif opt == "-c":
-            self.counters = (int(self.next("packets")), int(self.next("bytes")))
+            try:
+                self.counters = (ext.parse_int(self.next("packets"), "a packet count", 0, 2**64 - 1),
+                                 ext.parse_int(self.next("bytes"), "a byte count", 0, 2**64 - 1))
+            except ValueError as exc:
+                raise _LineError(f"-c: {exc}") from None
         elif opt.startswith("--"):
             self.ext_option(opt[2:], negated)
         else:

@@ -214,6 +214,9 @@ def test_probability_rule_gives_exact_fractions() -> None:
     ("*bogus\nCOMMIT\n", 1, "unknown table"),
     ("*filter\n*nat\n", 2, "expected COMMIT before *nat"),
     ("*filter\n-Z INPUT\nCOMMIT\n", 2, "expected -A, -I"),
+    ("*filter\n-A INPUT -m statistic --mode random --probability inf\nCOMMIT\n", 2, "bad probability"),
+    ("*filter\n-A INPUT -c x y\nCOMMIT\n", 2, "-c: expected a packet count"),
+    ("*filter\n-A INPUT -p tcp -m multiport --dports ,\nCOMMIT\n", 2, "expected a port"),
 ])
 def test_syntax_errors_name_the_line_and_what_was_expected(text: str, line: int, needle: str) -> None:
     with pytest.raises(IptablesSyntaxError) as err:
