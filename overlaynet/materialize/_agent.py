@@ -226,7 +226,8 @@ def cmd_connect(args: dict[str, Any]) -> int:
 
 def cmd_serve(args: dict[str, Any]) -> int:
     """Accept TCP connections on ``port`` until stdin closes (or ``timeout``); prints
-    ``ready`` first, then every peer accepted (address and port, as the server saw them)."""
+    ``ready`` first, then every peer accepted (address and port as the server saw them, and
+    the token the client sent, which names the connection whatever NAT did to it)."""
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((args.get("addr", "0.0.0.0"), int(args["port"])))
@@ -235,13 +236,25 @@ def cmd_serve(args: dict[str, Any]) -> int:
     deadline = time.monotonic() + float(args.get("timeout", 30.0))
     stdin = sys.stdin.fileno()
     peers: list[list[Any]] = []
+    conns: dict[socket.socket, tuple[str, int]] = {}
+
+    def read_token(conn: socket.socket) -> None:
+        try:
+            token = conn.recv(64).decode(errors="replace").strip()
+        except OSError:
+            token = ""
+        peer = conns.pop(conn)
+        conn.close()
+        peers.append([peer[0], peer[1], token])
+
     stop = False
     while not stop and time.monotonic() < deadline:
-        ready = select.select([srv, stdin], [], [], max(deadline - time.monotonic(), 0))[0]
+        ready = select.select([srv, stdin, *conns], [], [], max(deadline - time.monotonic(), 0))[0]
+        for conn in [c for c in ready if c in conns]:
+            read_token(conn)
         if srv in ready:
             conn, peer = srv.accept()
-            conn.close()
-            peers.append([peer[0], peer[1]])
+            conns[conn] = (peer[0], peer[1])
         stop = stdin in ready and not os.read(stdin, 4096)
     srv.setblocking(False)
     while True:  # connections already completed by the kernel but not yet accepted
@@ -249,8 +262,15 @@ def cmd_serve(args: dict[str, Any]) -> int:
             conn, peer = srv.accept()
         except BlockingIOError:
             break
+        conn.setblocking(True)
+        conns[conn] = (peer[0], peer[1])
+    end = time.monotonic() + 1.0
+    while conns and time.monotonic() < end:  # their tokens are on the way or already in
+        for conn in select.select(list(conns), [], [], max(end - time.monotonic(), 0))[0]:
+            read_token(conn)
+    for conn, peer in list(conns.items()):
         conn.close()
-        peers.append([peer[0], peer[1]])
+        peers.append([peer[0], peer[1], ""])
     _out({"peers": peers})
     return 0
 
@@ -281,6 +301,10 @@ def cmd_connect_many(args: dict[str, Any]) -> int:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err == 0:
                 local = sock.getsockname()
+                token = args["targets"][i].get("token")
+                if token:  # names this connection to the server (NAT may change address and port)
+                    sock.setblocking(True)
+                    sock.sendall(f"{token}\n".encode())
                 results[i] = {"status": "connected", "local": local[0], "local_port": local[1]}
             else:
                 results[i] = _connect_error(err)

@@ -10,6 +10,7 @@ long, mtu=N"), or the error ICMP that came back.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -113,13 +114,15 @@ def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]
     listener per namespace of ``listen_in`` (it accepts until every connect is done), one
     agent per source connecting to all its destinations in parallel. A SYN that a firewall
     drops costs ``timeout`` once, not once per pair. Results come in the order of ``probes``;
-    ``accepted_from`` is the peer address a listener saw for that connection (matched by the
-    client's address and port; by its port alone when NAT changed the address)."""
+    ``accepted_from`` is the peer address a listener saw for that connection: each client
+    sends a token over its connection, so NAT (even ``--random-fully`` ports) cannot
+    confuse them; None when no listener saw it."""
     listeners: dict[NsRef, subprocess.Popen[str]] = {}
     by_src: dict[NsRef, list[int]] = {}
     for i, (src, _) in enumerate(probes):
         by_src.setdefault(src, []).append(i)
     results: list[TcpResult | None] = [None] * len(probes)
+    nonce = secrets.token_hex(4)
     connectors: list[tuple[list[int], subprocess.Popen[str]]] = []
     try:
         serve = json.dumps({"port": port, "timeout": timeout + 30})
@@ -135,7 +138,7 @@ def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]
                 _, err = proc.communicate()
                 raise MaterializeError(f"namespace {m.namespace_name(ref)}: agent serve did not start: {err.strip()}")
         for src, idx in by_src.items():
-            targets = [{"dst": str(probes[i][1]), "port": port} for i in idx]
+            targets = [{"dst": str(probes[i][1]), "port": port, "token": f"{nonce}-{i}"} for i in idx]
             argv = [*netns_argv(m.namespace_name(src)),
                     *agent_cmd("connect_many", json.dumps({"targets": targets, "timeout": timeout}))]
             connectors.append((idx, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
@@ -146,16 +149,15 @@ def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]
             if proc.returncode != 0 or not lines:
                 raise MaterializeError(f"namespace {m.namespace_name(probes[idx[0]][0])}: agent connect_many failed: {stderr.strip()}")
             outcomes.append((idx, json.loads(lines[-1])["results"]))
-        accepted: list[tuple[str, int]] = []  # (client address, client port) as servers saw them
+        by_token: dict[str, str] = {}  # the token a client sent → its address as the server saw it
         for proc in listeners.values():
             stdout, _ = proc.communicate(input="", timeout=20)
             lines = stdout.strip().splitlines()
-            accepted += [(str(a), int(p)) for a, p in (json.loads(lines[-1]).get("peers", []) if lines else [])]
+            for addr, _port, token in (json.loads(lines[-1]).get("peers", []) if lines else []):
+                by_token[str(token)] = str(addr)
         for idx, outs in outcomes:
             for i, out in zip(idx, outs, strict=True):
-                peer = None
-                if out["status"] == "connected":
-                    peer = _peer_of(accepted, str(out["local"]), int(out["local_port"]))
+                peer = by_token.get(f"{nonce}-{i}") if out["status"] == "connected" else None
                 results[i] = TcpResult(status=out["status"], accepted_from=peer, message=out.get("message", ""))
     finally:
         for proc in [*listeners.values(), *(p for _, p in connectors)]:
@@ -163,15 +165,6 @@ def tcp_connect_many(m: Materialized, probes: list[tuple[NsRef, IPAddress | str]
                 proc.kill()
                 proc.communicate()
     return [r for r in results if r is not None]
-
-
-def _peer_of(accepted: list[tuple[str, int]], local: str, port: int) -> str | None:
-    """The address a server saw for the client socket ``local:port``: itself when no NAT
-    intervened, else the one accepted connection from that port (None if ambiguous)."""
-    if (local, port) in accepted:
-        return local
-    same_port = {a for a, p in accepted if p == port}
-    return same_port.pop() if len(same_port) == 1 else None
 
 
 def _accepted_peer(proc: subprocess.Popen[str]) -> str | None:
