@@ -254,8 +254,9 @@ class Capture:
         self.frames = [CapturedFrame(self._netns[f["netns"]], f["ifname"], f["len"])
                        for f in json.loads(lines[-1])["frames"]]
 
-    def decoded(self, port: int = VXLAN_PORT) -> list[DecodedFrame]:
-        """Every captured IP frame except ICMP errors, decoded by tshark."""
+    def decoded(self, port: int | Iterable[int] = VXLAN_PORT) -> list[DecodedFrame]:
+        """Every captured IP frame except ICMP errors, decoded by tshark (UDP ``port``, or
+        each of several ports, read as VXLAN)."""
         return decode_frames(self.pcap, port=port)
 
     def vxlan(self, port: int = VXLAN_PORT) -> list[DecodedFrame]:
@@ -272,14 +273,17 @@ _PROTOS = {"1": "icmp", "6": "tcp", "17": "udp"}
 _FILTER = "ip and not (icmp.type == 3 or icmp.type == 4 or icmp.type == 5 or icmp.type == 11 or icmp.type == 12)"
 
 
-def decode_frames(pcap: Path, *, port: int = VXLAN_PORT) -> list[DecodedFrame]:
+def decode_frames(pcap: Path, *, port: int | Iterable[int] = VXLAN_PORT) -> list[DecodedFrame]:
     """Decode the IP frames of ``pcap`` (ICMP errors left out) with tshark, reading UDP
     ``port`` as VXLAN (``-d udp.port==PORT,vxlan``)."""
     tshark = shutil.which("tshark")
     if tshark is None:
         raise MaterializeError("decoding a capture needs tshark (Debian package tshark)")
-    argv = [tshark, "-n", "-r", str(pcap), "-d", f"udp.port=={port},vxlan", "-Y", _FILTER,
-            "-T", "fields", "-E", "separator=\t", "-E", "aggregator=,"]
+    ports = [port] if isinstance(port, int) else sorted(set(port)) or [VXLAN_PORT]
+    argv = [tshark, "-n", "-r", str(pcap)]
+    for p in ports:
+        argv += ["-d", f"udp.port=={p},vxlan"]
+    argv += ["-Y", _FILTER, "-T", "fields", "-E", "separator=\t", "-E", "aggregator=,"]
     for name in _FIELDS:
         argv += ["-e", name]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)

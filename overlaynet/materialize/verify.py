@@ -259,7 +259,7 @@ def _probe_and_compare(m: Materialized, pairs: list[_Pair], size: int, capture: 
         if cap is not None:
             with cap:
                 _ping_all(m, by_src, echo, timeout)
-            frames = cap.decoded()
+            frames = cap.decoded(port=_vxlan_ports(m))
         else:
             _ping_all(m, by_src, echo, timeout)
     finally:
@@ -295,6 +295,12 @@ def _ping_all(m: Materialized, by_src: dict[NsRef, list[_Pair]],
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(by_src), 12))) as pool:
         list(pool.map(run, list(by_src)))
+
+
+def _vxlan_ports(m: Materialized) -> set[int]:
+    """The UDP ports of the VXLAN devices applied (flannel 8472, Calico 4789, options)."""
+    return {i.vxlan.port for ref in m.refs for i in m.dataplane.namespaces[ref].interfaces.values()
+            if i.vxlan is not None}
 
 
 def _has_segment(m: Materialized, segment: str) -> bool:

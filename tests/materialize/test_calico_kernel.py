@@ -91,6 +91,20 @@ def test_calico_vxlan_two_racks_agrees_with_the_kernel(run_id: str) -> None:
 
 
 @pytest.mark.tshark
+def test_calico_vxlan_on_its_own_port_and_vni_agrees_with_the_kernel(run_id: str, tmp_path: Path) -> None:
+    # Felix's vxlanPort/vxlanVNI options: the capture is decoded on the port the IR's VXLAN
+    # devices use, so the frames are still recognised and measured
+    text = (POLICY.parent / "calico-vxlan.yaml").read_text()
+    assert "options: {encapsulation: vxlan}" in text
+    text = text.replace("options: {encapsulation: vxlan}", "options: {encapsulation: vxlan, vxlanPort: 4790, vxlanVNI: 77}")
+    (tmp_path / "port.yaml").write_text(text)
+    network = assemble(load_cluster([tmp_path / "port.yaml"]))
+    report = verify(network, run_id=run_id, mtu=False)
+    assert report.disagreements == [], _disagreements(report)
+    assert [c.kernel for c in _by(report, "wire_bytes")] == ["148"] * 4
+
+
+@pytest.mark.tshark
 def test_calico_native_one_rack_agrees_with_the_kernel(run_id: str) -> None:
     network = _network("calico-native-1rack.yaml")
     node_of = {p.key: p.node for p in network.cluster.pods}
