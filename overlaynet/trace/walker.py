@@ -75,6 +75,7 @@ class Flight:
     seen: frozenset[object] = frozenset()
     wires: tuple[Wire, ...] = ()
     notes: tuple[str, ...] = ()  # namespace diagnostics met on the way (refused routes ...)
+    nf_state: NetfilterState | None = None  # this branch's netfilter state once a hook forked
 
     def evolve(self, **changes: object) -> Flight:
         """A copy with ``changes``: ``dataclasses.replace`` without its per-call overhead
@@ -167,7 +168,7 @@ class Walker:
             out_iface=out_iface,
             local_addresses=self.local_ips(ns),
             iface_address=lambda name, version: iface_address(ns, name, version),
-            state=self.state,
+            state=f.nf_state if f.nf_state is not None else self.state,
             all_branches=self.all_branches,
             namespace=str(ns.ref),
         )
@@ -188,7 +189,10 @@ class Walker:
                 else:
                     steps.append(SnatStep(nat.before, nat.after, nat.chain, nat.kind))
             probability = f.probability if out.probability == 1 else f.probability * out.probability
-            g = f.evolve(packet=out.packet, probability=probability, steps=f.steps + tuple(steps))
+            # after a fork each branch carries on with the state it left (its own conntrack
+            # bindings, recent lists, marks), as the kernel would for that connection
+            branch_state = out.state if len(outcomes) > 1 and out.state is not None else f.nf_state
+            g = f.evolve(packet=out.packet, probability=probability, steps=f.steps + tuple(steps), nf_state=branch_state)
             last = out.hits[-1] if out.hits else None
             rule = f"{last.table}/{last.chain} #{last.number}: {last.text}" if last else f"{hook} policy"
             if out.verdict == "DROP":
