@@ -91,6 +91,23 @@ def test_calico_vxlan_two_racks_agrees_with_the_kernel(run_id: str) -> None:
 
 
 @pytest.mark.tshark
+def test_calico_vxlan_crosssubnet_agrees_with_the_kernel(run_id: str, tmp_path: Path) -> None:
+    # vxlanMode CrossSubnet: node-1 ↔ node-2 (rack-a) routed natively, node-3 (rack-b)
+    # reached through vxlan.calico and the router
+    text = (TOPOLOGIES / "calico-vxlan-3node.yaml").read_text()
+    (tmp_path / "cs.yaml").write_text(text.replace("encapsulation: vxlan}", "encapsulation: vxlan, crossSubnet: true}"))
+    network = assemble(load_cluster([tmp_path / "cs.yaml"]))
+    node_of = {p.key: p.node for p in network.cluster.pods}
+    report = verify(network, run_id=run_id)
+    assert report.disagreements == [], _disagreements(report)
+    assert report.ok and report.pairs == 30
+    for c in _by(report, "wire_bytes"):
+        nodes = {node_of[c.src], node_of[c.dst]}
+        want = "no frame" if len(nodes) == 1 else "148" if "node-3" in nodes else "98"
+        assert c.kernel == want, c
+
+
+@pytest.mark.tshark
 def test_calico_vxlan_on_its_own_port_and_vni_agrees_with_the_kernel(run_id: str, tmp_path: Path) -> None:
     # Felix's vxlanPort/vxlanVNI options: the capture is decoded on the port the IR's VXLAN
     # devices use, so the frames are still recognised and measured
