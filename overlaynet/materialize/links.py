@@ -14,6 +14,7 @@ from overlaynet.materialize.naming import IFNAMSIZ, NameMap
 
 SEGMENT_BRIDGE = "br0"
 _EOPNOTSUPP = 95
+_EEXIST = 17
 
 
 def _segment_ports(state: ApplyState) -> dict[str, list[tuple[NsRef, str]]]:
@@ -160,13 +161,28 @@ def _create_ipip(state: ApplyState, ref: NsRef, iface: Interface) -> None:
         kwargs["ipip_local"] = str(iface.ipip.local)
     if iface.ipip is not None and iface.ipip.remote is not None:
         kwargs["ipip_remote"] = str(iface.ipip.remote)
+    name = state.ifname(ref, iface.name)
     try:
-        state.ipr(nsname).link("add", ifname=state.ifname(ref, iface.name), kind="ipip", **kwargs)
+        state.ipr(nsname).link("add", ifname=name, kind="ipip", **kwargs)
     except NetlinkError as exc:
+        if exc.code == _EEXIST and not kwargs and _link_kind(state, nsname, name) == "ipip":
+            # the ipip module gives every namespace a fallback ``tunl0`` (any local, any
+            # remote); Calico takes that device over, and so does the materializer
+            return
         if exc.code != _EOPNOTSUPP:
             raise refused(nsname, f"ipip {iface.name}", exc) from exc
         state.skipped_ifaces.add((ref, iface.name))
         state.skip(ref, f"ipip {iface.name}", "this kernel has no ipip link type (module ipip not available)")
+
+
+def _link_kind(state: ApplyState, nsname: str, name: str) -> str | None:
+    """The link type (``IFLA_INFO_KIND``) of an existing device, None if there is none."""
+    found = state.ipr(nsname).link_lookup(ifname=name)
+    if not found:
+        return None
+    info = state.ipr(nsname).link("get", index=found[0])[0].get_attr("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+    return str(kind) if kind is not None else None
 
 
 def configure_links(state: ApplyState) -> None:
