@@ -325,7 +325,7 @@ def test_calico_ipip_agrees_or_is_skipped_without_the_ipip_link_type(run_id: str
     assert list_namespaces(run_prefix(run_id)) == []
     if missing:
         pytest.skip(f"IP-in-IP cannot be materialized here: {missing[0]}")
-    report = verify(network, run_id=run_id, capture=False, tcp_port=PORT)
+    report = verify(network, run_id=run_id, tcp_port=PORT)  # wire sizes too where tshark is
     assert report.disagreements == [], _disagreements(report)
     assert report.ok and report.pairs == 30
 
