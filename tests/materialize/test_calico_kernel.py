@@ -1,11 +1,14 @@
-"""Kernel agreement for Calico: its VXLAN and native modes materialized in namespaces and
-probed (reach, reply TTL, VXLAN frame sizes, Frag needed, TCP), its pod plumbing checked in
-the kernel (proxy ARP for 169.254.1.1, ee:ee:ee:ee:ee:ee, /32 routes, VTEP neighbour + FDB),
-and its policy as ACLs: for every ordered pod pair of ``topologies/calico-policy.yaml`` a
-real TCP connect succeeds exactly when the tracer delivers it and ``reach`` allows it.
+"""Kernel agreement for Calico: its VXLAN (Always, CrossSubnet, own port/VNI) and native
+modes materialized in namespaces and probed (reach, reply TTL, VXLAN frame sizes, Frag
+needed, TCP), its pod plumbing checked in the kernel (proxy ARP for 169.254.1.1,
+ee:ee:ee:ee:ee:ee, /32 routes, VTEP neighbour + FDB), NAT-outgoing, and its policy as ACLs:
+for every ordered pod pair of ``topologies/calico-policy.yaml`` a real TCP connect succeeds
+exactly when the tracer delivers it and ``reach`` allows it (and ICMP echoes agree too).
 
 IP-in-IP needs the kernel's ``ipip`` link type; where it is missing that case is skipped
-with the materializer's reason.
+with the materializer's reason. A node without a route to 169.254.1.1 does not answer its
+pods' ARP (projectcalico/calico#3270): the kernel's side is asserted, the tracer's is a
+strict xfail until the tracer models it.
 """
 
 from __future__ import annotations
