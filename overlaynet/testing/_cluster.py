@@ -61,7 +61,9 @@ def _underlay(draw: st.DrawFn, segments: tuple[int, int]) -> Underlay:
     segs = tuple(
         Segment(name, cidr, draw(st.sampled_from((1500, 1500, 9000)))) for name, cidr in zip(names, cidrs, strict=True)
     )
-    routers = (Router(ROUTER, FrozenDict({s.name: s.cidr[1] for s in segs})),) if count > 1 else ()
+    # one router at .1 of every segment: it joins the racks and is every host's default
+    # gateway (a host without one breaks Calico's proxy ARP for 169.254.1.1, calico#3270)
+    routers = (Router(ROUTER, FrozenDict({s.name: s.cidr[1] for s in segs})),)
     return Underlay(1500, segs, routers)
 
 

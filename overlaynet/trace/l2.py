@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from overlaynet.dataplane.ir import Dataplane, Interface, L2Segment, NetNamespace, NsRef
-from overlaynet.dataplane.lookup import find_fdb, find_neighbor
+from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route
 from overlaynet.model.base import IPAddress
 
 __all__ = ["Crossing", "L2Answer", "Member", "bridge_station", "resolve"]
@@ -116,9 +116,17 @@ def _segment_members(dp: Dataplane, seg: L2Segment, ip: IPAddress, me: tuple[NsR
             yield Member(ref, iface, ())
 
 
-def _answer(members: Iterator[Member], ip: IPAddress, lladdr: str | None) -> tuple[Member, str] | None:
+def _proxies(dp: Dataplane, m: Member, ip: IPAddress) -> bool:
+    """Does ``m``'s kernel answer ARP for ``ip`` by proxy? Only when it has a route to
+    ``ip`` that leaves by another device (the kernel's arp_fwd_proxy): a Calico host without
+    a default route never answers its pods for 169.254.1.1 (projectcalico/calico#3270)."""
+    route = lookup_route(dp.namespace(m.ns), ip)
+    return route is not None and route.type == "unicast" and route.dev not in (None, m.iface.name)
+
+
+def _answer(dp: Dataplane, members: Iterator[Member], ip: IPAddress, lladdr: str | None) -> tuple[Member, str] | None:
     """The first station owning ``ip`` (or, with a neighbour entry, carrying its MAC); else
-    the first with proxy ARP."""
+    the first with proxy ARP that has a route to ``ip`` out of another device."""
     proxy: Member | None = None
     wanted = lladdr.lower() if lladdr is not None else None
     for m in members:
@@ -126,7 +134,7 @@ def _answer(members: Iterator[Member], ip: IPAddress, lladdr: str | None) -> tup
             return m, "table"
         if m.iface.up and any(a.ip == ip for a in m.iface.addresses):
             return m, "table" if lladdr is not None else "arp"
-        if proxy is None and m.iface.up and m.iface.proxy_arp and m.iface.kind != "bridge":
+        if proxy is None and m.iface.up and m.iface.proxy_arp and m.iface.kind != "bridge" and _proxies(dp, m, ip):
             proxy = m
     return (proxy, "proxy_arp") if proxy is not None else None
 
@@ -146,7 +154,7 @@ def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answe
         members: Iterator[Member] = _segment_members(dp, seg, ip, (ns.ref, dev))
     else:
         members = _domain(dp, ns, iface)
-    hit = _answer(members, ip, lladdr)
+    hit = _answer(dp, members, ip, lladdr)
     if hit is not None:
         member, how = hit
         mac = lladdr or member.iface.mac
@@ -193,5 +201,5 @@ def bridge_station(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str, i
         for m in members:
             if m.iface.mac is not None and m.iface.mac.lower() == mac.lower():
                 return m
-    hit = _answer(iter(members), ip, None)
+    hit = _answer(dp, iter(members), ip, None)
     return hit[0] if hit is not None else None

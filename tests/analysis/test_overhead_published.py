@@ -73,14 +73,75 @@ def test_overhead_matches_the_published_value(report: OverheadReport, label: str
     assert m.pod_mtu == mtu and m.mss == mtu - 40
 
 
-def test_vxlan_on_an_ipv6_underlay_is_70(demo: Cluster) -> None:
-    r = compare_overhead(demo, modes=parse_modes("calico:vxlan"), payloads=parse_payloads("64"), message=1000,
-                         ipv6_underlay=True, misconfig=False)
-    m = r.modes[0]
-    assert m.ok, m.reason
-    assert [n for n, _ in m.layers] == ["outer Ethernet", "outer IPv6", "UDP", "VXLAN", "inner Ethernet"]
-    assert m.overhead_bytes == m.frame_growth == VXLAN_IPV6
-    assert m.frames_agree, m.frame_mismatch
+def test_drivers_refuse_an_ipv6_underlay_for_ipv4_pods(demo: Cluster) -> None:
+    """Flannel needs an IPv4 PublicIP and Calico routes IPv4 pools between IPv4 node
+    addresses: on an IPv6 underlay both are reported unsupported, never measured wrongly."""
+    r = compare_overhead(demo, modes=parse_modes("flannel:vxlan,calico:vxlan"), payloads=parse_payloads("64"),
+                         message=1000, ipv6_underlay=True, misconfig=False)
+    assert [m.status for m in r.modes] == ["unsupported", "unsupported"]
+    assert "IPv4 PublicIP" in r.modes[0].reason and "IPv4 pools" in r.modes[1].reason
+
+
+def _vxlan_over_ipv6() -> tuple[Dataplane, NsRef, IPv4Address]:
+    """Two hosts on an IPv6 segment with a VXLAN device each (local = the host's IPv6
+    address), pods behind a plain gateway, remote pod subnet ``via <VTEP addr> onlink`` with
+    a permanent neighbour and an FDB entry ``dst <remote IPv6>``: VXLAN with IPv6 outer
+    headers, built by the tracer, without a driver."""
+    from ipaddress import ip_address, ip_network
+
+    from overlaynet.dataplane.ir import (
+        Address,
+        FdbEntry,
+        Interface,
+        L2Segment,
+        Neighbor,
+        Route,
+        VxlanInfo,
+    )
+
+    dp = Dataplane()
+    dp.segments["lan6"] = L2Segment("lan6", ip_network("fd00:60::/64"), 1500)
+    for i in (1, 2):
+        root = dp.add_namespace(NsRef(f"h{i}"), "host")
+        root.sysctls["net.ipv4.ip_forward"] = "1"
+        root.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ip_address("127.0.0.1"), 8)]))
+        me = ip_address(f"fd00:60::{i}")
+        root.add_interface(Interface("eth0", "phys", segment="lan6", mac=f"02:00:00:00:66:0{i}", addresses=[Address(me, 64)]))
+        dp.segments["lan6"].ports.append((root.ref, "eth0"))
+        dp.segments["lan6"].directory[me] = (root.ref, "eth0")
+        root.add_route(Route(ip_network("fd00:60::/64"), dev="eth0", proto="kernel", scope="link"))
+        root.add_interface(Interface("vx", "vxlan", mtu=1430, mac=f"02:00:00:00:77:0{i}",
+                                     vxlan=VxlanInfo(vni=1, local=me, port=4789, dev="eth0"),
+                                     addresses=[Address(ip_address(f"10.9.{i}.0"), 32)]))
+        root.add_interface(Interface("gw", "veth", mtu=1430, addresses=[Address(ip_address(f"10.9.{i}.1"), 24)],
+                                     peer=(NsRef(f"h{i}", "pod:default/p"), "eth0"), mac=f"02:00:00:00:88:0{i}"))
+        pod = dp.add_namespace(NsRef(f"h{i}", "pod:default/p"), "pod")
+        pod.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ip_address("127.0.0.1"), 8)]))
+        pod.add_interface(Interface("eth0", "veth", mtu=1430, peer=(root.ref, "gw"), mac=f"02:00:00:00:99:0{i}",
+                                    addresses=[Address(ip_address(f"10.9.{i}.5"), 24)]))
+        pod.add_route(Route(ip_network("0.0.0.0/0"), dev="eth0", via=ip_address(f"10.9.{i}.1")))
+        other = 3 - i
+        vtep = ip_address(f"10.9.{other}.0")
+        root.add_route(Route(ip_network(f"10.9.{other}.0/24"), dev="vx", via=vtep, onlink=True, origin="hand-built VXLAN/IPv6"))
+        root.add_neighbor(Neighbor(vtep, "vx", f"02:00:00:00:77:0{other}"))
+        root.add_fdb(FdbEntry(f"02:00:00:00:77:0{other}", "vx", dst=ip_address(f"fd00:60::{other}")))
+    return dp, NsRef("h1", "pod:default/p"), IPv4Address("10.9.2.5")
+
+
+def test_vxlan_on_an_ipv6_underlay_is_70_in_the_tracers_frames() -> None:
+    from ipaddress import ip_address
+
+    from overlaynet.analysis.overhead_frames import underlay_view
+    from overlaynet.dataplane.packet import Packet
+    from overlaynet.trace import trace
+
+    dp, src, dst = _vxlan_over_ipv6()
+    t = trace(dp, Packet(ip_address("10.9.1.5"), dst, "tcp", 40000, 80, 1000, df=True), src).trace
+    assert t.success, t.reason
+    view = underlay_view(t)
+    assert view is not None and not view.mismatch, view
+    assert [n for n, _ in view.layers] == ["outer Ethernet", "outer IPv6", "UDP", "VXLAN", "inner Ethernet"]
+    assert view.overhead_bytes == VXLAN_IPV6 and view.frame_bytes == 1000 + 14 + VXLAN_IPV6
 
 
 def _two_host_ipip() -> tuple[Dataplane, NsRef, IPv4Address]:
@@ -110,6 +171,9 @@ def _two_host_ipip() -> tuple[Dataplane, NsRef, IPv4Address]:
         dp.segments["lan"].ports.append((root.ref, "eth0"))
         dp.segments["lan"].directory[ip_address(f"192.168.60.{i}")] = (root.ref, "eth0")
         root.add_route(Route(ip_network("192.168.60.0/24"), dev="eth0", proto="kernel", scope="link"))
+        # every Calico host has a default route: without one the kernel's proxy ARP never
+        # answers the pods for 169.254.1.1 (projectcalico/calico#3270)
+        root.add_route(Route(ip_network("0.0.0.0/0"), dev="eth0", via=ip_address("192.168.60.254")))
         root.add_interface(Interface("tunl0", "ipip", mtu=1480, ipip=IpipInfo(),
                                      addresses=[Address(ip_address(f"10.9.{i}.0"), 32)]))
         pod = dp.add_namespace(NsRef(f"h{i}", "pod:default/p"), "pod")
@@ -128,8 +192,8 @@ def _two_host_ipip() -> tuple[Dataplane, NsRef, IPv4Address]:
 
 
 def test_ip_in_ip_is_20_in_the_tracers_frames() -> None:
-    """IP-in-IP from the tracer's frames on a hand-built IR (the Calico driver's ipip modes
-    are checked above once the netfilter engine evaluates IP-in-IP outer packets)."""
+    """IP-in-IP from the tracer's frames on a hand-built IR, without any driver (the Calico
+    driver's ipip modes are checked above)."""
     from ipaddress import ip_address
 
     from overlaynet.analysis.overhead_frames import underlay_view

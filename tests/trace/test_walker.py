@@ -10,7 +10,7 @@ from ipaddress import ip_address
 import pytest
 from trace_irs import namespace, pod_and_host, route, two_routers_on_segment, veth
 
-from overlaynet.dataplane.ir import NsRef
+from overlaynet.dataplane.ir import Address, Interface, NsRef
 from overlaynet.dataplane.netfilter import HookOutcome, NatRecord, RuleHit
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
@@ -159,6 +159,12 @@ def test_proxy_arp_answers_for_a_gateway_nobody_owns() -> None:
     route(pod, "169.254.1.1/32", dev="eth0", scope="link")
     route(pod, "0.0.0.0/0", via="169.254.1.1", dev="eth0")
     host.interfaces["veth-a"].proxy_arp = True
+    # the kernel answers by proxy only with a route to 169.254.1.1 out of another device
+    # (arp_fwd_proxy): a host without a default route leaves its pods unanswered (calico#3270)
+    unanswered = trace(dp, pkt("10.0.0.2", "8.8.8.8"), pod.ref).trace
+    assert unanswered.disposition is Disposition.NEIGHBOR_UNREACHABLE
+    host.add_interface(Interface("uplink", "phys", addresses=[Address(ip_address("192.0.2.2"), 24)]))
+    route(host, "0.0.0.0/0", via="192.0.2.1", dev="uplink")
     t = trace(dp, pkt("10.0.0.2", "10.0.0.1"), pod.ref).trace
     assert t.disposition is Disposition.ACCEPTED
     pod2 = pkt("10.0.0.2", "10.0.0.1")

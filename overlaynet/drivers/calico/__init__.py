@@ -17,6 +17,7 @@ from overlaynet.drivers.base import Driver
 from overlaynet.drivers.calico.bgp import BGPState, compute_bgp
 from overlaynet.drivers.calico.ipam import Assignment, CalicoIPAM
 from overlaynet.drivers.calico.options import OVERHEAD, CalicoOptions, parse_options
+from overlaynet.errors import DriverOptionError
 from overlaynet.model import Cluster, IPAddress, IPNetwork, Node
 from overlaynet.model.calico_policy import CalicoPolicy, cluster_policies
 
@@ -67,6 +68,19 @@ class CalicoDriver(Driver):
 
     def allocate(self) -> Cluster:
         o = self.opts
+        known = {n.name for n in self.cluster.nodes}
+        for rr in o.route_reflectors:
+            if rr not in known:
+                raise DriverOptionError("calico", "routeReflectors", f"no node {rr!r}; nodes: {', '.join(sorted(known))}")
+        for node in self.cluster.nodes:
+            if node.ip.version != 4:
+                # Calico carries IPv4 pools between IPv4 node addresses (tunl0, vxlan.calico,
+                # BIRD's IPv4 routes); an IPv6 underlay carries IPv6 pools (vxlan-v6.calico).
+                raise DriverOptionError(
+                    "calico", "pools",
+                    f"node {node.name} has the IPv6 address {node.ip}: overlaynet's Calico models IPv4 pools, "
+                    "which Calico routes between IPv4 node addresses only",
+                )
         ipam = CalicoIPAM(
             self.pools,
             block_size=o.block_size,
@@ -129,9 +143,7 @@ class CalicoDriver(Driver):
 
     # --- dataplane ----------------------------------------------------------------------
     def overhead(self, node: Node) -> int:
-        """Bytes the encapsulation adds on ``node``'s underlay (VXLAN: 50 on IPv4, 70 on IPv6)."""
-        if self.opts.encapsulation == "vxlan" and node.ip.version == 6:
-            return 70
+        """Bytes the encapsulation adds on ``node``'s (IPv4) underlay."""
         return OVERHEAD[self.opts.encapsulation]
 
     def pod_mtu(self, node: Node) -> int:

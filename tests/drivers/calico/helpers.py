@@ -19,7 +19,7 @@ def cluster(
         Segment(f"rack-{chr(97 + r)}", ipaddress.ip_network(f"192.168.{10 * (r + 1)}.0/24")) for r in range(racks)
     )
     routers: tuple[Router, ...] = ()
-    if router and racks > 1:
+    if router:  # one router joining every rack; with one rack, the hosts' default gateway
         routers = (
             Router(
                 "core",
