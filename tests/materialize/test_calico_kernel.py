@@ -7,8 +7,7 @@ exactly when the tracer delivers it and ``reach`` allows it (and ICMP echoes agr
 
 IP-in-IP needs the kernel's ``ipip`` link type; where it is missing that case is skipped
 with the materializer's reason. A node without a route to 169.254.1.1 does not answer its
-pods' ARP (projectcalico/calico#3270): the kernel's side is asserted, the tracer's is a
-strict xfail until the tracer models it.
+pods' ARP (projectcalico/calico#3270): the kernel and the tracer agree on that too.
 """
 
 from __future__ import annotations
@@ -353,8 +352,6 @@ def test_a_node_without_a_default_route_does_not_proxy_arp_for_its_pods(run_id: 
         assert "lladdr" not in gw and re.search(r"INCOMPLETE|FAILED", gw), gw
 
 
-@pytest.mark.xfail(strict=True, reason="the tracer's proxy ARP answers without a route on the host "
-                   "(overlaynet/trace/l2.py); the kernel needs one (projectcalico/calico#3270)")
 def test_the_tracer_agrees_on_a_node_without_a_default_route(run_id: str, tmp_path: Path) -> None:
     report = verify(_no_gateway(tmp_path), [("default/a1", "default/a2")], run_id=run_id, capture=False,
                     mtu=False, timeout=0.5)
