@@ -372,6 +372,18 @@ class ReachAnalyzer:
             self._decide(touched)
 
 
+def traced_routing(network: Any, *, port: int = 80, proto: str = "tcp") -> RouteFn:
+    """A ``RouteFn`` that traces one packet from pod to pod through ``network`` (an
+    assembled ``Network``; give a policy-free one, so routing is judged apart from policy)."""
+    from overlaynet.trace.request import TraceRequest, run
+
+    def route(a: Pod, b: Pod) -> bool:
+        report = run(network, TraceRequest(a.key, b.key, port=port, proto=proto.lower()))  # type: ignore[arg-type]
+        return report.forward.success
+
+    return route
+
+
 def _calico_nets(pols: Sequence[CalicoPolicy]) -> list[IPNetwork]:
     seen: dict[IPNetwork, None] = {}
     for pol in pols:

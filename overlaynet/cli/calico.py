@@ -14,7 +14,6 @@ from overlaynet.errors import TraceError
 if TYPE_CHECKING:
     from overlaynet.analysis.reach import ReachMatrix, ReachQuery
     from overlaynet.assemble import Network
-    from overlaynet.model import Pod
 
 
 @click.command(
@@ -77,21 +76,16 @@ def bgp(files: tuple[str, ...], node: str | None, as_json: bool) -> None:
 
 
 def _routing(network: Network, port: int, proto: str) -> Any:
-    """Routing between two pods' nodes, from a trace of a policy-free copy of the network."""
+    """Routing between pods' nodes, traced through a policy-free copy of the network."""
     from dataclasses import replace
 
+    from overlaynet.analysis.reach import traced_routing
     from overlaynet.assemble import assemble
     from overlaynet.model import FrozenDict
-    from overlaynet.trace.request import TraceRequest, run
 
     bare = assemble(replace(network.cluster, network_policies=(), extra=FrozenDict()), driver=network.driver.name,
                     driver_options=network.driver.options)
-
-    def route(a: Pod, b: Pod) -> bool:
-        report = run(bare, TraceRequest(a.key, b.key, port=port, proto=proto.lower()))  # type: ignore[arg-type]
-        return report.forward.success
-
-    return route
+    return traced_routing(bare, port=port, proto=proto)
 
 
 def _matrix(files: tuple[str, ...], query: ReachQuery, routing: bool) -> tuple[ReachMatrix, Network]:

@@ -125,3 +125,21 @@ def test_any_single_policy_change_incremental_equals_rebuild(pols: list[NetworkP
     fresh = reach(grid_cluster(*rest, new), ReachQuery(port=port))
     assert [p.key for p in analyzer.matrix().pods] == [p.key for p in fresh.pods]
     assert (analyzer.matrix().allowed == fresh.allowed).all()
+
+
+def test_traced_routing_asks_the_tracer() -> None:
+    from pathlib import Path
+
+    from overlaynet.analysis.reach import traced_routing
+    from overlaynet.assemble import assemble
+    from overlaynet.topology import load_cluster
+
+    topologies = Path(__file__).resolve().parents[2] / "topologies"
+    net = assemble(load_cluster([topologies / "calico-native.yaml"]))
+    route = traced_routing(net, port=8080)
+    a1, a2, b1 = (net.cluster.find_pod(f"default/{n}") for n in ("a1", "a2", "b1"))
+    assert a1 is not None and a2 is not None and b1 is not None
+    assert route(a1, a2) and not route(a1, b1)  # native routing needs L2 adjacency
+    m = reach(net.cluster, ReachQuery(port=8080), route)
+    assert m.allowed[m.index("default/a1"), m.index("default/a2")]
+    assert not m.allowed[m.index("default/a1"), m.index("default/b1")]
