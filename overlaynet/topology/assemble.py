@@ -141,7 +141,8 @@ def _segments(ctx: Ctx, spec: ClusterSpec | None, nodes: list[NodeEntry]) -> tup
     if not nodes:
         return (), routers, "default"
     if not ips:
-        return (Segment("default", DEFAULT_SEGMENT, mtu),), routers, "default"
+        seg = Segment("default", DEFAULT_SEGMENT, mtu)
+        return (seg,), routers or _gateway([seg], set()), "default"
     segs: list[Segment] = []
     for version in (4, 6):
         vips = [i for i in ips if i.version == version]
@@ -153,13 +154,19 @@ def _segments(ctx: Ctx, spec: ClusterSpec | None, nodes: list[NodeEntry]) -> tup
         else:  # far-apart node addresses: one segment per /24 (or /64) and a router joining them
             subnets = sorted({ipaddress.ip_network(f"{i}/{INFER_SEGMENT_PREFIX[version]}", strict=False) for i in vips}, key=lambda n: int(n.network_address))
             segs.extend(Segment(f"segment-{len(segs) + k + 1}", s, mtu) for k, s in enumerate(subnets))
-    if len(segs) > 1 and not routers:
-        taken = set(ips)
-        ifaces = {}
-        for s in segs:
-            ifaces[s.name] = next(a for a in s.cidr.hosts() if a not in taken)
-        routers = (Router("gateway", FrozenDict(ifaces)),)
+    if not routers:
+        routers = _gateway(segs, set(ips))
     return tuple(segs), routers, "inferred"
+
+
+def _gateway(segs: list[Segment], taken: set[IPAddress]) -> tuple[Router, ...]:
+    """The router a real cluster's nodes have as default gateway (and that joins inferred
+    segments): the first free address of each segment. Without it nothing could enter
+    from outside, and the hosts would have no default route."""
+    if not segs:
+        return ()
+    ifaces = {s.name: next(a for a in s.cidr.hosts() if a not in taken) for s in segs}
+    return (Router("gateway", FrozenDict(ifaces)),)
 
 
 def _place_nodes(ctx: Ctx, entries: list[NodeEntry], segments: tuple[Segment, ...], routers: tuple[Router, ...]) -> list[Node]:

@@ -165,13 +165,17 @@ def _resolve_target(cluster: Cluster, src: Endpoint, text: str) -> tuple[IPAddre
     if ip is not None:
         return ip, port, None
     if "/" in host:
-        pod = find_pod(cluster, host)
+        # an exact pod name, then a Service of that name, then a unique pod-name prefix: a
+        # Service ``node-js`` wins over its pods ``node-js-xxxxx``
+        ns, _, name = host.partition("/")
+        pod = cluster._pod_index.get((ns, name))
+        svc = cluster._service_index.get((ns, name))
+        if pod is None and (svc is None or svc.cluster_ip is None):
+            pod = find_pod(cluster, host)
         if pod is not None:
             if pod.ip is None:
                 raise TraceError(f"pod {pod.key} has no IP address")
             return pod.ip, port, None
-        ns, _, name = host.partition("/")
-        svc = cluster._service_index.get((ns, name))
         if svc is not None and svc.cluster_ip is not None:
             if port is None and svc.ports:
                 port = svc.ports[0].port
