@@ -77,8 +77,8 @@ def rules(
       overlaynet kube-proxy rules svc.yaml --node n1 --node-ip 192.168.0.2 --cluster-cidr 10.0.0.0/8
       overlaynet kube-proxy rules svc.yaml --node n1 --node-ip 192.168.0.2 | iptables-restore --test --noflush
     """
+    from overlaynet.cli._common import load_cluster
     from overlaynet.kubeproxy.node import config_for_node, node_rules, parse_nodeport_addresses
-    from overlaynet.topology import load_cluster
 
     cluster = load_cluster([str(f) for f in files])
     if cluster.pods:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from overlaynet.cli._common import load_network
 from overlaynet.errors import TraceError
 
 EXAMPLES_TRACE = """
@@ -22,16 +23,6 @@ Examples:
   overlaynet trace topologies/demo.yaml --from node-1 --to 10.244.2.3 --proto icmp --size 1480 --df
   overlaynet trace topologies/demo.yaml --from 203.0.113.9 --to 192.168.20.13:30080 --pcap out.pcap
 """
-
-
-def _network(files: tuple[str, ...], seed: int) -> Any:
-    from overlaynet.assemble import assemble
-    from overlaynet.topology import load
-
-    result = load(list(files))
-    for w in getattr(result, "warnings", ()):
-        click.echo(f"warning: {w}", err=True)
-    return assemble(result.cluster, seed=seed)
 
 
 def _load_state(path: str | None, seed: int) -> Any:
@@ -127,7 +118,7 @@ def trace(
         files = files or (str(demo_topology()),)
     if not files:
         raise TraceError("give topology FILE(s), or --demo")
-    network = _network(files, seed)
+    network = load_network(files, seed=seed)
     if use_demo and source is None and target is None:
         req = demo_request(network, port=port, proto=proto, size=size, df=df, ttl=ttl, reply=reply, all_branches=all_branches, seed=seed)
     elif source is None or target is None:
@@ -193,7 +184,7 @@ def routes(files: tuple[str, ...], node: str, namespace: str, seed: int, as_json
     (ip neigh), FDB (bridge fdb) and sysctls, as the driver programmed them."""
     from overlaynet.dataplane.ir import NsRef
 
-    network = _network(files, seed)
+    network = load_network(files, seed=seed)
     known = {n.name for n in network.cluster.nodes} | {r.name for r in network.cluster.underlay.routers}
     if node not in known:
         raise TraceError(f"--node {node!r}: no such node or router; known: {', '.join(sorted(known)[:20])}")
@@ -269,7 +260,7 @@ def demo(size: int, df: bool, reply: bool, seed: int, as_json: bool, pcap: str |
     from overlaynet.trace.request import run
 
     path = demo_topology()
-    network = _network((str(path),), seed)
+    network = load_network((str(path),), seed=seed)
     req = demo_request(network, size=size, df=df, reply=reply, seed=seed)
     if not as_json:
         click.echo(f"demo: {path.name} — {req.source} → {req.target}:{req.port}\n")
