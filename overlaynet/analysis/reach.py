@@ -316,13 +316,17 @@ class ReachAnalyzer:
         each class pair is decided by walking the policies, once per direction."""
         q = self.query
         for d, dst in enumerate(self.reps):
+            # without --port: some port must pass both directions; the candidates are every
+            # port the rules name (numbers, range starts, dst's named ports) and one they don't
+            ports: list[int | None] = [q.port] if q.port is not None else _candidate_ports(pols, dst)
             for s_, src in enumerate(self.reps):
-                self.egress[s_, d] = calico_decide(
-                    self.cluster, pols, src, "Egress", dst, dst.ips[0], q.proto, q.port
-                ).allowed
-                self.ingress[d, s_] = calico_decide(
-                    self.cluster, pols, dst, "Ingress", src, src.ips[0], q.proto, q.port
-                ).allowed
+                ok = any(
+                    calico_decide(self.cluster, pols, src, "Egress", dst, dst.ips[0], q.proto, port).allowed
+                    and calico_decide(self.cluster, pols, dst, "Ingress", src, src.ips[0], q.proto, port).allowed
+                    for port in ports
+                )
+                self.egress[s_, d] = ok
+                self.ingress[d, s_] = True
 
     def _routing_matrix(self) -> None:
         n = len(self.reps)
@@ -382,6 +386,26 @@ def traced_routing(network: Any, *, port: int = 80, proto: str = "tcp") -> Route
         return report.forward.success
 
     return route
+
+
+def _candidate_ports(pols: Sequence[CalicoPolicy], dst: Pod) -> list[int | None]:
+    named = {p.name: p.port for p in dst.ports if p.name}
+    ranges: list[tuple[int, int]] = []
+    out: set[int] = set()
+    for pol in pols:
+        for rule in (*pol.ingress, *pol.egress):
+            for spec in (*rule.destination.ports, *rule.destination.not_ports):
+                if spec.name is not None:
+                    if spec.name in named:
+                        out.add(named[spec.name])
+                elif spec.lo is not None and spec.hi is not None:
+                    out.update((spec.lo, spec.hi))
+                    ranges.append((spec.lo, spec.hi))
+    free = next((p for p in range(1, 65536) if p not in out and not any(lo <= p <= hi for lo, hi in ranges)), None)
+    candidates: list[int | None] = [*sorted(out)]
+    if free is not None:
+        candidates.append(free)
+    return candidates
 
 
 def _calico_nets(pols: Sequence[CalicoPolicy]) -> list[IPNetwork]:

@@ -82,3 +82,13 @@ def test_reach_with_calico_v3_policies_agrees_with_traces() -> None:
                 assert delivered == bool(m.allowed[i, j]), (src.key, dst.key)
     k8s_only = reach(net.cluster, ReachQuery(port=80))  # ignores the GlobalNetworkPolicy
     assert (k8s_only.allowed != m.allowed).any()
+
+
+def test_reach_without_a_port_means_some_port_passes_both_directions() -> None:
+    net = assemble(load_cluster([TOPOLOGIES / "calico-policy.yaml"]))
+    m = reach(net.cluster, ReachQuery(), policies="calico")  # no --port
+    k = reach(net.cluster, ReachQuery())  # the Kubernetes evaluation agrees here
+    api = m.index("prod/api")
+    assert m.allowed[m.index("prod/frontend"), api]  # allowed on the named port http (8080)
+    assert not m.allowed[m.index("qa/frontend"), api]
+    assert (m.allowed == k.allowed).all()
