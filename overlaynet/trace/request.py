@@ -16,7 +16,7 @@ from ipaddress import ip_address
 from typing import Any, Literal
 
 from overlaynet.dataplane.ir import Dataplane, NsRef
-from overlaynet.dataplane.lookup import lookup_route, select_source
+from overlaynet.dataplane.lookup import is_local, lookup_route, select_source
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.dataplane.underlay import UPLINK, routers_on
@@ -217,6 +217,12 @@ def _source_ip(dp: Dataplane, src: Endpoint, dst: IPAddress) -> IPAddress:
         return src.ip
     assert isinstance(src.start, NsRef)
     ns = dp.namespace(src.start)
+    # to a local address the local table's route gives the source: ``local 127.0.0.0/8
+    # dev lo src 127.0.0.1``, ``local <addr> dev <dev> src <addr>``
+    if dst.is_loopback and is_local(ns, dst):
+        return ip_address("127.0.0.1") if dst.version == 4 else ip_address("::1")
+    if dst in ns.local_ips():
+        return dst
     route = lookup_route(ns, dst)
     chosen = select_source(ns, route, dst) if route is not None else None
     if chosen is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from ipaddress import IPv4Address
 
 from overlaynet.dataplane.iproute import format_route
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef, Route
@@ -224,7 +225,16 @@ class Walker:
             return [looped]
         ns = self.dp.namespace(f.ns)
         if self.is_local(ns, f.packet.dst):
-            return self.hook(f, "OUTPUT", None, "lo", lambda g: self.hook(g, "INPUT", "lo", None, lambda h: self.deliver(h, "lo")))
+            local_dst = f.packet.dst
+
+            def after_local_output(g: Flight) -> list[Trace]:
+                if g.packet.dst == local_dst or self.is_local(ns, g.packet.dst):
+                    return self.hook(g, "INPUT", "lo", None, lambda h: self.deliver(h, "lo"))
+                # DNAT in OUTPUT away from a local address (a NodePort on 127.0.0.1 or on
+                # the node's own IP): the kernel routes the packet again
+                return self.reroute(g, ns)
+
+            return self.hook(f, "OUTPUT", None, "lo", after_local_output)
         routed = self.route(f, ns, forwarded=False)
         if isinstance(routed, Trace):
             return [routed]
@@ -236,13 +246,34 @@ class Walker:
             # DNAT in OUTPUT: the kernel routes the packet again (ip_route_me_harder)
             if self.is_local(ns, h.packet.dst):
                 return self.hook(h, "INPUT", "lo", None, lambda k: self.deliver(k, "lo"))
-            again = self.route(h, ns, forwarded=False)
-            if isinstance(again, Trace):
-                return [again]
-            k, route2, dev2 = again
-            return self.hook(k, "POSTROUTING", None, dev2, lambda m: self.transmit(m, route2, dev2))
+            return self.reroute(h, ns)
 
         return self.hook(g, "OUTPUT", None, dev, after_output)
+
+    def reroute(self, f: Flight, ns: NetNamespace) -> list[Trace]:
+        """A locally sent packet whose destination OUTPUT's DNAT changed: route it again
+        (``ip_route_me_harder``), then POSTROUTING and egress. A 127/8 source may leave by a
+        non-loopback device only with ``route_localnet`` (kube-proxy sets it for localhost
+        NodePorts); otherwise the kernel refuses the route (EINVAL) and drops the packet."""
+        again = self.route(f, ns, forwarded=False)
+        if isinstance(again, Trace):
+            return [again]
+        k, route, dev = again
+        src = k.packet.src
+        iface = ns.interfaces.get(dev)
+        if isinstance(src, IPv4Address) and src.is_loopback and iface is not None and iface.kind != "loopback":
+            sysctl = ns.sysctls
+            localnet = max(
+                int(sysctl.get("net.ipv4.conf.all.route_localnet", "0")),
+                int(sysctl.get(f"net.ipv4.conf.{dev}.route_localnet", "0")),
+            )
+            if localnet == 0:
+                reason = (
+                    f"source {src} may not leave {ns.ref} by {dev} (net.ipv4.conf.{dev}.route_localnet=0): "
+                    f"the kernel refuses the route after the DNAT to {k.packet.dst}"
+                )
+                return [k.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=dev))]
+        return self.hook(k, "POSTROUTING", None, dev, lambda m: self.transmit(m, route, dev))
 
     def receive(self, f: Flight, in_iface: str) -> list[Trace]:
         """A packet arriving on ``in_iface`` of ``f.ns``: PREROUTING, then input or forward."""

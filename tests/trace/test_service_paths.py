@@ -1,0 +1,107 @@
+"""Service paths a network engineer checks by hand, on a three-node flannel cluster with a
+9000-MTU rack and a 1500-MTU rack: NodePorts on localhost and on the node's own address,
+externalTrafficPolicy Local, Services without endpoints, MTU across racks, TTL."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
+
+from overlaynet.assemble import Network, assemble
+from overlaynet.topology import load
+from overlaynet.trace import Disposition
+from overlaynet.trace.request import TraceRequest, run
+
+TOPOLOGY = """\
+apiVersion: overlaynet/v1
+kind: Cluster
+metadata: {name: paths}
+spec:
+  podCIDR: 10.244.0.0/16
+  serviceCIDR: 10.96.0.0/12
+  dns: {clusterIP: 10.96.0.10}
+  kubeProxy: {mode: iptables, clusterCIDR: 10.244.0.0/16}
+  network: {driver: flannel, options: {backend: vxlan}}
+  underlay:
+    segments:
+      - {name: rack-a, cidr: 192.168.10.0/24, mtu: 9000}
+      - {name: rack-b, cidr: 192.168.20.0/24, mtu: 1500}
+    routers:
+      - {name: core, interfaces: {rack-a: 192.168.10.1, rack-b: 192.168.20.1}}
+  nodes:
+    - {name: node-1, ip: 192.168.10.11}
+    - {name: node-2, ip: 192.168.10.12}
+    - {name: node-3, ip: 192.168.20.13}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, labels: {app: a}}
+spec:
+  nodeName: node-1
+  containers: [{name: c, image: x, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, labels: {app: b}}
+spec:
+  nodeName: node-3
+  containers: [{name: c, image: x, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: a}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30100}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: aff}
+spec:
+  sessionAffinity: ClientIP
+  selector: {app: b}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Network:
+    path = Path(tmp_path_factory.mktemp("paths")) / "paths.yaml"
+    path.write_text(TOPOLOGY)
+    return assemble(load([path]).cluster)
+
+
+@pytest.mark.parametrize("node", ["node-1", "node-2"])
+def test_localhost_nodeport_is_routed_again_after_the_dnat(net: Network, node: str) -> None:
+    # curl 127.0.0.1:30100 on a node: the source is 127.0.0.1 (the local table's route),
+    # OUTPUT DNATs to the endpoint, the kernel routes again (route_localnet=1, set by
+    # kube-proxy) and KUBE-POSTROUTING masquerades; the pod gets it, not the node itself
+    t = run(net, TraceRequest(node, "127.0.0.1:30100")).forward.trace
+    assert t.packet.src == ip_address("127.0.0.1")
+    assert t.disposition is Disposition.DELIVERED, t.reason
+    assert t.hops[-1].namespace == "pod:default/a"
+    assert t.final_packet is not None
+    assert t.final_packet.dst == ip_address("10.244.0.2") and t.final_packet.dport == 8080
+    assert not t.final_packet.src.is_loopback
+    assert [s.how for s in t.steps("snat")] == ["MASQUERADE"]  # type: ignore[attr-defined]
+
+
+def test_node_to_its_own_nodeport_sends_from_its_own_address(net: Network) -> None:
+    t = run(net, TraceRequest("node-2", "192.168.10.12:30100")).forward.trace
+    assert t.packet.src == ip_address("192.168.10.12")
+    assert t.disposition is Disposition.DELIVERED, t.reason
+    assert t.hops[-1].namespace == "pod:default/a"
+
+
+def test_localhost_nodeport_reply_returns_to_the_loopback_client(net: Network) -> None:
+    report = run(net, TraceRequest("node-1", "127.0.0.1:30100", reply=True))
+    assert report.reply is not None
+    back = report.reply.trace
+    assert back.disposition is Disposition.ACCEPTED, back.reason
+    assert back.final_packet is not None
+    assert (back.final_packet.src, back.final_packet.sport) == (ip_address("127.0.0.1"), 30100)
+    assert back.final_packet.dst == ip_address("127.0.0.1")
