@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from overlaynet.errors import Diagnostic
@@ -250,6 +251,29 @@ def cidr_list(ctx: Ctx, y: Y | None, what: str = "a CIDR") -> tuple[IPNetwork, .
     items = y.value if isinstance(y.value, list) else [y]
     out = [c for c in (cidr(ctx, item, what) for item in items) if c is not None]
     return tuple(out)
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def timestamp(ctx: Ctx, y: Y | None, what: str = "a timestamp") -> str | None:
+    """An RFC 3339 time with an offset, as the API server writes metav1.Time. Returned in
+    UTC as ``2024-01-01T00:00:00Z`` (fractions kept), so that timestamps order as strings."""
+    value = string(ctx, y, what)
+    if value is None or y is None:
+        return None
+    moment = None
+    if _RFC3339.match(value):
+        try:
+            moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None:
+        ctx.error(y, f"expected {what} in RFC 3339 form such as 2024-01-01T00:00:00Z, found {value!r}")
+        return None
+    utc = moment.astimezone(UTC)
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction.rstrip(".") + "Z"
 
 
 def dns_label(ctx: Ctx, y: Y | None, what: str = "a name") -> str | None:

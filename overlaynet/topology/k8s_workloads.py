@@ -87,7 +87,7 @@ def read_meta(ctx: Ctx, doc: Y, fields_: dict[str, Y], *, namespaced: bool = Tru
     namespace = "default"
     if namespaced and m.get("namespace") is not None:
         namespace = f.dns_label(ctx, m["namespace"], "a namespace name") or "default"
-    ts = m.get("creationTimestamp")
+    timestamp = f.timestamp(ctx, m.get("creationTimestamp"), "a creationTimestamp")
     owners: list[tuple[str, str]] = []
     for ref in f.seq(ctx, m.get("ownerReferences")):
         if isinstance(ref.value, dict):
@@ -99,7 +99,7 @@ def read_meta(ctx: Ctx, doc: Y, fields_: dict[str, Y], *, namespaced: bool = Tru
         name,
         namespace,
         f.label_map(ctx, m.get("labels")),
-        str(ts.value) if ts is not None and ts.value is not None else None,
+        timestamp,
         m.get("deletionTimestamp") is not None and m["deletionTimestamp"].value is not None,
         tuple(owners),
     )

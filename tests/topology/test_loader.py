@@ -212,3 +212,20 @@ def test_no_nodes_gives_one_default_node() -> None:
 def test_empty_topology_is_an_empty_cluster() -> None:
     c = load_text("# nothing here\n").cluster
     assert c.nodes == () and c.pods == () and c.pod_cidrs
+
+
+def test_creation_order_compares_instants_not_strings() -> None:
+    # 02:00+02:00 is 00:00Z: the service existed an hour before the pod (01:00Z), although
+    # its text sorts after the pod's. Timestamps are kept in UTC.
+    c = load_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, creationTimestamp: 2024-01-01T01:00:00Z}\n"
+        "spec: {containers: [{name: c}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: t, creationTimestamp: '2024-01-01T02:00:00+02:00'}\n"
+        "spec: {ports: [{port: 80}]}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, creationTimestamp: '2024-01-01T05:00:00.250Z'}\n"
+        "spec: {ports: [{port: 80}]}\n"
+    ).cluster
+    assert c.service("default", "t").creation_timestamp == "2024-01-01T00:00:00Z"
+    assert c.service("default", "s").creation_timestamp == "2024-01-01T05:00:00.25Z"
+    assert c.service("default", "t").creation_index < c.pod("default", "p").creation_index
+    assert c.pod("default", "p").creation_index < c.service("default", "s").creation_index
