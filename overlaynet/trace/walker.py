@@ -394,6 +394,11 @@ class Walker:
         if isinstance(routed, Trace):
             return [routed]
         g, route, dev = routed
+        # ip_forward() refuses a DF packet bigger than the egress MTU before the FORWARD
+        # hook runs: no FORWARD or POSTROUTING rule sees it
+        too_big = self._frag_needed(g, ns, dev)
+        if too_big is not None:
+            return [too_big]
         return self.hook(
             g, "FORWARD", in_iface, dev, lambda h: self.hook(h, "POSTROUTING", in_iface, dev, lambda k: self.transmit(k, route, dev))
         )
@@ -406,15 +411,24 @@ class Walker:
         iface = ns.interfaces[dev]
         p = f.packet
         if p.size > iface.mtu:
-            if p.df:
-                link = f"{dev} (veth to {iface.peer[0]}:{iface.peer[1]})" if iface.peer else f"{dev} ({iface.kind})"
-                reason = (
-                    f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} "
-                    f"(ICMP fragmentation needed, mtu {iface.mtu})"
-                )
-                return [f.end(Disposition.FRAG_NEEDED, reason, DropStep("FRAG_NEEDED", reason, dev=dev, size=p.size, mtu=iface.mtu))]
+            too_big = self._frag_needed(f, ns, dev)
+            if too_big is not None:
+                return [too_big]
             mtu = min(iface.mtu, f.frag_mtu or iface.mtu)
             count = fragment_count(p.size, mtu, p.version)
             f = f.evolve(frag_mtu=mtu).add(FragmentStep(dev, iface.mtu, p.size, count, outer=bool(f.stack)))
         nexthop = route.via if route.via is not None else p.dst
         return send_on_device(self, f, ns, iface, route, nexthop)
+
+    def _frag_needed(self, f: Flight, ns: NetNamespace, dev: str) -> Trace | None:
+        """The FRAG_NEEDED ending when ``f.packet`` has DF set and exceeds ``dev``'s MTU."""
+        iface = ns.interfaces[dev]
+        p = f.packet
+        if p.size <= iface.mtu or not p.df:
+            return None
+        link = f"{dev} (veth to {iface.peer[0]}:{iface.peer[1]})" if iface.peer else f"{dev} ({iface.kind})"
+        reason = (
+            f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} "
+            f"(ICMP fragmentation needed, mtu {iface.mtu})"
+        )
+        return f.end(Disposition.FRAG_NEEDED, reason, DropStep("FRAG_NEEDED", reason, dev=dev, size=p.size, mtu=iface.mtu))

@@ -105,3 +105,19 @@ def test_localhost_nodeport_reply_returns_to_the_loopback_client(net: Network) -
     assert back.final_packet is not None
     assert (back.final_packet.src, back.final_packet.sport) == (ip_address("127.0.0.1"), 30100)
     assert back.final_packet.dst == ip_address("127.0.0.1")
+
+
+def test_pod_mtu_follows_its_own_rack_and_a_forwarded_df_packet_stops_before_forward(net: Network) -> None:
+    # flanneld on each node subtracts VXLAN's 50 bytes from its own uplink: 8950 on the
+    # 9000 rack, 1450 on the 1500 rack. 8000 bytes with DF leave pod a, the outer packet
+    # (DF clear) is fragmented by core onto rack-b, node-3 reassembles and decapsulates,
+    # and ip_forward() refuses the inner packet for cni0 (1450) before the FORWARD hook
+    t = run(net, TraceRequest("default/a", "default/b", size=8000, df=True)).forward.trace
+    assert t.disposition is Disposition.FRAG_NEEDED, t.reason
+    drop = t.last_step
+    assert (drop.dev, drop.size, drop.mtu) == ("cni0", 8000, 1450)  # type: ignore[union-attr]
+    assert [s.outer for s in t.steps("fragment")] == [True]  # type: ignore[attr-defined]
+    last_hop = t.hops[-1]
+    assert last_hop.host == "node-3"
+    hooks_after_decap = [s.hook for s in last_hop.steps[[s.kind for s in last_hop.steps].index("decap"):] if s.kind == "netfilter"]  # type: ignore[attr-defined]
+    assert "FORWARD" not in hooks_after_decap and "POSTROUTING" not in hooks_after_decap
