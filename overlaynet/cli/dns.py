@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from overlaynet.cli._common import echo_json, load_cluster
+from overlaynet.errors import DNSError
 
 if TYPE_CHECKING:
     from overlaynet.dns.resolver import Resolver, Response
@@ -180,7 +181,10 @@ def zone(files: tuple[str, ...], no_legacy_names: bool, pods: str | None, output
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise DNSError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @dns.command("env")

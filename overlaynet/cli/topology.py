@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from overlaynet.errors import TopologyError
+from overlaynet.errors import OverlaynetError, TopologyError
 from overlaynet.topology import load
 from overlaynet.topology.export import draw_png, graph_data, summary, to_dot, to_json
 
@@ -142,10 +142,13 @@ def graph(files: tuple[str, ...], output: Path) -> None:
     if suffix not in (".dot", ".json", ".png"):
         raise click.BadParameter(f"expected a file name ending in .dot, .json or .png, found {suffix or 'no suffix'!r}", param_hint="-o/--output")
     g = graph_data(load(list(files)).cluster)
-    if suffix == ".dot":
-        output.write_text(to_dot(g))
-    elif suffix == ".json":
-        output.write_text(json.dumps(to_json(g), indent=2, default=str) + "\n")
-    else:
-        draw_png(g, output)
+    try:
+        if suffix == ".dot":
+            output.write_text(to_dot(g))
+        elif suffix == ".json":
+            output.write_text(json.dumps(to_json(g), indent=2, default=str) + "\n")
+        else:
+            draw_png(g, output)
+    except OSError as exc:
+        raise OverlaynetError(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"wrote {output} ({g.number_of_nodes()} nodes, {g.number_of_edges()} links)")

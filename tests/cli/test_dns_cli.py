@@ -179,3 +179,10 @@ def test_loaded_topology_headless_hostnames_and_externalname(tmp_path: Path) -> 
     assert code == 0 and json.loads(out)["answer"][0]["data"] == "example.com."
     code, out = run("dns", "query", str(topo), "21.1.244.10.in-addr.arpa", "--type", "PTR", "--json")
     assert json.loads(out)["answer"][0]["data"] == "db-1.db.default.svc.cluster.local."
+
+
+def test_zone_unwritable_output_is_bad_input(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "cluster.local.zone"
+    result = CliRunner().invoke(main, ["dns", "zone", DEMO, "-o", str(target)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"cannot write {target}: No such file or directory" in result.output

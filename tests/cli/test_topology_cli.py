@@ -128,3 +128,10 @@ def test_validate_a_directory(tmp_path: Path) -> None:
 def test_missing_file_is_bad_input(tmp_path: Path) -> None:
     code, _, err = run("validate", str(tmp_path / "nope.yaml"))
     assert code == 2 and f"{tmp_path / 'nope.yaml'}:1:1: cannot read topology file" in err
+
+
+@pytest.mark.parametrize("suffix", [".dot", ".json", ".png"])
+def test_graph_unwritable_output_is_bad_input(tmp_path: Path, suffix: str) -> None:
+    code, out, err = run("graph", DEMO, "-o", str(tmp_path / "no-such-dir" / f"g{suffix}"))
+    assert code == 2 and "Traceback" not in out + err
+    assert f"cannot write {tmp_path / 'no-such-dir' / f'g{suffix}'}: No such file or directory" in err
