@@ -287,6 +287,10 @@ def dns_label(ctx: Ctx, y: Y | None, what: str = "a name") -> str | None:
     return value
 
 
+def is_dns_subdomain(value: str) -> bool:
+    return len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value) is not None
+
+
 def dns_subdomain(ctx: Ctx, y: Y | None, what: str = "a name") -> str | None:
     """A DNS-1123 subdomain (names of pods, nodes, workloads)."""
     value = string(ctx, y, what)

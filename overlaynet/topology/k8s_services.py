@@ -98,9 +98,14 @@ def _cluster_ips(ctx: Ctx, spec: dict[str, Y], ns: str, name: str) -> tuple[list
             if value != ips[0]:
                 ctx.error(item, f"expected clusterIPs[0] to equal clusterIP {ips[0]}, found {value}")
             continue
-        if value not in ips:
-            ips.append(value)
-            ctx.remember(("service", ns, name, "clusterIP", value), item)
+        if value in ips:
+            continue
+        same = [i for i in ips if i.version == value.version]
+        if same:
+            ctx.error(item, f"expected at most one cluster IP per IP family (an IPv4 and an IPv6 one), found {same[0]} and {value}")
+            continue
+        ips.append(value)
+        ctx.remember(("service", ns, name, "clusterIP", value), item)
     return ips, headless
 
 
@@ -166,6 +171,10 @@ def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> Non
     ext_name = f.string(ctx, spec.get("externalName"), "a DNS name")
     if svc_type == "ExternalName" and not ext_name:
         ctx.error(spec_y or doc, "missing required field 'externalName': expected a DNS name for an ExternalName service", path="spec.externalName")
+    elif ext_name and not f.is_dns_subdomain(ext_name.removesuffix(".")):
+        # as the API server: a DNS-1123 subdomain, a trailing dot allowed
+        ctx.error(spec["externalName"], f"expected externalName to be a DNS name made of lower-case letters, digits, '-' and '.' (as DNS-1123), found {ext_name!r}")
+        ext_name = None
     hc_y = spec.get("healthCheckNodePort")
     hc = f.port(ctx, hc_y, "a health check node port")
     if hc is not None:
