@@ -154,6 +154,9 @@ class Forwarder:
     framing_bytes: int = 0  # bytes added inside the UDP payload besides the inner packet
     table: list[ForwarderEntry] = field(default_factory=list)
     origin: str = ""
+    #: how much the forwarder lowers the inner packet's TTL when it sends and again when it
+    #: receives (flanneld's proxy: 1 each way, a packet reaching 0 is discarded silently)
+    ttl_decrement: int = 0
 
 
 @dataclass

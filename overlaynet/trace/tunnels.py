@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from overlaynet.dataplane.ir import ForwarderEntry, Interface, NetNamespace, NsRef, Route
+from overlaynet.dataplane.ir import Forwarder, ForwarderEntry, Interface, NetNamespace, NsRef, Route
 from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route, select_source
 from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress
@@ -154,7 +154,22 @@ def _send_tun(w: Walker, f: Flight, ns: NetNamespace, iface: Interface) -> list[
     if best is None:
         reason = f"forwarder {fw.name} has no peer for {dst} (it answers ICMP net unreachable)"
         return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name, origin=fw.origin))]
+    g, expired = _forwarder_ttl(g, fw.name, fw.ttl_decrement, iface.name, "sends")
+    if expired is not None:
+        return [expired]
     return _encap(w, g, ns, iface, "udp", None, best.peer, fw.port, best.port, None, fw.framing_bytes, best.origin)
+
+
+def _forwarder_ttl(f: Flight, name: str, decrement: int, dev: str, when: str) -> tuple[Flight, Trace | None]:
+    """A userspace forwarder that lowers the inner TTL (flanneld's ``decrement_ttl``): the
+    flight with the new TTL, or the trace ending where the TTL reached 0 (discarded, no ICMP)."""
+    if decrement <= 0:
+        return f, None
+    ttl = f.packet.ttl - decrement
+    if ttl <= 0:
+        reason = f"TTL {f.packet.ttl} reaches 0 when {name} {when} on {dev}: it discards the packet without an ICMP error"
+        return f, f.end(Disposition.TTL_EXCEEDED, reason, DropStep("TTL_EXCEEDED", reason, dev=dev))
+    return f.evolve(packet=f.packet.with_(ttl=ttl)), None
 
 
 def _encap(
@@ -249,6 +264,7 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     enc, inner, inner_frag = f.stack[-1]
     p = f.packet
     target: str | None = None
+    receiver: Forwarder | None = None
     target_ns = ns
     mismatch = ""
     if enc.kind == "vxlan" and p.proto == "udp":
@@ -273,6 +289,7 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
         for fw in ns.forwarders.values():
             if fw.port == p.dport and fw.tun in ns.interfaces:
                 target = fw.tun
+                receiver = fw
                 break
     if target is None:
         if mismatch:
@@ -282,6 +299,10 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
     step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces)
     g = f.evolve(packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(step)
+    if receiver is not None:
+        g, expired = _forwarder_ttl(g, receiver.name, receiver.ttl_decrement, target, "writes it to the TUN")
+        if expired is not None:
+            return [expired]
     if target_ns.ref != ns.ref:
         g = g.enter(target_ns.ref)
     device = target_ns.interfaces[target]

@@ -121,3 +121,30 @@ def test_pod_mtu_follows_its_own_rack_and_a_forwarded_df_packet_stops_before_for
     assert last_hop.host == "node-3"
     hooks_after_decap = [s.hook for s in last_hop.steps[[s.kind for s in last_hop.steps].index("decap"):] if s.kind == "netfilter"]  # type: ignore[attr-defined]
     assert "FORWARD" not in hooks_after_decap and "POSTROUTING" not in hooks_after_decap
+
+
+@pytest.fixture(scope="module")
+def udp_net(tmp_path_factory: pytest.TempPathFactory) -> Network:
+    path = Path(tmp_path_factory.mktemp("udp")) / "udp.yaml"
+    path.write_text(TOPOLOGY.replace("options: {backend: vxlan}", "options: {backend: udp}"))
+    return assemble(load([path]).cluster)
+
+
+@pytest.mark.parametrize(
+    ("ttl", "disposition", "final_ttl"),
+    [
+        # node-1 forwards (63), flanneld sends (62) and receives (61), node-3 forwards (60)
+        (64, Disposition.DELIVERED, 60),
+        # 2 → node-1 forwards (1) → flanneld's tun_to_udp takes it to 0 and discards it
+        (2, Disposition.TTL_EXCEEDED, 1),
+        # 3 → 2 → 1 → flanneld's udp_to_tun on node-3 takes it to 0
+        (3, Disposition.TTL_EXCEEDED, 1),
+    ],
+)
+def test_flanneld_udp_proxy_decrements_the_ttl_each_way(udp_net: Network, ttl: int, disposition: Disposition, final_ttl: int) -> None:
+    t = run(udp_net, TraceRequest("default/a", "default/b", ttl=ttl)).forward.trace
+    assert t.disposition is disposition, t.reason
+    assert t.final_packet is not None and t.final_packet.ttl == final_ttl
+    if disposition is Disposition.TTL_EXCEEDED:
+        assert "flanneld" in t.reason
+        assert t.hops[-1].host == ("node-1" if ttl == 2 else "node-3")

@@ -205,4 +205,5 @@ def _udp(ctx: HostContext) -> None:
         name=FORWARDER, tun=TUN, port=be.port, framing_bytes=0,
         table=[ctx.entries.forward(p, be.port) for p in ctx.peers],
         origin=ctx.why(f"userspace proxy on UDP {be.port}: the inner IP packet is the payload"),
+        ttl_decrement=1,  # proxy_amd64.c decrement_ttl() in tun_to_udp and udp_to_tun
     )
