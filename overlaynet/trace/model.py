@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.trace.steps import Step
 
@@ -104,6 +105,9 @@ class Trace:
     final_packet: Packet | None = None  # as it was when the trace ended (after any NAT)
     warnings: tuple[str, ...] = ()
     wires: tuple[Wire, ...] = ()
+    #: the netfilter state (conntrack, recent lists) this trace's branch ended with, when a
+    #: hook forked it (``--all-branches``); a reply to this branch is traced with it
+    nf_state: NetfilterState | None = field(default=None, compare=False, repr=False)
 
     @property
     def success(self) -> bool:

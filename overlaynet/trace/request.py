@@ -276,7 +276,9 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
         if done is not None and done.final_packet is not None:
             last = done.hops[-1]
             back = done.final_packet.reversed().with_(ttl=64, df=req.df)
-            reply = trace(network, back, NsRef(last.host, last.namespace), state=state, seed=req.seed)
+            # the branch's own conntrack when --all-branches forked it, else the shared one
+            branch_state = done.nf_state if done.nf_state is not None else state
+            reply = trace(network, back, NsRef(last.host, last.namespace), state=branch_state, seed=req.seed)
             if isinstance(src.start, Injection):
                 reply = TraceResult(tuple(_at_edge(t, packet.src) for t in reply.traces))
     return TraceReport(forward, reply, isinstance(src.start, Injection))

@@ -114,6 +114,7 @@ class Flight:
             probability=self.probability,
             final_packet=self.stack[0][1] if self.stack else self.packet,
             wires=self.wires,
+            nf_state=self.nf_state,
         )
 
 

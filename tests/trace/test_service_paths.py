@@ -148,3 +148,18 @@ def test_flanneld_udp_proxy_decrements_the_ttl_each_way(udp_net: Network, ttl: i
     if disposition is Disposition.TTL_EXCEEDED:
         assert "flanneld" in t.reason
         assert t.hops[-1].host == ("node-1" if ttl == 2 else "node-3")
+
+
+def test_all_branches_reply_is_un_natted_with_its_own_branch_conntrack(tmp_path: Path) -> None:
+    # NodePort (eTP Cluster) from outside with --all-branches --reply: the reply of the
+    # branch shown must be un-SNATed and un-DNATed by that branch's conntrack entry and
+    # leave toward the client from the NodePort address, as without --all-branches
+    net = assemble(load([Path(__file__).parents[2] / "topologies" / "demo.yaml"]).cluster)
+    for all_branches in (False, True):
+        report = run(net, TraceRequest("203.0.113.9", "192.168.10.12:30080", reply=True, all_branches=all_branches))
+        assert report.reply is not None
+        back = report.reply.trace
+        assert back.disposition is Disposition.EXITS_NETWORK, (all_branches, back.reason)
+        assert back.final_packet is not None
+        assert (back.final_packet.src, back.final_packet.sport) == (ip_address("192.168.10.12"), 30080)
+        assert back.final_packet.dst == ip_address("203.0.113.9")
