@@ -176,10 +176,19 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
     containers = f.seq(ctx, spec.get("containers"))
     if "containers" not in spec:
         ctx.error(spec_y, "missing required field 'containers': expected a list of containers", path=f"{spec_y.path}.containers")
-    for c in containers:
+    # Sidecars (init containers with restartPolicy Always) keep running and serve their
+    # ports: the endpoints controller resolves named target ports on them too, after the
+    # app containers (FindPort in k8s.io/kubernetes pkg/api/v1/pod/util.go).
+    sidecars = [
+        c for c in f.seq(ctx, spec.get("initContainers"))
+        if isinstance(c.value, dict) and c.value.get("restartPolicy") is not None and c.value["restartPolicy"].value == "Always"
+    ]
+    first_named: dict[str, Y] = {}
+    for index, c in enumerate([*containers, *sidecars]):
         cm = f.mapping(ctx, c, CONTAINER_FIELDS, strict=False, what="a container")
         if cm is None:
             continue
+        own_names: set[str] = set()
         for p in f.seq(ctx, cm.get("ports")):
             pm = f.mapping(ctx, p, PORT_FIELDS, strict=False, what="a container port")
             if pm is None:
@@ -190,14 +199,23 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
             if isinstance(name, int):
                 ctx.error(pm["name"], f"expected a port name with at least one letter, found {name}")
                 name = None
+            if isinstance(name, str):
+                # the API server rejects a name used twice in one container; across
+                # containers it only warns, and lookups by name take the first
+                if name in own_names:
+                    ctx.error(pm["name"], f"duplicate container port name {name!r}: expected port names unique within a container")
+                elif name in first_named:
+                    ctx.warn(pm["name"], f"duplicate port name {name!r} (first at line {first_named[name].line}): services and probes that select ports by name use the first")
+                else:
+                    first_named[name] = pm["name"]
+                own_names.add(name)
             host_port = f.port(ctx, pm.get("hostPort"), "a host port number")
             if number is not None:
                 ports.append(ContainerPort(number, proto, name, host_port))  # type: ignore[arg-type]
+        if index >= len(containers):
+            continue  # a sidecar's probes do not make the pod ready here
         readiness = readiness or _probe(ctx, cm.get("readinessProbe"))
         liveness = liveness or _probe(ctx, cm.get("livenessProbe"))
-    names = [p.name for p in ports if p.name]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        ctx.error(spec_y, f"duplicate container port name {dup!r}: expected port names unique within a pod", path=f"{spec_y.path}.containers")
     node = f.dns_subdomain(ctx, spec.get("nodeName"), "a node name")
     hostname = f.dns_label(ctx, spec.get("hostname"), "a hostname")
     subdomain = f.dns_label(ctx, spec.get("subdomain"), "a subdomain")

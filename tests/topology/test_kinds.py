@@ -288,3 +288,38 @@ spec: {hard: {pods: "5", requests.cpu: "2", limits.memory: 2Gi}}
 """
     (q,) = load_text(text).cluster.resource_quotas
     assert dict(q.hard) == {"pods": "5", "requests.cpu": "2", "limits.memory": "2Gi"}
+
+
+def test_named_target_ports_resolve_on_sidecars_and_first_container_wins() -> None:
+    # FindPort: app containers first, then init containers with restartPolicy Always
+    # (native sidecars); a plain init container's ports serve nothing. A port name used in
+    # two containers is legal (the API server only warns); the first wins.
+    result = load_text("""
+apiVersion: v1
+kind: Service
+metadata: {name: mesh}
+spec:
+  selector: {app: a}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+  - {name: proxy, port: 15001, targetPort: proxy}
+  - {name: init, port: 9999, targetPort: initp}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, labels: {app: a}}
+spec:
+  initContainers:
+  - {name: setup, ports: [{name: initp, containerPort: 9999}]}
+  - name: envoy
+    restartPolicy: Always
+    ports: [{name: proxy, containerPort: 15001}, {name: http, containerPort: 15080}]
+  containers:
+  - {name: app, ports: [{name: http, containerPort: 8080}]}
+  - {name: side, ports: [{name: http, containerPort: 8081}]}
+""")
+    c = result.cluster
+    (sl,) = c.slices_for(c.service("default", "mesh"))
+    assert [(p.name, p.port) for p in sl.ports] == [("http", 8080), ("proxy", 15001)]
+    warned = sorted(w.path for w in result.warnings if "duplicate port name 'http'" in w.message)
+    assert warned == ["spec.containers[1].ports[0].name", "spec.initContainers[1].ports[1].name"]
