@@ -186,7 +186,13 @@ class Walker:
                 if by_policy and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
                     steps.append(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
             for nat in out.nat:
-                if nat.kind in ("DNAT", "REDIRECT") or (nat.kind == "conntrack" and nat.before[0] != nat.after[0] and nat.before[0] == f.packet.dst):
+                if nat.side is not None:
+                    rewrote_dst = nat.side == "dst"
+                else:
+                    rewrote_dst = nat.kind in ("DNAT", "REDIRECT") or (
+                        nat.kind == "conntrack" and nat.before[0] != nat.after[0] and nat.before[0] == f.packet.dst
+                    )
+                if rewrote_dst:
                     steps.append(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
                 else:
                     steps.append(SnatStep(nat.before, nat.after, nat.chain, nat.kind))

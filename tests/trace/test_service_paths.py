@@ -163,3 +163,18 @@ def test_all_branches_reply_is_un_natted_with_its_own_branch_conntrack(tmp_path:
         assert back.final_packet is not None
         assert (back.final_packet.src, back.final_packet.sport) == (ip_address("192.168.10.12"), 30080)
         assert back.final_packet.dst == ip_address("203.0.113.9")
+
+
+def test_reply_un_dnat_is_a_source_rewrite_even_when_source_and_destination_ip_agree(net: Network) -> None:
+    # pod a reaches itself through the NodePort of its own node: the reply 10.244.0.2:8080 →
+    # 10.244.0.1 is un-SNATed (destination → 10.244.0.2:45113) and then un-DNATed; that
+    # second rewrite changes the SOURCE (10.244.0.2:8080 → 192.168.10.11:30100) although
+    # the old source IP equals the destination IP
+    report = run(net, TraceRequest("default/a", "192.168.10.11:30100", reply=True))
+    assert report.reply is not None
+    back = report.reply.trace
+    assert back.disposition is Disposition.DELIVERED, back.reason
+    dnats = [(s.before, s.after) for s in back.steps("dnat")]  # type: ignore[attr-defined]
+    snats = [(s.before, s.after) for s in back.steps("snat")]  # type: ignore[attr-defined]
+    assert [b[0] for b, _ in dnats] == [ip_address("10.244.0.1")]
+    assert snats == [((ip_address("10.244.0.2"), 8080), (ip_address("192.168.10.11"), 30100))]

@@ -37,6 +37,9 @@ class NatRecord:
     before: tuple[IPAddress, int | None]
     after: tuple[IPAddress, int | None]
     chain: str = ""
+    #: which address it rewrote: "dst" (DNAT, REDIRECT, a reply's un-SNAT) or "src" (SNAT,
+    #: MASQUERADE, a reply's un-DNAT); None when the producer did not say
+    side: Literal["src", "dst"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
