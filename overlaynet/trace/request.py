@@ -237,8 +237,10 @@ def _ephemeral_port(seed: int) -> int:
 
 
 def build_packet(req: TraceRequest, src_ip: IPAddress, dst: IPAddress, port: int | None) -> Packet:
-    if req.size < 28 or req.size > 65535:
-        raise TraceError(f"--size {req.size}: an IP packet is 28..65535 bytes")
+    # the smallest packet holds the IP header and the transport header: TCP 20, UDP/ICMP 8
+    smallest = (20 if dst.version == 4 else 40) + (20 if req.proto == "tcp" else 8)
+    if req.size < smallest or req.size > 65535:
+        raise TraceError(f"--size {req.size}: an IPv{dst.version} {req.proto} packet is {smallest}..65535 bytes")
     if not 1 <= req.ttl <= 255:
         raise TraceError(f"--ttl {req.ttl}: must be 1..255")
     if req.proto == "icmp":

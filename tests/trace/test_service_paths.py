@@ -178,3 +178,16 @@ def test_reply_un_dnat_is_a_source_rewrite_even_when_source_and_destination_ip_a
     snats = [(s.before, s.after) for s in back.steps("snat")]  # type: ignore[attr-defined]
     assert [b[0] for b, _ in dnats] == [ip_address("10.244.0.1")]
     assert snats == [((ip_address("10.244.0.2"), 8080), (ip_address("192.168.10.11"), 30100))]
+
+
+@pytest.mark.parametrize(("proto", "size", "ok"), [("tcp", 39, False), ("tcp", 40, True), ("udp", 27, False), ("udp", 28, True), ("icmp", 28, True)])
+def test_size_must_hold_the_ip_and_transport_headers(net: Network, proto: str, size: int, ok: bool) -> None:
+    # a 30-byte "TCP packet" cannot exist: the pcap would write 40 bytes for it
+    from overlaynet.errors import TraceError
+
+    req = TraceRequest("default/a", "default/b", proto=proto, size=size)  # type: ignore[arg-type]
+    if ok:
+        assert run(net, req).forward.trace.packet.size == size
+    else:
+        with pytest.raises(TraceError, match="packet is"):
+            run(net, req)
