@@ -39,6 +39,9 @@ def _ip_block(ctx: Ctx, y: Y) -> IPBlock | None:
         if value.version != net.version or not value.subnet_of(net):  # type: ignore[arg-type]
             ctx.error(e, f"expected an except CIDR inside the ipBlock cidr {net}, found {value}")
             continue
+        if value.prefixlen <= net.prefixlen:  # the API server: "must be a strict subset of `cidr`"
+            ctx.error(e, f"expected an except CIDR strictly smaller than the ipBlock cidr {net}, found {value}")
+            continue
         excepts.append(value)
     return IPBlock(net, tuple(excepts)) if net is not None else None
 
