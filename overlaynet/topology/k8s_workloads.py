@@ -254,14 +254,21 @@ def read_pod(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
         im = f.mapping(ctx, item, ("ip",), strict=False)
         if im is not None and im.get("ip") is not None:
             value = f.ip(ctx, im["ip"], "a pod IP address")
-            if value is not None:
-                ips.append(value)
-                ctx.remember(("pod", meta.namespace, meta.name, "ip", value), im["ip"])
-    if not ips and status.get("podIP") is not None:
+            if value is None:
+                continue
+            same = [i for i in ips if i.version == value.version]
+            if same:  # as the API server: at most one IP per family, podIPs[0] the primary
+                ctx.error(im["ip"], f"expected at most one pod IP per IP family (an IPv4 and an IPv6 one), found {same[0]} and {value}")
+                continue
+            ips.append(value)
+            ctx.remember(("pod", meta.namespace, meta.name, "ip", value), im["ip"])
+    if status.get("podIP") is not None:
         value = f.ip(ctx, status["podIP"], "a pod IP address")
-        if value is not None:
+        if value is not None and not ips:
             ips.append(value)
             ctx.remember(("pod", meta.namespace, meta.name, "ip", value), status["podIP"])
+        elif value is not None and value != ips[0]:
+            ctx.error(status["podIP"], f"expected podIP to equal podIPs[0] {ips[0]}, found {value}")
     host_ip = f.ip(ctx, status.get("hostIP"), "the node's IP address") if status.get("hostIP") is not None else None
     phase = f.string(ctx, status.get("phase")) or "Running"
     ready = phase == "Running"
