@@ -22,6 +22,7 @@ from overlaynet.topology.naming import slice_name
 
 MAX_ENDPOINTS_PER_SLICE = 100  # kube-controller-manager --max-endpoints-per-slice default
 CONTROLLER = "endpointslice-controller.k8s.io"
+MIRRORING = "endpointslicemirroring-controller.k8s.io"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
@@ -123,12 +124,17 @@ def reconcile_endpoints(cluster: Cluster) -> Cluster:
     """Return ``cluster`` with EndpointSlices recomputed for every Service with a selector.
 
     Selector-less Services keep their slices (given by hand or mirrored from Endpoints);
-    slices for services that do not exist are kept as given. Pure and idempotent.
+    slices for services that do not exist are kept as given, and so are slices another
+    controller manages (``managed-by`` neither controller's). Pure and idempotent.
     """
     zones = {n.name: n.labels.get(ZONE_LABEL) for n in cluster.nodes}
     index = PodIndex(cluster.pods)
     selected = {(s.namespace, s.name) for s in cluster.services if s.selector is not None and s.type != "ExternalName"}
-    kept = [s for s in cluster.endpoint_slices if (s.namespace, s.service) not in selected]
+    # The controller owns only the slices labelled managed-by itself (and the mirroring
+    # controller skips services with a selector). Slices someone else manages stay, and
+    # kube-proxy and CoreDNS use them along with the controller's.
+    kept = [s for s in cluster.endpoint_slices
+            if (s.namespace, s.service) not in selected or s.managed_by not in (CONTROLLER, MIRRORING)]
     made: list[EndpointSlice] = []
     for svc in cluster.services:
         if (svc.namespace, svc.name) in selected:

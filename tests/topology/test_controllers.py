@@ -148,3 +148,51 @@ def test_service_cidr_exhaustion() -> None:
     svcs = tuple(Service(f"s{i}", ports=(ServicePort(80),), ip_families=("IPv4",)) for i in range(3))
     with pytest.raises(AddressExhausted, match="no free ClusterIP left in service CIDR 10.96.0.0/30 for service default/s1"):
         allocate_service_addresses(Cluster(service_cidrs=(net("10.96.0.0/30"),), dns=Cluster().dns, services=svcs))
+
+
+def test_slices_managed_by_another_controller_stay_beside_the_controllers() -> None:
+    # The EndpointSlice controller only owns slices labelled managed-by itself; a slice
+    # another controller manages keeps serving the service (kube-proxy and CoreDNS read
+    # every slice of the service), while a stale controller slice is recomputed.
+    from overlaynet.topology import load_text
+
+    text = """
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  clusterIP: None
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, labels: {app: web}}
+spec: {containers: [{name: c}]}
+status: {podIP: 10.244.0.7}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-extra
+  labels: {kubernetes.io/service-name: web, endpointslice.kubernetes.io/managed-by: staff}
+addressType: IPv4
+endpoints: [{addresses: [192.0.2.50]}]
+ports: [{name: http, port: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-old
+  labels: {kubernetes.io/service-name: web, endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io}
+addressType: IPv4
+endpoints: [{addresses: [10.244.0.99]}]
+ports: [{name: http, port: 8080}]
+"""
+    c = load_text(text).cluster
+    slices = c.slices_for(c.service("default", "web"))
+    addrs = sorted(str(a) for sl in slices for e in sl.endpoints for a in e.addresses)
+    assert addrs == ["10.244.0.7", "192.0.2.50"]
+    assert "web-extra" in {sl.name for sl in slices} and "web-old" not in {sl.name for sl in slices}
+    again = reconcile_endpoints(c)
+    assert sorted(sl.name for sl in again.endpoint_slices) == sorted(sl.name for sl in c.endpoint_slices)
