@@ -7,6 +7,7 @@ cannot match.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Mapping
 from fractions import Fraction
@@ -21,6 +22,7 @@ from overlaynet.dataplane.netfilter.context import (
     RuleHit,
     Verdict,
 )
+from overlaynet.dataplane.netfilter.matches import PortRange
 from overlaynet.dataplane.netfilter.render import render_rule
 from overlaynet.dataplane.netfilter.rules import Chain, Rule, Ruleset, Table
 from overlaynet.dataplane.netfilter.state import ConnEntry, ConnInfo, IpSet, NetfilterState, Tuple5
@@ -363,6 +365,31 @@ class _Run:
             mark = ((self.packet.mark & ~target.nfmask) ^ (entry.ctmark & target.ctmask)) & 0xFFFFFFFF
             self.packet = self.packet.with_(mark=mark)
 
+    def source_port(self, ports: PortRange | None, randomize: bool) -> int | None:
+        """The source port SNAT/MASQUERADE gives (``get_unique_tuple``): without ``--random``
+        or ``--random-fully`` the original one when it is in ``ports`` (any port when none
+        is given), else the range's first; with either flag one drawn from the range, or without a range from
+        the original port's class (1–511, 600–1023, 1024–65535) as
+        ``nf_nat_l4proto_unique_tuple`` does. The draw is a hash of the seed and the
+        packet's tuple: deterministic per seed, as the rest of the engine."""
+        sport = self.packet.sport
+        if sport is None:
+            return None
+        if not randomize:
+            if ports is None or ports.lo <= sport <= ports.hi:
+                return sport
+            return ports.lo  # the first port of the range (the kernel's rover starts there)
+        if ports is not None:
+            lo, size = ports.lo, ports.hi - ports.lo + 1
+        elif sport < 512:
+            lo, size = 1, 511
+        elif sport < 1024:
+            lo, size = 600, 424
+        else:
+            lo, size = 1024, 65535 - 1024 + 1
+        digest = hashlib.blake2b(repr((self.state.seed, packet_tuple(self.packet))).encode(), digest_size=8).digest()
+        return lo + int.from_bytes(digest, "big") % size
+
     def nat_target(self, chain: Chain, target: t.Target) -> str:
         pkt = self.packet
         if isinstance(target, t.Dnat):
@@ -371,14 +398,14 @@ class _Run:
             self.translate("DNAT", dst=(ip, port), chain=chain.name)
         if isinstance(target, t.Snat):
             ip = target.to.lo or pkt.src
-            port = target.to.ports.lo if target.to.ports else pkt.sport
+            port = self.source_port(target.to.ports, target.random or target.random_fully)
             self.translate("SNAT", src=(ip, port), chain=chain.name)
         addr: IPAddress | None
         if isinstance(target, t.Masquerade):
             addr = self.ctx.iface_address(self.out_iface, pkt.version) if self.out_iface else None
             if addr is None:
                 return "DROP"  # the kernel drops what it cannot masquerade
-            port = target.to_ports.lo if target.to_ports else pkt.sport
+            port = self.source_port(target.to_ports, target.random or target.random_fully)
             self.translate("MASQUERADE", src=(addr, port), chain=chain.name)
         elif isinstance(target, t.Redirect):
             if self.hook == "OUTPUT":

@@ -308,3 +308,31 @@ def test_ipset_ip_port_dimensions() -> None:
     dns = Packet(ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.96.0.10"), "udp", 5000, 53)
     assert run_hook(ruleset, dns, make_ctx("INPUT", state))[0].verdict == "ACCEPT"
     assert run_hook(ruleset, dns.with_(proto="tcp"), make_ctx("INPUT", state))[0].verdict == "DROP"
+
+
+@pytest.mark.parametrize(
+    ("target", "sport", "lo", "hi", "kept"),
+    [
+        ("-j MASQUERADE", 40000, 40000, 40000, True),
+        ("-j MASQUERADE --random-fully", 40000, 1024, 65535, False),
+        ("-j MASQUERADE --random", 700, 600, 1023, False),
+        ("-j MASQUERADE --random-fully", 80, 1, 511, False),
+        ("-j MASQUERADE --to-ports 1000-2000", 1500, 1500, 1500, True),
+        ("-j MASQUERADE --to-ports 1000-2000 --random-fully", 1500, 1000, 2000, False),
+        ("-j SNAT --to-source 5.5.5.5 --random-fully", 40000, 1024, 65535, False),
+    ],
+)
+def test_snat_source_port_as_get_unique_tuple_picks_it(target: str, sport: int, lo: int, hi: int, kept: bool) -> None:
+    # --random / --random-fully (NF_NAT_RANGE_PROTO_RANDOM_ALL) always draw a new port from
+    # the range, or from the original port's class; without them the original port stays
+    # when it is in the range. kube-proxy's and flannel's MASQUERADE carry --random-fully.
+    ruleset = rs(f"*nat\n-A POSTROUTING -p tcp {target}\nCOMMIT\n")
+    pkt = tcp("10.0.0.1", "3.3.3.3", 22, sport=sport)
+    ports = set()
+    for seed in range(8):
+        [out] = run_hook(ruleset, pkt, make_ctx("POSTROUTING", NetfilterState(seed=seed), out_iface="eth0"))
+        assert out.packet.sport is not None and lo <= out.packet.sport <= hi
+        ports.add(out.packet.sport)
+    [again] = run_hook(ruleset, pkt, make_ctx("POSTROUTING", NetfilterState(seed=7), out_iface="eth0"))
+    assert again.packet.sport == out.packet.sport  # deterministic per seed
+    assert (ports == {sport}) is kept
