@@ -162,6 +162,11 @@ def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> Non
     cluster_ips, headless = _cluster_ips(ctx, spec, ns, name)
     families = _families(ctx, spec, cluster_ips)
     policy = f.choice(ctx, spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"))
+    if policy == "SingleStack":  # as the API server's validateIPFamilyPolicy
+        if len(cluster_ips) > 1:
+            ctx.error(spec["clusterIPs"], f"expected at most one clusterIPs entry with ipFamilyPolicy SingleStack, found {len(cluster_ips)}")
+        if len(families) > 1:
+            ctx.error(spec["ipFamilies"], f"expected at most one ipFamilies entry with ipFamilyPolicy SingleStack, found {list(families)}")
     ctx.remember(("service", ns, name, "ipFamilyPolicy"), spec.get("ipFamilyPolicy"))
     ctx.remember(("service", ns, name, "ipFamilies"), spec.get("ipFamilies"))
     etp_y = spec.get("externalTrafficPolicy")
