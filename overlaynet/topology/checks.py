@@ -173,6 +173,14 @@ def _addresses(ctx: Ctx, c: Cluster, r: Ranges) -> None:
                 if fam and not any(ip in x for x in fam):
                     ctx.error(w, f"expected pod {p.key}'s IP inside node {node.name}'s pod CIDR ({', '.join(map(str, fam))}), found {ip}")
                     continue
+            elif node is not None and node.pod_cidrs:
+                # IPAM chose this node's subnet: no free one holds all its pods' IPs (pods of
+                # one node in several subnets, or sharing one with another node's pods).
+                fam = [x for x in node.pod_cidrs if x.version == ip.version]
+                if fam and not any(ip in x for x in fam):
+                    ctx.warn(w, f"pod {p.key}'s IP {ip} is outside {', '.join(map(str, fam))}, the pod CIDR "
+                                f"inferred for node {node.name}: no free subnet holds all its pods' IPs; drivers "
+                                f"that route one subnet per node (flannel) will reject it; give the node's podCIDR")
             pools = [x for x in c.pod_cidrs if x.version == ip.version]
             if r.pod_origin == "given" and pools and not any(ip in x for x in pools):
                 ctx.error(w, f"expected pod {p.key}'s IP inside the pod CIDR ({', '.join(map(str, pools))}), found {ip}")

@@ -44,3 +44,31 @@ def test_all_errors_reported_together() -> None:
     with pytest.raises(TopologyError) as info:
         load_text(text)
     assert len(info.value.diagnostics) == 2
+
+
+def test_pods_outside_the_inferred_node_subnet_are_warned_about() -> None:
+    # A live dump without node podCIDRs whose pods of one node sit in two /24s (Calico
+    # blocks): IPAM can pin no single subnet, so the node gets a free one that holds none
+    # of them. validate said OK while flannel refused the file at trace time.
+    text = """
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec: {nodeName: n1, containers: [{name: c}]}
+status: {podIP: 10.244.5.3, hostIP: 192.168.0.11}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec: {nodeName: n1, containers: [{name: c}]}
+status: {podIP: 10.244.9.70, hostIP: 192.168.0.11}
+"""
+    result = load_text(text)
+    (node,) = result.cluster.nodes
+    assert node.pod_cidrs_allocated
+    warned = [w for w in result.warnings if "the pod CIDR inferred for node n1" in w.message]
+    assert [w.line for w in warned] == [6, 12]
+    assert "10.244.5.3 is outside" in warned[0].message
+    # one subnet holds them all: pinned, no warning
+    one = load_text(text.replace("10.244.9.70", "10.244.5.70"))
+    assert one.cluster.nodes[0].pod_cidrs[0].exploded == "10.244.5.0/24" and one.warnings == ()
