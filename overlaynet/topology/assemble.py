@@ -274,10 +274,14 @@ def _families(ctx: Ctx, parsed: Parsed, services: list[Service], cidrs: tuple[IP
 
 
 def _given_slices(parsed: Parsed) -> tuple[EndpointSlice, ...]:
-    """Slices for selector-less services: EndpointSlices when given, else mirrored Endpoints."""
-    explicit = {(s.namespace, s.service) for s in parsed.endpoint_slices if s.managed_by != "endpointslicemirroring-controller.k8s.io"}
+    """Slices for selector-less services: EndpointSlices when given, else mirrored Endpoints.
+
+    A live dump holds both an Endpoints object and the slice the mirroring controller made
+    of it: the given slice is that mirror, so the Endpoints are not converted a second time."""
+    converted = parsed.from_endpoints
+    explicit = {(s.namespace, s.service) for s in parsed.endpoint_slices if (s.namespace, s.name) not in converted}
     out = [s for s in parsed.endpoint_slices
-           if s.managed_by != "endpointslicemirroring-controller.k8s.io" or (s.namespace, s.service) not in explicit]
+           if (s.namespace, s.name) not in converted or (s.namespace, s.service) not in explicit]
     return tuple(out)
 
 

@@ -267,9 +267,11 @@ def read_endpoints(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> N
         if meta.name is None:
             continue
         for fam, eps in sorted(by_family.items()):
+            mirrored = slice_name(meta.namespace, meta.name, f"endpoints/{si}/{fam}")
+            parsed.from_endpoints.add((meta.namespace, mirrored))
             parsed.endpoint_slices.append(
                 EndpointSlice(
-                    slice_name(meta.namespace, meta.name, f"endpoints/{si}/{fam}"), meta.namespace, meta.name,
+                    mirrored, meta.namespace, meta.name,
                     fam, tuple(eps), ports, "endpointslicemirroring-controller.k8s.io", ctx.source(sub),  # type: ignore[arg-type]
                 )
             )

@@ -101,6 +101,7 @@ class Parsed:
     workloads: list[WorkloadEntry] = field(default_factory=list)
     services: list[ServiceEntry] = field(default_factory=list)
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)  # given (incl. from Endpoints)
+    from_endpoints: set[tuple[str, str]] = field(default_factory=set)  # (namespace, slice) converted from Endpoints
     network_policies: list[NetworkPolicy] = field(default_factory=list)
     resource_quotas: list[ResourceQuota] = field(default_factory=list)
     calico: list[tuple[str, dict[str, Any], Source]] = field(default_factory=list)

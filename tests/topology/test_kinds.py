@@ -323,3 +323,38 @@ spec:
     assert [(p.name, p.port) for p in sl.ports] == [("http", 8080), ("proxy", 15001)]
     warned = sorted(w.path for w in result.warnings if "duplicate port name 'http'" in w.message)
     assert warned == ["spec.containers[1].ports[0].name", "spec.initContainers[1].ports[1].name"]
+
+
+def test_a_dump_with_endpoints_and_their_mirrored_slice_counts_each_endpoint_once() -> None:
+    # kubectl get svc,ep,endpointslices: the mirroring controller's slice is the mirror of
+    # the Endpoints; converting the Endpoints again doubled every endpoint (SRV weight 50).
+    text = """
+apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec: {clusterIP: None, ports: [{name: pg, port: 5432}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: ext}
+subsets:
+- addresses: [{ip: 192.0.2.10}]
+  ports: [{name: pg, port: 5432}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ext-mzl7q
+  labels:
+    kubernetes.io/service-name: ext
+    endpointslice.kubernetes.io/managed-by: endpointslicemirroring-controller.k8s.io
+addressType: IPv4
+endpoints: [{addresses: [192.0.2.10], conditions: {ready: true}}]
+ports: [{name: pg, port: 5432, protocol: TCP}]
+"""
+    c = load_text(text).cluster
+    assert [sl.name for sl in c.slices_for(c.service("default", "ext"))] == ["ext-mzl7q"]
+    # without the mirrored slice the Endpoints are converted, once
+    alone = load_text(text.split("---\napiVersion: discovery.k8s.io/v1")[0]).cluster
+    (sl,) = alone.slices_for(alone.service("default", "ext"))
+    assert [str(a) for e in sl.endpoints for a in e.addresses] == ["192.0.2.10"]
