@@ -121,8 +121,15 @@ def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: 
         return _vxlan_encap(w, g, port_ns, port_ns.interfaces[port], ans.lladdr)
     assert ans.member is not None
     member = ans.member
-    g = _walk_path(g, member.path, ans.lladdr)
-    return w.receive(g, member.iface.name)
+    lladdr = ans.lladdr
+    # a frame a bridge forwards from one port to another: with br_netfilter (which
+    # Kubernetes requires) the IPv4 packet crosses iptables in the bridge's namespace
+    cut = next((i for i, c in enumerate(member.path) if c.kind == "bridge" and c.in_port is not None and c.to_dev is not None), None)
+    if cut is None:
+        return w.receive(_walk_path(g, member.path, lladdr), member.iface.name)
+    bridge, rest = member.path[cut].dev, member.path[cut + 1:]
+    g = _walk_path(g, member.path[: cut + 1], lladdr)
+    return w.bridged(g, bridge, lambda h: w.receive(_walk_path(h, rest, lladdr), member.iface.name))
 
 
 def _vxlan_encap(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, mac: str) -> list[Trace]:

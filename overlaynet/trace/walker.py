@@ -299,6 +299,28 @@ class Walker:
 
         return self.hook(f, "PREROUTING", in_iface, None, after_prerouting)
 
+    def bridged(self, f: Flight, bridge: str, cont: Cont) -> list[Trace]:
+        """br_netfilter: an IPv4 frame ``bridge`` forwards between two of its ports passes
+        PREROUTING, FORWARD and POSTROUTING of ``f.ns`` with the bridge as in and out
+        device, so conntrack un-NATs a reply that goes pod to pod on one bridge, and
+        FORWARD rules see same-node pod traffic. On unless the namespace sets
+        ``net.bridge.bridge-nf-call-iptables=0`` (the default once the module is loaded,
+        and what kubeadm's preflight and kube-proxy's iptables mode require). A DNAT in
+        PREROUTING makes the kernel route the packet instead (``br_nf_pre_routing_finish``)."""
+        ns = self.dp.namespace(f.ns)
+        if ns.sysctls.get("net.bridge.bridge-nf-call-iptables", "1") != "1" or f.packet.version != 4 or ns.netfilter.is_empty():
+            return cont(f)
+        dst = f.packet.dst
+
+        def after_prerouting(g: Flight) -> list[Trace]:
+            if g.packet.dst != dst:
+                if self.is_local(ns, g.packet.dst):
+                    return self.hook(g, "INPUT", bridge, None, lambda h: self.local_in(h, bridge))
+                return self.forward(g, ns, bridge)
+            return self.hook(g, "FORWARD", bridge, bridge, lambda h: self.hook(h, "POSTROUTING", bridge, bridge, cont))
+
+        return self.hook(f, "PREROUTING", bridge, None, after_prerouting)
+
     def local_in(self, f: Flight, in_iface: str) -> list[Trace]:
         from overlaynet.trace.tunnels import try_decap
 

@@ -65,6 +65,13 @@ spec:
   sessionAffinity: ClientIP
   selector: {app: b}
   ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, labels: {app: c}}
+spec:
+  nodeName: node-1
+  containers: [{name: c, image: x}]
 """
 
 
@@ -191,3 +198,28 @@ def test_size_must_hold_the_ip_and_transport_headers(net: Network, proto: str, s
     else:
         with pytest.raises(TraceError, match="packet is"):
             run(net, req)
+
+
+def test_same_node_reply_across_the_bridge_is_un_dnatted_by_br_netfilter(tmp_path: Path) -> None:
+    # pod c → ClusterIP of "local" → pod a, both on node-1: the reply a → c is bridged port
+    # to port on cni0 (c is on a connected route of a), and br_netfilter's FORWARD /
+    # POSTROUTING un-DNAT it to 10.96.0.2:80. Without that the client sees 10.244.0.2:8080
+    # and resets the connection.
+    path = tmp_path / "paths.yaml"
+    path.write_text(TOPOLOGY)
+    net = assemble(load([path]).cluster)
+    report = run(net, TraceRequest("default/c", "default/local", reply=True))
+    assert report.forward.trace.disposition is Disposition.DELIVERED
+    back = report.reply.trace  # type: ignore[union-attr]
+    assert back.disposition is Disposition.DELIVERED, back.reason
+    assert [(s.bridge, s.in_port is not None, s.out_port is not None) for s in back.steps("bridge")] == [("cni0", True, True)]  # type: ignore[attr-defined]
+    assert back.final_packet is not None
+    assert (back.final_packet.src, back.final_packet.sport) == (ip_address("10.96.0.2"), 80)
+    assert back.packet.ttl == back.final_packet.ttl  # bridged, not routed
+
+    # a node that turned bridge-nf-call-iptables off bridges the reply untouched
+    from overlaynet.dataplane.ir import NsRef
+
+    net.dataplane.namespace(NsRef("node-1")).sysctls["net.bridge.bridge-nf-call-iptables"] = "0"
+    raw = run(net, TraceRequest("default/c", "default/local", reply=True)).reply.trace  # type: ignore[union-attr]
+    assert raw.final_packet is not None and raw.final_packet.src == ip_address("10.244.0.2")
