@@ -161,6 +161,12 @@ def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> Non
         selector = None  # an empty selector means "no selector" for Services
     cluster_ips, headless = _cluster_ips(ctx, spec, ns, name)
     families = _families(ctx, spec, cluster_ips)
+    ip_y = spec.get("clusterIP") if spec.get("clusterIP") is not None else spec.get("clusterIPs")
+    if headless and svc_type in ("NodePort", "LoadBalancer") and ip_y is not None:
+        # as the API server: "may not be set to 'None' for LoadBalancer/NodePort services"
+        ctx.error(ip_y, f"expected clusterIP None (headless) only on a ClusterIP service, found it on a {svc_type} service")
+    if svc_type == "ExternalName" and cluster_ips and ip_y is not None:
+        ctx.error(ip_y, f"expected no clusterIP on an ExternalName service, found {cluster_ips[0]}")
     policy = f.choice(ctx, spec.get("ipFamilyPolicy"), ("SingleStack", "PreferDualStack", "RequireDualStack"))
     if policy == "SingleStack":  # as the API server's validateIPFamilyPolicy
         if len(cluster_ips) > 1:
