@@ -1,6 +1,7 @@
 """Service paths a network engineer checks by hand, on a three-node flannel cluster with a
 9000-MTU rack and a 1500-MTU rack: NodePorts on localhost and on the node's own address,
-externalTrafficPolicy Local, Services without endpoints, MTU across racks, TTL."""
+replies through DNAT and MASQUERADE (also per --all-branches branch, and pod to pod on one
+bridge), MTU across racks, flanneld's TTL handling, packet sizes."""
 
 from __future__ import annotations
 
@@ -157,7 +158,7 @@ def test_flanneld_udp_proxy_decrements_the_ttl_each_way(udp_net: Network, ttl: i
         assert t.hops[-1].host == ("node-1" if ttl == 2 else "node-3")
 
 
-def test_all_branches_reply_is_un_natted_with_its_own_branch_conntrack(tmp_path: Path) -> None:
+def test_all_branches_reply_is_un_natted_with_its_own_branch_conntrack() -> None:
     # NodePort (eTP Cluster) from outside with --all-branches --reply: the reply of the
     # branch shown must be un-SNATed and un-DNATed by that branch's conntrack entry and
     # leave toward the client from the NodePort address, as without --all-branches
