@@ -329,10 +329,15 @@ def _node_entries(ctx: Ctx, parsed: Parsed, all_pods: list[PodEntry]) -> tuple[l
 
 
 def _namespaces(parsed: Parsed, pods: list[Pod], services: list[Service]) -> tuple[Namespace, ...]:
-    """Declared namespaces, then every other one an object lives in (``default`` always)."""
+    """Declared namespaces, then every other one an object lives in (``default`` always):
+    pods, services, workloads, EndpointSlices/Endpoints, NetworkPolicies, ResourceQuotas."""
     out = list(parsed.namespaces)
     known = {n.name for n in out}
-    for ns in ["default", *(p.namespace for p in pods), *(s.namespace for s in services)]:
+    named = [
+        *(w.workload.namespace for w in parsed.workloads), *(s.namespace for s in parsed.endpoint_slices),
+        *(p.namespace for p in parsed.network_policies), *(q.namespace for q in parsed.resource_quotas),
+    ]
+    for ns in ["default", *(p.namespace for p in pods), *(s.namespace for s in services), *named]:
         if ns not in known:
             known.add(ns)
             out.append(Namespace(ns, FrozenDict({"kubernetes.io/metadata.name": ns})))

@@ -185,3 +185,34 @@ def test_deployment_of_a_dump_without_its_replica_set_makes_no_pods() -> None:
     )
     c = load_text(text).cluster
     assert [p.name for p in c.pods] == ["web-7d4b9c6f8d-abcde"]
+
+
+def test_every_namespace_an_object_names_exists() -> None:
+    # a namespace holding only a NetworkPolicy, a Deployment with 0 replicas, a quota or
+    # an EndpointSlice still exists (DNS answers NODATA, not NXDOMAIN, below it)
+    from overlaynet.topology import load_text
+
+    text = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a, namespace: polns}
+spec: {podSelector: {}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: depns}
+spec: {replicas: 0, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c}]}}}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: q, namespace: quotans}
+spec: {hard: {pods: "2"}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: e, namespace: epns}
+subsets: [{addresses: [{ip: 192.0.2.1}], ports: [{port: 80}]}]
+"""
+    c = load_text(text).cluster
+    assert {n.name for n in c.namespaces} == {"default", "polns", "depns", "quotans", "epns"}
+    assert dict(next(n for n in c.namespaces if n.name == "polns").labels) == {"kubernetes.io/metadata.name": "polns"}
