@@ -151,7 +151,8 @@ def _next_address(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork
 def allocate_service_addresses(cluster: Cluster) -> Cluster:
     """Fill missing ClusterIPs (one per family in ``ip_families``, sequentially from the second
     address of the service CIDR — the first belongs to the apiserver's ``kubernetes`` Service,
-    as kube-apiserver reserves it — skipping the DNS IP and every taken IP), NodePorts for
+    as kube-apiserver reserves it — skipping the DNS IP and every taken IP; ``default/kubernetes``
+    and ``kube-system/kube-dns`` get those two reserved addresses), NodePorts for
     NodePort/LoadBalancer services and healthCheckNodePort for LoadBalancer services with
     externalTrafficPolicy Local."""
     dns_ip = cluster.dns_ip
@@ -175,6 +176,15 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
         cursor["port"] = port + 1
         return port
 
+    # The addresses kept back above belong to two well-known Services: kube-apiserver gives
+    # default/kubernetes the first address of each service CIDR, and kubeadm gives
+    # kube-system/kube-dns the cluster DNS IP (the kubelet's clusterDNS).
+    held = {ip for s in cluster.services for ip in s.cluster_ips}
+    reserved: dict[tuple[str, str], list[IPAddress]] = {
+        ("default", "kubernetes"): [c[1] for c in cluster.service_cidrs if c.num_addresses > 2],
+        ("kube-system", "kube-dns"): [dns_ip] if dns_ip is not None else [],
+    }
+
     services: list[Service] = []
     for svc in cluster.services:
         if svc.type != "ExternalName" and not svc.headless:
@@ -186,6 +196,11 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
                 pool = next((c for c in cluster.service_cidrs if _family(c.network_address) == fam), None)
                 if pool is None:
                     continue  # reported by validation
+                own = [ip for ip in reserved.get((svc.namespace, svc.name), []) if ip in pool and ip not in held]
+                if own:
+                    held.add(own[0])
+                    ips.append(own[0])
+                    continue
                 ips.append(_next_service_ip(pool, taken_ips, ip_cursor, svc))
             svc = replace(svc, cluster_ips=tuple(ips))
         if svc.type in ("NodePort", "LoadBalancer"):

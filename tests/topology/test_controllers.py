@@ -196,3 +196,37 @@ ports: [{name: http, port: 8080}]
     assert "web-extra" in {sl.name for sl in slices} and "web-old" not in {sl.name for sl in slices}
     again = reconcile_endpoints(c)
     assert sorted(sl.name for sl in again.endpoint_slices) == sorted(sl.name for sl in c.endpoint_slices)
+
+
+def test_kubernetes_and_kube_dns_services_get_their_reserved_addresses() -> None:
+    # kube-apiserver gives default/kubernetes the first service address and kubeadm gives
+    # kube-system/kube-dns the cluster DNS IP; they were allocated .3 and .4 instead, so the
+    # pods' nameserver (10.96.0.10) was no Service at all.
+    from overlaynet.topology import load_text
+
+    text = """
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kubernetes, namespace: default}
+spec: {ports: [{name: https, port: 443, targetPort: 6443}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec: {ports: [{name: dns, port: 53, protocol: UDP}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kubernetes, namespace: other}
+spec: {ports: [{port: 443}]}
+"""
+    c = load_text(text).cluster
+    ips = {s.key: [str(i) for i in s.cluster_ips] for s in c.services}
+    assert ips == {"default/web": ["10.96.0.2"], "default/kubernetes": ["10.96.0.1"],
+                   "kube-system/kube-dns": ["10.96.0.10"], "other/kubernetes": ["10.96.0.3"]}
+    assert str(c.dns_ip) == "10.96.0.10"
