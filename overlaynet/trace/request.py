@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, replace
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from typing import Any, Literal
 
 from overlaynet.dataplane.ir import Dataplane, NsRef
@@ -232,6 +232,9 @@ def _source_ip(dp: Dataplane, src: Endpoint, dst: IPAddress) -> IPAddress:
     return chosen
 
 
+_THIS_NETWORK = ip_network("0.0.0.0/8")
+
+
 def _ephemeral_port(seed: int) -> int:
     return 32768 + (seed * 7919 + 12345) % (60999 - 32768 + 1)
 
@@ -267,6 +270,8 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
         reason = f"{dns.name} does not resolve from {src.label} (last answer {dns.rcode})"
         t = Trace((Hop(host, ns, (dns,)),), Disposition.NXDOMAIN, pkt, reason=reason)
         return TraceReport(TraceResult((t,)))
+    if dst.is_multicast or dst == ip_address("255.255.255.255") or (dst.version == 4 and dst in _THIS_NETWORK):
+        raise TraceError(f"--to {dst}: multicast, broadcast and 0.0.0.0/8 destinations are not traced (only unicast)")
     packet = build_packet(req, _source_ip(dp, src, dst), dst, port)
     result = trace(network, packet, src.start, all_branches=req.all_branches, state=state, seed=req.seed)
     warnings = _policy_warnings(network, dst)

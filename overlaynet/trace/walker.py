@@ -293,11 +293,37 @@ class Walker:
             return [dropped]
 
         def after_prerouting(g: Flight) -> list[Trace]:
+            martian = self.martian(g, ns, in_iface)
+            if martian is not None:
+                return [martian]
             if self.is_local(ns, g.packet.dst):
                 return self.hook(g, "INPUT", in_iface, None, lambda h: self.local_in(h, in_iface))
             return self.forward(g, ns, in_iface)
 
         return self.hook(f, "PREROUTING", in_iface, None, after_prerouting)
+
+    def martian(self, f: Flight, ns: NetNamespace, in_iface: str) -> Trace | None:
+        """``ip_route_input_slow``'s martian checks on a received IPv4 packet: a multicast,
+        limited-broadcast or 0/8 source, or a 127/8 source or destination on a device
+        without ``route_localnet``, is dropped before any route lookup."""
+        p = f.packet
+        if in_iface == "lo" or not isinstance(p.src, IPv4Address) or not isinstance(p.dst, IPv4Address):
+            return None
+        sysctl = ns.sysctls
+        localnet = max(int(sysctl.get("net.ipv4.conf.all.route_localnet", "0")), int(sysctl.get(f"net.ipv4.conf.{in_iface}.route_localnet", "0")))
+        what = None
+        if p.src.is_multicast or p.src == IPv4Address("255.255.255.255") or int(p.src) >> 24 == 0:
+            what = f"martian source {p.src}"
+        elif p.src.is_loopback and not localnet:
+            what = f"martian source {p.src} (route_localnet=0 on {in_iface})"
+        elif int(p.dst) >> 24 == 0:
+            what = f"martian destination {p.dst}"
+        elif p.dst.is_loopback and not localnet:
+            what = f"martian destination {p.dst} (route_localnet=0 on {in_iface})"
+        if what is None:
+            return None
+        reason = f"{ns.ref} drops a {what} received on {in_iface}"
+        return f.end(Disposition.DENIED, reason, DropStep("DENIED", reason, dev=in_iface))
 
     def bridged(self, f: Flight, bridge: str, cont: Cont) -> list[Trace]:
         """br_netfilter: an IPv4 frame ``bridge`` forwards between two of its ports passes

@@ -224,3 +224,28 @@ def test_same_node_reply_across_the_bridge_is_un_dnatted_by_br_netfilter(tmp_pat
     net.dataplane.namespace(NsRef("node-1")).sysctls["net.bridge.bridge-nf-call-iptables"] = "0"
     raw = run(net, TraceRequest("default/c", "default/local", reply=True)).reply.trace  # type: ignore[union-attr]
     assert raw.final_packet is not None and raw.final_packet.src == ip_address("10.244.0.2")
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "what"),
+    [
+        ("127.0.0.1", "192.168.10.12:30100", "martian source 127.0.0.1"),
+        ("0.0.0.0", "default/b", "martian source 0.0.0.0"),
+        ("224.0.0.1", "default/b", "martian source 224.0.0.1"),
+        ("203.0.113.9", "127.0.0.1:30100", "martian destination 127.0.0.1"),
+    ],
+)
+def test_martian_packets_are_dropped_by_the_first_router(net: Network, source: str, target: str, what: str) -> None:
+    # ip_route_input_slow: such a packet from the wire is never routed (core has no
+    # route_localnet); before, core forwarded them into the cluster
+    t = run(net, TraceRequest(source, target)).forward.trace
+    assert t.disposition is Disposition.DENIED
+    assert what in t.reason and t.hops[-1].host == "core"
+
+
+@pytest.mark.parametrize("target", ["255.255.255.255", "224.0.0.5", "0.0.0.1"])
+def test_broadcast_and_multicast_targets_are_refused(net: Network, target: str) -> None:
+    from overlaynet.errors import TraceError
+
+    with pytest.raises(TraceError, match="only unicast"):
+        run(net, TraceRequest("default/a", target, proto="udp"))
