@@ -34,6 +34,7 @@ from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.naming import pod_name
 from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry
+from overlaynet.topology.scheduler import fits
 
 DEFAULT_POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
 DEFAULT_SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
@@ -292,7 +293,7 @@ def _selectors_fit(ctx: Ctx, cluster: Cluster, entries: list[PodEntry]) -> bool:
     for e in entries:
         if e.pod.node is not None or not e.node_selector or not cluster.nodes:
             continue
-        if any(all(n.labels.get(k) == v for k, v in e.node_selector.items()) for n in cluster.nodes):
+        if any(fits(n, e.node_selector) for n in cluster.nodes):
             continue
         ok = False
         src = e.pod.source

@@ -9,8 +9,20 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import Cluster, Labels, Pod
+from overlaynet.model import Cluster, Labels, Node, Pod
 from overlaynet.topology.endpoints import ZONE_LABEL
+
+
+# The kubelet labels every node with these (well-known labels); nodeSelectors such as the
+# CoreDNS Deployment's kubernetes.io/os: linux rely on them. A node's own labels win.
+def kubelet_labels(node: Node) -> dict[str, str]:
+    """The labels a nodeSelector sees on ``node``: its own over the kubelet's defaults."""
+    return {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **node.labels}
+
+
+def fits(node: Node, selector: Mapping[str, str]) -> bool:
+    labels = kubelet_labels(node)
+    return all(labels.get(k) == v for k, v in selector.items())
 
 
 def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] | None = None) -> Cluster:
@@ -64,13 +76,13 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
         hkey = (group, tuple(sorted(wanted.items())))
         zones = heaps.get(hkey)
         if zones is None:
-            fits = [n.name for n in nodes if all(n.labels.get(k) == v for k, v in wanted.items())]
-            if not fits:
+            fitting = [n.name for n in nodes if fits(n, wanted)]
+            if not fitting:
                 src = pod.source
                 raise TopologyError([Diagnostic(src.file if src else "<topology>", src.line if src else 1, src.column if src else 1,
                                                 "spec.nodeSelector", f"expected a node with labels {dict(wanted)} for pod {pod.key}, found none")])
             zones = {}
-            for n in fits:
+            for n in fitting:
                 zones.setdefault(zone[n], []).append((score(group, n), n))
             for heap in zones.values():
                 heapq.heapify(heap)

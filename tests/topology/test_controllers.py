@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from overlaynet.errors import AddressExhausted
+from overlaynet.errors import AddressExhausted, TopologyError
 from overlaynet.model import (
     Cluster,
     ContainerPort,
@@ -230,3 +230,45 @@ spec: {ports: [{port: 443}]}
     assert ips == {"default/web": ["10.96.0.2"], "default/kubernetes": ["10.96.0.1"],
                    "kube-system/kube-dns": ["10.96.0.10"], "other/kubernetes": ["10.96.0.3"]}
     assert str(c.dns_ip) == "10.96.0.10"
+
+
+def test_node_selectors_see_the_kubelets_well_known_node_labels() -> None:
+    # The CoreDNS Deployment selects kubernetes.io/os: linux; every kubelet sets it, and
+    # kubernetes.io/hostname and kubernetes.io/arch. Nodes of our Cluster kind declare no
+    # labels, so such pods were "unschedulable". A node's own label still wins.
+    from overlaynet.topology import load_text
+
+    text = """
+apiVersion: overlaynet/v1
+kind: Cluster
+metadata: {name: x}
+spec:
+  nodes:
+  - {name: n1, ip: 192.168.0.11}
+  - {name: n2, ip: 192.168.0.12}
+  - {name: pi, ip: 192.168.0.13, labels: {kubernetes.io/arch: arm64}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: coredns, namespace: kube-system}
+spec:
+  replicas: 2
+  selector: {matchLabels: {k8s-app: kube-dns}}
+  template:
+    metadata: {labels: {k8s-app: kube-dns}}
+    spec:
+      nodeSelector: {kubernetes.io/os: linux, kubernetes.io/arch: amd64}
+      containers: [{name: coredns}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pinned}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  containers: [{name: c}]
+"""
+    c = load_text(text).cluster
+    assert c.pod("default", "pinned").node == "n2"
+    assert sorted(p.node or "" for p in c.pods if p.namespace == "kube-system") == ["n1", "n2"]
+    with pytest.raises(TopologyError, match="found none among n1, n2, pi"):
+        load_text(text.replace("kubernetes.io/hostname: n2", "kubernetes.io/hostname: n9"))
