@@ -150,6 +150,12 @@ def _load_balancer_ips(ctx: Ctx, spec: dict[str, Y], fields_: dict[str, Y]) -> t
 
 def read_service(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
     meta = read_meta(ctx, doc, fields_, name_kind="label")
+    if meta.name and not meta.name[0].isalpha():
+        # Service names are DNS-1035 labels: they also name the {NAME}_SERVICE_HOST variables
+        m = fields_.get("metadata")
+        name_y = m.value.get("name") if m is not None and isinstance(m.value, dict) else None
+        ctx.error(name_y or doc, f"expected a service name starting with a letter (DNS-1035), found {meta.name!r}")
+        meta.name = None
     spec_y = fields_.get("spec")
     spec = f.mapping(ctx, spec_y, SERVICE_SPEC_FIELDS, strict=False, what="a service spec") or {}
     ns, name = meta.namespace, meta.name or ""
