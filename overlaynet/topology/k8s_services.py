@@ -273,7 +273,7 @@ def read_endpoints(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> N
                 ctx.remember(("endpoint", meta.namespace, meta.name, addr), am["ip"])
                 by_family.setdefault(family(addr), []).append(
                     Endpoint((addr,), ready, ready, False, f.string(ctx, am.get("nodeName")),
-                             f.string(ctx, am.get("hostname")), _target_ref(am.get("targetRef"), meta.namespace))
+                             f.dns_label(ctx, am.get("hostname"), "an endpoint hostname"), _target_ref(am.get("targetRef"), meta.namespace))
                 )
         ports = _endpoint_ports(ctx, sm.get("ports"))
         if meta.name is None:
@@ -321,7 +321,7 @@ def read_endpoint_slice(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y])
         if addrs:
             endpoints.append(
                 Endpoint(tuple(addrs), ready, ready if serving is None else serving, terminating,
-                         f.string(ctx, em.get("nodeName")), f.string(ctx, em.get("hostname")),
+                         f.string(ctx, em.get("nodeName")), f.dns_label(ctx, em.get("hostname"), "an endpoint hostname"),
                          _target_ref(em.get("targetRef"), meta.namespace), f.string(ctx, em.get("zone")))
             )
     ports = _endpoint_ports(ctx, fields_.get("ports"))
