@@ -270,7 +270,7 @@ def read_pod(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
         elif value is not None and value != ips[0]:
             ctx.error(status["podIP"], f"expected podIP to equal podIPs[0] {ips[0]}, found {value}")
     host_ip = f.ip(ctx, status.get("hostIP"), "the node's IP address") if status.get("hostIP") is not None else None
-    phase = f.string(ctx, status.get("phase")) or "Running"
+    phase = f.choice(ctx, status.get("phase"), ("Pending", "Running", "Succeeded", "Failed", "Unknown")) or "Running"
     ready = phase == "Running"
     for cond in f.seq(ctx, status.get("conditions")):
         cm = f.mapping(ctx, cond, ("type", "status", "lastProbeTime", "lastTransitionTime", "message", "reason", "observedGeneration"), strict=False)
