@@ -190,7 +190,7 @@ def zone(files: tuple[str, ...], no_legacy_names: bool, pods: str | None, output
 @dns.command("env")
 @click.argument("files", nargs=-1, required=True, type=_FILE)
 @click.option("--pod", required=True, metavar="NS/POD", help="The pod whose containers get the variables.")
-@click.option("--no-service-links", is_flag=True, help="As enableServiceLinks: false (only kubernetes.default).")
+@click.option("--no-service-links", is_flag=True, help="As enableServiceLinks: false (only kubernetes.default); default: the pod's own spec.enableServiceLinks.")
 @click.option("--json", "as_json", is_flag=True, help="Variables and skipped services as JSON.")
 def env(files: tuple[str, ...], pod: str, no_service_links: bool, as_json: bool) -> None:
     """The service environment variables the kubelet injects into POD's containers: only
@@ -203,7 +203,7 @@ def env(files: tuple[str, ...], pod: str, no_service_links: bool, as_json: bool)
     """
     from overlaynet.dns.env import pod_environment
 
-    result = pod_environment(load_cluster(files), pod, enable_service_links=not no_service_links)
+    result = pod_environment(load_cluster(files), pod, enable_service_links=False if no_service_links else None)
     if as_json:
         echo_json({
             "pod": result.pod,

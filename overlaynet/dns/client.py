@@ -66,28 +66,63 @@ class ClientResolution:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PodResolver:
+    """What the kubelet puts in a pod's resolv.conf (pkg/kubelet/network/dns/dns.go), and
+    whether its first nameserver is the cluster DNS."""
+
+    nameservers: tuple[str, ...]
+    search: tuple[str, ...]
+    ndots: int
+    cluster_first: bool
+
+
+def pod_resolver(cluster: Cluster, pod: Pod) -> PodResolver:
+    """``dnsPolicy`` as the kubelet applies it: ClusterFirst (a hostNetwork pod falls back to
+    Default unless ClusterFirstWithHostNet) gives the cluster DNS and the search list
+    ``<ns>.svc.<zone> svc.<zone> <zone>`` with ndots 5; Default the node's resolver (its
+    upstreams, no search list); None only ``dnsConfig``; ``dnsConfig`` adds nameservers (3 at
+    most) and searches, and its ``ndots`` option overrides."""
+    cluster_dns = str(cluster.dns_ip or "127.0.0.1")
+    node_servers = tuple(u.split(":")[0] if u.count(":") == 1 else u for u in cluster.dns.upstreams)
+    policy = pod.dns_policy
+    if policy == "ClusterFirst" and pod.host_network:
+        policy = "Default"
+    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+        zone = cluster.domain.strip(".").lower()
+        servers: tuple[str, ...] = (cluster_dns,)
+        search: tuple[str, ...] = (f"{pod.namespace}.svc.{zone}", f"svc.{zone}", zone)
+        ndots = NDOTS
+    elif policy == "Default":
+        servers, search, ndots = node_servers, (), 1
+    else:
+        servers, search, ndots = (), (), 1
+    config = pod.dns_config
+    if config is not None:
+        servers = tuple(dict.fromkeys((*servers, *config.nameservers)))[:3]
+        search = tuple(dict.fromkeys((*search, *(s.strip(".").lower() for s in config.searches))))
+        ndots = config.ndots if config.ndots is not None else ndots
+    return PodResolver(servers, search, ndots, bool(servers) and servers[0] == cluster_dns)
+
+
 def search_list(cluster: Cluster, pod: Pod) -> tuple[str, ...]:
-    """``<ns>.svc.<zone> svc.<zone> <zone>`` for a ClusterFirst pod; none for a hostNetwork
-    pod, which (without dnsPolicy ClusterFirstWithHostNet) gets the node's resolv.conf."""
-    if pod.host_network:
-        return ()
-    zone = cluster.domain.strip(".").lower()
-    return (f"{pod.namespace}.svc.{zone}", f"svc.{zone}", zone)
+    """The pod's search domains (see ``pod_resolver``)."""
+    return pod_resolver(cluster, pod).search
 
 
 def resolv_conf(cluster: Cluster, pod: Pod | str) -> str:
-    """The resolv.conf the kubelet writes for ``pod`` (KUBELET dns.go, ClusterFirst)."""
+    """The resolv.conf the kubelet writes for ``pod`` (kubelet dns.go)."""
     pod = pod_of(cluster, pod)
-    if pod.host_network:
-        lines = ["# hostNetwork pod with dnsPolicy ClusterFirst: the node's resolv.conf"]
-        lines += [f"nameserver {u.split(':')[0] if u.count(':') == 1 else u}" for u in cluster.dns.upstreams]
-        return "\n".join(lines) + "\n"
-    ns = cluster.dns_ip
-    return (
-        f"search {' '.join(search_list(cluster, pod))}\n"
-        f"nameserver {ns if ns is not None else '127.0.0.1'}\n"
-        f"options ndots:{NDOTS}\n"
-    )
+    conf = pod_resolver(cluster, pod)
+    lines = []
+    if pod.host_network and pod.dns_policy == "ClusterFirst":
+        lines.append("# hostNetwork pod with dnsPolicy ClusterFirst: the node's resolv.conf")
+    if conf.search:
+        lines.append(f"search {' '.join(conf.search)}")
+    lines += [f"nameserver {ns}" for ns in conf.nameservers]
+    if conf.ndots != 1:
+        lines.append(f"options ndots:{conf.ndots}")
+    return "\n".join(lines) + "\n"
 
 
 def candidates(name: str, search: tuple[str, ...], ndots: int = NDOTS) -> tuple[str, ...]:
@@ -124,15 +159,16 @@ def client_resolve(
     pod = pod_of(cluster, pod)
     rdtype = to_rdtype(qtype)
     resolver = resolver or shared_resolver(cluster)
-    search = search_list(cluster, pod)
+    conf = pod_resolver(cluster, pod)
+    search = conf.search
     queries: list[Query] = []
     answer: tuple[Record, ...] = ()
     nodata = servfail = False
     final = "NXDOMAIN"
     type_text = dns.rdatatype.to_text(rdtype)
-    for cand in candidates(name, search):
+    for cand in candidates(name, search, conf.ndots):
         qname = to_name(cand)
-        if pod.host_network:  # the node's resolver, not the cluster DNS
+        if not conf.cluster_first:  # the node's resolver (or dnsConfig's), not the cluster DNS
             resp = Response(qname, rdtype, dns.rcode.NOERROR, forward=resolver.upstreams) \
                 if resolver.upstreams else Response(qname, rdtype, dns.rcode.REFUSED)
         else:
@@ -163,7 +199,7 @@ def client_resolve(
     addresses = tuple(r.address for r in answer if isinstance(r, ARecord | AAAARecord))
     return ClientResolution(
         pod=pod.key, name=name, type=type_text,
-        nameserver=None if pod.host_network else str(cluster.dns_ip or "127.0.0.1"),
+        nameserver=conf.nameservers[0] if conf.nameservers else None,
         search=search, queries=tuple(queries), answer=answer, addresses=addresses, rcode=final,
     )
 

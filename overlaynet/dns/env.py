@@ -70,9 +70,12 @@ def service_variables(svc: Service) -> list[tuple[str, str]]:
     return out
 
 
-def pod_environment(cluster: Cluster, pod: Pod | str, *, enable_service_links: bool = True) -> ServiceEnv:
-    """The service variables the kubelet would give ``pod`` (a Pod or ``"ns/name"``)."""
+def pod_environment(cluster: Cluster, pod: Pod | str, *, enable_service_links: bool | None = None) -> ServiceEnv:
+    """The service variables the kubelet would give ``pod`` (a Pod or ``"ns/name"``);
+    ``enable_service_links`` defaults to the pod's own ``spec.enableServiceLinks``."""
     pod = pod_of(cluster, pod)
+    if enable_service_links is None:
+        enable_service_links = pod.enable_service_links
     chosen: dict[str, Service] = {}
     skipped: list[SkippedService] = []
     for svc in cluster.services:

@@ -37,6 +37,19 @@ class Probe:
 
 
 @dataclass(frozen=True, slots=True)
+class PodDNSConfig:
+    """``spec.dnsConfig``: nameservers and searches added to (or, with dnsPolicy None,
+    making up) the pod's resolv.conf; ``ndots`` from its options."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    ndots: int | None = None
+
+
+DNSPolicy = Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]
+
+
+@dataclass(frozen=True, slots=True)
 class Pod:
     """A pod: one IP per family, on one node, with labels, ports and readiness.
 
@@ -62,6 +75,9 @@ class Pod:
     creation_index: int = 0
     creation_timestamp: str | None = None
     allocated: bool = False  # True when IPAM chose ``ips`` (the file gave none): drivers may re-allocate
+    enable_service_links: bool = True
+    dns_policy: DNSPolicy = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
     source: Source | None = field(default=None, compare=False)
 
     @property

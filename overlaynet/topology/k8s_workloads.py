@@ -7,6 +7,7 @@ object (uid, managedFields, status noise) is ignored.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,7 @@ from overlaynet.model import (
     LabelSelector,
     Namespace,
     Pod,
+    PodDNSConfig,
     Probe,
     Workload,
 )
@@ -164,6 +166,40 @@ def _probe(ctx: Ctx, y: Y | None) -> Probe | None:
     return None
 
 
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+
+
+def _dns_config(ctx: Ctx, y: Y | None) -> PodDNSConfig | None:
+    m = f.mapping(ctx, y, ("nameservers", "searches", "options"), what="a dnsConfig")
+    if m is None:
+        return None
+    nameservers = []
+    for item in f.seq(ctx, m.get("nameservers"), "a list of nameserver addresses"):
+        text = f.string(ctx, item, "a nameserver IP address")
+        if text is None:
+            continue
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            ctx.error(item, f"expected a nameserver IP address, found {text!r}")
+            continue
+        nameservers.append(text)
+    searches = [s for item in f.seq(ctx, m.get("searches"), "a list of search domains")
+                if (s := f.string(ctx, item, "a search domain")) is not None]
+    ndots = None
+    for opt in f.seq(ctx, m.get("options"), "a list of resolver options"):
+        om = f.mapping(ctx, opt, ("name", "value"), what="a resolver option")
+        if om is None:
+            continue
+        if f.string(ctx, om.get("name")) == "ndots" and om.get("value") is not None:
+            text = f.string(ctx, om["value"], "a number of dots as a string")
+            if text is not None and text.isdigit():
+                ndots = min(int(text), 15)  # glibc caps ndots at 15
+            else:
+                ctx.error(om["value"], f"expected ndots as a number in a string (\"2\"), found {text!r}")
+    return PodDNSConfig(tuple(nameservers), tuple(searches), ndots)
+
+
 def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
     """The parts of a PodSpec we model; returns the pod and its nodeSelector."""
     spec = f.mapping(ctx, spec_y, POD_SPEC_FIELDS, strict=False, what="a pod spec")
@@ -220,6 +256,11 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
     hostname = f.dns_label(ctx, spec.get("hostname"), "a hostname")
     subdomain = f.dns_label(ctx, spec.get("subdomain"), "a subdomain")
     host_net = f.boolean(ctx, spec.get("hostNetwork")) or False
+    links = f.boolean(ctx, spec.get("enableServiceLinks"))
+    dns_policy = f.choice(ctx, spec.get("dnsPolicy"), DNS_POLICIES) or "ClusterFirst"
+    dns_config = _dns_config(ctx, spec.get("dnsConfig"))
+    if dns_policy == "None" and dns_config is None and spec.get("dnsPolicy") is not None:
+        ctx.error(spec["dnsPolicy"], "expected spec.dnsConfig with dnsPolicy None (the pod would have no resolver), found none")
     pod = Pod(
         name=base.name,
         namespace=base.namespace,
@@ -229,6 +270,9 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
         hostname=hostname,
         subdomain=subdomain,
         host_network=host_net,
+        enable_service_links=True if links is None else links,
+        dns_policy=dns_policy,  # type: ignore[arg-type]
+        dns_config=dns_config,
         readiness_probe=readiness,
         liveness_probe=liveness,
         terminating=base.terminating,

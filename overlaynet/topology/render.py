@@ -211,6 +211,19 @@ def _pod(p: Pod) -> dict[str, Any]:
         spec["subdomain"] = p.subdomain
     if p.host_network:
         spec["hostNetwork"] = True
+    if not p.enable_service_links:
+        spec["enableServiceLinks"] = False
+    if p.dns_policy != "ClusterFirst":
+        spec["dnsPolicy"] = p.dns_policy
+    if p.dns_config is not None:
+        conf: dict[str, Any] = {}
+        if p.dns_config.nameservers:
+            conf["nameservers"] = list(p.dns_config.nameservers)
+        if p.dns_config.searches:
+            conf["searches"] = list(p.dns_config.searches)
+        if p.dns_config.ndots is not None:
+            conf["options"] = [{"name": "ndots", "value": str(p.dns_config.ndots)}]
+        spec["dnsConfig"] = conf
     spec["containers"] = [container]
     status: dict[str, Any] = {
         "phase": p.phase,
