@@ -43,7 +43,11 @@ class Driver(ABC):
     ) -> None:
         self.cluster = cluster
         self.options = self.validate_options(dict(options or {}))
-        self.kv = kv
+        if kv is None:  # a driver always has a store for its state; in memory unless given
+            from overlaynet.kv.memory import MemoryKV
+
+            kv = MemoryKV()
+        self.kv: KVStore = kv
         self.seed = seed
 
     @classmethod

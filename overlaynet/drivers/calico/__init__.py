@@ -59,13 +59,6 @@ class CalicoDriver(Driver):
         return (ip_network("192.168.0.0/16"),)  # Calico's default-ipv4-ippool
 
     # --- IPAM ---------------------------------------------------------------------------
-    def _kv(self) -> object:
-        if self.kv is None:
-            from overlaynet.kv import MemoryKV
-
-            self.kv = MemoryKV()
-        return self.kv
-
     def allocate(self) -> Cluster:
         o = self.opts
         known = {n.name for n in self.cluster.nodes}
@@ -86,7 +79,7 @@ class CalicoDriver(Driver):
             block_size=o.block_size,
             strict_affinity=o.strict_affinity,
             max_blocks_per_host=o.max_blocks_per_host,
-            kv=self._kv(),
+            kv=self.kv,
         )
         tunnel: dict[str, Assignment] = {}
         # File-given pod IPs first, so automatic assignment works around them.

@@ -69,14 +69,8 @@ class FlannelDriver(Driver):
     ) -> None:
         super().__init__(cluster, options, kv=kv, seed=seed)
         self.config: NetworkConfig = resolve_config(self.options, cluster)
-        if kv is None:
-            from overlaynet.kv.memory import MemoryKV
-
-            kv = MemoryKV()
-        self.store: KVStore = kv
-        self.kv = kv
         self.prefix: str = self.options["etcdPrefix"]
-        self._reader = LeaseReader(kv, self.prefix)
+        self._reader = LeaseReader(self.kv, self.prefix)
         self._allocated: Cluster | None = None
         self._pods_by_node: dict[str, list[Pod]] = {}
         owners = {n.ip: n.name for n in cluster.nodes if isinstance(n.ip, IPv4Address)}
@@ -114,15 +108,15 @@ class FlannelDriver(Driver):
         flanneld's seeded random pick), and give pods addresses from their node's lease."""
         cluster = self.cluster
         cfg = self.config
-        self.store.put(f"{self.prefix}/config", cfg.to_json())
+        self.kv.put(f"{self.prefix}/config", cfg.to_json())
         nodes = cluster.nodes
         attrs = [self._attrs(n) for n in nodes]
         if self.options["subnetManager"] == "kube":
             nodes = assign_node_cidrs(nodes, cfg.network, cfg.subnet_len, who="flannel")
-            leases = acquire_kube(self.store, self.prefix, cfg, nodes, attrs)
+            leases = acquire_kube(self.kv, self.prefix, cfg, nodes, attrs)
         else:
             rng = random.Random(self.seed)
-            leases = acquire_etcd(self.store, self.prefix, cfg, nodes, attrs, rng)
+            leases = acquire_etcd(self.kv, self.prefix, cfg, nodes, attrs, rng)
         new_nodes = []
         for node, lease in zip(nodes, leases, strict=True):
             others = tuple(c for c in node.pod_cidrs if not isinstance(c, IPv4Network))

@@ -144,7 +144,7 @@ def test_foreign_backend_leases_are_ignored_with_a_diagnostic() -> None:
     drv = FlannelDriver(c)
     allocated = drv.allocate()
     stray = Lease(net("10.244.9.0/24"), ip("192.168.20.99"), "host-gw")
-    drv.store.put(lease_key(drv.prefix, stray.subnet), stray.value())  # left by another flannel
+    drv.kv.put(lease_key(drv.prefix, stray.subnet), stray.value())  # left by another flannel
     dp = build_underlay(allocated)
     program_host(dp, allocated, allocated.node("node-1"))
     drv.program_node(dp, allocated.node("node-1"))
