@@ -129,14 +129,17 @@ def allocate_default(cluster: Cluster) -> Cluster:
             continue
         ips: list[IPAddress] = []
         for cidr in _first_per_family(node_.pod_cidrs):
-            ips.append(_next_address(cidr, used, cursors, pod))
+            # .1 is the bridge gateway: pods from .2
+            ips.append(_next_free(cidr, used, cursors, 2, f"no free address left in pod CIDR {cidr} of node {pod.node} for pod {pod.key}"))
         pods.append(replace(pod, ips=tuple(ips), allocated=True) if ips else pod)
     return replace(cluster, nodes=tuple(nodes), pods=tuple(pods))
 
 
-def _next_address(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork, int], pod: Pod) -> IPAddress:
-    offset = cursors.get(cidr, 2)
-    last = cidr.num_addresses - (2 if cidr.version == 4 else 1)  # keep the broadcast address
+def _next_free(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork, int], first: int, exhausted: str) -> IPAddress:
+    """The next address of ``cidr`` not in ``used``, from offset ``first`` on (a cursor per
+    CIDR keeps allocation linear); the IPv4 broadcast address is never handed out."""
+    offset = cursors.get(cidr, first)
+    last = cidr.num_addresses - (2 if cidr.version == 4 else 1)
     while offset <= last:
         addr = cidr[offset]
         offset += 1
@@ -144,7 +147,7 @@ def _next_address(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork
             used.add(addr)
             cursors[cidr] = offset
             return addr
-    raise AddressExhausted(f"no free address left in pod CIDR {cidr} of node {pod.node} for pod {pod.key}")
+    raise AddressExhausted(exhausted)
 
 
 # --- service addresses ------------------------------------------------------------------
@@ -201,7 +204,7 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
                     held.add(own[0])
                     ips.append(own[0])
                     continue
-                ips.append(_next_service_ip(pool, taken_ips, ip_cursor, svc))
+                ips.append(_next_free(pool, taken_ips, ip_cursor, 1, f"no free ClusterIP left in service CIDR {pool} for service {svc.key}"))
             svc = replace(svc, cluster_ips=tuple(ips))
         if svc.type in ("NodePort", "LoadBalancer"):
             ports = tuple(p if p.node_port is not None else replace(p, node_port=next_port(svc)) for p in svc.ports)
@@ -210,19 +213,6 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
                 svc = replace(svc, health_check_node_port=next_port(svc))
         services.append(svc)
     return replace(cluster, services=tuple(services))
-
-
-def _next_service_ip(pool: IPNetwork, taken: set[IPAddress], cursors: dict[IPNetwork, int], svc: Service) -> IPAddress:
-    offset = cursors.get(pool, 1)
-    last = pool.num_addresses - (2 if pool.version == 4 else 1)
-    while offset <= last:
-        addr = pool[offset]
-        offset += 1
-        if addr not in taken:
-            taken.add(addr)
-            cursors[pool] = offset
-            return addr
-    raise AddressExhausted(f"no free ClusterIP left in service CIDR {pool} for service {svc.key}")
 
 
 def covering(items: Iterable[IPAddress | IPNetwork], max_prefix: int) -> IPNetwork | None:
