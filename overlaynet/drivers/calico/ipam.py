@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from overlaynet.errors import AddressExhausted
+from overlaynet.kv.base import KVStore
 from overlaynet.model import IPAddress, IPNetwork
 
 IPAM_PREFIX = "/calico/ipam/v2"
@@ -85,7 +86,7 @@ class CalicoIPAM:
         block_size: int = 26,
         strict_affinity: bool = False,
         max_blocks_per_host: int = 20,
-        kv: object | None = None,
+        kv: KVStore | None = None,
     ) -> None:
         self.pools = pools
         self.block_size = block_size
@@ -119,17 +120,17 @@ class CalicoIPAM:
                 continue
             block = Block(cidr=cidr, affinity=node)
             if self.kv is not None:
-                created = self.kv.create(block_key(cidr), block.to_json())  # type: ignore[attr-defined]
+                created = self.kv.create(block_key(cidr), block.to_json())
                 if not created:  # another writer holds it: skip, as Calico retries elsewhere
                     continue
-                self.kv.put(affinity_key(node, cidr), json.dumps({"state": "confirmed", "deleted": False}))  # type: ignore[attr-defined]
+                self.kv.put(affinity_key(node, cidr), json.dumps({"state": "confirmed", "deleted": False}))
             self.blocks[cidr] = block
             return block
         return None
 
     def _persist(self, block: Block) -> None:
         if self.kv is not None:
-            self.kv.put(block_key(block.cidr), block.to_json())  # type: ignore[attr-defined]
+            self.kv.put(block_key(block.cidr), block.to_json())
 
     # --- allocation ---------------------------------------------------------------------
     def assign(self, node: str, handle: str, *, version: int = 4) -> Assignment:
@@ -175,7 +176,7 @@ class CalicoIPAM:
             existing = Block(cidr=cidr, affinity=node)
             self.blocks[cidr] = existing
             if self.kv is not None:
-                self.kv.put(affinity_key(node, cidr), json.dumps({"state": "confirmed", "deleted": False}))  # type: ignore[attr-defined]
+                self.kv.put(affinity_key(node, cidr), json.dumps({"state": "confirmed", "deleted": False}))
         ordinal = int(ip) - int(cidr.network_address)
         holder = existing.allocations.get(ordinal)
         if holder is not None and holder != handle:

@@ -81,15 +81,16 @@ def _ports(specs: tuple[PortSpec, ...], proto: str | None, owners: list[Pod]) ->
     return out or ["__none__"]
 
 
-def _action(chain: str, rule: CalicoRule, comment: str) -> list[str]:
+def _verdict(rule: CalicoRule, comment: str) -> tuple[str, str | None]:
+    """The rule's deciding target, and the return that follows an Allow or Pass mark."""
     c = f"-m comment --comment {_q(comment)}"
     if rule.action == "Allow":
-        return [f"{c} -j MARK --set-xmark {ACCEPT_MARK}", f"-m mark --mark {ACCEPT_MARK} -j RETURN"]
+        return f"{c} -j MARK --set-xmark {ACCEPT_MARK}", f"-m mark --mark {ACCEPT_MARK} -j RETURN"
     if rule.action == "Deny":
-        return [f"{c} -j DROP"]
+        return f"{c} -j DROP", None
     if rule.action == "Pass":
-        return [f"{c} -j MARK --set-xmark {PASS_MARK}", f"-m mark --mark {PASS_MARK} -j RETURN"]
-    return [f'{c} -j LOG --log-prefix "{LOG_PREFIX}"']
+        return f"{c} -j MARK --set-xmark {PASS_MARK}", f"-m mark --mark {PASS_MARK} -j RETURN"
+    return f'{c} -j LOG --log-prefix "{LOG_PREFIX}"', None
 
 
 def render_rule(
@@ -126,7 +127,10 @@ def render_rule(
             x for x in (f"{oflag} {oa}" if oa else "", f"{mflag} {ma}" if ma else "", proto, notproto, port) if x
         )
         if sub is None:
-            lines += [f"-A {chain} {match} {a}".replace("  ", " ") for a in _action(chain, rule, comment)]
+            decide, ret = _verdict(rule, comment)
+            lines.append(f"-A {chain} {match} {decide}".replace("  ", " "))
+            if ret is not None:
+                lines.append(f"-A {chain} {ret}")
         else:
             lines.append(f"-A {chain} {match} -j {sub}".replace("  ", " "))
             if rule.action in ("Allow", "Pass"):
@@ -141,7 +145,7 @@ def render_rule(
             p = (rule.protocol or "tcp").lower()
             m = f"-m {p} --dport {spec.lo}" if spec.lo == spec.hi else f"-m multiport --dports {spec.lo}:{spec.hi}"
             body.append(f"-A {sub} -p {p} {m} -m comment --comment {_q(f'{comment}: not port {spec}')} -j RETURN")
-        body += [f"-A {sub} {a}" for a in _action(sub, rule, comment) if "-j RETURN" not in a or rule.action == "Log"]
+        body.append(f"-A {sub} {_verdict(rule, comment)[0]}")  # the caller returns on the mark
         subs.append((sub, body))
     return lines, subs
 

@@ -21,7 +21,7 @@ from overlaynet.dataplane.ir import (
     Route,
     VxlanInfo,
 )
-from overlaynet.model import IPAddress, Node, Pod
+from overlaynet.model import IPAddress, IPNetwork, Node, Pod
 
 if TYPE_CHECKING:
     from overlaynet.drivers.calico import CalicoDriver
@@ -189,7 +189,7 @@ def _route_to(
     root: NetNamespace,
     node: Node,
     other: Node,
-    prefix: object,
+    prefix: IPNetwork,
     *,
     learned: str,
     next_hop: IPAddress | None = None,
@@ -209,16 +209,16 @@ def _route_to(
                 "or routers that learn pod routes)"
             )
             return
-        root.add_route(Route(prefix, dev="eth0", via=hop, proto="bird", origin=why + ", no encapsulation"))  # type: ignore[arg-type]
+        root.add_route(Route(prefix, dev="eth0", via=hop, proto="bird", origin=why + ", no encapsulation"))
         return
     if opts.encapsulation == "ipip":
-        root.add_route(Route(prefix, dev="tunl0", via=hop, onlink=True, proto="bird", origin=why + ", IP-in-IP"))  # type: ignore[arg-type]
+        root.add_route(Route(prefix, dev="tunl0", via=hop, onlink=True, proto="bird", origin=why + ", IP-in-IP"))
         return
     tunnel = driver.tunnel_ips.get(other.name)
     if tunnel is None:
         return
     mac = vtep_mac(other.name)
-    root.add_route(Route(prefix, dev="vxlan.calico", via=tunnel, onlink=True, proto="felix", origin=why + ", VXLAN"))  # type: ignore[arg-type]
+    root.add_route(Route(prefix, dev="vxlan.calico", via=tunnel, onlink=True, proto="felix", origin=why + ", VXLAN"))
     if not any(n.ip == tunnel for n in root.neighbors):
         root.add_neighbor(Neighbor(tunnel, "vxlan.calico", mac, origin=f"felix: VTEP of {other.name}"))
         root.add_fdb(FdbEntry(mac, "vxlan.calico", dst=other.ip, origin=f"felix: VTEP of {other.name} at {other.ip}"))
