@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from overlaynet.errors import AmbiguousName
 from overlaynet.model.base import (
     EMPTY_LABELS,
     FrozenDict,
@@ -167,8 +168,6 @@ class Cluster:
         """The pod ``ns/name`` (a bare ``name`` means namespace ``default``), or the only pod of
         ``ns`` whose name starts with ``name``; None when nothing matches. Raises
         AmbiguousName listing the candidates when several pods match the prefix."""
-        from overlaynet.errors import AmbiguousName
-
         ns, sep, name = text.partition("/")
         if not sep:
             ns, name = "default", text
