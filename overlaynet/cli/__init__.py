@@ -28,8 +28,8 @@ COMMANDS: dict[str, str] = {
     "iptables": "netfilter:iptables",
     "dns": "dns:dns",
     "bgp": "calico:bgp",
-    "reach": "calico:reach",
-    "diff": "calico:diff",
+    "reach": "reach:reach",
+    "diff": "reach:diff",
     "overhead": "overhead:overhead",
     "materialize": "materialize:materialize",
 }

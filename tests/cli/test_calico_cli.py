@@ -1,4 +1,4 @@
-"""The bgp, reach and diff commands, through click as a user runs them."""
+"""The bgp command, through click as a user runs it."""
 
 from __future__ import annotations
 
@@ -38,53 +38,3 @@ def test_bgp_errors_are_clean() -> None:
     assert code == 2 and "only calico speaks BGP" in err and "Traceback" not in err
     code, _, err = _run("bgp", str(TOPOLOGIES / "calico-mesh.yaml"), "--node", "nope")
     assert code == 2 and "no such node" in err
-
-
-def test_reach_json_default_deny_matrix() -> None:
-    code, out, _ = _run("reach", str(TOPOLOGIES / "calico-policy.yaml"), "--port", "8080", "--json")
-    assert code == 0
-    data = json.loads(out)
-    pods = data["pods"]
-    allowed = data["allowed"]
-    assert len(pods) == 9 and len(allowed) == 9 and all(len(r) == 9 for r in allowed)
-    api = pods.index("prod/api")
-    assert allowed[pods.index("prod/frontend")][api] and not allowed[pods.index("qa/frontend")][api]
-
-
-def test_reach_explain_exit_status_follows_the_trace() -> None:
-    code, out, _ = _run("reach", str(TOPOLOGIES / "calico-policy.yaml"), "--explain", "qa/frontend", "prod/api", "--port", "8080")
-    assert code == 1 and "DENIED" in out
-    code, _, _ = _run("reach", str(TOPOLOGIES / "calico-policy.yaml"), "--explain", "prod/frontend", "prod/api", "--port", "8080")
-    assert code == 0
-
-
-def test_reach_warns_when_the_driver_ignores_policy(tmp_path: Path) -> None:
-    text = (TOPOLOGIES / "calico-policy.yaml").read_text().replace("driver: calico", "driver: flannel")
-    text = text.replace("options: {encapsulation: ipip}", "options: {backend: vxlan}")
-    f = tmp_path / "flannel-policy.yaml"
-    f.write_text(text)
-    code, out, err = _run("reach", str(f), "--port", "8080", "--json", "--no-routing")
-    assert code == 0 and "does not enforce network policy" in err
-    assert all(all(row) for row in json.loads(out)["allowed"])
-
-
-def test_diff_lists_pairs_a_policy_change_blocks(tmp_path: Path) -> None:
-    before = TOPOLOGIES / "calico-policy.yaml"
-    after = tmp_path / "after.yaml"
-    after.write_text(
-        before.read_text()
-        + """---
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: lock-qa, namespace: qa}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  policyTypes: [Ingress]
-"""
-    )
-    code, out, _ = _run("diff", str(before), str(after), "--port", "8080", "--json")
-    assert code == 1
-    changes = json.loads(out)
-    assert changes and all(c["dst"] == "qa/db" and c["before"] and not c["after"] for c in changes)
-    code, out, _ = _run("diff", str(before), str(before), "--port", "8080")
-    assert code == 0 and "0 pair(s) change" in out

@@ -1,0 +1,67 @@
+"""The reach and diff commands, through click as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from overlaynet.cli import main
+
+TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_reach_json_default_deny_matrix() -> None:
+    code, out, _ = _run("reach", str(TOPOLOGIES / "calico-policy.yaml"), "--port", "8080", "--json")
+    assert code == 0
+    data = json.loads(out)
+    pods = data["pods"]
+    allowed = data["allowed"]
+    assert len(pods) == 9 and len(allowed) == 9 and all(len(r) == 9 for r in allowed)
+    api = pods.index("prod/api")
+    assert allowed[pods.index("prod/frontend")][api] and not allowed[pods.index("qa/frontend")][api]
+
+
+def test_reach_explain_exit_status_follows_the_trace() -> None:
+    code, out, _ = _run("reach", str(TOPOLOGIES / "calico-policy.yaml"), "--explain", "qa/frontend", "prod/api", "--port", "8080")
+    assert code == 1 and "DENIED" in out
+    code, _, _ = _run("reach", str(TOPOLOGIES / "calico-policy.yaml"), "--explain", "prod/frontend", "prod/api", "--port", "8080")
+    assert code == 0
+
+
+def test_reach_warns_when_the_driver_ignores_policy(tmp_path: Path) -> None:
+    text = (TOPOLOGIES / "calico-policy.yaml").read_text().replace("driver: calico", "driver: flannel")
+    text = text.replace("options: {encapsulation: ipip}", "options: {backend: vxlan}")
+    f = tmp_path / "flannel-policy.yaml"
+    f.write_text(text)
+    code, out, err = _run("reach", str(f), "--port", "8080", "--json", "--no-routing")
+    assert code == 0 and "does not enforce network policy" in err
+    assert all(all(row) for row in json.loads(out)["allowed"])
+
+
+def test_diff_lists_pairs_a_policy_change_blocks(tmp_path: Path) -> None:
+    before = TOPOLOGIES / "calico-policy.yaml"
+    after = tmp_path / "after.yaml"
+    after.write_text(
+        before.read_text()
+        + """---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: lock-qa, namespace: qa}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+"""
+    )
+    code, out, _ = _run("diff", str(before), str(after), "--port", "8080", "--json")
+    assert code == 1
+    changes = json.loads(out)
+    assert changes and all(c["dst"] == "qa/db" and c["before"] and not c["after"] for c in changes)
+    code, out, _ = _run("diff", str(before), str(before), "--port", "8080")
+    assert code == 0 and "0 pair(s) change" in out
