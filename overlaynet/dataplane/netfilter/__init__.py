@@ -28,7 +28,14 @@ from overlaynet.dataplane.netfilter.context import (
 )
 from overlaynet.dataplane.netfilter.parse import parse_rule, parse_save
 from overlaynet.dataplane.netfilter.render import render_rule, render_save
-from overlaynet.dataplane.netfilter.rules import BUILTIN_CHAINS, Chain, Rule, Ruleset, Table
+from overlaynet.dataplane.netfilter.rules import (
+    BUILTIN_CHAINS,
+    Chain,
+    ChainRole,
+    Rule,
+    Ruleset,
+    Table,
+)
 from overlaynet.dataplane.netfilter.state import ConnEntry, IpSet, NetfilterState
 from overlaynet.dataplane.packet import Packet
 
@@ -46,6 +53,7 @@ def run_hook(ruleset: Ruleset, packet: Packet, ctx: HookContext, *, compiled: bo
 __all__ = [
     "BUILTIN_CHAINS",
     "Chain",
+    "ChainRole",
     "ConnEntry",
     "Hook",
     "HookContext",

@@ -6,6 +6,7 @@ added with ``ensure_chain``. Text is produced by ``render.py`` and read by ``par
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from overlaynet.dataplane.netfilter.matches import Match
@@ -54,11 +55,38 @@ def _is_basic(match: Match) -> bool:
     return match.order < 99
 
 
+class ChainRole(enum.Enum):
+    """What a chain is for, as the agent that wrote it knows it. The tracer turns hits in a
+    chain into steps from this field (a policy verdict, a Service's dispatch, an endpoint's
+    DNAT), never from the chain's name; chains read from a dump have ``UNKNOWN`` unless a
+    reader classifies them."""
+
+    UNKNOWN = "unknown"
+    SERVICE_DISPATCH = "service-dispatch"  # the table of all Services (KUBE-SERVICES)
+    SERVICE = "service"  # one Service port's choice of endpoint (KUBE-SVC-*, KUBE-SVL-*)
+    SERVICE_EXTERNAL = "service-external"  # external traffic policy / LB / NodePort entry
+    SERVICE_FIREWALL = "service-firewall"  # loadBalancerSourceRanges (KUBE-FW-*)
+    ENDPOINT = "endpoint"  # one endpoint's DNAT (KUBE-SEP-*)
+    NODEPORTS = "nodeports"  # the NodePort dispatch (KUBE-NODEPORTS)
+    MASQUERADE = "masquerade"  # marking and source NAT (KUBE-MARK-MASQ, KUBE-POSTROUTING)
+    POLICY = "policy"  # one network policy's rules (cali-pi-*, WEAVE-NPC-INGRESS, ...)
+    POLICY_DISPATCH = "policy-dispatch"  # per-workload/per-direction entry to policies
+    FILTER = "filter"  # other filtering an agent installs (KUBE-FORWARD, cali-FORWARD)
+    NAT = "nat"  # other NAT an agent installs (flannel's ipMasq, WEAVE, cali-nat-outgoing)
+
+
 @dataclass
 class Chain:
+    """A chain: its rules and, for built-ins, its policy. ``origin`` names the agent that
+    wrote it (``"kube-proxy"``, ``"calico-felix"``, ``"flanneld"``; None when read from a
+    dump or written by hand) and ``role`` says what it is for; neither is part of the
+    iptables text, so both are kept off equality."""
+
     name: str
     policy: str | None = None  # ACCEPT/DROP for built-in chains, None for user chains
     rules: list[Rule] = field(default_factory=list)
+    origin: str | None = field(default=None, compare=False)
+    role: ChainRole = field(default=ChainRole.UNKNOWN, compare=False)
     packets: int = 0
     bytes: int = 0
     # cache of compile.py's dispatch tables; never part of equality
@@ -80,10 +108,15 @@ class Table:
             raise ValueError(f"unknown table {name!r}; known: {', '.join(BUILTIN_CHAINS)}")
         return cls(name, {c: Chain(c, "ACCEPT") for c in BUILTIN_CHAINS[name]})
 
-    def ensure_chain(self, name: str) -> Chain:
+    def ensure_chain(self, name: str, *, origin: str | None = None, role: ChainRole | None = None) -> Chain:
+        """The chain, created on first use; ``origin``/``role`` are set when given."""
         chain = self.chains.get(name)
         if chain is None:
             chain = self.chains[name] = Chain(name)
+        if origin is not None:
+            chain.origin = origin
+        if role is not None:
+            chain.role = role
         return chain
 
     def user_chains(self) -> list[Chain]:
@@ -112,8 +145,10 @@ class Ruleset:
             table = self.tables[name] = Table.empty(name)
         return table
 
-    def ensure_chain(self, table: str, chain: str) -> Chain:
-        return self.table(table).ensure_chain(chain)
+    def ensure_chain(
+        self, table: str, chain: str, *, origin: str | None = None, role: ChainRole | None = None
+    ) -> Chain:
+        return self.table(table).ensure_chain(chain, origin=origin, role=role)
 
     def append(self, table: str, chain: str, rule: Rule) -> Rule:
         target = self.ensure_chain(table, chain)
