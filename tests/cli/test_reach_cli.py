@@ -65,3 +65,29 @@ spec:
     assert changes and all(c["dst"] == "qa/db" and c["before"] and not c["after"] for c in changes)
     code, out, _ = _run("diff", str(before), str(before), "--port", "8080")
     assert code == 0 and "0 pair(s) change" in out
+
+
+def test_reach_on_flannel_host_gw_routes_within_the_rack_only() -> None:
+    """The shipped host-gw example: its options were validated twice and refused the second
+    time ("option 'vni': only the vxlan backend(s) take it")."""
+    code, out, err = _run("reach", str(TOPOLOGIES / "flannel-host-gw.yaml"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    pods, allowed = data["pods"], data["allowed"]
+    a1, a2, b1 = (pods.index(k) for k in ("default/a1", "default/a2", "default/b1"))
+    assert allowed[a1][a2] and allowed[a2][a1]
+    assert not allowed[a1][b1] and not allowed[b1][a1]  # node-3 sits behind the router
+
+
+def test_diff_from_flannel_udp_to_host_gw_cuts_the_rack_behind_the_router(tmp_path: Path) -> None:
+    """udp encapsulates across the router; host-gw cannot route there. Both topologies failed
+    to load before (their validated options were refused on the second check)."""
+    udp = tmp_path / "udp.yaml"
+    udp.write_text((TOPOLOGIES / "flannel-host-gw.yaml").read_text().replace("{backend: host-gw}", "{backend: udp}"))
+    code, out, err = _run("diff", str(udp), str(TOPOLOGIES / "flannel-host-gw.yaml"), "--json")
+    assert code == 1, err
+    changed = {(d["src"], d["dst"], d["before"], d["after"]) for d in json.loads(out)}
+    assert changed == {
+        ("default/a1", "default/b1", True, False), ("default/a2", "default/b1", True, False),
+        ("default/b1", "default/a1", True, False), ("default/b1", "default/a2", True, False),
+    }

@@ -128,7 +128,9 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
             raise _fail(str(key), f"unknown option; {hint}(known: {', '.join(sorted(OPTION_DEFAULTS))})")
     backend = _choice(options, "backend", BACKENDS) or OPTION_DEFAULTS["backend"]
     for key, backends in _BACKEND_ONLY.items():
-        if key in options and backend not in backends:
+        # null (or directRouting: false) sets nothing, so other backends accept it: this is
+        # also what validation fills in for them, and validated options must validate again.
+        if options.get(key) is not None and options.get(key) is not False and backend not in backends:
             raise _fail(key, f"only the {' and '.join(backends)} backend(s) take it, not {backend}")
     out = dict(OPTION_DEFAULTS)
     out["backend"] = backend
