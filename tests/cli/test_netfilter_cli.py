@@ -49,6 +49,15 @@ def test_nodeport_from_outside_is_masqueraded() -> None:
     assert outcome["destination"].endswith(":80")
 
 
+def test_a_dump_with_dash_policies_traces(tmp_path: Path) -> None:
+    dump = tmp_path / "dash.save"
+    dump.write_text("*filter\n:INPUT - [0:0]\n:FORWARD - [0:0]\n:OUTPUT - [0:0]\n"
+                    "-A FORWARD -p tcp --dport 22 -j DROP\nCOMMIT\n")
+    assert trace_json("--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "80", path=dump)[1]["verdict"] == "ACCEPT"
+    code, data = trace_json("--src", "10.0.0.1", "--dst", "10.0.0.2", "--dport", "22", path=dump)
+    assert code == 1 and data["verdict"] == "DROP"
+
+
 def test_service_without_endpoints_is_rejected_with_exit_1() -> None:
     code, data = trace_json("--src", "10.180.0.9", "--dst", "172.30.0.43", "--dport", "443")
     assert code == 1 and data["verdict"] == "REJECT"

@@ -1,8 +1,8 @@
 """The iptables-save / iptables-restore reader: text → Ruleset, errors with line numbers.
 
-Handles ``*table`` … ``COMMIT``, ``:CHAIN POLICY [p:b]``, ``-A/-I/-N/-X/-F/-P``, ``#``
-comments, shell-like quoting, ``!`` before an option (and the legacy form after it) and
-``-m`` extensions (option tables in ``extensions.py``). Unknown extensions raise
+Handles ``*table`` … ``COMMIT``, ``:CHAIN POLICY [p:b]`` (``-`` keeps a built-in chain's
+policy), ``-A/-I/-N/-X/-F/-P``, ``#`` comments, shell-like quoting, ``!`` before an option
+(and the legacy form after it) and ``-m`` extensions (option tables in ``extensions.py``). Unknown extensions raise
 ``UnsupportedExtension`` naming them; nothing is silently ignored.
 """
 
@@ -133,10 +133,11 @@ def _declare(table: Table, line: str) -> None:
     name, policy = parts[0], parts[1]
     counters = _counters(parts[2]) if len(parts) == 3 else (0, 0)
     if name in BUILTIN_CHAINS[table.name]:
-        if policy not in ("ACCEPT", "DROP"):
-            raise _LineError(f"policy of built-in chain {name} must be ACCEPT or DROP, found {policy!r}")
+        if policy not in ("ACCEPT", "DROP", "-"):
+            raise _LineError(f"policy of built-in chain {name} must be ACCEPT, DROP or '-', found {policy!r}")
         chain = table.chains[name]
-        chain.policy = policy
+        if policy != "-":  # '-' keeps the chain's current policy (ACCEPT in a fresh table)
+            chain.policy = policy
     else:
         if policy != "-":
             raise _LineError(f"user chain {name} takes policy '-', found {policy!r}")

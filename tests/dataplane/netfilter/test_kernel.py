@@ -63,3 +63,19 @@ def test_a_nodes_whole_ruleset_restores(netns: str) -> None:
     assert "*nat" in text
     result = restore(netns, text, "--test")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.root
+@pytest.mark.iptables
+def test_dash_policy_of_a_builtin_chain_is_what_iptables_restore_accepts(netns: str) -> None:
+    """``:FORWARD - [0:0]`` is valid restore input; with --noflush the kernel keeps the policy
+    it had, as our parser keeps the one it had."""
+    text = "*filter\n:INPUT - [0:0]\n:FORWARD - [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n"
+    assert restore(netns, text, "--test").returncode == 0
+    subprocess.run(["ip", "netns", "exec", netns, "iptables", "-P", "FORWARD", "DROP"], check=True)
+    assert restore(netns, text, "--noflush").returncode == 0
+    saved = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "filter"], text=True,
+                           capture_output=True, check=True).stdout
+    ours = parse_save("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n" + text)
+    assert parse_save(saved).tables["filter"].chains["FORWARD"].policy == "DROP"
+    assert ours.tables["filter"].chains["FORWARD"].policy == "DROP"

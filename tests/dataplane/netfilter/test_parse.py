@@ -188,6 +188,19 @@ def test_policies_counters_and_commands() -> None:
     assert parse_save(saved) == rs
 
 
+def test_dash_policy_of_a_builtin_chain_keeps_the_current_policy() -> None:
+    """iptables-restore takes '-' as a built-in chain's policy and leaves the policy as it is
+    (ACCEPT in a fresh table; the earlier policy when the table is given again, as --noflush)."""
+    rs = parse_save("*filter\n:INPUT - [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT - [3:4]\n-A INPUT -j ACCEPT\nCOMMIT\n")
+    chains = rs.tables["filter"].chains
+    assert (chains["INPUT"].policy, chains["FORWARD"].policy, chains["OUTPUT"].policy) == ("ACCEPT", "DROP", "ACCEPT")
+    assert (chains["OUTPUT"].packets, chains["OUTPUT"].bytes) == (3, 4)
+    again = parse_save("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n*filter\n:FORWARD - [0:0]\nCOMMIT\n")
+    assert again.tables["filter"].chains["FORWARD"].policy == "DROP"
+    with pytest.raises(IptablesSyntaxError, match="ACCEPT, DROP or '-'"):
+        parse_save("*filter\n:INPUT REJECT [0:0]\nCOMMIT\n")
+
+
 def test_probability_rule_gives_exact_fractions() -> None:
     for n in range(1, 1001):
         assert ct.parse_probability(f"{1 / n:.10f}") == Fraction(1, n)  # kube-proxy's %0.10f
@@ -204,7 +217,7 @@ def test_probability_rule_gives_exact_fractions() -> None:
     ("*filter\n-A INPUT -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n", 2, "out of range"),
     ("*filter\n-A INPUT --dport 80 -j ACCEPT\nCOMMIT\n", 2, "unknown option --dport"),
     ("*filter\n-A INPUT -m comment --comment \"open\nCOMMIT\n", 2, "bad quoting"),
-    ("*filter\n:INPUT MAYBE [0:0]\nCOMMIT\n", 2, "must be ACCEPT or DROP"),
+    ("*filter\n:INPUT MAYBE [0:0]\nCOMMIT\n", 2, "must be ACCEPT, DROP or '-'"),
     ("*filter\n:INPUT ACCEPT [x]\nCOMMIT\n", 2, "expected counters"),
     ("*filter\n-A INPUT -j ACCEPT !\nCOMMIT\n", 2, "negates nothing"),
     ("*filter\n-A INPUT -m comment ! --comment x -j ACCEPT\nCOMMIT\n", 2, "cannot be negated"),
