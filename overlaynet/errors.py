@@ -102,11 +102,13 @@ class AmbiguousName(OverlaynetError, LookupError):
 
 
 class DriverOptionError(OverlaynetError, ValueError):
-    """A driver's options are invalid; ``option`` names the offending key."""
+    """A driver's options are invalid; ``option`` names the offending key (``unknown``: the
+    key itself is the problem, not its value)."""
 
-    def __init__(self, driver: str, option: str, message: str) -> None:
+    def __init__(self, driver: str, option: str, message: str, *, unknown: bool = False) -> None:
         self.driver = driver
         self.option = option
+        self.unknown = unknown
         super().__init__(f"{driver}: option {option!r}: {message}")
 
 

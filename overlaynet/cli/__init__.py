@@ -72,7 +72,7 @@ def main() -> None:
 
     \b
     Examples:
-      overlaynet validate topologies/*.yaml
+      overlaynet validate --each topologies/*.yaml
       overlaynet show topologies/demo.yaml
       overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to default/backend-lm568x9xcq-qjb4k
     """

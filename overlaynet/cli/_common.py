@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 def load_cluster(files: tuple[str, ...] | list[str]) -> Cluster:
     """Load topology files; print warnings to stderr; errors propagate as TopologyError."""
+    from overlaynet.drivers import check_network
     from overlaynet.topology import load
 
-    result = load(list(files))
+    result = load(list(files), network_check=check_network)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     return result.cluster

@@ -16,38 +16,46 @@ _PATHS = click.argument("files", nargs=-1, required=True, type=click.Path(dir_ok
 
 @click.command("validate")
 @_PATHS
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list with one object per file instead of text.")
-def validate(files: tuple[str, ...], as_json: bool) -> None:
+@click.option("--each", is_flag=True, help="Judge each FILE (or directory) as a topology of its own.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list with one object per topology instead of text.")
+def validate(files: tuple[str, ...], each: bool, as_json: bool) -> None:
     """Check topology files: every error with file:line:column, YAML path, expected and found.
 
-    Each FILE (or directory of *.yaml) is loaded as a topology of its own. Errors and
-    warnings go to stderr; "OK: N nodes, N pods, N services" to stdout. Exit 2 if any
-    file has an error.
+    All FILES together make one topology, as for show and trace (a Service in one file
+    selecting pods of another); --each judges every FILE alone. The network driver and its
+    options are checked too. Errors and warnings go to stderr; "FILES: OK: N nodes, N pods,
+    N services" to stdout. Exit 2 if a topology has an error.
 
     \b
     Examples:
-      overlaynet validate topologies/*.yaml
-      overlaynet validate --json my-cluster-dump.yaml
+      overlaynet validate topologies/demo.yaml
+      overlaynet validate --each topologies/*.yaml
+      overlaynet validate --json tests/topology/fixtures/kubectl-list.yaml
     """
+    from overlaynet.drivers import check_network
+
     failed = False
     reports = []
-    for path in files:
+    for group in ([f] for f in files) if each else [list(files)]:
+        label = " ".join(group)
         try:
-            result = load([path])
+            result = load(group, network_check=check_network)
         except TopologyError as exc:
             failed = True
-            reports.append({"file": path, "ok": False, "errors": [_diag(d) for d in exc.diagnostics], "warnings": []})
+            reports.append({"file": label, "files": group, "ok": False,
+                            "errors": [_diag(d) for d in exc.diagnostics if d.severity == "error"],
+                            "warnings": [_diag(d) for d in exc.diagnostics if d.severity == "warning"]})
             if not as_json:
                 for d in exc.diagnostics:
                     click.echo(str(d), err=True)
             continue
         c = result.cluster
-        reports.append({"file": path, "ok": True, "errors": [], "warnings": [_diag(d) for d in result.warnings],
+        reports.append({"file": label, "files": group, "ok": True, "errors": [], "warnings": [_diag(d) for d in result.warnings],
                         "nodes": len(c.nodes), "pods": len(c.pods), "services": len(c.services)})
         if not as_json:
             for d in result.warnings:
                 click.echo(str(d), err=True)
-            click.echo(f"{path}: OK: {len(c.nodes)} nodes, {len(c.pods)} pods, {len(c.services)} services")
+            click.echo(f"{label}: OK: {len(c.nodes)} nodes, {len(c.pods)} pods, {len(c.services)} services")
     if as_json:
         click.echo(json.dumps(reports, indent=2))
     if failed:
@@ -71,7 +79,9 @@ def show(files: tuple[str, ...], as_json: bool) -> None:
       overlaynet show topologies/demo.yaml
       overlaynet show topologies/demo.yaml --json | jq '.pods[] | {name, ips, node}'
     """
-    result = load(list(files))
+    from overlaynet.drivers import check_network
+
+    result = load(list(files), network_check=check_network)
     data = summary(result.cluster)
     if as_json:
         data["warnings"] = [_diag(d) for d in result.warnings]
@@ -141,7 +151,9 @@ def graph(files: tuple[str, ...], output: Path) -> None:
     suffix = output.suffix.lower()
     if suffix not in (".dot", ".json", ".png"):
         raise click.BadParameter(f"expected a file name ending in .dot, .json or .png, found {suffix or 'no suffix'!r}", param_hint="-o/--output")
-    g = graph_data(load(list(files)).cluster)
+    from overlaynet.drivers import check_network
+
+    g = graph_data(load(list(files), network_check=check_network).cluster)
     try:
         if suffix == ".dot":
             output.write_text(to_dot(g))

@@ -6,6 +6,12 @@ package stays cheap.
 """
 
 from overlaynet.drivers.base import Driver
-from overlaynet.drivers.registry import available_drivers, get_driver, register, unregister
+from overlaynet.drivers.registry import (
+    available_drivers,
+    check_network,
+    get_driver,
+    register,
+    unregister,
+)
 
-__all__ = ["Driver", "available_drivers", "get_driver", "register", "unregister"]
+__all__ = ["Driver", "available_drivers", "check_network", "get_driver", "register", "unregister"]

@@ -66,7 +66,7 @@ class FakeDriver(Driver):
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         for key in options:
-            raise DriverOptionError("fake", str(key), "the fake driver takes no options")
+            raise DriverOptionError("fake", str(key), "the fake driver takes no options", unknown=True)
         return {}
 
     def allocate(self) -> Cluster:

@@ -8,15 +8,16 @@ entry point of the same name.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from overlaynet.errors import UnknownDriver
 
 if TYPE_CHECKING:
     from overlaynet.drivers.base import Driver
 
-__all__ = ["ENTRY_POINT_GROUP", "available_drivers", "get_driver", "register", "unregister"]
+__all__ = ["ENTRY_POINT_GROUP", "available_drivers", "check_network", "get_driver", "register", "unregister"]
 
 ENTRY_POINT_GROUP = "overlaynet.drivers"
 
@@ -63,6 +64,16 @@ def get_driver(name: str) -> type[Driver]:
         raise TypeError(f"entry point {name} = {eps[name].value} is not a Driver subclass")
     _loaded[name] = cls
     return cls
+
+
+def check_network(driver: str, options: Mapping[str, Any]) -> None:
+    """Raise ``UnknownDriver`` or ``DriverOptionError`` unless ``driver`` exists and takes
+    ``options``: what ``overlaynet.topology.load(..., network_check=check_network)`` asks so
+    that a bad driver is reported at its place in the file.
+
+    >>> check_network("flannel", {"backend": "host-gw"})
+    """
+    get_driver(driver).validate_options(options)
 
 
 def register(name: str, cls: type[Driver]) -> None:

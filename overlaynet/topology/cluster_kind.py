@@ -18,7 +18,7 @@ from overlaynet.model import (
     Segment,
 )
 from overlaynet.topology import fields as f
-from overlaynet.topology.fields import Ctx
+from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, frozen_plain
 from overlaynet.topology.yamlsrc import Y
 
@@ -74,7 +74,12 @@ def _network(ctx: Ctx, y: Y | None) -> NetworkSpec:
     if not m:
         return NetworkSpec()
     driver = f.string(ctx, m.get("driver"), "a driver name such as flannel") or "flannel"
+    ctx.remember(("network", "driver"), m.get("driver"))
     opts = f.mapping(ctx, m.get("options"), (), strict=False, what="a mapping of driver options")
+    ctx.remember(("network", "options"), m.get("options"))
+    for key, val in (opts or {}).items():  # the driver judges them once the files are read
+        ctx.remember(("network", "option", key), val)
+        ctx.where[("network", "option-key", key)] = Where(ctx.file, val.key_line, val.key_column, val.path)
     options = frozen_plain(m["options"].plain()) if opts else FrozenDict()
     return NetworkSpec(driver, options, ctx.source(y) if y is not None else None)
 

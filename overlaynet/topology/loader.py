@@ -5,17 +5,19 @@ The public entry points are re-exported by ``overlaynet.topology``.
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import Cluster
+from overlaynet.errors import Diagnostic, DriverOptionError, TopologyError, UnknownDriver
+from overlaynet.model import Cluster, NetworkSpec
 from overlaynet.topology.assemble import assemble
 from overlaynet.topology.checks import check
 from overlaynet.topology.documents import read_document
-from overlaynet.topology.fields import Ctx
+from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.parsed import Parsed
 from overlaynet.topology.yamlsrc import MAX_FILE_BYTES, read_documents
 
@@ -65,7 +67,29 @@ def _sorted(diags: list[Diagnostic], files: list[str]) -> list[Diagnostic]:
     return sorted(diags, key=lambda d: (rank.get(d.file, -1), d.line, d.column))
 
 
-def _load(texts: list[tuple[str, str]], ctx: Ctx) -> LoadResult:
+#: Judges a topology's ``network``: raises UnknownDriver or DriverOptionError (the topology
+#: knows no driver; ``overlaynet.drivers.check_network`` is the one the CLI passes).
+NetworkCheck = Callable[[str, Mapping[str, Any]], object]
+
+
+def _check_network(ctx: Ctx, network: NetworkSpec, check: NetworkCheck, files: list[str]) -> None:
+    """Report a driver the registry does not know, or options it refuses, where they are written."""
+    fallback = Where(files[0] if files else ctx.file, 1, 1, "")
+    try:
+        check(network.driver, network.options)
+    except UnknownDriver as exc:
+        close = difflib.get_close_matches(exc.name, exc.known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        ctx.error(ctx.where.get(("network", "driver"), fallback),
+                  f"unknown network driver {exc.name!r}: {hint}(known: {', '.join(exc.known)})")
+    except DriverOptionError as exc:
+        kind = "option-key" if exc.unknown else "option"
+        where = ctx.where.get(("network", kind, exc.option)) or ctx.where.get(("network", "options")) \
+            or ctx.where.get(("network", "driver"), fallback)
+        ctx.error(where, f"{exc}", path=f"spec.network.options.{exc.option}")
+
+
+def _load(texts: list[tuple[str, str]], ctx: Ctx, network_check: NetworkCheck | None = None) -> LoadResult:
     files = [name for name, _ in texts]
     parsed = Parsed()
     for name, text in texts:
@@ -74,18 +98,23 @@ def _load(texts: list[tuple[str, str]], ctx: Ctx) -> LoadResult:
         ctx.file = name
         for doc in docs:
             read_document(ctx, parsed, doc)
+    if network_check is not None and texts:
+        _check_network(ctx, parsed.cluster.network if parsed.cluster else NetworkSpec(), network_check, files)
     if ctx.errors:  # cross-object checks on broken objects only add noise
-        raise TopologyError(_sorted(ctx.errors, files))
+        raise TopologyError(_sorted(ctx.diagnostics, files))  # warnings too: they may explain
     cluster, ranges = assemble(ctx, parsed)
     check(ctx, cluster, ranges)
     if ctx.errors:
-        raise TopologyError(_sorted(ctx.errors, files))
+        raise TopologyError(_sorted(ctx.diagnostics, files))  # warnings too: they may explain
     warnings = tuple(_sorted([d for d in ctx.diagnostics if d.severity == "warning"], files))
     return LoadResult(cluster, warnings)
 
 
-def load(paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
+def load(paths: Sequence[str | os.PathLike[str]], *, network_check: NetworkCheck | None = None) -> LoadResult:
     """Load topology files and directories; raise TopologyError with every error found.
+
+    ``network_check`` (``overlaynet.drivers.check_network``) judges the network driver and
+    its options, so that they are reported with the file's other errors, at their place.
 
     >>> load(["topologies/demo.yaml"]).cluster.name
     'demo'
@@ -96,7 +125,7 @@ def load(paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
     texts = _files(paths, ctx)
     if not texts and not ctx.diagnostics:
         raise TopologyError([Diagnostic("<topology>", 1, 1, "", "expected at least one topology file, found none")])
-    return _load(texts, ctx)
+    return _load(texts, ctx, network_check)
 
 
 def load_cluster(paths: Sequence[str | os.PathLike[str]]) -> Cluster:
@@ -104,6 +133,6 @@ def load_cluster(paths: Sequence[str | os.PathLike[str]]) -> Cluster:
     return load(paths).cluster
 
 
-def load_text(text: str, filename: str = "<string>") -> LoadResult:
+def load_text(text: str, filename: str = "<string>", *, network_check: NetworkCheck | None = None) -> LoadResult:
     """Load a topology from a string (``filename`` is used in diagnostics)."""
-    return _load([(filename, text)], Ctx(file=filename))
+    return _load([(filename, text)], Ctx(file=filename), network_check)

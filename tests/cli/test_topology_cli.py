@@ -25,7 +25,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_validate_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "topologies").glob("*.yaml"))
-    code, out, _ = run("validate", *files)
+    code, out, _ = run("validate", "--each", *files)
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == len(files)
@@ -37,11 +37,42 @@ def test_validate_prints_warnings_and_keeps_going(tmp_path: Path) -> None:
     warn.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n")
-    code, out, err = run("validate", str(warn), str(bad))
+    code, out, err = run("validate", "--each", str(warn), str(bad))
     assert code == 2
     assert f"{warn}: OK: 0 nodes, 0 pods, 1 services" in out
     assert f"{warn}:4:18: spec.selector: warning: service default/s selector" in err
     assert f"{bad}:4:23: spec.ports[0].port: expected a service port number in 1-65535, found 0" in err
+
+
+_POD = "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: web}}}}\nspec: {{containers: [{{name: c, image: nginx}}]}}\n"
+_SVC = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n"
+
+
+def test_validate_judges_the_files_together(tmp_path: Path) -> None:
+    """As ``show A B`` does: each file alone passed, together they clash (or complete each other)."""
+    a, b, svc = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "svc.yaml"
+    a.write_text(_POD.format(name="p"))
+    b.write_text(_POD.format(name="p"))
+    svc.write_text(_SVC)
+    code, out, err = run("validate", "--each", str(a), str(b))
+    assert code == 0 and out.count("OK:") == 2
+    code, out, err = run("validate", str(a), str(b))
+    assert code == 2 and "OK:" not in out
+    assert f"{b}:3:18: metadata.name: duplicate pod 'default/p': expected unique names (first at {a}:1:1)" in err
+    code, out, err = run("validate", str(a), str(svc))
+    assert code == 0
+    assert out == f"{a} {svc}: OK: 1 nodes, 1 pods, 1 services\n"
+    assert "selector" not in err  # alone, svc.yaml warns that its selector matches no pod
+
+
+@pytest.mark.parametrize(("command", "extra"), [("validate", ()), ("show", ()), ("trace", ("--from", "default/a1", "--to", "default/a2"))])
+def test_unknown_driver_is_reported_at_its_place_by_every_command(command: str, extra: tuple[str, ...], tmp_path: Path) -> None:
+    bad = tmp_path / "t.yaml"
+    bad.write_text((ROOT / "topologies" / "flannel-host-gw.yaml").read_text().replace("backend: host-gw", "backend: hostgw"))
+    code, out, err = run(command, str(bad), *extra)
+    assert code == 2
+    assert (f"{bad}:13:24: spec.network.options.backend: flannel: option 'backend': expected one of vxlan, host-gw, udp, "
+            "got 'hostgw'; did you mean 'host-gw'?") in err
 
 
 def test_validate_json(tmp_path: Path) -> None:

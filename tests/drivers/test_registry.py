@@ -55,6 +55,6 @@ def test_register_rejects_non_drivers(scratch: str) -> None:
 
 
 def test_public_api() -> None:
-    assert set(drivers.__all__) == {"Driver", "available_drivers", "get_driver", "register", "unregister"}
+    assert set(drivers.__all__) == {"Driver", "available_drivers", "check_network", "get_driver", "register", "unregister"}
     for name in drivers.__all__:
         assert getattr(drivers, name) is not None

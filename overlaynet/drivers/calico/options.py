@@ -91,10 +91,12 @@ def parse_options(raw: Mapping[str, Any]) -> CalicoOptions:
         if key not in KNOWN:
             close = difflib.get_close_matches(str(key), KNOWN, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known options: {', '.join(KNOWN)}"
-            raise DriverOptionError("calico", str(key), "unknown option" + hint)
+            raise DriverOptionError("calico", str(key), "unknown option" + hint, unknown=True)
     encap = raw.get("encapsulation", "ipip")
     if encap not in ("ipip", "vxlan", "none"):
-        raise DriverOptionError("calico", "encapsulation", f"expected ipip, vxlan or none, found {encap!r}")
+        close = difflib.get_close_matches(str(encap), ("ipip", "vxlan", "none"), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DriverOptionError("calico", "encapsulation", f"expected ipip, vxlan or none, found {encap!r}{hint}")
     pools: list[IPNetwork] = []
     raw_pools = raw.get("pools", [])
     if isinstance(raw_pools, str):

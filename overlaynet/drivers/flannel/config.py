@@ -55,8 +55,8 @@ OPTION_DEFAULTS: dict[str, Any] = {
 _BACKEND_ONLY = {"vni": ("vxlan",), "directRouting": ("vxlan",), "port": ("vxlan", "udp")}
 
 
-def _fail(option: str, message: str) -> DriverOptionError:
-    return DriverOptionError(DRIVER, option, message)
+def _fail(option: str, message: str, *, unknown: bool = False) -> DriverOptionError:
+    return DriverOptionError(DRIVER, option, message, unknown=unknown)
 
 
 def _int(options: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:
@@ -84,7 +84,9 @@ def _choice(options: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> s
     if value is None:
         return None
     if value not in choices:
-        raise _fail(key, f"expected one of {', '.join(choices)}, got {value!r}")
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _fail(key, f"expected one of {', '.join(choices)}, got {value!r}{hint}")
     return str(value)
 
 
@@ -125,7 +127,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if key not in OPTION_DEFAULTS:
             close = difflib.get_close_matches(str(key), list(OPTION_DEFAULTS), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise _fail(str(key), f"unknown option; {hint}(known: {', '.join(sorted(OPTION_DEFAULTS))})")
+            raise _fail(str(key), f"unknown option; {hint}(known: {', '.join(sorted(OPTION_DEFAULTS))})", unknown=True)
     backend = _choice(options, "backend", BACKENDS) or OPTION_DEFAULTS["backend"]
     for key, backends in _BACKEND_ONLY.items():
         # null (or directRouting: false) sets nothing, so other backends accept it: this is
