@@ -42,10 +42,10 @@ def test_hosts_are_programmed_lazily() -> None:
     dp = net.dataplane
     assert not any(ref.host in ("n1", "n2") for ref in dp.namespaces)
     pods = dp.host_namespaces("n1")
-    assert {ns.ref for ns in pods} >= {NsRef("n1"), NsRef("n1", "pod:default/web-0")}
+    assert {ns.ref for ns in pods} >= {NsRef("n1"), NsRef.pod("n1", "default/web-0")}
     assert NsRef("n2") not in dp.namespaces
     net.build_all()
-    assert NsRef("n2", "pod:default/web-1") in dp.namespaces
+    assert NsRef.pod("n2", "default/web-1") in dp.namespaces
 
 
 def test_ipam_and_endpoints_are_filled_in() -> None:

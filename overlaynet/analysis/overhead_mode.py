@@ -25,7 +25,7 @@ from overlaynet.analysis.overhead_topology import (
 )
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.errors import OverlaynetError
-from overlaynet.model import Cluster
+from overlaynet.model import Cluster, Pod
 from overlaynet.trace.model import Trace
 from overlaynet.trace.steps import DropStep, EncapStep, FragmentStep
 
@@ -34,8 +34,8 @@ __all__ = ["Prober", "choose_pair", "measure_mode"]
 _MIN_PACKET = 68  # the smallest IPv4 MTU (RFC 791); every link carries this
 
 
-def _pod_ref(pod: Any) -> NsRef:
-    return NsRef(pod.node, f"pod:{pod.key}")
+def _pod_ref(pod: Pod) -> NsRef:
+    return NsRef.of_pod(pod)
 
 
 class Prober:

@@ -32,18 +32,17 @@ def rules(files: tuple[Path, ...], node_name: str, table: str | None, ns_name: s
       overlaynet rules topologies/demo.yaml --node node-1
       overlaynet rules topologies/demo.yaml --node node-1 --table nat
     """
-    from overlaynet.cli._common import load_network
-    from overlaynet.dataplane.ir import NsRef
+    from overlaynet.cli._common import load_network, namespace_ref
     from overlaynet.dataplane.netfilter import render_save
 
     network = load_network([str(f) for f in files])
     hosts = sorted({n.name for n in network.cluster.nodes})
     try:
-        ns = network.dataplane.namespace(NsRef(node_name, ns_name))
+        ns = network.dataplane.namespace(namespace_ref(node_name, ns_name))
     except KeyError:
         if node_name not in hosts:
             raise TraceError(f"no node {node_name!r}; nodes: {', '.join(hosts)}") from None
-        names = sorted(ref.ns for ref in network.dataplane.namespaces if ref.host == node_name)
+        names = sorted(ref.label for ref in network.dataplane.namespaces if ref.host == node_name)
         raise TraceError(f"node {node_name} has no namespace {ns_name!r}; it has: {', '.join(names)}") from None
     ruleset = ns.netfilter
     if table is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from overlaynet.cli._common import load_network
+from overlaynet.cli._common import load_network, namespace_ref
 from overlaynet.errors import TraceError
 
 EXAMPLES_TRACE = """
@@ -156,7 +156,7 @@ def _routes_dict(ns: Any) -> dict[str, Any]:
         links += format_link(i, iface) + format_addresses(iface)
     return {
         "host": ns.ref.host,
-        "namespace": ns.ref.ns,
+        "namespace": ns.ref.label,
         "kind": ns.kind,
         "links": links,
         # the kernel dumps its FIB trie in key order, longer prefixes first at one key
@@ -182,24 +182,21 @@ def _routes_dict(ns: Any) -> dict[str, Any]:
 def routes(files: tuple[str, ...], node: str, namespace: str, seed: int, as_json: bool) -> None:
     """Print a host's interfaces (ip -d link / ip addr), routes (ip route), neighbours
     (ip neigh), FDB (bridge fdb) and sysctls, as the driver programmed them."""
-    from overlaynet.dataplane.ir import NsRef
-
     network = load_network(files, seed=seed)
     known = {n.name for n in network.cluster.nodes} | {r.name for r in network.cluster.underlay.routers}
     if node not in known:
         raise TraceError(f"--node {node!r}: no such node or router; known: {', '.join(sorted(known)[:20])}")
     dp = network.dataplane
     dp.ensure_host(node)
-    ns_name = namespace if namespace == "root" or ":" in namespace else f"pod:{namespace}" if "/" in namespace else namespace
-    ref = NsRef(node, ns_name)
+    ref = namespace_ref(node, namespace)
     if ref not in dp.namespaces:
-        names = sorted(r.ns for r in dp.namespaces if r.host == node)
+        names = sorted(r.label for r in dp.namespaces if r.host == node)
         raise TraceError(f"{node} has no namespace {namespace!r}; it has: {', '.join(names)}")
     data = _routes_dict(dp.namespaces[ref])
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    title = node if ns_name == "root" else f"{node} / {ns_name}"
+    title = node if ref.is_root else f"{node} / {ref.label}"
     click.echo(f"# {title} ({data['kind']})")
     sections = [("ip -d link / ip addr", data["links"]), ("ip route", data["routes"]),
                 ("ip neigh", data["neighbors"]), ("bridge fdb", data["fdb"]),

@@ -4,33 +4,132 @@ Drivers and kube-proxy write into it exactly what flanneld, Felix, libnetwork or
 would write into a kernel; the tracer walks it; the materializer applies it with netlink.
 Nothing here forwards a packet (that is ``overlaynet.trace``) or knows a driver.
 
-Naming: a namespace is identified by ``(host, ns)``; ``ns`` is ``"root"`` for a host's own
-namespace, ``"pod:<namespace>/<name>"`` for a pod, or any driver-chosen name (``"ovnet-1"``).
-Every entry carries ``origin``: who wrote it and why (shown by the tracer and ``routes``).
+Naming: a namespace's identity is an ``NsRef`` value (host, kind, name), never a string to
+parse: see its docstring. Every entry carries ``origin``: who wrote it and why (shown by the
+tracer and ``routes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
 
 from overlaynet.dataplane.netfilter import Ruleset
 from overlaynet.model.base import IPAddress, IPNetwork
+
+if TYPE_CHECKING:
+    from overlaynet.model import Pod
 
 InterfaceKind = Literal["loopback", "phys", "veth", "bridge", "vxlan", "ipip", "tun", "dummy"]
 RouteType = Literal["unicast", "local", "blackhole", "unreachable", "prohibit", "throw"]
 
 
-@dataclass(frozen=True, slots=True)
+class NsKind(StrEnum):
+    """What a network namespace on a host is there for."""
+
+    ROOT = "root"  # the host's own namespace (a node's, or a router's: a router is a host)
+    POD = "pod"  # one pod's sandbox; its name is the pod's key ``<namespace>/<name>``
+    NETWORK = "network"  # one an agent creates for itself (Docker overlay's per-network ``1-<id>``)
+
+
+@dataclass(frozen=True, slots=True, order=True)
 class NsRef:
-    """A namespace's identity: host (node or router name) and namespace name on it."""
+    """A network namespace's identity: the host it is on, what kind it is, and its name there.
+
+    A value, like an ``ipaddress`` object: built by its constructors, validated on
+    construction, compared and hashed by its fields, never parsed back from a string by the
+    code that holds it. Whoever creates a namespace names it with one of these:
+
+    - ``NsRef.root(host)`` (or ``NsRef(host)``): a node's or a router's own namespace;
+    - ``NsRef.pod(host, "default/web-0")`` / ``NsRef.of_pod(pod)``: a pod's namespace;
+    - ``NsRef.network(host, "1-abc")``: a namespace an agent creates for its own use.
+
+    ``label`` and ``str()`` are its rendering (``root``, ``pod:default/web-0``, ``1-abc``;
+    ``node-1/pod:default/web-0``), the one place that spelling lives; ``parse`` and ``on``
+    read it back where a user or a file gives it as text.
+
+    >>> NsRef.pod("node-1", "default/web-0")
+    NsRef(host='node-1', kind=<NsKind.POD: 'pod'>, name='default/web-0')
+    >>> str(NsRef.pod("node-1", "default/web-0")), NsRef.parse("node-1/pod:default/web-0").pod_key
+    ('node-1/pod:default/web-0', 'default/web-0')
+    """
 
     host: str
-    ns: str = "root"
+    kind: NsKind = NsKind.ROOT
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        kind = NsKind(self.kind)  # a plain "pod" is accepted and stored as the enum
+        if kind is not self.kind:
+            object.__setattr__(self, "kind", kind)
+        if not self.host or "/" in self.host:
+            raise ValueError(f"namespace host {self.host!r}: expected a node or router name (no '/')")
+        if kind is NsKind.ROOT:
+            if self.name:
+                raise ValueError(f"a root namespace has no name (got {self.name!r})")
+        elif kind is NsKind.POD:
+            ns, sep, pod = self.name.partition("/")
+            if not (ns and sep and pod) or "/" in pod:
+                raise ValueError(f"pod namespace name {self.name!r}: expected <namespace>/<pod>")
+        elif not self.name or self.name == "root" or self.name.startswith("pod:"):
+            raise ValueError(f"namespace name {self.name!r}: expected a name that is not 'root' or 'pod:...'")
+
+    @classmethod
+    def root(cls, host: str) -> NsRef:
+        return cls(host)
+
+    @classmethod
+    def pod(cls, host: str, key: str) -> NsRef:
+        """The namespace of the pod ``key`` (``<namespace>/<name>``) on ``host``."""
+        return cls(host, NsKind.POD, key)
+
+    @classmethod
+    def of_pod(cls, pod: Pod) -> NsRef:
+        """A scheduled pod's own namespace (a hostNetwork pod's is its node's root)."""
+        if pod.node is None:
+            raise ValueError(f"pod {pod.key} is not scheduled on a node")
+        return cls(pod.node) if pod.host_network else cls(pod.node, NsKind.POD, pod.key)
+
+    @classmethod
+    def network(cls, host: str, name: str) -> NsRef:
+        return cls(host, NsKind.NETWORK, name)
+
+    @classmethod
+    def on(cls, host: str, label: str) -> NsRef:
+        """The namespace ``label`` names on ``host``: ``root``, ``pod:<ns>/<name>`` or
+        another name (an agent's own namespace); the inverse of ``label``."""
+        if label in ("", "root"):
+            return cls(host)
+        if label.startswith("pod:"):
+            return cls(host, NsKind.POD, label[4:])
+        return cls(host, NsKind.NETWORK, label)
+
+    @classmethod
+    def parse(cls, text: str) -> NsRef:
+        """The inverse of ``str()``: ``node-1``, ``node-1/pod:default/web-0``, ``node-1/1-abc``."""
+        host, _, label = text.partition("/")
+        return cls.on(host, label)
+
+    @property
+    def is_root(self) -> bool:
+        return self.kind is NsKind.ROOT
+
+    @property
+    def pod_key(self) -> str | None:
+        """``<namespace>/<name>`` of the pod this namespace belongs to, else None."""
+        return self.name if self.kind is NsKind.POD else None
+
+    @property
+    def label(self) -> str:
+        """The namespace's name on its host as traces and ``--namespace`` spell it."""
+        if self.kind is NsKind.ROOT:
+            return "root"
+        return f"pod:{self.name}" if self.kind is NsKind.POD else self.name
 
     def __str__(self) -> str:
-        return self.host if self.ns == "root" else f"{self.host}/{self.ns}"
+        return self.host if self.kind is NsKind.ROOT else f"{self.host}/{self.label}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +269,6 @@ class NetNamespace:
     sysctls: dict[str, str] = field(default_factory=dict)
     netfilter: Ruleset = field(default_factory=Ruleset)
     forwarders: dict[str, Forwarder] = field(default_factory=dict)
-    owner: str | None = None  # "pod:ns/name" for pod namespaces
     #: What an agent tried to write here and the kernel refused, or logged and skipped, in
     #: words (flannel host-gw: "... Nexthop has invalid gateway ..."); the tracer shows them
     #: when a lookup in this namespace fails or a packet leaves through a default route.
@@ -250,10 +348,10 @@ class Dataplane:
         self.ensure_host(ref.host)
         return self.namespaces[ref]
 
-    def add_namespace(self, ref: NsRef, kind: Literal["host", "pod", "router", "other"] = "other", owner: str | None = None) -> NetNamespace:
+    def add_namespace(self, ref: NsRef, kind: Literal["host", "pod", "router", "other"] = "other") -> NetNamespace:
         if ref in self.namespaces:
             raise ValueError(f"namespace {ref} exists")
-        ns = NetNamespace(ref=ref, kind=kind, owner=owner)
+        ns = NetNamespace(ref=ref, kind=kind)
         self.namespaces[ref] = ns
         return ns
 

@@ -58,8 +58,8 @@ def local_mac(text: str) -> str:
 
 
 def pod_namespace(node: str, pod: Pod) -> NsRef:
-    """A pod's namespace, per the IR convention ``NsRef(node, "pod:<ns>/<name>")``."""
-    return NsRef(node, f"pod:{pod.key}")
+    """A pod's namespace on ``node`` (``NsRef.pod``)."""
+    return NsRef.pod(node, pod.key)
 
 
 def v4_cidr(node: Node) -> IPv4Network | None:
@@ -222,7 +222,7 @@ def _program_pod(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pod: Pod, 
     ref = pod_namespace(host, pod)
     host_if = veth_name(pod.key)
     why = f"{conf.origin}: pod {pod.key}"
-    ns = dp.add_namespace(ref, kind="pod", owner=f"pod:{pod.key}")
+    ns = dp.add_namespace(ref, kind="pod")
     ns.add_interface(Interface(
         name="lo", kind="loopback", mtu=65536, addresses=[Address(IPv4Address("127.0.0.1"), 8)],
         origin=f"{why}: loopback",

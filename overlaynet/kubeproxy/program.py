@@ -142,7 +142,7 @@ def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _Cl
 
 def program_node(dp: Dataplane, cluster: Cluster, node: Node) -> None:
     """Write what kube-proxy on ``node`` programs into its root namespace's netfilter."""
-    ns = dp.namespace(NsRef(node.name, "root"))
+    ns = dp.namespace(NsRef.root(node.name))
     family = 4 if any(ip.version == 4 for ip in node.ips) else 6
     config = config_for_node(
         cluster,

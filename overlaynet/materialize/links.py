@@ -47,7 +47,7 @@ def create_segments(state: ApplyState) -> None:
         state.call(nsname, f"bridge {SEGMENT_BRIDGE}", ipr.link, "set", index=bridge, mtu=seg.mtu)
         portnames = NameMap(IFNAMSIZ)
         portnames.used.update({"lo", SEGMENT_BRIDGE})
-        for ref, ifname in sorted(ports, key=lambda p: (p[0].host, p[0].ns, p[1])):
+        for ref, ifname in sorted(ports, key=lambda p: (p[0].host, p[0].label, p[1])):
             port = portnames.take(ref.host)
             host_if = state.ifname(ref, ifname)
             obj = f"veth {port} <-> {state.ns_names[ref]}:{host_if} (segment {segname})"

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 
-from overlaynet.dataplane.ir import NsRef
+from overlaynet.dataplane.ir import NsKind, NsRef
 from overlaynet.errors import MaterializeError
 
 PREFIX = "onet-"
@@ -54,12 +54,12 @@ def _short(text: str, limit: int) -> str:
 
 def namespace_label(ref: NsRef) -> str:
     """A readable label for an IR namespace: ``node-1``, ``node-1.frontend-0``."""
-    if ref.ns == "root":
+    if ref.is_root:
         label = ref.host
-    elif ref.ns.startswith("pod:"):
-        label = f"{ref.host}.{ref.ns[4:].rsplit('/', 1)[-1]}"
+    elif ref.kind is NsKind.POD:
+        label = f"{ref.host}.{ref.name.rsplit('/', 1)[-1]}"
     else:
-        label = f"{ref.host}.{ref.ns}"
+        label = f"{ref.host}.{ref.name}"
     return _short(_UNSAFE.sub("_", label), 40)
 
 

@@ -110,7 +110,7 @@ class _Pair:
 
 
 def _pod_ref(pod: Pod) -> NsRef:
-    return NsRef(pod.node or "", f"pod:{pod.key}")
+    return NsRef.of_pod(pod)
 
 
 def _ipv4(pod: Pod) -> Any:
@@ -235,7 +235,7 @@ def _crossed_skipped(trace: Any, skipped: frozenset[tuple[NsRef, str]]) -> str |
     if trace is None:
         return None
     for hop in trace.hops:
-        ref = NsRef(hop.host, hop.namespace)
+        ref = hop.ns
         for step in hop.steps:
             dev = getattr(step, "dev", None)
             if dev is not None and (ref, dev) in skipped:
@@ -377,7 +377,7 @@ def _compare_mtu(pair: _Pair) -> list[Comparison]:
     drop = t.last_step
     want_mtu = getattr(drop, "mtu", None)
     # where the error arises: the sender's own stack (EMSGSIZE) or a host on the path (ICMP)
-    where = NsRef(t.hops[-1].host, t.hops[-1].namespace) if t.hops else None
+    where = t.hops[-1].ns if t.hops else None
     local = where == pair.src
     said = (f"{t.disposition} mtu {want_mtu} at size {pair.pmtu + 1}" if pair.pmtu is not None else "?") + \
         (" (local)" if local else f" (from {where.host if where else '?'})")

@@ -1,42 +1,19 @@
-"""What a trace returns: ``Trace(hops, disposition)``, ``Hop(host, namespace, steps)``, the
+"""What a trace returns: ``Trace(hops, disposition)``, ``Hop(ns, steps)``, the
 ``Disposition`` vocabulary, and the wire records the pcap writer turns into frames."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
+from overlaynet.trace.disposition import Disposition
 from overlaynet.trace.steps import Step
 
 __all__ = ["Disposition", "Encapsulation", "Hop", "Trace", "TraceResult", "Wire", "packet_dict"]
-
-
-class Disposition(StrEnum):
-    """How a trace ends. Only DELIVERED and ACCEPTED are successes."""
-
-    DELIVERED = "DELIVERED"  # reached the destination pod's namespace
-    ACCEPTED = "ACCEPTED"  # terminated on a host or router (a local address there)
-    EXITS_NETWORK = "EXITS_NETWORK"  # left the topology through the border router's uplink
-    DENIED = "DENIED"  # dropped by a netfilter rule, a policy or rp_filter
-    REJECTED = "REJECTED"  # refused with an ICMP error (REJECT, prohibit route)
-    NO_ROUTE = "NO_ROUTE"  # no usable route (none, unreachable, bad gateway, forwarding off)
-    NULL_ROUTED = "NULL_ROUTED"  # a blackhole route
-    NEIGHBOR_UNREACHABLE = "NEIGHBOR_UNREACHABLE"  # ARP / FDB found nobody for the next hop
-    LOOP = "LOOP"  # the same packet came back to the same namespace
-    TTL_EXCEEDED = "TTL_EXCEEDED"
-    FRAG_NEEDED = "FRAG_NEEDED"  # DF set and bigger than the egress MTU
-    NXDOMAIN = "NXDOMAIN"  # the target name does not resolve
-
-    @property
-    def success(self) -> bool:
-        return self in (Disposition.DELIVERED, Disposition.ACCEPTED)
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def packet_dict(p: Packet) -> dict[str, Any]:
@@ -56,9 +33,17 @@ def packet_dict(p: Packet) -> dict[str, Any]:
 class Hop:
     """One network namespace on one host and what happened to the packet there."""
 
-    host: str
-    namespace: str
+    ns: NsRef
     steps: tuple[Step, ...]
+
+    @property
+    def host(self) -> str:
+        return self.ns.host
+
+    @property
+    def namespace(self) -> str:
+        """The namespace's name on its host as traces print it (``root``, ``pod:ns/name``)."""
+        return self.ns.label
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -98,9 +98,7 @@ def find_pod(cluster: Cluster, text: str) -> Pod | None:
 def _pod_ns(pod: Pod) -> NsRef:
     if pod.node is None:
         raise TraceError(f"pod {pod.key} is not scheduled on a node")
-    if pod.host_network:
-        return NsRef(pod.node)
-    return NsRef(pod.node, f"pod:{pod.key}")
+    return NsRef.of_pod(pod)
 
 
 def _ip(text: str) -> IPAddress | None:
@@ -266,9 +264,9 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
         assert dns is not None
         src_ip = src.ip or ip_address("0.0.0.0")
         pkt = Packet(src_ip, src_ip, req.proto, None, req.port or port, req.size, req.df, req.ttl)
-        host, ns = (src.start.host, src.start.ns) if isinstance(src.start, NsRef) else (src.start.ns.host, src.start.ns.ns)
+        where = src.start if isinstance(src.start, NsRef) else src.start.ns
         reason = f"{dns.name} does not resolve from {src.label} (last answer {dns.rcode})"
-        t = Trace((Hop(host, ns, (dns,)),), Disposition.NXDOMAIN, pkt, reason=reason)
+        t = Trace((Hop(where, (dns,)),), Disposition.NXDOMAIN, pkt, reason=reason)
         return TraceReport(TraceResult((t,)))
     if dst.is_multicast or dst == ip_address("255.255.255.255") or (dst.version == 4 and dst in _THIS_NETWORK):
         raise TraceError(f"--to {dst}: multicast, broadcast and 0.0.0.0/8 destinations are not traced (only unicast)")
@@ -285,7 +283,7 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
             back = done.final_packet.reversed().with_(ttl=64, df=req.df)
             # the branch's own conntrack when --all-branches forked it, else the shared one
             branch_state = done.nf_state if done.nf_state is not None else state
-            reply = trace(network, back, NsRef(last.host, last.namespace), state=branch_state, seed=req.seed)
+            reply = trace(network, back, last.ns, state=branch_state, seed=req.seed)
             if isinstance(src.start, Injection):
                 reply = TraceResult(tuple(_at_edge(t, packet.src) for t in reply.traces))
     return TraceReport(forward, reply, isinstance(src.start, Injection))

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any, ClassVar
 
 from overlaynet.model.base import IPAddress
+from overlaynet.trace.disposition import Disposition
 
 __all__ = [
     "BridgeStep",
@@ -296,7 +297,7 @@ class DropStep(Step):
     """Why the packet stops: the reason in words, what dropped it, and for MTU both sizes."""
 
     kind: ClassVar[str] = "drop"
-    disposition: str
+    disposition: Disposition
     reason: str
     dev: str | None = None
     size: int | None = None
@@ -305,7 +306,7 @@ class DropStep(Step):
 
     def summary(self) -> str:
         origin = f" [{self.origin}]" if self.origin else ""
-        return f"{self.disposition}: {self.reason}{origin}"
+        return f"{self.disposition.value}: {self.reason}{origin}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from overlaynet.trace.model import Disposition, Encapsulation, Trace
 from overlaynet.trace.steps import (
     BridgeStep,
     DecapStep,
-    DropStep,
     EncapStep,
     ForwardStep,
     NeighborStep,
@@ -38,7 +37,7 @@ __all__ = ["send_on_device", "try_decap"]
 
 
 def _unreachable(f: Flight, reason: str, dev: str, origin: str = "") -> list[Trace]:
-    return [f.end(Disposition.NEIGHBOR_UNREACHABLE, reason, DropStep("NEIGHBOR_UNREACHABLE", reason, dev=dev, origin=origin))]
+    return [f.drop(Disposition.NEIGHBOR_UNREACHABLE, reason, dev=dev, origin=origin)]
 
 
 def send_on_device(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, route: Route, nexthop: IPAddress) -> list[Trace]:
@@ -47,7 +46,7 @@ def send_on_device(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, rou
         return w.deliver(f, iface.name)
     if kind == "dummy":
         reason = f"{iface.name} is a dummy device: it discards what it is given"
-        return [f.end(Disposition.NULL_ROUTED, reason, DropStep("NULL_ROUTED", reason, dev=iface.name))]
+        return [f.drop(Disposition.NULL_ROUTED, reason, dev=iface.name)]
     if kind == "phys":
         return _send_phys(w, f, ns, iface, nexthop)
     if kind in ("veth", "bridge"):
@@ -68,7 +67,7 @@ def send_on_device(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, rou
     if kind == "tun":
         return _send_tun(w, f, ns, iface)
     reason = f"cannot transmit on {iface.name} of kind {kind}"
-    return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
+    return [f.drop(Disposition.NO_ROUTE, reason, dev=iface.name)]
 
 
 def _neighbor_step(nexthop: IPAddress, dev: str, ans: L2Answer) -> NeighborStep:
@@ -151,7 +150,7 @@ def _send_tun(w: Walker, f: Flight, ns: NetNamespace, iface: Interface) -> list[
     fw = ns.forwarders.get(iface.tun.forwarder) if iface.tun is not None else None
     if fw is None:
         reason = f"TUN {iface.name} has no userspace forwarder attached"
-        return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
+        return [f.drop(Disposition.NO_ROUTE, reason, dev=iface.name)]
     dst = f.packet.dst
     best: ForwarderEntry | None = None
     for e in fw.table:
@@ -160,7 +159,7 @@ def _send_tun(w: Walker, f: Flight, ns: NetNamespace, iface: Interface) -> list[
     g = f.add(ForwardStep(iface.name, f"userspace forwarder {fw.name}", "tun"))
     if best is None:
         reason = f"forwarder {fw.name} has no peer for {dst} (it answers ICMP net unreachable)"
-        return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name, origin=fw.origin))]
+        return [g.drop(Disposition.NO_ROUTE, reason, dev=iface.name, origin=fw.origin)]
     g, expired = _forwarder_ttl(g, fw.name, fw.ttl_decrement, iface.name, "sends")
     if expired is not None:
         return [expired]
@@ -175,7 +174,7 @@ def _forwarder_ttl(f: Flight, name: str, decrement: int, dev: str, when: str) ->
     ttl = f.packet.ttl - decrement
     if ttl <= 0:
         reason = f"TTL {f.packet.ttl} reaches 0 when {name} {when} on {dev}: it discards the packet without an ICMP error"
-        return f, f.end(Disposition.TTL_EXCEEDED, reason, DropStep("TTL_EXCEEDED", reason, dev=dev))
+        return f, f.drop(Disposition.TTL_EXCEEDED, reason, dev=dev)
     return f.evolve(packet=f.packet.with_(ttl=ttl)), None
 
 
@@ -203,7 +202,7 @@ def _encap(
         src = select_source(sender, route, remote) if route is not None else None
     if src is None:
         reason = f"{iface.name}: no route to the remote tunnel end {remote}, so no source address"
-        return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=iface.name))]
+        return [f.drop(Disposition.NO_ROUTE, reason, dev=iface.name)]
     extra = overhead(kind, remote.version, framing)
     layers = outer_layers(kind, remote.version, framing)
     outer = Packet(
@@ -301,7 +300,7 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     if target is None:
         if mismatch:
             reason = f"the kernel drops the tunnel packet: {mismatch}"
-            return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=in_iface))]
+            return [f.drop(Disposition.NO_ROUTE, reason, dev=in_iface)]
         return None
     pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
     step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces)
@@ -315,7 +314,7 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     device = target_ns.interfaces[target]
     if not device.up:
         reason = f"{target} is down"
-        return [g.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=target))]
+        return [g.drop(Disposition.NO_ROUTE, reason, dev=target)]
     if device.master is not None and device.master in target_ns.interfaces:
         return _bridge_ingress(w, g, target_ns, device, enc.inner_dst_mac)
     return w.receive(g, target)

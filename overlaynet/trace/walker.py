@@ -91,7 +91,7 @@ class Flight:
 
     def enter(self, ref: NsRef) -> Flight:
         """Close the current hop and open one in ``ref``."""
-        hop = Hop(self.ns.host, self.ns.ns, self.steps)
+        hop = Hop(self.ns, self.steps)
         return self.evolve(hops=(*self.hops, hop), ns=ref, steps=())
 
     def wire(self, link: str, src_mac: str | None = None, dst_mac: str | None = None) -> Flight:
@@ -99,13 +99,29 @@ class Flight:
         w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu)
         return self.evolve(wires=(*self.wires, w))
 
+    def drop(
+        self,
+        disposition: Disposition,
+        reason: str,
+        *steps: Step,
+        detail: str | None = None,
+        dev: str | None = None,
+        size: int | None = None,
+        mtu: int | None = None,
+        origin: str = "",
+    ) -> Trace:
+        """End here without delivery: ``steps`` (the route or rule that decided), then the
+        ``DropStep`` saying why (``detail`` when its words differ from the trace's reason)."""
+        why = DropStep(disposition, reason if detail is None else detail, dev=dev, size=size, mtu=mtu, origin=origin)
+        return self.end(disposition, reason, *steps, why)
+
     def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:
         if self.notes and not disposition.success:
             # what an agent failed to program explains the failure: say so last
             reason = f"{reason}; because {'; '.join(self.notes)}"
             steps = (*steps, WarningStep(f"why: {'; '.join(self.notes)}"))
         done = self.add(*steps)
-        hop = Hop(done.ns.host, done.ns.ns, done.steps)
+        hop = Hop(done.ns, done.steps)
         return Trace(
             hops=(*done.hops, hop),
             disposition=disposition,
@@ -186,13 +202,7 @@ class Walker:
                 if by_policy and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
                     steps.append(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
             for nat in out.nat:
-                if nat.side is not None:
-                    rewrote_dst = nat.side == "dst"
-                else:
-                    rewrote_dst = nat.kind in ("DNAT", "REDIRECT") or (
-                        nat.kind == "conntrack" and nat.before[0] != nat.after[0] and nat.before[0] == f.packet.dst
-                    )
-                if rewrote_dst:
+                if nat.side == "dst":
                     steps.append(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
                 else:
                     steps.append(SnatStep(nat.before, nat.after, nat.chain, nat.kind))
@@ -204,9 +214,9 @@ class Walker:
             last = out.hits[-1] if out.hits else None
             rule = f"{last.table}/{last.chain} #{last.number}: {last.text}" if last else f"{hook} policy"
             if out.verdict == "DROP":
-                traces.append(g.end(Disposition.DENIED, f"dropped at {hook} by {rule}", DropStep("DENIED", f"{hook}: {rule}")))
+                traces.append(g.drop(Disposition.DENIED, f"dropped at {hook} by {rule}", detail=f"{hook}: {rule}"))
             elif out.verdict == "REJECT":
-                traces.append(g.end(Disposition.REJECTED, f"rejected at {hook} by {rule}", DropStep("REJECTED", f"{hook}: {rule}")))
+                traces.append(g.drop(Disposition.REJECTED, f"rejected at {hook} by {rule}", detail=f"{hook}: {rule}"))
             else:
                 traces.extend(cont(g))
         return traces
@@ -215,9 +225,9 @@ class Walker:
     def _loop(self, f: Flight, key: object) -> tuple[Flight, Trace | None]:
         if key in f.seen:
             where = str(f.ns)
-            return f, f.end(Disposition.LOOP, f"the same packet came back to {where}", DropStep("LOOP", f"packet revisits {where} unchanged"))
+            return f, f.drop(Disposition.LOOP, f"the same packet came back to {where}", detail=f"packet revisits {where} unchanged")
         if len(f.hops) > MAX_HOPS:
-            return f, f.end(Disposition.LOOP, f"more than {MAX_HOPS} hops", DropStep("LOOP", f"hop limit {MAX_HOPS} reached"))
+            return f, f.drop(Disposition.LOOP, f"more than {MAX_HOPS} hops", detail=f"hop limit {MAX_HOPS} reached")
         return f.evolve(seen=f.seen | {key}), None
 
     def _state_key(self, f: Flight, tag: str) -> object:
@@ -279,7 +289,7 @@ class Walker:
                     f"source {src} may not leave {ns.ref} by {dev} (net.ipv4.conf.{dev}.route_localnet=0): "
                     f"the kernel refuses the route after the DNAT to {k.packet.dst}"
                 )
-                return [k.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=dev))]
+                return [k.drop(Disposition.NO_ROUTE, reason, dev=dev)]
         return self.hook(k, "POSTROUTING", None, dev, lambda m: self.transmit(m, route, dev))
 
     def receive(self, f: Flight, in_iface: str) -> list[Trace]:
@@ -323,7 +333,7 @@ class Walker:
         if what is None:
             return None
         reason = f"{ns.ref} drops a {what} received on {in_iface}"
-        return f.end(Disposition.DENIED, reason, DropStep("DENIED", reason, dev=in_iface))
+        return f.drop(Disposition.DENIED, reason, dev=in_iface)
 
     def bridged(self, f: Flight, bridge: str, cont: Cont) -> list[Trace]:
         """br_netfilter: an IPv4 frame ``bridge`` forwards between two of its ports passes
@@ -359,7 +369,7 @@ class Walker:
         ns = self.dp.namespace(f.ns)
         p = f.packet
         if ns.kind == "pod":
-            who = f"pod {ns.owner[4:] if ns.owner and ns.owner.startswith('pod:') else ns.ref.ns}"
+            who = f"pod {ns.ref.pod_key or ns.ref.label}"
             disposition = Disposition.DELIVERED
         else:
             who = f"{'router' if ns.kind == 'router' else 'host'} {ns.ref}"
@@ -384,7 +394,7 @@ class Walker:
             return None
         how = "strict" if mode == 1 else "loose"
         reason = f"rp_filter ({how}) on {in_iface}: no route back to {f.packet.src}" + (f" out {in_iface}" if mode == 1 else "")
-        return f.end(Disposition.DENIED, reason, DropStep("DENIED", reason, dev=in_iface))
+        return f.drop(Disposition.DENIED, reason, dev=in_iface)
 
     def _route_dev(self, ns: NetNamespace, route: Route) -> str | None:
         if route.dev is not None or route.via is None:
@@ -402,7 +412,7 @@ class Walker:
             f = f.evolve(notes=f.notes + fresh).add(*(WarningStep(n) for n in fresh))
         if route is None:
             reason = f"no route to {p.dst} in {ns.ref}"
-            return f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason))
+            return f.drop(Disposition.NO_ROUTE, reason)
         text = format_route(route)
         endings = {
             "blackhole": (Disposition.NULL_ROUTED, "blackhole route"),
@@ -414,7 +424,7 @@ class Walker:
             disposition, what = endings[route.type]
             reason = f"{what}: {text}"
             step = RouteStep(p.dst, text, route.dev, route.via, route.table, route.origin)
-            return f.end(disposition, reason, step, DropStep(disposition.value, reason, dev=route.dev, origin=route.origin))
+            return f.drop(disposition, reason, step, dev=route.dev, origin=route.origin)
         dev = route.dev
         if route.via is not None and not route.onlink:
             conn = connected_route(ns, route.via, route.dev)
@@ -426,17 +436,17 @@ class Walker:
                     f"the gateway to be L2-adjacent or the route to be onlink)"
                 )
                 step = RouteStep(p.dst, text, route.dev, route.via, route.table, route.origin)
-                return f.end(Disposition.NO_ROUTE, reason, step, DropStep("NO_ROUTE", reason, dev=route.dev, origin=route.origin))
+                return f.drop(Disposition.NO_ROUTE, reason, step, dev=route.dev, origin=route.origin)
             dev = dev or conn.dev
         if dev is None or dev not in ns.interfaces:
             reason = f"route '{text}' names no usable device"
-            return f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, origin=route.origin))
+            return f.drop(Disposition.NO_ROUTE, reason, origin=route.origin)
         ttl = None
         if forwarded:
             if p.ttl <= 1:
                 step = RouteStep(p.dst, text, dev, route.via, route.table, route.origin)
                 reason = f"TTL {p.ttl} expires when {ns.ref} forwards (ICMP time exceeded)"
-                return f.end(Disposition.TTL_EXCEEDED, reason, step, DropStep("TTL_EXCEEDED", reason, dev=dev))
+                return f.drop(Disposition.TTL_EXCEEDED, reason, step, dev=dev)
             ttl = p.ttl - 1
             f = f.evolve(packet=p.with_(ttl=ttl))
         return f.add(RouteStep(p.dst, text, dev, route.via, route.table, route.origin, ttl)), route, dev
@@ -444,7 +454,7 @@ class Walker:
     def forward(self, f: Flight, ns: NetNamespace, in_iface: str) -> list[Trace]:
         if not ns.ip_forward:
             reason = f"{ns.ref} does not forward (net.ipv4.ip_forward=0) and {f.packet.dst} is not local"
-            return [f.end(Disposition.NO_ROUTE, reason, DropStep("NO_ROUTE", reason, dev=in_iface))]
+            return [f.drop(Disposition.NO_ROUTE, reason, dev=in_iface)]
         routed = self.route(f, ns, forwarded=True)
         if isinstance(routed, Trace):
             return [routed]
@@ -486,4 +496,4 @@ class Walker:
             f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} "
             f"(ICMP fragmentation needed, mtu {iface.mtu})"
         )
-        return f.end(Disposition.FRAG_NEEDED, reason, DropStep("FRAG_NEEDED", reason, dev=dev, size=p.size, mtu=iface.mtu))
+        return f.drop(Disposition.FRAG_NEEDED, reason, dev=dev, size=p.size, mtu=iface.mtu)

@@ -114,8 +114,8 @@ def _vxlan_over_ipv6() -> tuple[Dataplane, NsRef, IPv4Address]:
                                      vxlan=VxlanInfo(vni=1, local=me, port=4789, dev="eth0"),
                                      addresses=[Address(ip_address(f"10.9.{i}.0"), 32)]))
         root.add_interface(Interface("gw", "veth", mtu=1430, addresses=[Address(ip_address(f"10.9.{i}.1"), 24)],
-                                     peer=(NsRef(f"h{i}", "pod:default/p"), "eth0"), mac=f"02:00:00:00:88:0{i}"))
-        pod = dp.add_namespace(NsRef(f"h{i}", "pod:default/p"), "pod")
+                                     peer=(NsRef.pod(f"h{i}", "default/p"), "eth0"), mac=f"02:00:00:00:88:0{i}"))
+        pod = dp.add_namespace(NsRef.pod(f"h{i}", "default/p"), "pod")
         pod.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ip_address("127.0.0.1"), 8)]))
         pod.add_interface(Interface("eth0", "veth", mtu=1430, peer=(root.ref, "gw"), mac=f"02:00:00:00:99:0{i}",
                                     addresses=[Address(ip_address(f"10.9.{i}.5"), 24)]))
@@ -125,7 +125,7 @@ def _vxlan_over_ipv6() -> tuple[Dataplane, NsRef, IPv4Address]:
         root.add_route(Route(ip_network(f"10.9.{other}.0/24"), dev="vx", via=vtep, onlink=True, origin="hand-built VXLAN/IPv6"))
         root.add_neighbor(Neighbor(vtep, "vx", f"02:00:00:00:77:0{other}"))
         root.add_fdb(FdbEntry(f"02:00:00:00:77:0{other}", "vx", dst=ip_address(f"fd00:60::{other}")))
-    return dp, NsRef("h1", "pod:default/p"), IPv4Address("10.9.2.5")
+    return dp, NsRef.pod("h1", "default/p"), IPv4Address("10.9.2.5")
 
 
 def test_vxlan_on_an_ipv6_underlay_is_70_in_the_tracers_frames() -> None:
@@ -176,7 +176,7 @@ def _two_host_ipip() -> tuple[Dataplane, NsRef, IPv4Address]:
         root.add_route(Route(ip_network("0.0.0.0/0"), dev="eth0", via=ip_address("192.168.60.254")))
         root.add_interface(Interface("tunl0", "ipip", mtu=1480, ipip=IpipInfo(),
                                      addresses=[Address(ip_address(f"10.9.{i}.0"), 32)]))
-        pod = dp.add_namespace(NsRef(f"h{i}", "pod:default/p"), "pod")
+        pod = dp.add_namespace(NsRef.pod(f"h{i}", "default/p"), "pod")
         pod.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ip_address("127.0.0.1"), 8)]))
         pod.add_interface(Interface("eth0", "veth", mtu=1480, peer=(root.ref, "calip"), proxy_arp=False,
                                     addresses=[Address(ip_address(f"10.9.{i}.5"), 32)]))
@@ -188,7 +188,7 @@ def _two_host_ipip() -> tuple[Dataplane, NsRef, IPv4Address]:
         other = 3 - i
         root.add_route(Route(ip_network(f"10.9.{other}.0/24"), dev="tunl0", via=ip_address(f"192.168.60.{other}"),
                              onlink=True, origin="hand-built Calico IPIP"))
-    return dp, NsRef("h1", "pod:default/p"), IPv4Address("10.9.2.5")
+    return dp, NsRef.pod("h1", "default/p"), IPv4Address("10.9.2.5")
 
 
 def test_ip_in_ip_is_20_in_the_tracers_frames() -> None:

@@ -28,7 +28,7 @@ def test_links_neighbours_and_fdb() -> None:
     lines = format_link(3, vx)
     assert lines[0] == "3: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 state UNKNOWN"
     assert lines[2] == "    vxlan id 1 local 192.168.20.13 dev eth0 srcport 0 0 dstport 8472 nolearning"
-    veth = Interface("veth1", "veth", master="cni0", peer=(NsRef("n", "pod:default/a"), "eth0"))
+    veth = Interface("veth1", "veth", master="cni0", peer=(NsRef.pod("n", "default/a"), "eth0"))
     assert format_link(5, veth)[0].startswith("5: veth1@eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master cni0 state UP")
     assert format_neighbor(Neighbor(A("10.244.3.0"), "flannel.1", "aa:bb:cc:dd:ee:ff")) == \
         "10.244.3.0 dev flannel.1 lladdr aa:bb:cc:dd:ee:ff PERMANENT"

@@ -98,7 +98,7 @@ def check_ir_and_mtu(net: Network) -> None:
         for pod in cluster.pods_on(node.name):
             if pod.host_network:
                 continue
-            eth0 = dp.namespace(NsRef(node.name, f"pod:{pod.key}")).interfaces["eth0"]
+            eth0 = dp.namespace(NsRef.pod(node.name, pod.key)).interfaces["eth0"]
             assert pod.ip in {a.ip for a in eth0.addresses}
             assert eth0.mtu <= pod_mtu
 
@@ -110,7 +110,7 @@ def check_reachability(net: Network) -> None:
             if src is dst:
                 continue
             packet = Packet(src.ip, dst.ip, "tcp", 40000, 8080)  # type: ignore[arg-type]
-            result = trace(net, packet, NsRef(src.node, f"pod:{src.key}"))  # type: ignore[arg-type]
+            result = trace(net, packet, NsRef.of_pod(src))
             t = result.trace
             assert t.disposition == "DELIVERED", (
                 f"{src.key} ({src.ip}, {src.node}) → {dst.key} ({dst.ip}, {dst.node}): "

@@ -44,7 +44,7 @@ def test_bridge_pods_and_mtu() -> None:
     root = dp.namespaces[NsRef("node-2")]
     cbr0 = root.interfaces["cbr0"]
     assert cbr0.kind == "bridge" and str(cbr0.addresses[0]) == "10.244.0.1/24" and cbr0.mtu == 9000
-    pod = dp.namespaces[NsRef("node-2", "pod:default/b")]
+    pod = dp.namespaces[NsRef.pod("node-2", "default/b")]
     assert pod.interfaces["eth0"].mtu == 9000 == FakeDriver(c).pod_mtu(c.node("node-2"))
     assert {(str(r.dst), str(r.via)) for r in pod.routes} == {
         ("10.244.0.0/24", "None"), ("0.0.0.0/0", "10.244.0.1"),

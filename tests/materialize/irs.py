@@ -59,7 +59,7 @@ def bridge_with_ports(n: int = 3) -> Dataplane:
     _lo(host)
     host.add_interface(Interface("br-test", "bridge", mtu=1500, addresses=[addr("10.1.0.1/24")]))
     for i in range(1, n + 1):
-        pod = dp.add_namespace(NsRef("h", f"pod:default/p{i}"), "pod", owner=f"pod:default/p{i}")
+        pod = dp.add_namespace(NsRef.pod("h", f"default/p{i}"), "pod")
         _lo(pod)
         hv, pv = veth_pair(host, f"vethp{i}", pod, "eth0")
         hv.master = "br-test"
@@ -94,7 +94,7 @@ def two_host_vxlan(*, underlay_mtu: int = 1500) -> Dataplane:
             vxlan=VxlanInfo(vni=1, local=ip_address(f"192.168.50.{i}"), port=8472, dev="eth0"),
         ))
         root.add_interface(Interface("cni0", "bridge", mtu=underlay_mtu - 50, addresses=[addr(f"10.244.{i}.1/24")]))
-        pod = dp.add_namespace(NsRef(host, "pod:default/pod-a"), "pod", owner="pod:default/pod-a")
+        pod = dp.add_namespace(NsRef.pod(host, "default/pod-a"), "pod")
         _lo(pod)
         hv, pv = veth_pair(root, f"veth{i}a", pod, "eth0", mtu=underlay_mtu - 50)
         hv.master = "cni0"

@@ -55,7 +55,7 @@ def test_bridge_ports_and_pod_routes(run_id: str) -> None:
         links = _links(m, host)
         assert {links[f"vethp{i}"].get("master") for i in (1, 2, 3)} == {"br-test"}
         assert links["br-test"]["linkinfo"]["info_kind"] == "bridge"
-        pods = [NsRef("h", f"pod:default/p{i}") for i in (1, 2, 3)]
+        pods = [NsRef.pod("h", f"default/p{i}") for i in (1, 2, 3)]
         assert [m.namespace_name(p) for p in pods] == [f"onet-{run_id}-h.p{i}" for i in (1, 2, 3)]
         default = _routes(m, pods[0])[0]
         assert (default["dst"], default["gateway"], default["dev"]) == ("default", "10.1.0.1", "eth0")
@@ -80,7 +80,7 @@ def test_two_host_vxlan_by_hand(vxlan_by_hand: Materialized) -> None:
     assert [(n["dst"], n["lladdr"], n["state"]) for n in neigh] == [("10.244.2.0", irs.vtep_mac(2), ["PERMANENT"])]
     route = next(r for r in _routes(m, node1) if r["dst"] == "10.244.2.0/24")
     assert (route["gateway"], route["dev"], route["flags"]) == ("10.244.2.0", "flannel.1", ["onlink"])
-    pod = NsRef("node-1", "pod:default/pod-a")
+    pod = NsRef.pod("node-1", "default/pod-a")
     reply = ping(m, pod, "10.244.2.2")
     assert (reply.status, reply.ttl) == ("reply", 62)  # routed by node-2 and by node-1
     assert ping(m, pod, "10.244.2.2", size=1450, df=True).status == "reply"
@@ -190,4 +190,4 @@ def test_only_the_hosts_asked_for(run_id: str) -> None:
         with pytest.raises(MaterializeError, match="not materialized"):
             m.namespace_name(NsRef("node-2"))
         # node-1's pod reaches its own host through cni0; node-2 does not exist here
-        assert ping(m, NsRef("node-1", "pod:default/pod-a"), "10.244.1.1").ttl == 64
+        assert ping(m, NsRef.pod("node-1", "default/pod-a"), "10.244.1.1").ttl == 64

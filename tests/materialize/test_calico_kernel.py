@@ -51,7 +51,7 @@ def _by(report: VerifyReport, check: str) -> list[Any]:
 
 
 def _ref(pod: Pod) -> NsRef:
-    return NsRef(pod.node or "", f"pod:{pod.key}")
+    return NsRef.of_pod(pod)
 
 
 def _disagreements(report: VerifyReport) -> str:

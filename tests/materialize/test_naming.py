@@ -28,8 +28,8 @@ def test_run_ids() -> None:
 
 def test_labels() -> None:
     assert namespace_label(NsRef("node-1")) == "node-1"
-    assert namespace_label(NsRef("node-1", "pod:default/frontend-0")) == "node-1.frontend-0"
-    assert namespace_label(NsRef("h", "ovnet 1/x")) == "h.ovnet_1_x"
+    assert namespace_label(NsRef.pod("node-1", "default/frontend-0")) == "node-1.frontend-0"
+    assert namespace_label(NsRef.network("h", "ovnet 1/x")) == "h.ovnet_1_x"
     assert segment_label("rack-a") == "seg.rack-a"
     assert len(namespace_label(NsRef("n" * 80))) == 40
 

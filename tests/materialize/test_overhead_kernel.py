@@ -49,7 +49,7 @@ def ov_run() -> Iterator[str]:
 
 
 def _pod_ns(pod: Any) -> NsRef:
-    return NsRef(pod.node, f"pod:{pod.key}")
+    return NsRef.of_pod(pod)
 
 
 class TracerSizes:

@@ -42,7 +42,7 @@ def test_ping_through_a_router_with_a_smaller_mtu_beyond(run_id: str) -> None:
 @pytest.mark.tshark
 def test_capture_on_the_underlay_decodes_vxlan(vxlan_by_hand: Materialized) -> None:
     m = vxlan_by_hand
-    pod = NsRef("node-1", "pod:default/pod-a")
+    pod = NsRef.pod("node-1", "default/pod-a")
     cap = Capture(m, "lan")
     try:
         with cap:

@@ -30,6 +30,8 @@ def sample(annotation: str) -> object:
         return 2
     if annotation.startswith("bool"):
         return True
+    if annotation.startswith("Disposition"):
+        return api.Disposition.DENIED
     return "x"
 
 

@@ -56,7 +56,7 @@ def test_demo_crosses_racks_with_vxlan(demo: Network) -> None:
 def test_demo_df_1480_stops_at_the_pods_own_eth0(demo: Network) -> None:
     t = run(demo, demo_request(demo, size=1480, df=True)).forward.trace
     assert t.disposition is Disposition.FRAG_NEEDED
-    assert t.hops[-1].namespace.startswith("pod:default/frontend")
+    assert (t.hops[-1].ns.pod_key or "").startswith("default/frontend")
     drop = t.last_step
     assert (drop.dev, drop.size, drop.mtu) == ("eth0", 1480, 1450)  # type: ignore[union-attr]
 
@@ -75,7 +75,7 @@ def test_reply_comes_back(demo: Network) -> None:
     back = report.reply.trace
     assert back.disposition is Disposition.DELIVERED
     assert back.packet.src == report.forward.trace.packet.dst
-    assert back.hops[-1].namespace.startswith("pod:default/frontend")
+    assert (back.hops[-1].ns.pod_key or "").startswith("default/frontend")
 
 
 def test_smaller_underlay_mtu_fragments_the_outer_packet() -> None:

@@ -91,7 +91,7 @@ def test_localhost_nodeport_is_routed_again_after_the_dnat(net: Network, node: s
     t = run(net, TraceRequest(node, "127.0.0.1:30100")).forward.trace
     assert t.packet.src == ip_address("127.0.0.1")
     assert t.disposition is Disposition.DELIVERED, t.reason
-    assert t.hops[-1].namespace == "pod:default/a"
+    assert t.hops[-1].ns.pod_key == "default/a"
     assert t.final_packet is not None
     assert t.final_packet.dst == ip_address("10.244.0.2") and t.final_packet.dport == 8080
     assert not t.final_packet.src.is_loopback
@@ -102,7 +102,7 @@ def test_node_to_its_own_nodeport_sends_from_its_own_address(net: Network) -> No
     t = run(net, TraceRequest("node-2", "192.168.10.12:30100")).forward.trace
     assert t.packet.src == ip_address("192.168.10.12")
     assert t.disposition is Disposition.DELIVERED, t.reason
-    assert t.hops[-1].namespace == "pod:default/a"
+    assert t.hops[-1].ns.pod_key == "default/a"
 
 
 def test_localhost_nodeport_reply_returns_to_the_loopback_client(net: Network) -> None:

@@ -7,7 +7,15 @@ from ipaddress import ip_address
 
 from trace_irs import addr, namespace, plug, route, segment, veth
 
-from overlaynet.dataplane.ir import Dataplane, FdbEntry, Interface, IpipInfo, Neighbor, VxlanInfo
+from overlaynet.dataplane.ir import (
+    Dataplane,
+    FdbEntry,
+    Interface,
+    IpipInfo,
+    Neighbor,
+    NsRef,
+    VxlanInfo,
+)
 from overlaynet.dataplane.packet import Packet
 from overlaynet.trace import Disposition, trace
 
@@ -39,7 +47,7 @@ def overlay_host(dp: Dataplane, name: str, ip: str, seg: object, container_ip: s
     ov = namespace(dp, name, "ovnet-1", kind="other")
     ov.add_interface(Interface("br0", "bridge", mtu=1450, addresses=[addr("10.0.9.1/24")]))
     ov.add_interface(Interface("vxlan0", "vxlan", mtu=1450, master="br0", vxlan=VxlanInfo(vni=256, local=None, port=4789, link_ns=root.ref)))
-    c = namespace(dp, name, f"pod:default/c-{name}", kind="pod", forward=False)
+    c = namespace(dp, name, f"default/c-{name}", kind="pod", forward=False)
     veth(c, "eth0", container_ip, ov, f"veth-{name}", None, mtu=1450, master="br0")
     c.interfaces["eth0"].mac = mac
     route(c, "0.0.0.0/0", via="10.0.9.1", dev="eth0")
@@ -50,13 +58,14 @@ def test_docker_overlay_bridge_with_vxlan_port() -> None:
     seg = segment(dp, "s", "192.168.1.0/24")
     overlay_host(dp, "h1", "192.168.1.11/24", seg, "10.0.9.2/24", "02:42:0a:00:09:02")
     overlay_host(dp, "h2", "192.168.1.12/24", seg, "10.0.9.3/24", "02:42:0a:00:09:03")
-    ov1 = dp.namespaces[next(r for r in dp.namespaces if r.host == "h1" and r.ns == "ovnet-1")]
+    ov1 = dp.namespaces[NsRef.network("h1", "ovnet-1")]
     ov1.add_neighbor(Neighbor(A("10.0.9.3"), "vxlan0", "02:42:0a:00:09:03", origin="libnetwork: peer c-h2"))
     ov1.add_fdb(FdbEntry("02:42:0a:00:09:03", "vxlan0", dst=A("192.168.1.12"), origin="libnetwork: peer c-h2 on h2"))
-    src = next(r for r in dp.namespaces if r.ns == "pod:default/c-h1")
+    src = NsRef.pod("h1", "default/c-h1")
     t = trace(dp, Packet(A("10.0.9.2"), A("10.0.9.3"), "udp", 40000, 53, 100), src).trace
     assert t.disposition is Disposition.DELIVERED, t.reason
-    assert [h.namespace for h in t.hops] == ["pod:default/c-h1", "ovnet-1", "root", "root", "ovnet-1", "pod:default/c-h2"]
+    ovnet = [NsRef.network("h1", "ovnet-1"), NsRef.network("h2", "ovnet-1")]
+    assert [h.ns for h in t.hops] == [src, ovnet[0], NsRef("h1"), NsRef("h2"), ovnet[1], NsRef.pod("h2", "default/c-h2")]
     assert t.steps("neighbor")[0].how == "proxy_arp"  # type: ignore[attr-defined]
     encap = t.steps("encap")[0]
     assert (encap.vni, encap.outer_dport, encap.outer_dst) == (256, 4789, A("192.168.1.12"))  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ def test_pod_to_host_is_accepted_after_a_veth_crossing() -> None:
     dp, host, pod = pod_and_host()
     t = trace(dp, pkt("10.0.0.2", "10.0.0.1"), pod.ref).trace
     assert t.disposition is Disposition.ACCEPTED
-    assert [(h.host, h.namespace) for h in t.hops] == [("h1", "pod:default/a"), ("h1", "root")]
+    assert [h.ns for h in t.hops] == [NsRef.pod("h1", "default/a"), NsRef("h1")]
     assert kinds(t) == ["route", "neighbor", "forward", "deliver"]
     neigh = t.steps("neighbor")[0]
     assert neigh.how == "arp" and neigh.answered_by == "h1:veth-a"  # type: ignore[attr-defined]
@@ -209,7 +209,7 @@ def test_netfilter_drop_is_denied_with_the_rule(monkeypatch: pytest.MonkeyPatch)
 
 def test_all_branches_follow_each_dnat_with_its_probability(monkeypatch: pytest.MonkeyPatch) -> None:
     dp, host, pod = pod_and_host()
-    other = namespace(dp, "h1", "pod:default/b", kind="pod", forward=False)
+    other = namespace(dp, "h1", "default/b", kind="pod", forward=False)
     veth(other, "eth0", "10.0.1.2/24", host, "veth-b", "10.0.1.1/24")
     host.netfilter = _Rules()  # type: ignore[assignment]
     vip = (A("10.96.0.5"), 80)
@@ -219,7 +219,7 @@ def test_all_branches_follow_each_dnat_with_its_probability(monkeypatch: pytest.
             return [HookOutcome("ACCEPT", packet)]
         outs = []
         for ip in ("10.0.0.1", "10.0.1.2"):
-            nat = NatRecord("DNAT", vip, (A(ip), 8080), "KUBE-SEP-X")
+            nat = NatRecord("DNAT", vip, (A(ip), 8080), "dst", "KUBE-SEP-X")
             outs.append(HookOutcome("ACCEPT", packet.with_(dst=A(ip), dport=8080), Fraction(1, 2), nat=(nat,)))
         return outs if ctx.all_branches else outs[:1]  # type: ignore[attr-defined]
 

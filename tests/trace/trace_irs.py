@@ -21,7 +21,8 @@ def addr(text: str) -> Address:
 
 
 def namespace(dp: Dataplane, host: str, name: str = "root", kind: str = "host", forward: bool = True) -> NetNamespace:
-    ns = dp.add_namespace(NsRef(host, name), kind=kind, owner=name if name.startswith("pod:") else None)  # type: ignore[arg-type]
+    ref = NsRef.pod(host, name) if kind == "pod" else NsRef.on(host, name)
+    ns = dp.add_namespace(ref, kind=kind)  # type: ignore[arg-type]
     dp.built_hosts.add(host)
     ns.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[addr("127.0.0.1/8")]))
     if forward:
@@ -56,7 +57,7 @@ def pod_and_host() -> tuple[Dataplane, NetNamespace, NetNamespace]:
     """Host h1 (10.0.0.1) and pod h1/pod:default/a (10.0.0.2) on a veth pair, pod default via host."""
     dp = Dataplane()
     host = namespace(dp, "h1")
-    pod = namespace(dp, "h1", "pod:default/a", kind="pod", forward=False)
+    pod = namespace(dp, "h1", "default/a", kind="pod", forward=False)
     veth(pod, "eth0", "10.0.0.2/24", host, "veth-a", "10.0.0.1/24")
     route(pod, "0.0.0.0/0", via="10.0.0.1", dev="eth0")
     return dp, host, pod

@@ -36,10 +36,10 @@ class NatRecord:
     kind: Literal["DNAT", "SNAT", "MASQUERADE", "REDIRECT", "conntrack"]
     before: tuple[IPAddress, int | None]
     after: tuple[IPAddress, int | None]
-    chain: str = ""
     #: which address it rewrote: "dst" (DNAT, REDIRECT, a reply's un-SNAT) or "src" (SNAT,
-    #: MASQUERADE, a reply's un-DNAT); None when the producer did not say
-    side: Literal["src", "dst"] | None = None
+    #: MASQUERADE, a reply's un-DNAT)
+    side: Literal["src", "dst"]
+    chain: str = ""
 
 
 @dataclass(frozen=True, slots=True)

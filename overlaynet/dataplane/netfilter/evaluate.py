@@ -253,7 +253,7 @@ class _Run:
             assert src is not None
             before, after = (pkt.src, pkt.sport), src
             self.packet = pkt.with_(src=src[0], sport=src[1])
-        self.nat.append(NatRecord(kind, before, after, chain, "dst" if dst is not None else "src"))  # type: ignore[arg-type]
+        self.nat.append(NatRecord(kind, before, after, "dst" if dst is not None else "src", chain))  # type: ignore[arg-type]
         entry = self.ct.entry
         if kind != "conntrack" and entry is not None:
             r = entry.reply

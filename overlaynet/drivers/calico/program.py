@@ -52,7 +52,7 @@ def same_subnet(a: Node, b: Node) -> bool:
 
 def program_node(driver: CalicoDriver, dp: Dataplane, node: Node) -> None:
     opts = driver.opts
-    root = dp.namespaces[NsRef(node.name, "root")]
+    root = dp.namespaces[NsRef.root(node.name)]
     underlay_mtu = driver._underlay_mtu(node)
     mtu = driver.pod_mtu(node)
     root.sysctls["net.ipv4.ip_forward"] = "1"
@@ -104,8 +104,8 @@ def program_node(driver: CalicoDriver, dp: Dataplane, node: Node) -> None:
 
 
 def _program_pod(dp: Dataplane, root: NetNamespace, node: Node, pod: Pod, mtu: int) -> None:
-    ref = NsRef(node.name, f"pod:{pod.namespace}/{pod.name}")
-    ns = dp.add_namespace(ref, kind="pod", owner=f"pod:{pod.key}")
+    ref = NsRef.pod(node.name, pod.key)
+    ns = dp.add_namespace(ref, kind="pod")
     host_if = veth_name(pod)
     origin = f"calico CNI: workload {pod.key}"
     ns.add_interface(Interface("lo", "loopback", mtu=65536, addresses=[Address(ipaddress.ip_address("127.0.0.1"), 8)]))

@@ -41,7 +41,7 @@ def test_ipip_always_routes_via_tunl0_onlink_and_blackholes_own_block() -> None:
 def test_pod_plumbing_is_calico_cni() -> None:
     net = _net({})
     pod = net.cluster.pods[0]
-    root = net.dataplane.namespace(NsRef(pod.node or ""))
+    root = net.dataplane.namespace(NsRef.root(pod.node or "?"))
     host_if = root.interfaces[veth_name(pod)]
     assert host_if.name.startswith("cali") and len(host_if.name) == 15
     assert host_if.mac == "ee:ee:ee:ee:ee:ee" and host_if.proxy_arp and host_if.mtu == 1480
@@ -53,7 +53,7 @@ def test_pod_plumbing_is_calico_cni() -> None:
         f"net.ipv4.conf.{host_if.name}.forwarding": "1",
     }
     assert any(str(r.dst) == f"{pod.ip}/32" and r.dev == host_if.name and r.scope == "link" for r in root.routes)
-    ns = net.dataplane.namespace(NsRef(pod.node or "", f"pod:{pod.key}"))
+    ns = net.dataplane.namespace(NsRef.of_pod(pod))
     assert str(ns.interfaces["eth0"].addresses[0]) == f"{pod.ip}/32"
     gw = [r for r in ns.routes if r.via is not None]
     assert str(gw[0].via) == "169.254.1.1" and str(gw[0].dst) == "0.0.0.0/0"

@@ -161,15 +161,15 @@ def test_cni_bridge_and_pods() -> None:
     cni0 = root.interfaces["cni0"]
     assert cni0.kind == "bridge" and cni0.addresses == [Address(ip("10.244.1.1"), 24)] and cni0.mtu == 1450
     assert root.sysctls["net.ipv4.ip_forward"] == "1"
-    pod = dp.namespaces[NsRef("node-1", "pod:default/a")]
-    assert pod.kind == "pod" and pod.owner == "pod:default/a"
+    pod = dp.namespaces[NsRef.pod("node-1", "default/a")]
+    assert pod.kind == "pod" and pod.ref.pod_key == "default/a"
     eth0 = pod.interfaces["eth0"]
     assert eth0.kind == "veth" and eth0.mtu == 1450
     assert eth0.addresses == [Address(ip("10.244.1.2"), 24)]
     assert eth0.peer is not None and eth0.peer[0] == NsRef("node-1")
     host_end = root.interfaces[eth0.peer[1]]
     assert host_end.name.startswith("veth") and len(host_end.name) == 12
-    assert host_end.master == "cni0" and host_end.peer == (NsRef("node-1", "pod:default/a"), "eth0")
+    assert host_end.master == "cni0" and host_end.peer == (NsRef.pod("node-1", "default/a"), "eth0")
     assert sorted((str(r.dst), str(r.via), r.dev) for r in pod.routes) == [
         ("0.0.0.0/0", "10.244.1.1", "eth0"),
         ("10.244.0.0/16", "10.244.1.1", "eth0"),

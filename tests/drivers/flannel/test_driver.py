@@ -111,7 +111,7 @@ def test_program_before_allocate_allocates() -> None:
     dp = build_underlay(reference)
     program_host(dp, reference, reference.node("node-1"))
     drv.program_node(dp, c.node("node-1"))  # the file's node, before any allocate()
-    assert dp.namespaces[NsRef("node-1", "pod:default/a")].interfaces["eth0"].addresses[0].ip == reference.pods[0].ip
+    assert dp.namespaces[NsRef.pod("node-1", "default/a")].interfaces["eth0"].addresses[0].ip == reference.pods[0].ip
 
 
 def test_allocate_is_deterministic() -> None:
