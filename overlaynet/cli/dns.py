@@ -131,21 +131,33 @@ def query(file: str, name: str, qtype: str, no_legacy_names: bool, pods: str | N
 @click.argument("name")
 @click.option("--from", "pod", required=True, metavar="NS/POD", help="The pod whose resolv.conf is used.")
 @click.option("--type", "qtype", default="A", show_default=True, help="Record type.")
+@click.option("--upstream", "upstreams", multiple=True, metavar="IP:PORT",
+              help="Ask this nameserver about names outside the cluster zone, as CoreDNS's forward plugin "
+                   "(repeatable, tried in order; default: the topology's dns.upstreams; none: REFUSED).")
+@click.option("--timeout", type=click.FloatRange(0.1, 30), default=2.0, show_default=True,
+              help="Seconds to wait for each upstream.")
 @click.option("--no-legacy-names", is_flag=True, help="Answer exactly as CoreDNS.")
 @click.option("--json", "as_json", is_flag=True, help='{"queries": [...], "answer": [...]}.')
-def resolve(file: str, name: str, pod: str, qtype: str, no_legacy_names: bool, as_json: bool) -> None:
+def resolve(file: str, name: str, pod: str, qtype: str, upstreams: tuple[str, ...], timeout: float,
+            no_legacy_names: bool, as_json: bool) -> None:
     """Resolve NAME as a pod does: every query of the search path, in order, with its rcode.
-    Exit 1 when the name does not resolve.
+    Names outside the cluster zone are forwarded to the upstreams (real DNS queries), as
+    CoreDNS does. Exit 1 when the name does not resolve.
 
     \b
     Examples:
       overlaynet dns resolve topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m web
-      overlaynet dns resolve topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m www.example.com --json
+      overlaynet dns resolve topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m www.example.com \\
+          --upstream 127.0.0.53 --json
     """
     from overlaynet.dns.client import client_resolve, resolv_conf
+    from overlaynet.dns.resolver import Resolver
+    from overlaynet.dns.upstream import UpstreamForwarder
 
-    resolver = _resolver((file,), False if no_legacy_names else None, None)
-    result = client_resolve(resolver.cluster, pod, name, qtype, resolver=resolver)
+    resolver = Resolver(load_cluster((file,)), legacy_names=False if no_legacy_names else None,
+                        upstream=upstreams or None)
+    forwarder = UpstreamForwarder(resolver.upstreams, timeout) if resolver.upstreams else None
+    result = client_resolve(resolver.cluster, pod, name, qtype, resolver=resolver, forwarder=forwarder)
     if as_json:
         echo_json(result.to_dict())
     else:

@@ -144,6 +144,19 @@ class SOARecord(Record):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ForeignRecord(Record):
+    """A record of any type as an upstream nameserver sent it (forwarded answers)."""
+
+    value: dns.rdata.Rdata
+
+    def rdata(self) -> dns.rdata.Rdata:
+        return self.value
+
+    # the type is the value's, not the class's
+    rdtype = property(lambda self: self.value.rdtype)  # type: ignore[assignment]
+
+
 def address_record(name: dns.name.Name, ttl: int, address: IPAddress) -> ARecord | AAAARecord:
     """An A or AAAA record, by the address family."""
     if isinstance(address, ipaddress.IPv4Address):

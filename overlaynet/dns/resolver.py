@@ -322,25 +322,50 @@ class Resolver:
         return (records, None) if records else ([], _NXDOMAIN)
 
     def _ns(self, q: _Q) -> tuple[list[Record], list[Record]]:
-        name, ip = self._ns_address(q.zone)
-        return [NSRecord(q.name, self.ttl, name)], [address_record(name, self.ttl, ip)]
+        targets = self._ns_targets(q.zone)
+        names = list(dict.fromkeys(name for name, _ in targets))
+        return ([NSRecord(q.name, self.ttl, name) for name in names],
+                [address_record(name, self.ttl, ip) for name, ip in targets])
 
-    def _ns_address(self, zone: dns.name.Name) -> tuple[dns.name.Name, IPAddress]:
-        """CoreDNS names itself after the Service it is an endpoint of (kube-dns), else
-        ``ns.dns.<zone>``; here: the Service whose ClusterIP is the cluster DNS IP."""
+    def _ns_targets(self, zone: dns.name.Name) -> list[tuple[dns.name.Name, IPAddress]]:
+        """CoreDNS's ``nsAddrs`` (plugin/kubernetes/ns.go): for every Service the server's own
+        address is a ready endpoint of, ``<svc>.<ns>.svc.<zone>`` with its ClusterIP (a
+        headless one: ``<ep>.<svc>.<ns>.svc.<zone>`` with the endpoint address), where
+        ``<zone>`` is the zone asked, reverse zones included; when it backs no Service,
+        ``ns.dns.<zone>`` with its own addresses. The server here is the first ready endpoint
+        of the Service at the cluster DNS IP (a CoreDNS pod behind kube-dns); with none,
+        the DNS IP stands for its address."""
+        own = self._own_addresses()
+        found: list[tuple[dns.name.Name, IPAddress]] = []
+        for ip in own:
+            for target in self.index.reverse_endpoints.get(ip, ()):
+                svc = self.index.services.get((target.namespace, target.service))
+                if svc is None:
+                    continue
+                name = _n((target.service, target.namespace, "svc"), zone)
+                if svc.headless:
+                    found.append((_n((target.label,), name), ip))
+                elif svc.cluster_ips:
+                    found.append((name, svc.cluster_ips[0]))
+        if found:
+            return found
+        return [(_n(("ns", "dns"), zone), ip) for ip in own or (self.dns_ip,)]
+
+    def _own_addresses(self) -> tuple[IPAddress, ...]:
         svc = self.index.reverse_services.get(self.dns_ip)
-        if svc is not None and zone is self.zone:
-            return _n((svc.name.lower(), svc.namespace.lower(), "svc"), zone), self.dns_ip
-        return _n(("ns", "dns"), zone), self.dns_ip
+        if svc is None:
+            return ()
+        subsets = self.index.endpoints.get((svc.namespace.lower(), svc.name.lower()), ())
+        ready = sorted({a.ip for s in subsets for a in s.addresses}, key=lambda a: (a.version, int(a)))
+        return tuple(ready[:1])
 
     # --- Services() and Records() (kubernetes.go) --------------------------------------------
     def _services(self, q: _Q) -> tuple[list[_Item], str | None]:
         if q.rdtype == T.TXT and q.base == ("dns-version",) and q.zone is self.zone:
             return [_Item(SCHEMA_VERSION, 0, q.name, SCHEMA_VERSION_TTL)], None
-        if q.base == ("ns", "dns"):
-            _, ip = self._ns_address(q.zone)
-            wanted = T.A if ip.version == 4 else T.AAAA
-            return ([_Item(ip, 0, q.name, self.ttl)] if q.rdtype == wanted else []), None
+        if q.base == ("ns", "dns"):  # CoreDNS's isDefaultNS: the addresses of the NS answer
+            version = 4 if q.rdtype == T.A else 6 if q.rdtype == T.AAAA else 0
+            return [_Item(ip, 0, q.name, self.ttl) for _, ip in self._ns_targets(q.zone) if ip.version == version], None
         return self._records(q)
 
     def _records(self, q: _Q) -> tuple[list[_Item], str | None]:

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.message
+import dns.rdatatype
 import pytest
 from click.testing import CliRunner
 
@@ -186,3 +188,84 @@ def test_zone_unwritable_output_is_bad_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["dns", "zone", DEMO, "-o", str(target)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"cannot write {target}: No such file or directory" in result.output
+
+
+class StubUpstream:
+    """A nameserver on a loopback UDP port that answers every A question with 192.0.2.7
+    (MX with NXDOMAIN) and records the questions it got, or answers nothing (``silent``)."""
+
+    def __init__(self, *, silent: bool = False) -> None:
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.silent = silent
+        self.questions: list[str] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import dns.rcode
+        import dns.rrset
+
+        while self.running:
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            query = dns.message.from_wire(data)
+            question = query.question[0]
+            self.questions.append(f"{question.name} {dns.rdatatype.to_text(question.rdtype)}")
+            if self.silent:
+                continue
+            reply = dns.message.make_response(query)
+            if question.rdtype == dns.rdatatype.A:
+                reply.answer.append(dns.rrset.from_text(question.name, 300, "IN", "A", "192.0.2.7"))
+            else:
+                reply.set_rcode(dns.rcode.NXDOMAIN)
+            self.sock.sendto(reply.to_wire(), addr)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[StubUpstream]:
+    stub = StubUpstream()
+    yield stub
+    stub.close()
+
+
+def test_resolve_forwards_names_outside_the_cluster_to_the_upstream(upstream: StubUpstream) -> None:
+    code, out = run("dns", "resolve", DEMO, "--from", frontend_pod(), "www.example.com",
+                    "--upstream", f"127.0.0.1:{upstream.port}", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert [q["rcode"] for q in data["queries"]] == ["NXDOMAIN", "NXDOMAIN", "NXDOMAIN", "NOERROR"]
+    assert data["answer"] == [{"name": "www.example.com.", "type": "A", "ttl": 300, "data": "192.0.2.7"}]
+    assert upstream.questions == ["www.example.com. A"]  # the cluster's own names never leave
+    # the upstream's NXDOMAIN is the pod's NXDOMAIN
+    code, out = run("dns", "resolve", DEMO, "--from", frontend_pod(), "mail.example.com.", "--type", "MX",
+                    "--upstream", f"127.0.0.1:{upstream.port}")
+    assert code == 1 and "mail.example.com." in out and out.rstrip().endswith(";; result: NXDOMAIN")
+
+
+def test_resolve_with_a_silent_upstream_is_servfail() -> None:
+    stub = StubUpstream(silent=True)
+    try:
+        code, out = run("dns", "resolve", DEMO, "--from", frontend_pod(), "www.example.com.",
+                        "--upstream", f"127.0.0.1:{stub.port}", "--timeout", "0.3", "--json")
+    finally:
+        stub.close()
+    assert code == 1
+    assert json.loads(out)["queries"] == [{"name": "www.example.com.", "type": "A", "rcode": "SERVFAIL"}]
+
+
+def test_resolve_bad_upstream_is_bad_input() -> None:
+    result = CliRunner().invoke(main, ["dns", "resolve", DEMO, "--from", frontend_pod(), "x", "--upstream", "nope"])
+    assert result.exit_code == 2 and "expected IP or IP:PORT" in result.output

@@ -10,6 +10,7 @@ from dns_clusters import demo_cluster
 
 from overlaynet.dns.resolver import Resolver, Upstream, parse_upstream
 from overlaynet.errors import DNSError
+from overlaynet.model import Cluster
 
 Z = "cluster.local."
 
@@ -173,10 +174,51 @@ def test_dns_version(resolver: Resolver) -> None:
 def test_apex_soa_and_ns(resolver: Resolver) -> None:
     soa = resolver.answer(Z, "SOA")
     assert soa.answer[0].data.split()[2:] == ["1", "7200", "1800", "86400", "30"]
+    # kube-dns has no endpoint here, so no CoreDNS pod answers: CoreDNS's own IP backs no
+    # Service and it names itself ns.dns.<zone> (ns.go nsAddrs; kubernetes_apex_test.go)
     ns = resolver.answer(Z, "NS")
-    assert data(ns) == ["kube-dns.kube-system.svc.cluster.local."]  # the Service at the DNS IP
-    assert [r.data for r in ns.additional] == ["10.96.0.10"]
+    assert data(ns) == ["ns.dns.cluster.local."]
+    assert [(r.name.to_text(), r.data) for r in ns.additional] == [("ns.dns.cluster.local.", "10.96.0.10")]
     assert data(resolver.answer("ns.dns.cluster.local", "A")) == ["10.96.0.10"]
+    assert data(resolver.answer("in-addr.arpa.", "NS")) == ["ns.dns.in-addr.arpa."]
+
+
+def with_coredns(cluster: Cluster, *ips: str) -> Cluster:
+    """``cluster`` with CoreDNS pods at ``ips`` behind kube-dns (an EndpointSlice)."""
+    from dataclasses import replace
+
+    from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, ObjectRef, Pod, ip_address, labels
+
+    pods = tuple(Pod(f"coredns-{i}", "kube-system", labels({"k8s-app": "kube-dns"}), "node-1", (ip_address(ip),))
+                 for i, ip in enumerate(ips))
+    slice_ = EndpointSlice("kube-dns-abc", "kube-system", "kube-dns", endpoints=tuple(
+        Endpoint(addresses=(p.ip,), target_ref=ObjectRef("Pod", p.name, "kube-system")) for p in pods),
+        ports=(EndpointPort(53, "UDP", name="dns"),))
+    return replace(cluster, pods=cluster.pods + pods, endpoint_slices=cluster.endpoint_slices + (slice_,))
+
+
+def test_ns_is_the_service_coredns_backs_with_its_cluster_ip_as_glue(cluster: Cluster) -> None:
+    """CoreDNS names itself after every Service its pod IP is a ready endpoint of, joined to
+    the zone asked (ns.go nsAddrs, ns_test.go TestNsAddrs) — in a reverse zone too."""
+    r = Resolver(with_coredns(cluster, "10.244.1.53", "10.244.2.53"))
+    ns = r.answer(Z, "NS")
+    assert data(ns) == ["kube-dns.kube-system.svc.cluster.local."]
+    assert [(a.name.to_text(), a.data) for a in ns.additional] == [("kube-dns.kube-system.svc.cluster.local.", "10.96.0.10")]
+    rev = r.answer("in-addr.arpa.", "NS")
+    assert data(rev) == ["kube-dns.kube-system.svc.in-addr.arpa."]
+    assert [a.data for a in rev.additional] == ["10.96.0.10"]
+    assert data(r.answer("ns.dns.cluster.local", "A")) == ["10.96.0.10"]  # isDefaultNS: the NS addresses
+    assert r.answer("ns.dns.cluster.local", "AAAA").kind == "nodata"
+
+
+def test_reverse_nxdomain_carries_the_reverse_zones_soa(resolver: Resolver) -> None:
+    for name, zone in (("9.9.9.10.in-addr.arpa.", "in-addr.arpa."), ("10.in-addr.arpa.", "in-addr.arpa."),
+                       (ipaddress.ip_address("fd00::99").reverse_pointer + ".", "ip6.arpa.")):
+        resp = resolver.answer(name, "PTR")
+        assert resp.kind == "nxdomain" and resp.authoritative
+        [soa] = resp.authority
+        assert (soa.name.to_text(), soa.type) == (zone, "SOA")
+        assert soa.data.split()[:2] == [f"ns.dns.{zone}", f"hostmaster.{zone}"]
 
 
 def test_ns_without_dns_service_is_ns_dns(cluster) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ def status(text: str) -> str:
     (("ext.default.svc.cluster.local", "CNAME"), ["example.com."]),
     (("dns-version.cluster.local", "TXT"), ['"1.1.0"']),
     (("cluster.local", "SOA"), ["ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 30"]),
-    (("cluster.local", "NS"), ["kube-dns.kube-system.svc.cluster.local."]),
+    (("cluster.local", "NS"), ["ns.dns.cluster.local."]),  # kube-dns has no CoreDNS pod here
     (("db.default.svc.cluster.local",), ["10.244.1.20", "10.244.2.20"]),  # headless
     (("db-1.db.default.svc.cluster.local",), ["10.244.2.20"]),
     (("10-1-2-3.default.pod.cluster.local",), ["10.1.2.3"]),  # pods insecure
@@ -70,6 +70,31 @@ def test_dig_nxdomain_has_soa(live_server: ServerThread) -> None:
     text = dig(live_server.port, "nope.default.svc.cluster.local")
     assert status(text) == "NXDOMAIN"
     assert "AUTHORITY: 1" in text and "hostmaster.cluster.local." in text
+
+
+@pytest.mark.dig
+@pytest.mark.parametrize(("reverse", "zone"), [("10.9.9.9", "in-addr.arpa."), ("fd00::99", "ip6.arpa.")])
+def test_dig_reverse_nxdomain_has_the_reverse_zones_soa(live_server: ServerThread, reverse: str, zone: str) -> None:
+    text = dig(live_server.port, "+noall", "+comments", "+authority", "-x", reverse)
+    assert status(text) == "NXDOMAIN" and "AUTHORITY: 1" in text
+    [soa] = [line.split() for line in text.splitlines() if "\tSOA\t" in line or " SOA " in line]
+    assert soa[0] == zone and soa[3] == "SOA" and soa[4:6] == [f"ns.dns.{zone}", f"hostmaster.{zone}"]
+
+
+@pytest.mark.dig
+def test_dig_ns_and_glue_are_coredns_s(start_server) -> None:  # type: ignore[no-untyped-def]
+    """With a CoreDNS pod behind kube-dns, the NS is kube-dns's name in the zone asked, and the
+    glue its ClusterIP (CoreDNS ns.go nsAddrs); without one, ns.dns.<zone> (see the
+    parametrized cases above)."""
+    from test_resolver import with_coredns
+
+    port = start_server(load=lambda: with_coredns(demo_cluster(), "10.244.1.53")).port
+    answer = dig(port, "+noall", "+answer", "+additional", "cluster.local", "NS").split()
+    assert answer == ["cluster.local.", "30", "IN", "NS", "kube-dns.kube-system.svc.cluster.local.",
+                      "kube-dns.kube-system.svc.cluster.local.", "30", "IN", "A", "10.96.0.10"]
+    reverse = dig(port, "+noall", "+answer", "+additional", "in-addr.arpa", "NS").split()
+    assert reverse == ["in-addr.arpa.", "30", "IN", "NS", "kube-dns.kube-system.svc.in-addr.arpa.",
+                       "kube-dns.kube-system.svc.in-addr.arpa.", "30", "IN", "A", "10.96.0.10"]
 
 
 @pytest.mark.dig
