@@ -36,6 +36,7 @@ from overlaynet.model.services import (
 )
 from overlaynet.model.workloads import (
     ContainerPort,
+    Hook,
     Namespace,
     Pod,
     PodDNSConfig,
@@ -66,6 +67,7 @@ __all__ = [
     "Node",
     "ObjectRef",
     "Pod",
+    "Hook",
     "PodDNSConfig",
     "PolicyPeer",
     "PolicyPort",

@@ -27,13 +27,28 @@ class ContainerPort:
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """A readiness or liveness probe, kept for display; readiness itself is ``Pod.ready``."""
+    """A startup, readiness or liveness probe with the kubelet's defaults. A loaded pod's
+    readiness is ``Pod.ready``; the scenario's kubelet runs the probe over time."""
 
     kind: Literal["httpGet", "tcpSocket", "exec", "grpc"]
     port: int | str | None = None
     path: str | None = None
     initial_delay_seconds: int = 0
     period_seconds: int = 10
+    timeout_seconds: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    command: tuple[str, ...] = ()  # exec
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A postStart or preStop handler. ``seconds`` is how long it runs when the handler says
+    so (``sleep: {seconds: N}``, or an exec of ``sleep N``); otherwise it returns at once."""
+
+    kind: Literal["exec", "httpGet", "tcpSocket", "sleep"]
+    seconds: int = 0
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +93,11 @@ class Pod:
     enable_service_links: bool = True
     dns_policy: DNSPolicy = "ClusterFirst"
     dns_config: PodDNSConfig | None = None
+    image: str | None = field(default=None, compare=False)  # the first container's (render writes a pause image when None)
+    startup_probe: Probe | None = None
+    post_start: Hook | None = None
+    pre_stop: Hook | None = None
+    termination_grace_period_seconds: int = 30
     source: Source | None = field(default=None, compare=False)
 
     @property
@@ -106,6 +126,14 @@ class Workload:
     replicas: int
     selector: LabelSelector
     template_labels: Labels = EMPTY_LABELS
+    #: the pod template (name ""): what a controller creates; its nodeSelector apart
+    template: Pod | None = field(default=None, compare=False)
+    node_selector: Labels = EMPTY_LABELS
+    min_ready_seconds: int = 0
+    strategy: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"  # Deployment only
+    max_surge: int | str = "25%"  # Deployment RollingUpdate: a number or "N%"
+    max_unavailable: int | str = "25%"
+    progress_deadline_seconds: int = 600
     source: Source | None = field(default=None, compare=False)
 
 

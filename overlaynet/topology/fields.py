@@ -347,3 +347,16 @@ def label_selector(ctx: Ctx, y: Y | None) -> LabelSelector | None:
             continue
         reqs.append(Requirement(key_s, op, values))
     return LabelSelector(label_map(ctx, fields_.get("matchLabels")), tuple(reqs))
+
+
+def int_or_percent(ctx: Ctx, y: Y | None, what: str) -> int | str | None:
+    """An IntOrString as maxSurge/maxUnavailable take it: a number >= 0 or ``"N%"``."""
+    if y is None or y.value is None:
+        return None
+    val = y.value
+    if isinstance(val, int) and not isinstance(val, bool) and val >= 0:
+        return val
+    if isinstance(val, str) and re.fullmatch(r"\d+%", val):
+        return val
+    ctx.error(y, f"expected {what} as a number >= 0 or a percentage (\"25%\"), found {describe(y)}")
+    return None

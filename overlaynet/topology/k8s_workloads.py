@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, replace
 
 from overlaynet.model import (
     ContainerPort,
     FrozenDict,
+    Hook,
     IPAddress,
     Labels,
     LabelSelector,
@@ -146,7 +148,7 @@ def read_node(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
     )
 
 
-def _probe(ctx: Ctx, y: Y | None) -> Probe | None:
+def _probe(ctx: Ctx, y: Y | None, *, liveness: bool = False) -> Probe | None:
     m = f.mapping(ctx, y, PROBE_FIELDS, strict=False, what="a probe")
     if not m:
         return None
@@ -155,14 +157,52 @@ def _probe(ctx: Ctx, y: Y | None) -> Probe | None:
             sub = m[kind].value if isinstance(m[kind].value, dict) else {}
             port_y = sub.get("port")
             path_y = sub.get("path")
+            success = f.integer(ctx, m.get("successThreshold"), 1, None, "a success threshold") or 1
+            if liveness and success != 1 and m.get("successThreshold") is not None:
+                # the API server's validation: liveness and startup probes need exactly 1
+                ctx.error(m["successThreshold"], f"expected successThreshold 1 for a liveness or startup probe, found {success}")
+                success = 1
             return Probe(
                 kind,  # type: ignore[arg-type]
                 f.port_or_name(ctx, port_y) if port_y is not None else None,
                 f.string(ctx, path_y) if path_y is not None else None,
                 f.integer(ctx, m.get("initialDelaySeconds"), 0, None) or 0,
                 f.integer(ctx, m.get("periodSeconds"), 1, None) or 10,
+                f.integer(ctx, m.get("timeoutSeconds"), 1, None, "a timeout in seconds") or 1,
+                success,
+                f.integer(ctx, m.get("failureThreshold"), 1, None, "a failure threshold") or 3,
+                _command(ctx, sub.get("command")) if kind == "exec" else (),
             )
     ctx.error(y, "expected a probe with one of httpGet, tcpSocket, grpc or exec, found none")  # type: ignore[arg-type]
+    return None
+
+
+def _command(ctx: Ctx, y: Y | None) -> tuple[str, ...]:
+    return tuple(str(item.value) for item in f.seq(ctx, y, "a command (a list of strings)") if item.value is not None)
+
+
+_SLEEP = re.compile(r"(?:^|[;&|\s])sleep\s+(\d+)(?:s)?(?:$|[;&|\s])")
+
+
+def _hook(ctx: Ctx, y: Y | None) -> Hook | None:
+    """A lifecycle handler; its duration is known for ``sleep`` and for an exec whose
+    command runs ``sleep N`` (the common drain-delay idiom), else the hook returns at once."""
+    m = f.mapping(ctx, y, ("exec", "httpGet", "tcpSocket", "sleep"), what="a lifecycle handler")
+    if not m:
+        return None
+    if "sleep" in m:
+        sm = f.mapping(ctx, m["sleep"], ("seconds",), what="a sleep action") or {}
+        return Hook("sleep", f.integer(ctx, sm.get("seconds"), 0, None, "a number of seconds") or 0)
+    if "exec" in m:
+        em = f.mapping(ctx, m["exec"], ("command",), what="an exec action") or {}
+        command = _command(ctx, em.get("command"))
+        found = _SLEEP.search(" ".join(command))
+        return Hook("exec", int(found.group(1)) if found else 0, command)
+    for kind in ("httpGet", "tcpSocket"):
+        if kind in m:
+            return Hook(kind)  # type: ignore[arg-type]
+    assert y is not None
+    ctx.error(y, "expected a lifecycle handler with one of exec, httpGet, tcpSocket or sleep, found none")
     return None
 
 
@@ -209,6 +249,10 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
     ports: list[ContainerPort] = []
     readiness: Probe | None = None
     liveness: Probe | None = None
+    startup: Probe | None = None
+    post_start: Hook | None = None
+    pre_stop: Hook | None = None
+    image: str | None = None
     containers = f.seq(ctx, spec.get("containers"))
     if "containers" not in spec:
         ctx.error(spec_y, "missing required field 'containers': expected a list of containers", path=f"{spec_y.path}.containers")
@@ -251,7 +295,13 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
         if index >= len(containers):
             continue  # a sidecar's probes do not make the pod ready here
         readiness = readiness or _probe(ctx, cm.get("readinessProbe"))
-        liveness = liveness or _probe(ctx, cm.get("livenessProbe"))
+        liveness = liveness or _probe(ctx, cm.get("livenessProbe"), liveness=True)
+        startup = startup or _probe(ctx, cm.get("startupProbe"), liveness=True)
+        if index == 0:
+            image = f.string(ctx, cm.get("image"), "a container image") if cm.get("image") is not None else None
+        life = f.mapping(ctx, cm.get("lifecycle"), ("postStart", "preStop", "stopSignal"), what="container lifecycle hooks") or {}
+        post_start = post_start or _hook(ctx, life.get("postStart"))
+        pre_stop = pre_stop or _hook(ctx, life.get("preStop"))
     node = f.dns_subdomain(ctx, spec.get("nodeName"), "a node name")
     hostname = f.dns_label(ctx, spec.get("hostname"), "a hostname")
     subdomain = f.dns_label(ctx, spec.get("subdomain"), "a subdomain")
@@ -259,6 +309,7 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
     links = f.boolean(ctx, spec.get("enableServiceLinks"))
     dns_policy = f.choice(ctx, spec.get("dnsPolicy"), DNS_POLICIES) or "ClusterFirst"
     dns_config = _dns_config(ctx, spec.get("dnsConfig"))
+    grace = f.integer(ctx, spec.get("terminationGracePeriodSeconds"), 0, None, "a grace period in seconds")
     if dns_policy == "None" and dns_config is None and spec.get("dnsPolicy") is not None:
         ctx.error(spec["dnsPolicy"], "expected spec.dnsConfig with dnsPolicy None (the pod would have no resolver), found none")
     pod = Pod(
@@ -275,6 +326,11 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
         dns_config=dns_config,
         readiness_probe=readiness,
         liveness_probe=liveness,
+        startup_probe=startup,
+        image=image,
+        post_start=post_start,
+        pre_stop=pre_stop,
+        termination_grace_period_seconds=30 if grace is None else grace,
         terminating=base.terminating,
         creation_timestamp=base.creation_timestamp,
         source=base.source,
@@ -370,9 +426,13 @@ def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind:
         ctx.error(sel_y, f"expected a selector that matches the template labels {dict(tlabels)}, found {selector}")
     if not tlabels and template_y is not None:
         ctx.error(template_y, "expected template.metadata.labels (the selector needs labels to match), found none", path=f"{template_y.path}.metadata.labels")
+    min_ready = f.integer(ctx, spec.get("minReadySeconds"), 0, None, "a number of seconds") or 0
+    deadline = f.integer(ctx, spec.get("progressDeadlineSeconds"), 1, None, "a number of seconds") or 600
+    strategy, surge, unavailable = _strategy(ctx, spec.get("strategy"), kind)
     if meta.name is None or selector is None:
         return
-    workload = Workload(kind, meta.name, meta.namespace, 1 if replicas is None else replicas, selector, tlabels, ctx.source(doc))  # type: ignore[arg-type]
+    workload = Workload(kind, meta.name, meta.namespace, 1 if replicas is None else replicas, selector, tlabels,  # type: ignore[arg-type]
+                        template, node_selector, min_ready, strategy, surge, unavailable, deadline, ctx.source(doc))  # type: ignore[arg-type]
     ctx.remember(("workload", meta.namespace, meta.name), doc)
     digest = json.dumps(
         {"labels": dict(tlabels), "ports": [(p.port, p.name, p.protocol) for p in template.ports], "ns": meta.namespace, "name": meta.name},
@@ -382,3 +442,25 @@ def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind:
         WorkloadEntry(workload, template, parsed.next_order(), meta.timestamp, node_selector,
                       hashlib.sha256(digest.encode()).hexdigest(), meta.owner_refs)
     )
+
+
+def _strategy(ctx: Ctx, y: Y | None, kind: str) -> tuple[str, int | str, int | str]:
+    """A Deployment's strategy: type and RollingUpdate's maxSurge/maxUnavailable (defaults
+    25%/25%); both resolving to 0 is refused, as the API server does."""
+    m = f.mapping(ctx, y, ("type", "rollingUpdate"), what="a deployment strategy")
+    if m is None:
+        return "RollingUpdate", "25%", "25%"
+    assert y is not None
+    if kind != "Deployment":
+        ctx.error(y, f"expected no strategy on a {kind} (only Deployments have one), found one")
+    kind_ = f.choice(ctx, m.get("type"), ("RollingUpdate", "Recreate")) or "RollingUpdate"
+    ru = f.mapping(ctx, m.get("rollingUpdate"), ("maxSurge", "maxUnavailable"), what="rollingUpdate parameters") or {}
+    if ru and kind_ == "Recreate":
+        ctx.error(m["rollingUpdate"], "expected no rollingUpdate with strategy type Recreate, found one")
+    surge = f.int_or_percent(ctx, ru.get("maxSurge"), "maxSurge")
+    unavailable = f.int_or_percent(ctx, ru.get("maxUnavailable"), "maxUnavailable")
+    surge = "25%" if surge is None else surge
+    unavailable = "25%" if unavailable is None else unavailable
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        ctx.error(m.get("rollingUpdate") or y, "expected maxSurge or maxUnavailable above 0 (both 0 could never make progress), found both 0")
+    return kind_, surge, unavailable

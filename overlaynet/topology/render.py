@@ -16,6 +16,7 @@ import yaml
 from overlaynet.model import (
     Cluster,
     EndpointSlice,
+    Hook,
     LabelSelector,
     Namespace,
     NetworkPolicy,
@@ -167,21 +168,39 @@ def _workload(w: Workload) -> dict[str, Any]:
             "selector": selector,
             "template": {
                 "metadata": {"labels": dict(w.template_labels)},
-                "spec": {"containers": [{"name": "app", "image": PAUSE_IMAGE}]},
+                "spec": _pod_spec(w.template) if w.template is not None else {"containers": [{"name": "app", "image": PAUSE_IMAGE}]},
             },
+            **({"minReadySeconds": w.min_ready_seconds} if w.min_ready_seconds else {}),
+            **({"progressDeadlineSeconds": w.progress_deadline_seconds} if w.progress_deadline_seconds != 600 else {}),
+            **({"strategy": _strategy(w)} if w.kind == "Deployment" else {}),
         },
     }
+
+
+def _strategy(w: Workload) -> dict[str, Any]:
+    if w.strategy == "Recreate":
+        return {"type": "Recreate"}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": w.max_surge, "maxUnavailable": w.max_unavailable}}
 
 
 def _probe(p: Probe) -> dict[str, Any]:
     action: dict[str, Any] = {}
     if p.kind == "exec":
-        action["command"] = ["true"]
+        action["command"] = list(p.command) or ["true"]
     if p.port is not None:
         action["port"] = p.port
     if p.path is not None:
         action["path"] = p.path
-    return {p.kind: action, "initialDelaySeconds": p.initial_delay_seconds, "periodSeconds": p.period_seconds}
+    return {p.kind: action, "initialDelaySeconds": p.initial_delay_seconds, "periodSeconds": p.period_seconds,
+            "timeoutSeconds": p.timeout_seconds, "successThreshold": p.success_threshold, "failureThreshold": p.failure_threshold}
+
+
+def _hook(h: Hook) -> dict[str, Any]:
+    if h.kind == "sleep":
+        return {"sleep": {"seconds": h.seconds}}
+    if h.kind == "exec":
+        return {"exec": {"command": list(h.command) or ["sh", "-c", f"sleep {h.seconds}"]}}
+    return {h.kind: {"port": 80}}
 
 
 def _pod(p: Pod) -> dict[str, Any]:
@@ -191,7 +210,19 @@ def _pod(p: Pod) -> dict[str, Any]:
     if p.owner:
         kind, _, owner = p.owner.partition("/")
         meta["ownerReferences"] = [{"kind": kind, "name": owner}]
-    container: dict[str, Any] = {"name": "app", "image": PAUSE_IMAGE}
+    spec = _pod_spec(p)
+    status: dict[str, Any] = {
+        "phase": p.phase,
+        "conditions": [{"type": "Ready", "status": "True" if p.ready else "False"}],
+    }
+    if p.ips and not p.allocated:
+        status["podIP"] = str(p.ips[0])
+        status["podIPs"] = [{"ip": str(ip)} for ip in p.ips]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+
+def _pod_spec(p: Pod) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "app", "image": p.image or PAUSE_IMAGE}
     if p.ports:
         container["ports"] = [
             {"containerPort": cp.port, "protocol": cp.protocol,
@@ -202,7 +233,14 @@ def _pod(p: Pod) -> dict[str, Any]:
         container["readinessProbe"] = _probe(p.readiness_probe)
     if p.liveness_probe is not None:
         container["livenessProbe"] = _probe(p.liveness_probe)
+    if p.startup_probe is not None:
+        container["startupProbe"] = _probe(p.startup_probe)
+    hooks = {k: _hook(h) for k, h in (("postStart", p.post_start), ("preStop", p.pre_stop)) if h is not None}
+    if hooks:
+        container["lifecycle"] = hooks
     spec: dict[str, Any] = {}
+    if p.termination_grace_period_seconds != 30:
+        spec["terminationGracePeriodSeconds"] = p.termination_grace_period_seconds
     if p.node is not None:
         spec["nodeName"] = p.node
     if p.hostname:
@@ -225,14 +263,7 @@ def _pod(p: Pod) -> dict[str, Any]:
             conf["options"] = [{"name": "ndots", "value": str(p.dns_config.ndots)}]
         spec["dnsConfig"] = conf
     spec["containers"] = [container]
-    status: dict[str, Any] = {
-        "phase": p.phase,
-        "conditions": [{"type": "Ready", "status": "True" if p.ready else "False"}],
-    }
-    if p.ips and not p.allocated:
-        status["podIP"] = str(p.ips[0])
-        status["podIPs"] = [{"ip": str(ip)} for ip in p.ips]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+    return spec
 
 
 def _service(s: Service) -> dict[str, Any]:
