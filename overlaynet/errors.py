@@ -2,6 +2,7 @@
 
     OverlaynetError
     ├── TopologyError (ValueError)          bad topology input; carries Diagnostics
+    │   └── ScenarioError                   a scenario file, or a step that cannot run
     ├── UnknownDriver (LookupError)         no driver registered under that name
     ├── AmbiguousName (LookupError)         a name prefix matches several objects
     ├── DriverOptionError (ValueError)      a driver rejected its options
@@ -37,6 +38,7 @@ __all__ = [
     "KVError",
     "MaterializeError",
     "OverlaynetError",
+    "ScenarioError",
     "SelectorError",
     "TopologyError",
     "TraceError",
@@ -76,6 +78,11 @@ class TopologyError(OverlaynetError, ValueError):
     def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
         self.diagnostics = tuple(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class ScenarioError(TopologyError):
+    """A scenario could not be read, or one of its steps names what does not exist (the
+    diagnostic points at the step)."""
 
 
 class UnknownDriver(OverlaynetError, LookupError):

@@ -1,0 +1,79 @@
+"""The scenario engine over the example topologies: controllers, rollouts, affinity."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from overlaynet.scenario import load_scenario, read_scenario, run
+from overlaynet.topology import load_cluster
+
+AB = ["topologies/ab-test.yaml"]
+
+
+def _shares(frame: object) -> dict[str, Fraction]:
+    return frame.services[0].shares  # type: ignore[attr-defined]
+
+
+def test_ab_shift_moves_shares_from_75_25_to_100_0_and_sticky_clients_move_only_when_their_pod_goes() -> None:
+    timeline = run(load_cluster(AB), load_scenario("topologies/scenarios/ab-shift.yaml"))
+    ends = [_shares(s.frames[-1]) for s in timeline.steps]
+    assert ends[1] == {"a": Fraction(3, 4), "b": Fraction(1, 4)}  # 3/1
+    assert ends[3] == {"a": Fraction(1)}  # 4/0
+    # a client on an `a` pod keeps it while the pod is in the service
+    before = {c.client: c.pod for c in timeline.steps[0].frames[-1].services[0].clients}
+    after = {c.client: c.pod for c in timeline.steps[3].frames[-1].services[0].clients}
+    for client, pod in before.items():
+        if pod is not None and "-a-" in pod:
+            assert after[client] == pod
+    # the deleted `a` pod's clients move to another `a` pod, and their connections break
+    last = timeline.steps[4]
+    gone = {b.pod for f in last.frames for b in f.broken}
+    assert len(gone) == 1
+    victim = gone.pop()
+    moved = {c.client: c.pod for c in last.frames[-1].services[0].clients}
+    assert victim not in moved.values()
+    assert any(before.get(c) == victim or after.get(c) == victim for c in moved)
+
+
+def test_rc_rolling_update_names_the_next_controller_and_replaces_one_pod_per_period() -> None:
+    timeline = run(load_cluster(["topologies/node-js.yaml"]), load_scenario("topologies/scenarios/rc-rolling-update.yaml"))
+    step = timeline.steps[0]
+    messages = [e.message for e in step.events]
+    created = next(m for m in messages if m.startswith("Created node-js-"))
+    assert len(created.removeprefix("Created node-js-")) == 32  # the md5 of the new template, as kubectl names it
+    ups = [e.time for e in step.events if "up to" in e.message and e.source.startswith("kubectl")]
+    assert [b - a for a, b in zip(ups, ups[1:], strict=False)] == [121, 121]  # update period 2m, then the scale-down tick
+    assert messages[-1] != ""
+    assert step.outcome == 'replicationcontroller "node-js" rolling updated'
+    assert _shares(step.frames[-1]) == {"jonbaier/node-express-info:0.2": Fraction(1)}
+
+
+def test_deployment_rollout_respects_surge_and_unavailability_bounds() -> None:
+    timeline = run(load_cluster(["topologies/scenarios/deployment.yaml"]), load_scenario("topologies/scenarios/deployment-rollout.yaml"))
+    step = timeline.steps[0]
+    for views in step.workloads:
+        d = next(v for v in views if v.kind == "Deployment")
+        assert (d.min_available, d.max_total) == (8, 13)  # 25% of 10: surge rounds up to 3, unavailable down to 2
+        assert d.available >= 8
+        assert d.current <= 13
+    assert step.outcome == 'deployment "web" successfully rolled out'
+
+
+def test_quota_stalls_the_rollout_with_the_quota_message() -> None:
+    timeline = run(load_cluster(["topologies/scenarios/deployment.yaml"]), load_scenario("topologies/scenarios/deployment-quota.yaml"))
+    step = timeline.steps[1]
+    refused = [e.message for e in step.events if e.warning and "exceeded quota" in e.message]
+    assert refused and refused[0].startswith('Error creating: pods "web-')
+    assert "exceeded quota: pod-limit, requested: pods=1, used: pods=10, limited: pods=10" in refused[0]
+    assert step.outcome.startswith("rollout stalled: ProgressDeadlineExceeded")
+    assert "exceeded quota: pod-limit" in step.outcome
+
+
+def test_unknown_workload_is_reported_at_the_step() -> None:
+    sc = read_scenario("kind: Scenario\nspec:\n  steps:\n    - scale: {kind: rc, name: nope, replicas: 2}\n", "s.yaml")
+    try:
+        run(load_cluster(AB), sc)
+    except ValueError as exc:
+        assert str(exc).startswith("s.yaml:4:7: spec.steps[0]: expected a ReplicationController 'nope'")
+    else:
+        raise AssertionError("expected a ScenarioError")
