@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from overlaynet.dataplane.ir import Dataplane
-from overlaynet.model import Cluster, Node
+from overlaynet.model import Cluster, IPNetwork, Node
 
 if TYPE_CHECKING:
     from overlaynet.kv.base import KVStore
@@ -69,6 +69,12 @@ class Driver(ABC):
         """Write what the agent and CNI plugin write on ``node``: devices, routes, neighbours,
         FDB, pod namespaces and veths. The node's root namespace and its underlay interface
         already exist (``overlaynet.dataplane.underlay``)."""
+
+    def pod_networks(self, node: Node) -> tuple[IPNetwork, ...]:
+        """The networks a pod address on ``node`` comes from: the node's pod CIDRs for
+        drivers that give each node a subnet; drivers with cluster-wide networks (Docker
+        overlay) say so."""
+        return node.pod_cidrs
 
     @abstractmethod
     def pod_mtu(self, node: Node) -> int:

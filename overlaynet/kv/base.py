@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
@@ -160,6 +160,12 @@ class KVStore(ABC):
     ) -> bool:
         """Write ``key`` only if its ``mod_revision`` equals ``expected_mod_revision``
         (0 means: the key must not exist)."""
+
+    @abstractmethod
+    def compare_and_swap_many(self, writes: Sequence[tuple[str, str, int]]) -> bool:
+        """Write every ``(key, value, expected_mod_revision)`` only if every key's
+        ``mod_revision`` equals its expected one (0: absent), as one transaction: all the
+        writes land at one revision, or none does (False). Keys must be distinct."""
 
     @abstractmethod
     def delete(self, key: str) -> bool:

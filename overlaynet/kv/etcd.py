@@ -265,6 +265,21 @@ class EtcdKV(KVStore):
         }
         return bool(self._rpc("kv/txn", body).get("succeeded", False))
 
+    def compare_and_swap_many(self, writes: Sequence[tuple[str, str, int]]) -> bool:
+        keys = [key for key, _, _ in writes]
+        for key in keys:
+            check_key(key)
+        if len(set(keys)) != len(keys):
+            raise KVError(f"a transaction may write each key once: {sorted(keys)}")
+        if not writes:
+            return True
+        body = {
+            "compare": [{"key": _b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": str(rev)}
+                        for k, _, rev in writes],
+            "success": [{"request_put": self._put_op(k, v, None)} for k, v, _ in writes],
+        }
+        return bool(self._rpc("kv/txn", body).get("succeeded", False))
+
     def delete(self, key: str) -> bool:
         check_key(key)
         return int(self._rpc("kv/deleterange", {"key": _b64(key)}).get("deleted", 0)) > 0

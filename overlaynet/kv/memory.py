@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from overlaynet.errors import KVError
@@ -136,6 +136,29 @@ class MemoryKV(KVStore):
                 return False
             self._check_lease(lease)
             self._commit([self._put_event(key, value, lease)])
+            return True
+
+    def compare_and_swap_many(self, writes: Sequence[tuple[str, str, int]]) -> bool:
+        keys = [key for key, _, _ in writes]
+        for key in keys:
+            check_key(key)
+        if len(set(keys)) != len(keys):
+            raise KVError(f"a transaction may write each key once: {sorted(keys)}")
+        with self._lock:
+            self._begin()
+            for key, _, expected in writes:
+                old = self._data.get(key)
+                if (old.mod_revision if old else 0) != expected:
+                    return False
+            if writes:
+                rev = self._rev + 1
+                events = []
+                for key, value, _ in writes:
+                    old = self._data.get(key)
+                    kv = KeyValue(key, value, old.create_revision if old else rev, rev,
+                                  old.version + 1 if old else 1, None)
+                    events.append(WatchEvent("PUT", kv, old))
+                self._commit(events)
             return True
 
     def delete(self, key: str) -> bool:

@@ -6,6 +6,7 @@ share one etcd without seeing each other's keys.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from overlaynet.kv.base import KeyValue, KVStore, Watch, WatchEvent, check_key
@@ -66,6 +67,9 @@ class NamespacedKV(KVStore):
         return self.inner.compare_and_swap(
             self._k(key), value, expected_mod_revision=expected_mod_revision, lease=lease
         )
+
+    def compare_and_swap_many(self, writes: Sequence[tuple[str, str, int]]) -> bool:
+        return self.inner.compare_and_swap_many([(self._k(k), v, rev) for k, v, rev in writes])
 
     def delete(self, key: str) -> bool:
         return self.inner.delete(self._k(key))

@@ -212,7 +212,16 @@ def _resolve_name(cluster: Cluster, src: Endpoint, name: str, port: int | None) 
 
 def _source_ip(dp: Dataplane, src: Endpoint, dst: IPAddress) -> IPAddress:
     if src.ip is not None:
-        return src.ip
+        if src.pod is None or not isinstance(src.start, NsRef):
+            return src.ip
+        # a container with several interfaces (Docker overlay's eth0 + docker_gwbridge's
+        # eth1) sends from the address the kernel picks for the route, as connect() does
+        pod_ns = dp.namespace(src.start)
+        if sum(1 for ip in pod_ns.local_ips() if not ip.is_loopback) < 2:
+            return src.ip
+        out = lookup_route(pod_ns, dst)
+        picked = select_source(pod_ns, out, dst) if out is not None else None
+        return picked if picked is not None else src.ip
     assert isinstance(src.start, NsRef)
     ns = dp.namespace(src.start)
     # to a local address the local table's route gives the source: ``local 127.0.0.0/8

@@ -30,6 +30,27 @@ def test_create_only_if_absent(kv: KVStore) -> None:
     assert got is not None and got.value == "node-1" and got.version == 1
 
 
+def test_compare_and_swap_many_is_all_or_nothing(kv: KVStore) -> None:
+    kv.put("/bits", "0")
+    bits = kv.get("/bits")
+    assert bits is not None
+    before = kv.revision()
+    # one stale compare: nothing is written, not even the key whose compare held
+    stale = [("/bits", "1", bits.mod_revision), ("/ep/a", "x", 0), ("/count", "1", 5)]
+    assert kv.compare_and_swap_many(stale) is False
+    assert kv.revision() == before and kv.get("/ep/a") is None and kv.get("/bits").value == "0"  # type: ignore[union-attr]
+    ok = [("/bits", "1", bits.mod_revision), ("/ep/a", "x", 0)]
+    assert kv.compare_and_swap_many(ok) is True
+    assert kv.revision() == before + 1  # one transaction, one revision
+    got = kv.get("/bits"), kv.get("/ep/a")
+    assert [g.value for g in got if g] == ["1", "x"]
+    assert {g.mod_revision for g in got if g} == {before + 1}
+    assert got[0].version == 2 and got[1].version == 1  # type: ignore[union-attr]
+    assert kv.compare_and_swap_many([("/ep/a", "y", 0)]) is False  # exists now
+    with pytest.raises(KVError):
+        kv.compare_and_swap_many([("/x", "1", 0), ("/x", "2", 0)])
+
+
 def test_compare_and_swap(kv: KVStore) -> None:
     kv.put("/k", "a")
     cur = kv.get("/k")
