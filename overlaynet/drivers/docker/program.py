@@ -73,7 +73,7 @@ def sandbox_name(nid: str, epoch: int = 1) -> str:
 def sandbox_ref(host: str, nid: str) -> NsRef:
     """The network's sandbox namespace on ``host`` (one place to change when namespace
     identities become a value type)."""
-    return NsRef(host, sandbox_name(nid))
+    return NsRef.network(host, sandbox_name(nid))
 
 
 def _veth(text: str) -> str:
@@ -114,7 +114,7 @@ def program_host(dp: Dataplane, root: NetNamespace, plan: HostPlan) -> None:
         _gwbridge(root, plan.gwbridge)
     gw_next = 2  # the bridge driver's local IPAM: .1 is the gateway, then join order
     for pod, atts in plan.containers:
-        ns = dp.add_namespace(pod_namespace(host, pod), kind="pod", owner=f"pod:{pod.key}")
+        ns = dp.add_namespace(pod_namespace(host, pod), kind="pod")
         ns.add_interface(Interface(
             name="lo", kind="loopback", mtu=65536, addresses=[Address(IPv4Address("127.0.0.1"), 8)],
             origin=f"{DOCKERD}: container {pod.key}: loopback"))
@@ -140,7 +140,7 @@ def _sandbox(dp: Dataplane, root: NetNamespace, plan: HostPlan, net: NetworkReco
     host = plan.node.name
     ref = sandbox_ref(host, net.id)
     why = f"{ORIGIN} overlay: network {net.name} ({net.id[:12]}, VNI {net.vni})"
-    sb = dp.add_namespace(ref, kind="other", owner=f"docker-network:{net.name}")
+    sb = dp.add_namespace(ref, kind="other")
     mtu = max_mtu(net)
     sb.add_interface(Interface(
         name="lo", kind="loopback", mtu=65536, addresses=[Address(IPv4Address("127.0.0.1"), 8)],
@@ -148,7 +148,7 @@ def _sandbox(dp: Dataplane, root: NetNamespace, plan: HostPlan, net: NetworkReco
     sb.add_interface(Interface(
         name="br0", kind="bridge", mtu=mtu, mac=local_mac(f"br0:{host}:{net.id}"),
         addresses=[Address(net.gateway, net.subnet.prefixlen)],
-        origin=f"{why}: bridge ov-{net.vni:06x}-{net.id[:5]} renamed br0 in sandbox {ref.ns}, gateway {net.gateway}"))
+        origin=f"{why}: bridge ov-{net.vni:06x}-{net.id[:5]} renamed br0 in sandbox {ref.name}, gateway {net.gateway}"))
     sb.add_route(Route(dst=net.subnet, dev="br0", src=net.gateway, proto="kernel", scope="link",
                        origin=f"{why}: connected route of br0"))
     sb.add_interface(Interface(
