@@ -97,8 +97,8 @@ def underlay_view(t: Trace) -> FrameView | None:
     built = frames(wire)
     layers, inner = split_frame(built[0], len(wire.stack))
     total = sum(len(f) for f in built)
-    encaps = [s for s in t.steps("encap") if isinstance(s, EncapStep)]
-    under = next((s for s in t.steps("underlay") if isinstance(s, UnderlayStep)), None)
+    encaps = t.steps(EncapStep)
+    under = next(iter(t.steps(UnderlayStep)), None)
     enc = encaps[-1] if encaps else None
     problems: list[str] = []
     if enc is not None:

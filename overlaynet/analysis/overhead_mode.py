@@ -85,7 +85,7 @@ class Prober:
 
     def crosses(self, size: int) -> bool:
         t = self.trace(size)
-        return t.success and not t.steps("fragment")
+        return t.success and not t.steps(FragmentStep)
 
     def largest(self, hi: int = 65_535) -> int:
         """The largest IP packet that crosses with DF set and no fragment (binary search)."""
@@ -102,13 +102,13 @@ class Prober:
 
 
 def _describe_drop(t: Trace) -> tuple[str, int | None]:
-    drops = [s for s in t.steps("drop") if isinstance(s, DropStep)]
+    drops = t.steps(DropStep)
     hop = t.hops[-1] if t.hops else None
     where = f"{hop.host}:{hop.namespace}" if hop else "?"
     if drops and drops[-1].mtu is not None:
         d = drops[-1]
         return f"{d.disposition} at {where} dev {d.dev} (MTU {d.mtu}, packet {d.size})", d.mtu
-    frags = [s for s in t.steps("fragment") if isinstance(s, FragmentStep)]
+    frags = t.steps(FragmentStep)
     if frags:
         f = frags[0]
         which = "outer packet" if f.outer else "packet"
@@ -150,7 +150,7 @@ def _same_node(network: Any, seed: int) -> tuple[str, bool | None]:
     if pair is None:
         return "no two pods share a node", None
     t = Prober(network, pair, seed).trace(_MIN_PACKET)
-    encap = bool(t.steps("encap"))
+    encap = bool(t.steps(EncapStep))
     return f"{pair.label}: {t.disposition}, {'ENCAPSULATED' if encap else 'no encapsulation'}", encap
 
 
@@ -187,7 +187,7 @@ def _misconfig(cluster: Cluster, mode: Mode, pair: PodPair, underlay_mtu: int, s
         with_df = probe.trace(underlay_mtu, df=True)
         without = probe.trace(underlay_mtu, df=False)
         df_detail, df_mtu = _describe_drop(with_df)
-        frags = [s for s in without.steps("fragment") if isinstance(s, FragmentStep)]
+        frags = without.steps(FragmentStep)
         pieces = frags[0].fragments if frags else 1
         nodf_detail, _ = _describe_drop(without)
         out.append(Misconfig(text, underlay_mtu, underlay_mtu, str(with_df.disposition), df_detail, df_mtu,

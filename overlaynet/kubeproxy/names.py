@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
+from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.model.base import IPAddress
 
 SVC_PREFIX = "KUBE-SVC-"
@@ -16,6 +17,23 @@ SVL_PREFIX = "KUBE-SVL-"
 FW_PREFIX = "KUBE-FW-"
 EXT_PREFIX = "KUBE-EXT-"
 SEP_PREFIX = "KUBE-SEP-"
+
+_PREFIX_ROLES = ((SVC_PREFIX, ChainRole.SERVICE), (SVL_PREFIX, ChainRole.SERVICE), (EXT_PREFIX, ChainRole.SERVICE_EXTERNAL),
+                 (FW_PREFIX, ChainRole.SERVICE_FIREWALL), (SEP_PREFIX, ChainRole.ENDPOINT))
+_ROLES = {
+    "KUBE-SERVICES": ChainRole.SERVICE_DISPATCH, "KUBE-NODEPORTS": ChainRole.NODEPORTS,
+    "KUBE-EXTERNAL-SERVICES": ChainRole.FILTER, "KUBE-FORWARD": ChainRole.FILTER, "KUBE-FIREWALL": ChainRole.FILTER,
+    "KUBE-PROXY-FIREWALL": ChainRole.FILTER, "KUBE-PROXY-CANARY": ChainRole.FILTER,
+    "KUBE-MARK-MASQ": ChainRole.MASQUERADE, "KUBE-POSTROUTING": ChainRole.MASQUERADE,
+}
+
+
+def chain_role(name: str) -> ChainRole:
+    """What a chain of kube-proxy's layout is for (kube-proxy names its chains; it knows)."""
+    for prefix, role in _PREFIX_ROLES:
+        if name.startswith(prefix):
+            return role
+    return _ROLES.get(name, ChainRole.UNKNOWN)
 
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

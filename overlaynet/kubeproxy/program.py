@@ -31,6 +31,7 @@ from overlaynet.kubeproxy.generate import (
     build_payload,
     group_table,
 )
+from overlaynet.kubeproxy.names import chain_role
 from overlaynet.kubeproxy.node import config_for_node
 from overlaynet.model.cluster import Cluster, Node
 
@@ -130,10 +131,11 @@ def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _Cl
         builtins = BUILTIN_CHAINS[table]
         for chain, texts in tables[table].items():
             rules = [cache.rules[(table, t)] for t in texts]
-            target = ruleset.ensure_chain(table, chain)
             if chain not in builtins:
+                target = ruleset.ensure_chain(table, chain, origin="kube-proxy", role=chain_role(chain))
                 target.rules = list(rules)  # type: ignore[arg-type]
                 continue
+            target = ruleset.ensure_chain(table, chain)
             # EnsureRule(Prepend) in iptablesJumpChains order: insert at 1 unless present
             for rule in reversed(rules):
                 if rule not in target.rules:

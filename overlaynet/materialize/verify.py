@@ -36,6 +36,7 @@ from overlaynet.errors import MaterializeError
 from overlaynet.materialize.apply import Materialized, Skipped, materialize
 from overlaynet.materialize.probe import Capture, PingResult, ping_many, tcp_connect_many
 from overlaynet.model import Pod
+from overlaynet.trace.steps import EncapStep, RouteStep, UnderlayStep
 
 if TYPE_CHECKING:
     from overlaynet.trace import Trace
@@ -340,7 +341,7 @@ def routed_hops(trace: Any) -> int:
     A router on the underlay routes only the outer packet of a tunnel (another
     destination), and a bridge does not route."""
     dst = trace.packet.dst
-    return sum(1 for s in trace.steps("route") if s.ttl is not None and s.dst == dst)
+    return sum(1 for s in trace.steps(RouteStep) if s.ttl is not None and s.dst == dst)
 
 
 def _compare_ttl(rev: Any, src: str, dst: str, echo: PingResult) -> Comparison:
@@ -355,12 +356,12 @@ def _compare_ttl(rev: Any, src: str, dst: str, echo: PingResult) -> Comparison:
 
 
 def _compare_wire(label: str, trace: Any, src: Pod, dst: Pod, size: int, frames: list[Any]) -> Comparison:
-    encaps = trace.steps("encap")
+    encaps = trace.steps(EncapStep)
     if encaps:
         expected = {s.wire_bytes for s in encaps}
         how = f"{label}: {encaps[0].encapsulation} wire_bytes"
     else:
-        expected = {s.frame_bytes for s in trace.steps("underlay")}
+        expected = {s.frame_bytes for s in trace.steps(UnderlayStep)}
         how = f"{label}: underlay frame_bytes" if expected else f"{label}: stays off the underlay"
     seen = {f.frame_len for f in frames
             if (f.inner_src, f.inner_dst, f.inner_proto, f.inner_ip_len) == (str(_ipv4(src)), str(_ipv4(dst)), "icmp", size)}

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.trace.disposition import Disposition
 from overlaynet.trace.steps import Step
+
+S = TypeVar("S", bound=Step)
 
 __all__ = ["Disposition", "Encapsulation", "Hop", "Trace", "TraceResult", "Wire", "packet_dict"]
 
@@ -105,8 +107,15 @@ class Trace:
                 return hop.steps[-1]
         return None
 
-    def steps(self, kind: str | None = None) -> list[Step]:
-        return [s for h in self.hops for s in h.steps if kind is None or s.kind == kind]
+    @overload
+    def steps(self) -> list[Step]: ...
+    @overload
+    def steps(self, kind: type[S]) -> list[S]: ...
+
+    def steps(self, kind: type[Any] = Step) -> list[Any]:
+        """Every step of the trace in order, or only those of one kind:
+        ``t.steps(NeighborStep)`` is a ``list[NeighborStep]``."""
+        return [s for h in self.hops for s in h.steps if isinstance(s, kind)]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

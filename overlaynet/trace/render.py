@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.trace.model import Trace, TraceResult, packet_dict
 from overlaynet.trace.steps import NetfilterStep, Step
 
@@ -20,7 +21,7 @@ def _packet_line(t: Trace) -> str:
 
 def _rows(steps: tuple[Step, ...]) -> list[tuple[str, str]]:
     """One row per step, except that consecutive netfilter rule hits of one hook share a
-    row (``PREROUTING: nat/PREROUTING #1 → KUBE-SERVICES, ...``); JSON keeps every hit."""
+    row (``PREROUTING: nat/PREROUTING #1 → <dispatch chain>, ...``); JSON keeps every hit."""
     rows: list[tuple[str, str]] = []
     run: list[NetfilterStep] = []
 
@@ -93,16 +94,19 @@ def render_result(result: TraceResult, *, label: str = "", width: int = 140, col
     return "\n".join(parts)
 
 
+#: The chains that tell one branch from another: a Service's choice and its endpoint.
+_BRANCH_ROLES = frozenset({ChainRole.SERVICE, ChainRole.SERVICE_EXTERNAL, ChainRole.SERVICE_FIREWALL, ChainRole.ENDPOINT})
+
+
 def _outcomes(result: TraceResult) -> str:
-    """One line per branch: probability, disposition, where it ended, the chains it took."""
+    """One line per branch: probability, disposition, where it ended, the Service and
+    endpoint chains it took (by the role their agent gave them)."""
     lines = [f"{len(result.traces)} outcomes:"]
     for t in result.traces:
         chains: list[str] = []
-        for hop in t.hops:
-            for step in hop.steps:
-                for name in (getattr(step, "chain", None), *getattr(step, "chains", ())):
-                    if isinstance(name, str) and name.startswith(("KUBE-SVC-", "KUBE-SVL-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-FW-")) and name not in chains:
-                        chains.append(name)
+        for step in t.steps(NetfilterStep):
+            if step.role in _BRANCH_ROLES and step.chain not in chains:
+                chains.append(step.chain)
         dest = t.final_packet.dst if t.final_packet is not None else "-"
         via = f" via {' → '.join(chains)}" if chains else ""
         lines.append(f"  {str(t.probability):>6}  {t.disposition.value:<12} {dest}{via}: {t.reason}")

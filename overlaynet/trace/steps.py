@@ -4,9 +4,11 @@ does to a packet. Each has ``kind`` (its JSON tag), ``to_dict()`` and ``summary(
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from enum import Enum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, ClassVar
 
+from overlaynet.dataplane.netfilter.rules import ChainRole
 from overlaynet.model.base import IPAddress
 from overlaynet.trace.disposition import Disposition
 
@@ -34,6 +36,8 @@ __all__ = [
 def _plain(value: object) -> Any:
     if isinstance(value, IPv4Address | IPv6Address):
         return str(value)
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -142,6 +146,8 @@ class ForwardStep(Step):
 
 @dataclass(frozen=True, slots=True)
 class NetfilterStep(Step):
+    """One rule hit; ``role`` is what its chain is for, as the agent that wrote it said."""
+
     kind: ClassVar[str] = "netfilter"
     hook: str
     table: str
@@ -150,6 +156,7 @@ class NetfilterStep(Step):
     text: str
     verdict: str | None
     comment: str | None = None
+    role: ChainRole = ChainRole.UNKNOWN
 
     def summary(self) -> str:
         verdict = f" → {self.verdict}" if self.verdict else ""

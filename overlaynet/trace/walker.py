@@ -22,7 +22,7 @@ from overlaynet.dataplane.lookup import (
     is_local,
     lookup_route,
 )
-from overlaynet.dataplane.netfilter import Hook, HookContext, NetfilterState, run_hook
+from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, NetfilterState, run_hook
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
 from overlaynet.model.base import IPAddress
@@ -46,10 +46,9 @@ __all__ = ["MAX_HOPS", "Flight", "Injection", "Walker"]
 #: A trace visiting more namespaces than this is reported as a LOOP.
 MAX_HOPS = 128
 
-#: Chain-name prefixes of network-policy chains (kube-network-policies, Calico, Weave NPC):
-#: rule hits in them, and hits whose comment starts with "policy", are reported as
-#: ``policy`` steps too.
-POLICY_CHAIN_PREFIXES = ("KUBE-NWPLCY", "NWPLCY", "cali-pi-", "cali-po-", "WEAVE-NPC", "OVNET-POL")
+#: Verdicts of a rule in a policy chain that decide (or end the chain's say): reported as a
+#: ``policy`` step besides the rule hit.
+_POLICY_VERDICTS = frozenset({"ACCEPT", "DROP", "REJECT", "RETURN"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +196,8 @@ class Walker:
         for out in outcomes:
             steps: list[Step] = []
             for hit in out.hits:
-                steps.append(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment))
-                by_policy = hit.chain.startswith(POLICY_CHAIN_PREFIXES) or (hit.comment or "").lower().startswith("policy")
-                if by_policy and hit.verdict in ("ACCEPT", "DROP", "REJECT", "RETURN"):
+                steps.append(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment, hit.role))
+                if hit.role is ChainRole.POLICY and hit.verdict in _POLICY_VERDICTS:
                     steps.append(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
             for nat in out.nat:
                 if nat.side == "dst":

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from overlaynet.assemble import Network, assemble
 from overlaynet.dataplane.ir import NetNamespace, NsRef
+from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.dataplane.packet import Packet
 from overlaynet.drivers import available_drivers, get_driver
 from overlaynet.errors import DriverOptionError
@@ -109,6 +110,17 @@ def check_ir_and_mtu(net: Network) -> None:
             assert eth0.mtu <= pod_mtu
 
 
+def check_chain_roles(net: Network) -> None:
+    """Every chain an agent writes says who wrote it and what it is for: the tracer reads
+    policy and Service steps from the role, never from the chain's name."""
+    for ns in net.build_all().namespaces.values():
+        for table in ns.netfilter.tables.values():
+            for chain in table.user_chains():
+                where = f"{ns.ref} {table.name}/{chain.name}"
+                assert chain.origin, f"{where} has no origin"
+                assert chain.role is not ChainRole.UNKNOWN, f"{where} ({chain.origin}) has no role"
+
+
 def check_reachability(net: Network) -> None:
     pods = [p for p in net.cluster.pods if p.node is not None and not p.host_network]
     for src in pods:
@@ -151,5 +163,6 @@ def test_conformance(driver: str, mode: str, options: dict[str, Any]) -> None:
         check_addresses(net)
         check_reachability(net)  # lazily builds only the hosts the traces enter
         check_ir_and_mtu(net)
+        check_chain_roles(net)
 
     run()

@@ -28,6 +28,7 @@ from overlaynet.dataplane.packet import Packet
 from overlaynet.materialize import Materialized, materialize, remove_run
 from overlaynet.materialize.probe import Capture, DecodedFrame, ping_many, tcp_connect
 from overlaynet.topology import load
+from overlaynet.trace.steps import EncapStep
 
 pytestmark = [pytest.mark.root, pytest.mark.tshark]
 
@@ -95,7 +96,7 @@ def _tunnel_port(network: Network, pair: PodPair) -> int:
 
     a, b = pair.src, pair.dst
     t = trace(network, Packet(a.ip, b.ip, "icmp", size=84, icmp_type=8), _pod_ns(a)).trace  # type: ignore[arg-type]
-    enc = next(iter(t.steps("encap")), None)
+    enc = next(iter(t.steps(EncapStep)), None)
     return getattr(enc, "outer_dport", None) or 4789
 
 

@@ -14,6 +14,14 @@ from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Router
 from overlaynet.topology import load
 from overlaynet.trace import Disposition
 from overlaynet.trace.request import TraceRequest, run
+from overlaynet.trace.steps import (
+    BridgeStep,
+    DecapStep,
+    DnatStep,
+    EncapStep,
+    FragmentStep,
+    SnatStep,
+)
 
 A = ip_address
 
@@ -43,12 +51,12 @@ def test_demo_crosses_racks_with_vxlan(demo: Network) -> None:
     kinds = [s.kind for s in t.steps()]
     for kind in ("route", "bridge", "encap", "underlay", "decap", "deliver"):
         assert kind in kinds
-    encap = t.steps("encap")[0]
+    encap = t.steps(EncapStep)[0]
     assert (encap.encapsulation, encap.dev, encap.vni, encap.outer_dport, encap.overhead_bytes) == ("vxlan", "flannel.1", 1, 8472, 50)  # type: ignore[attr-defined]
     assert 32768 <= encap.outer_sport <= 60999  # type: ignore[attr-defined]
     assert encap.wire_bytes == t.packet.size + 64  # type: ignore[attr-defined]
     assert "core" in [h.host for h in t.hops]
-    assert any(s.bridge == "cni0" for s in t.steps("bridge"))  # type: ignore[attr-defined]
+    assert any(s.bridge == "cni0" for s in t.steps(BridgeStep))  # type: ignore[attr-defined]
     # the receiving pod sees the TTL after three routed hops: node-1, core forwards only the outer, node-3
     assert t.final_packet is not None and t.final_packet.ttl == 62
 
@@ -82,9 +90,9 @@ def test_smaller_underlay_mtu_fragments_the_outer_packet() -> None:
     net = assemble(cluster(rack_b_mtu=1400))
     t = run(net, TraceRequest("default/a", "default/d", size=1400, proto="udp")).forward.trace
     assert t.disposition is Disposition.DELIVERED
-    outer = [s for s in t.steps("fragment") if s.outer]  # type: ignore[attr-defined]
+    outer = [s for s in t.steps(FragmentStep) if s.outer]  # type: ignore[attr-defined]
     assert outer and outer[0].mtu == 1400 and outer[0].size == 1450  # type: ignore[attr-defined]
-    assert t.steps("decap")[0].reassembled_from == 2  # type: ignore[attr-defined]
+    assert t.steps(DecapStep)[0].reassembled_from == 2  # type: ignore[attr-defined]
 
 
 def test_vni_mismatch_is_dropped_at_the_receiver() -> None:
@@ -107,14 +115,14 @@ def test_host_gw_across_segments_explains_l2_adjacency() -> None:
     assert "L2 adjacency" in t.reason or "L2-adjacent" in t.reason
     assert "L2" in t.last_step.summary()  # type: ignore[union-attr]
     same = run(net, TraceRequest("default/a", "default/c")).forward.trace
-    assert same.disposition is Disposition.DELIVERED and not same.steps("encap")
+    assert same.disposition is Disposition.DELIVERED and not same.steps(EncapStep)
 
 
 def test_udp_backend_goes_through_the_userspace_forwarder() -> None:
     net = assemble(cluster("udp"))
     t = run(net, TraceRequest("default/a", "default/d")).forward.trace
     assert t.disposition is Disposition.DELIVERED
-    encap = t.steps("encap")[0]
+    encap = t.steps(EncapStep)[0]
     assert (encap.encapsulation, encap.overhead_bytes, encap.outer_dport) == ("udp", 28, 8285)  # type: ignore[attr-defined]
     assert any(s.kind == "forward" and s.link == "tun" for s in t.steps())  # type: ignore[attr-defined]
 
@@ -122,7 +130,7 @@ def test_udp_backend_goes_through_the_userspace_forwarder() -> None:
 def test_fake_driver_routes_across_the_router() -> None:
     net = assemble(cluster(driver="fake"))
     t = run(net, TraceRequest("default/a", "default/d")).forward.trace
-    assert t.disposition is Disposition.DELIVERED and not t.steps("encap")
+    assert t.disposition is Disposition.DELIVERED and not t.steps(EncapStep)
 
 
 def test_outside_destination_exits_the_network(demo: Network) -> None:
@@ -151,7 +159,7 @@ def test_nodeport_from_outside_and_its_reply(demo: Network, client: str) -> None
     report = run(demo, TraceRequest(client, f"{node3}:30080", reply=True))
     t = report.forward.trace
     assert t.disposition is Disposition.DELIVERED
-    assert t.steps("dnat") and t.steps("snat")  # kube-proxy's DNAT and masquerade
+    assert t.steps(DnatStep) and t.steps(SnatStep)  # kube-proxy's DNAT and masquerade
     assert report.reply is not None
     back = report.reply.trace
     assert back.final_packet is not None and back.final_packet.src == node3 and back.final_packet.dport == t.packet.sport

@@ -15,6 +15,7 @@ from overlaynet.topology import load
 from overlaynet.trace.model import Trace
 from overlaynet.trace.pcap import write_pcap
 from overlaynet.trace.request import run
+from overlaynet.trace.steps import EncapStep, FragmentStep
 
 pytestmark = pytest.mark.tshark
 
@@ -53,7 +54,7 @@ def check(t: Trace, path: Path, l4: str) -> list[tuple[int, str, str]]:
 def test_demo_pcap_decodes_with_inner_headers(demo: Network, tmp_path: Path, proto: str, l4: str) -> None:
     t = run(demo, demo_request(demo, proto=proto, size=300)).forward.trace
     rows = check(t, tmp_path / "demo.pcap", l4)
-    encap = t.steps("encap")[0]
+    encap = t.steps(EncapStep)[0]
     vx = [r for r in rows if ":vxlan:" in r[1]]
     assert len(vx) == 2  # rack-a and rack-b
     assert {r[0] for r in vx} == {encap.wire_bytes}  # type: ignore[attr-defined]
@@ -68,7 +69,7 @@ def test_fragmented_outer_packets_decode(tmp_path: Path) -> None:
     segs = tuple(replace(s, mtu=1400) if s.name == "rack-b" else s for s in cluster.underlay.segments)
     net = assemble(replace(cluster, underlay=replace(cluster.underlay, segments=segs)))
     t = run(net, demo_request(net, size=1450, proto="udp")).forward.trace
-    assert any(s.outer for s in t.steps("fragment"))  # type: ignore[attr-defined]
+    assert any(s.outer for s in t.steps(FragmentStep))  # type: ignore[attr-defined]
     rows = check(t, tmp_path / "frag.pcap", "udp")
     assert max(r[0] for r in rows) <= 1514
 

@@ -11,11 +11,19 @@ import pytest
 from trace_irs import namespace, pod_and_host, route, two_routers_on_segment, veth
 
 from overlaynet.dataplane.ir import Address, Interface, NsRef
-from overlaynet.dataplane.netfilter import HookOutcome, NatRecord, RuleHit
+from overlaynet.dataplane.netfilter import ChainRole, HookOutcome, NatRecord, RuleHit, parse_save
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
 from overlaynet.trace import Disposition, Injection, trace
 from overlaynet.trace import walker as walker_mod
+from overlaynet.trace.steps import (
+    DnatStep,
+    FragmentStep,
+    NeighborStep,
+    NetfilterStep,
+    PolicyStep,
+    RouteStep,
+)
 
 A = ip_address
 
@@ -34,7 +42,7 @@ def test_pod_to_host_is_accepted_after_a_veth_crossing() -> None:
     assert t.disposition is Disposition.ACCEPTED
     assert [h.ns for h in t.hops] == [NsRef.pod("h1", "default/a"), NsRef("h1")]
     assert kinds(t) == ["route", "neighbor", "forward", "deliver"]
-    neigh = t.steps("neighbor")[0]
+    neigh = t.steps(NeighborStep)[0]
     assert neigh.how == "arp" and neigh.answered_by == "h1:veth-a"  # type: ignore[attr-defined]
 
 
@@ -91,7 +99,7 @@ def test_ttl_decrements_per_forward_and_expires() -> None:
     route(r2, "10.9.0.0/16", via="10.9.0.2", dev="v0")
     ok = trace(dp, pkt("192.168.1.1", "10.9.0.2", ttl=3), Injection(r1.ref, "eth0")).trace
     assert ok.disposition is Disposition.ACCEPTED
-    assert [s.ttl for s in ok.steps("route")] == [2, 1]  # type: ignore[attr-defined]
+    assert [s.ttl for s in ok.steps(RouteStep)] == [2, 1]  # type: ignore[attr-defined]
     dead = trace(dp, pkt("192.168.1.1", "10.9.5.5", ttl=1), Injection(r1.ref, "eth0")).trace
     assert dead.disposition is Disposition.TTL_EXCEEDED
 
@@ -120,7 +128,7 @@ def test_without_df_the_packet_is_fragmented_and_continues() -> None:
     pod.interfaces["eth0"].mtu = 1000
     t = trace(dp, pkt("10.0.0.2", "10.0.0.1", size=2500), pod.ref).trace
     assert t.disposition is Disposition.ACCEPTED
-    frag = t.steps("fragment")[0]
+    frag = t.steps(FragmentStep)[0]
     # 980 payload bytes per fragment (976 rounded to 8): 2480 bytes → 3 fragments
     assert (frag.size, frag.mtu, frag.fragments) == (2500, 1000, 3)  # type: ignore[attr-defined]
 
@@ -169,9 +177,9 @@ def test_proxy_arp_answers_for_a_gateway_nobody_owns() -> None:
     assert t.disposition is Disposition.ACCEPTED
     pod2 = pkt("10.0.0.2", "10.0.0.1")
     t2 = trace(dp, pod2.with_(dst=A("10.0.0.1")), pod.ref).trace
-    assert t2.steps("neighbor")[0].how in ("arp", "proxy_arp")  # type: ignore[attr-defined]
+    assert t2.steps(NeighborStep)[0].how in ("arp", "proxy_arp")  # type: ignore[attr-defined]
     t3 = trace(dp, pkt("10.0.0.2", "8.8.8.8"), pod.ref).trace
-    assert t3.steps("neighbor")[0].how == "proxy_arp"  # type: ignore[attr-defined]
+    assert t3.steps(NeighborStep)[0].how == "proxy_arp"  # type: ignore[attr-defined]
 
 
 def test_strict_rp_filter_drops_a_spoofed_source() -> None:
@@ -207,6 +215,21 @@ def test_netfilter_drop_is_denied_with_the_rule(monkeypatch: pytest.MonkeyPatch)
     assert "filter/INPUT #3" in t.reason
 
 
+@pytest.mark.parametrize(("chain", "role"), [("acl-1", ChainRole.POLICY), ("cali-pi-lookalike", ChainRole.FILTER)])
+def test_policy_steps_come_from_the_chain_role_not_its_name(chain: str, role: ChainRole) -> None:
+    dp, host, pod = pod_and_host()
+    host.netfilter = parse_save(
+        f"*filter\n:INPUT ACCEPT [0:0]\n:{chain} - [0:0]\n-A INPUT -j {chain}\n"
+        f'-A {chain} -p tcp -m tcp --dport 80 -m comment --comment "deny web" -j DROP\nCOMMIT\n'
+    )
+    host.netfilter.ensure_chain("filter", chain, origin="test-agent", role=role)
+    t = trace(dp, pkt("10.0.0.2", "10.0.0.1"), pod.ref).trace
+    assert t.disposition is Disposition.DENIED
+    assert t.steps(NetfilterStep)[-1].role is role
+    expected = [("deny web", "DROP", f"filter/{chain} #1")] if role is ChainRole.POLICY else []
+    assert [(p.policy, p.verdict, p.detail) for p in t.steps(PolicyStep)] == expected
+
+
 def test_all_branches_follow_each_dnat_with_its_probability(monkeypatch: pytest.MonkeyPatch) -> None:
     dp, host, pod = pod_and_host()
     other = namespace(dp, "h1", "default/b", kind="pod", forward=False)
@@ -228,7 +251,7 @@ def test_all_branches_follow_each_dnat_with_its_probability(monkeypatch: pytest.
     result = trace(dp, pkt("10.0.0.2", "10.96.0.5"), pod.ref, all_branches=True)
     assert [t.disposition for t in result.traces] == [Disposition.ACCEPTED, Disposition.DELIVERED]
     assert sum(t.probability for t in result.traces) == 1
-    assert all(t.steps("dnat")[0].after[1] == 8080 for t in result.traces)  # type: ignore[attr-defined]
+    assert all(t.steps(DnatStep)[0].after[1] == 8080 for t in result.traces)  # type: ignore[attr-defined]
     single = trace(dp, pkt("10.0.0.2", "10.96.0.5"), pod.ref)
     assert len(single.traces) == 1
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
+from overlaynet.dataplane.netfilter.rules import ChainRole
 from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress
 
@@ -26,6 +27,9 @@ class RuleHit:
     text: str  # the rule as iptables-save prints it
     verdict: str | None = None  # what the rule did, if it was a terminal or a jump
     comment: str | None = None
+    #: what the rule's chain is for and who wrote it (``Chain.role``/``Chain.origin``)
+    role: ChainRole = ChainRole.UNKNOWN
+    origin: str | None = None
 
     def __str__(self) -> str:
         return f"{self.table} {self.chain} {self.number} {self.text}"

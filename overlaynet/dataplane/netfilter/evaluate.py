@@ -321,7 +321,8 @@ class _Run:
         return compiled_chain(chain) if use and chain.rules else None
 
     def hit(self, table: Table, chain: Chain, number: int, rule: Rule, verdict: str | None) -> None:
-        self.hits.append(RuleHit(table.name, chain.name, number, render_rule(chain.name, rule), verdict, rule.comment))
+        self.hits.append(RuleHit(table.name, chain.name, number, render_rule(chain.name, rule), verdict, rule.comment,
+                                 chain.role, chain.origin))
 
     def apply(self, table: Table, chain: Chain, number: int, rule: Rule, target: t.Target | None) -> str | None:
         """Do what the rule's target does; return a verdict, RETURN, "JUMP", or None to go on."""

@@ -20,6 +20,7 @@ import hashlib
 import itertools
 from collections.abc import Iterable
 
+from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.model import Cluster, Pod
 from overlaynet.model.calico_policy import (
     CalicoPolicy,
@@ -150,9 +151,16 @@ def render_rule(
     return lines, subs
 
 
-def render_node_policy(cluster: Cluster, policies: list[CalicoPolicy], local_pods: list[tuple[Pod, str]]) -> str:
-    """The filter-table payload Felix would program on a node (``local_pods``: pod, veth)."""
+def render_node_policy(
+    cluster: Cluster, policies: list[CalicoPolicy], local_pods: list[tuple[Pod, str]]
+) -> tuple[str, dict[str, ChainRole]]:
+    """The filter-table payload Felix would program on a node (``local_pods``: pod, veth),
+    and what each of its chains is for: the dispatch chains pick an endpoint's chain; an
+    endpoint chain (conntrack, its policies in order, the tier's default deny, the profile)
+    and a policy chain decide."""
     chains: dict[str, list[str]] = {"cali-FORWARD": [], "cali-from-wl-dispatch": [], "cali-to-wl-dispatch": []}
+    roles = {"cali-FORWARD": ChainRole.FILTER, "cali-from-wl-dispatch": ChainRole.POLICY_DISPATCH,
+             "cali-to-wl-dispatch": ChainRole.POLICY_DISPATCH}
     pods = [p for p, _ in local_pods]
     used: dict[tuple[str, str], CalicoPolicy] = {}
     chains["cali-FORWARD"] += [
@@ -163,6 +171,7 @@ def render_node_policy(cluster: Cluster, policies: list[CalicoPolicy], local_pod
     for pod, veth in sorted(local_pods, key=lambda pv: pv[1]):
         for direction, dispatch, flag in (("Egress", "cali-from-wl-dispatch", "-i"), ("Ingress", "cali-to-wl-dispatch", "-o")):
             ep = endpoint_chain(veth, direction)
+            roles[ep] = ChainRole.POLICY
             chains[dispatch].append(f"-A {dispatch} {flag} {veth} -g {ep}")
             body = chains.setdefault(ep, [])
             body += [
@@ -196,15 +205,17 @@ def render_node_policy(cluster: Cluster, policies: list[CalicoPolicy], local_pod
     for (_, direction), pol in sorted(used.items()):
         pc = policy_chain(pol, direction)
         body = chains.setdefault(pc, [])
+        roles[pc] = ChainRole.POLICY
         for rule in pol.ingress if direction == "Ingress" else pol.egress:
             lines, subs = render_rule(cluster, pol, rule, direction, pods)
             body += lines
             for name, sub in subs:
                 chains[name] = sub
+                roles[name] = ChainRole.POLICY
     out = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
     out += [f":{name} - [0:0]" for name in chains]
     out.append('-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD')
     for body in chains.values():
         out += body
     out.append("COMMIT")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n", roles

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import (
@@ -21,11 +22,14 @@ from overlaynet.dataplane.ir import (
     Route,
     VxlanInfo,
 )
+from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.model import IPAddress, IPNetwork, Node, Pod
 
 if TYPE_CHECKING:
     from overlaynet.drivers.calico import CalicoDriver
 
+#: ``Chain.origin`` of every chain Felix writes
+FELIX = "calico-felix"
 GATEWAY = ipaddress.ip_address("169.254.1.1")
 HOST_VETH_MAC = "ee:ee:ee:ee:ee:ee"
 
@@ -224,15 +228,19 @@ def _route_to(
         root.add_fdb(FdbEntry(mac, "vxlan.calico", dst=other.ip, origin=f"felix: VTEP of {other.name} at {other.ip}"))
 
 
-def _merge(root: NetNamespace, payload: str, label: str) -> None:
+def _merge(root: NetNamespace, payload: str, label: str, roles: Mapping[str, ChainRole]) -> None:
     """Felix's way: its own chains replaced wholesale, its jumps inserted at the top of the
-    built-in chains (ChainInsertMode=insert), everything else left alone."""
+    built-in chains (ChainInsertMode=insert), everything else left alone. Every chain of its
+    own carries ``origin`` FELIX and its role from ``roles``."""
     from overlaynet.dataplane.netfilter import parse_save
 
     parsed = parse_save(payload, file=label)
     for table in parsed.ordered_tables():
         for chain in table.ordered_chains():
-            target = root.netfilter.ensure_chain(table.name, chain.name)
+            if chain.builtin:
+                target = root.netfilter.ensure_chain(table.name, chain.name)
+            else:
+                target = root.netfilter.ensure_chain(table.name, chain.name, origin=FELIX, role=roles[chain.name])
             if chain.builtin:
                 for rule in reversed(chain.rules):
                     if rule not in target.rules:
@@ -246,7 +254,8 @@ def _program_policy(driver: CalicoDriver, root: NetNamespace, node: Node) -> Non
     from overlaynet.drivers.calico.policy import render_node_policy
 
     local = [(p, veth_name(p)) for p in driver.cluster.pods_on(node.name) if p.ips and not p.host_network]
-    _merge(root, render_node_policy(driver.cluster, driver.policies, local), "<calico felix policy>")
+    payload, roles = render_node_policy(driver.cluster, driver.policies, local)
+    _merge(root, payload, "<calico felix policy>", roles)
 
 
 def _program_nat_outgoing(driver: CalicoDriver, root: NetNamespace) -> None:
@@ -266,4 +275,5 @@ def _program_nat_outgoing(driver: CalicoDriver, root: NetNamespace) -> None:
             "-j MASQUERADE --random-fully"
         )
     lines.append("COMMIT")
-    _merge(root, "\n".join(lines) + "\n", "<calico nat-outgoing>")
+    roles = {"cali-POSTROUTING": ChainRole.NAT, "cali-nat-outgoing": ChainRole.MASQUERADE}
+    _merge(root, "\n".join(lines) + "\n", "<calico nat-outgoing>", roles)

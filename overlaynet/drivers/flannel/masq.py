@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import NetNamespace
+from overlaynet.dataplane.netfilter import ChainRole
 
 if TYPE_CHECKING:
     from overlaynet.dataplane.netfilter import Chain
@@ -22,6 +23,9 @@ IPv4Network = ipaddress.IPv4Network
 KUBE_PROXY_MARK = "0x4000/0x4000"  # trafficmngr.KubeProxyMark: already masqueraded by kube-proxy
 _MASQ = '-m comment --comment "flanneld masq"'
 _FWD = '-m comment --comment "flanneld forward"'
+#: ``Chain.origin`` of flanneld's chains, and what each is for
+FLANNELD = "flanneld"
+_ROLES = {"FLANNEL-POSTRTG": ChainRole.MASQUERADE, "FLANNEL-FWD": ChainRole.FILTER}
 
 
 def masq_rules(network: IPv4Network, lease: IPv4Network, *, random_fully: bool = True) -> list[tuple[str, str]]:
@@ -75,7 +79,8 @@ def install(root: NetNamespace, network: IPv4Network, lease: IPv4Network, *, ip_
         tables.append(("nat", masq_rules(network, lease)))
     for table, rules in tables:
         for chain_name, chain in _parsed(table, _restore_text(table, rules)).items():
-            target = root.netfilter.ensure_chain(table, chain_name)
+            role = _ROLES.get(chain_name)  # None: a built-in chain (the kernel's, not flanneld's)
+            target = root.netfilter.ensure_chain(table, chain_name, origin=FLANNELD if role else None, role=role)
             for rule in chain.rules:
                 if rule not in target.rules:
                     root.netfilter.append(table, chain_name, rule)
