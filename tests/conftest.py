@@ -1,6 +1,6 @@
 """Shared test set-up: markers for real components.
 
-A test marked ``root``, ``iptables``, ``etcd``, ``dig``, ``tshark`` or ``bind9utils`` skips with
+A test marked ``root``, ``iptables``, ``ipset``, ``etcd``, ``dig``, ``tshark`` or ``bind9utils`` skips with
 the reason when that component is missing — except in CI (``CI=true``), where a missing
 component fails the test, so a green CI means every real-component test ran.
 """
@@ -37,6 +37,7 @@ _CHECKS = {
     "dig": lambda: None if shutil.which("dig") else "needs dig (Debian bind9-dnsutils)",
     "tshark": lambda: None if shutil.which("tshark") else "needs tshark (Debian tshark)",
     "bind9utils": lambda: None if shutil.which("named-checkzone") else "needs named-checkzone (Debian bind9-utils)",
+    "ipset": lambda: None if shutil.which("ipset") else "needs ipset (Debian ipset)",
 }
 _cache: dict[str, str | None] = {}
 

@@ -13,6 +13,7 @@ import click
 from overlaynet.errors import IptablesSyntaxError, TraceError
 
 if TYPE_CHECKING:
+    from overlaynet.dataplane.netfilter import Ruleset
     from overlaynet.dataplane.netfilter.flow import FlowOutcome
 
 
@@ -76,6 +77,28 @@ def _ip(value: str, flag: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise click.BadParameter(f"{value!r} is not an IP address", param_hint=flag) from None
 
 
+def read_ruleset(path: Path, list_table: str = "filter") -> Ruleset:
+    """An iptables-save file, or ``iptables -S`` output of ``list_table``; bad input raises
+    IptablesSyntaxError (exit 2)."""
+    from overlaynet.dataplane.netfilter import parse_save
+    from overlaynet.dataplane.netfilter.parse import is_list_rules
+
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IptablesSyntaxError(f"cannot read: {exc}", line=0, file=str(path)) from exc
+    return parse_save(text, file=str(path), implicit_table=list_table if is_list_rules(text) else None)
+
+
+def _iface(text: str) -> tuple[str, tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...]]:
+    from overlaynet.dataplane.netfilter.hostaddr import parse_iface
+
+    try:
+        return parse_iface(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--iface") from None
+
+
 @iptables.command("trace")
 @click.argument("savefile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--src", required=True, help="Source IP.")
@@ -85,29 +108,44 @@ def _ip(value: str, flag: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 @click.option("--proto", type=click.Choice(["tcp", "udp", "sctp", "icmp"]), default="tcp", show_default=True)
 @click.option("--in-iface", default="eth0", show_default=True, help="Interface the packet arrives on (prerouting).")
 @click.option("--out-iface", default="eth0", show_default=True, help="Interface it leaves by (forward/postrouting).")
-@click.option("--local-ip", "local_ips", multiple=True, help="An address of this host (repeat); decides INPUT vs FORWARD and is MASQUERADE's source.")
+@click.option("--iface", "ifaces", multiple=True, metavar="NAME=ADDR/PLEN[,ADDR/PLEN...]",
+              help="An interface of this host and its addresses in the order they were added (repeat per "
+                   "interface, in device order; lo has 127.0.0.1/8 and ::1). Its addresses are local; "
+                   "MASQUERADE out of it takes its primary address (the first, or the first whose subnet "
+                   "holds the destination; never a secondary one), REDIRECT into it its first.")
+@click.option("--local-ip", "local_ips", multiple=True, metavar="IP",
+              help="An address of this host on an interface not named (repeat): local, and MASQUERADE's "
+                   "source when the out-interface has no address (the first given).")
 @click.option("--hook", type=click.Choice(["prerouting", "output"]), default="prerouting", show_default=True,
               help="prerouting: the packet arrives from outside (or a pod); output: a local process sends it.")
+@click.option("--table", "list_table", type=click.Choice(["raw", "mangle", "filter", "nat"]), default="filter",
+              show_default=True, help="The table an 'iptables -S' listing (no *table header) shows.")
 @click.option("--kube-proxy-jumps", is_flag=True, help="Add kube-proxy's jumps from the built-in chains when missing (payload-only dumps).")
 @click.option("--all-branches", is_flag=True, help="Follow every statistic branch and give each outcome's exact probability.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampled statistic choice.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def trace(savefile: Path, src: str, dst: str, dport: int | None, sport: int, proto: str, in_iface: str,
-          out_iface: str, local_ips: tuple[str, ...], hook: str, kube_proxy_jumps: bool, all_branches: bool,
+          out_iface: str, ifaces: tuple[str, ...], local_ips: tuple[str, ...], hook: str, list_table: str,
+          kube_proxy_jumps: bool, all_branches: bool,
           seed: int, as_json: bool) -> None:
-    """Trace one packet through an iptables-save file: the hook's tables, then INPUT (for a
-    --local-ip destination) or FORWARD and POSTROUTING. Exit 0 if accepted, 1 if dropped or
-    rejected, 2 on bad input.
+    """Trace one packet through an iptables-save file (or 'iptables -S' output of one
+    table, see --table): the hook's tables, then INPUT (for a
+    local destination) or FORWARD and POSTROUTING. A packet a local process sends
+    (--hook output) to a local address goes out through lo and back in: OUTPUT,
+    POSTROUTING, PREROUTING, INPUT. Exit 0 if accepted, 1 if dropped or rejected, 2 on bad
+    input.
 
     \b
     Examples:
       overlaynet iptables trace node.save --src 10.244.1.5 --dst 10.96.0.1 --dport 443 --all-branches
       overlaynet iptables trace payload.save --kube-proxy-jumps --src 8.8.8.8 \\
-          --dst 192.168.0.11 --dport 30080 --local-ip 192.168.0.11 --json
+          --dst 192.168.0.11 --dport 30080 --iface eth0=192.168.0.11/24 --json
+      overlaynet iptables trace node.save --hook output --src 192.168.0.11 --dst 192.168.0.11 \\
+          --dport 30080 --iface eth0=192.168.0.11/24,192.168.0.12/24
     """
-    from overlaynet.dataplane.netfilter import parse_save
     from overlaynet.dataplane.netfilter.flow import kube_proxy_jumps as add_jumps
     from overlaynet.dataplane.netfilter.flow import overall_verdict, trace_packet
+    from overlaynet.dataplane.netfilter.hostaddr import HostAddresses
     from overlaynet.dataplane.packet import Packet
 
     source, dest = _ip(src, "--src"), _ip(dst, "--dst")
@@ -115,19 +153,17 @@ def trace(savefile: Path, src: str, dst: str, dport: int | None, sport: int, pro
         raise click.BadParameter("--src and --dst are of different IP versions")
     if proto in ("tcp", "udp", "sctp") and dport is None:
         raise click.BadParameter(f"--proto {proto} needs --dport", param_hint="--dport")
-    try:
-        text = savefile.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IptablesSyntaxError(f"cannot read: {exc}", line=0, file=str(savefile)) from exc
-    ruleset = parse_save(text, file=str(savefile))
+    ruleset = read_ruleset(savefile, list_table)
     if kube_proxy_jumps:
         add_jumps(ruleset)
     l4 = proto in ("tcp", "udp", "sctp")
     packet = Packet(source, dest, proto, sport if l4 else None, dport if l4 else None,  # type: ignore[arg-type]
                     icmp_type=8 if proto == "icmp" else None,
                     tcp_flags=frozenset({"SYN"}) if proto == "tcp" else frozenset())
+    host = HostAddresses.build([_iface(text) for text in ifaces])
     outcomes = trace_packet(ruleset, packet, hook=hook, in_iface=in_iface, out_iface=out_iface,  # type: ignore[arg-type]
-                            local_ips=[_ip(a, "--local-ip") for a in local_ips], all_branches=all_branches, seed=seed)
+                            local_ips=[_ip(a, "--local-ip") for a in local_ips], host=host,
+                            all_branches=all_branches, seed=seed)
     verdict = overall_verdict(outcomes)
     if as_json:
         from overlaynet.cli._common import echo_json

@@ -119,3 +119,43 @@ def test_rules_json() -> None:
     assert code == 0 and list(data["tables"]) == ["nat"]
     assert data["tables"]["nat"]["PREROUTING"]["policy"] == "ACCEPT"
     assert any(r.startswith("-A KUBE-SERVICES ") for r in data["tables"]["nat"]["KUBE-SERVICES"]["rules"])
+
+
+DUMPS = ROOT / "tests" / "dataplane" / "netfilter" / "data" / "iptables-dumps"
+
+
+def test_masquerade_source_is_the_first_local_ip_given_not_the_smallest() -> None:
+    args = ("--src", "8.8.8.8", "--dst", "192.168.0.11", "--dport", "30080", "--seed", "3")
+    data = trace_json(*args, "--local-ip", "192.168.0.12", "--local-ip", "192.168.0.11")[1]
+    assert data["outcomes"][0]["source"].startswith("192.168.0.12:")
+
+
+def test_iface_gives_masquerade_the_out_interfaces_primary_address() -> None:
+    args = ("--src", "8.8.8.8", "--dst", "192.168.0.11", "--dport", "30080", "--seed", "3")
+    data = trace_json(*args, "--iface", "eth0=192.168.0.12/24,192.168.0.11/24", "--iface", "eth1=10.0.0.1/8")[1]
+    assert data["outcomes"][0]["source"].startswith("192.168.0.12:")  # .11 is a secondary address
+    data = trace_json(*args, "--iface", "eth0=192.168.0.12/24", "--iface", "eth1=192.168.0.11/32,172.16.0.1/16",
+                      "--out-iface", "eth1")[1]
+    assert data["outcomes"][0]["source"].startswith("192.168.0.11:")
+    code, _, err = run("iptables", "trace", str(GOLDEN), *args, "--iface", "eth0:10.0.0.1")
+    assert code == 2 and "--iface" in err and "expected NAME=ADDR/PLEN" in err
+
+
+def test_hook_output_to_the_nodes_own_nodeport_comes_back_through_input() -> None:
+    code, data = trace_json("--hook", "output", "--src", "192.168.1.5", "--dst", "192.168.1.5", "--dport", "31306",
+                            "--iface", "eth0=192.168.1.5/24", path=DUMPS / "helowd-master01-broken.iptables-save")
+    assert code == 1 and data["verdict"] == "REJECT"
+    assert data["outcomes"][0]["hooks"] == ["OUTPUT", "POSTROUTING", "PREROUTING", "INPUT"]
+
+
+def test_list_rules_output_traces_as_the_filter_table() -> None:
+    code, data = trace_json("--src", "10.244.0.5", "--dst", "168.63.129.16", "--dport", "80",
+                            path=DUMPS / "aks-calico-kubenet.list-rules")
+    assert code == 1 and data["verdict"] == "DROP"
+    assert data["outcomes"][0]["rules"][-1] == "filter FORWARD 6 -A FORWARD -d 168.63.129.16/32 -p tcp -m tcp --dport 80 -j DROP"
+
+
+def test_anonymised_addresses_are_bad_input_with_the_line() -> None:
+    code, _, err = run("iptables", "trace", str(DUMPS / "jijisa-ares-k29.iptables-save"),
+                       "--src", "1.2.3.4", "--dst", "10.24.0.1", "--dport", "443")
+    assert code == 2 and "jijisa-ares-k29.iptables-save:39:" in err and "x.x.x.x/32" in err

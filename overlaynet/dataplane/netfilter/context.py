@@ -74,3 +74,4 @@ class HookContext:
     ipsets: Mapping[str, IpSet] = field(default_factory=dict)  # overrides state.ipsets by name
     physdev_in: str | None = None  # bridge port of a bridged packet (physdev match)
     physdev_out: str | None = None
+    looped: bool = False  # a locally sent packet coming back in through lo (keeps its conntrack)

@@ -152,7 +152,7 @@ class _Run:
         reject_with = None
         tables = HOOK_TABLES[self.hook]
         looked_up = False
-        if self.hook in FIRST_HOOKS:  # a fresh traversal: forget NOTRACK of an earlier packet
+        if self.hook in FIRST_HOOKS and not self.ctx.looped:  # a fresh traversal: forget an earlier NOTRACK
             self.state.untracked.discard((self.namespace, packet_tuple(self.packet)))
         else:
             self.conntrack_lookup()
@@ -246,6 +246,8 @@ class _Run:
     def translate(self, kind: str, *, dst: tuple[IPAddress, int | None] | None = None,
                   src: tuple[IPAddress, int | None] | None = None, chain: str = "") -> None:
         pkt = self.packet
+        if kind == "conntrack" and (dst or src) == ((pkt.dst, pkt.dport) if dst is not None else (pkt.src, pkt.sport)):
+            return  # already translated (a looped-back packet keeps its translated addresses)
         if dst is not None:
             before, after = (pkt.dst, pkt.dport), dst
             self.packet = pkt.with_(dst=dst[0], dport=dst[1])
@@ -346,8 +348,8 @@ class _Run:
         if isinstance(target, t.ConnMarkTarget):
             self.connmark(target)
             return None
-        if isinstance(target, t.Log):
-            return None
+        if isinstance(target, t.Log | t.Nflog | t.Checksum):
+            return None  # logging and checksum filling change nothing the rules see
         if isinstance(target, t.Notrack):
             self.untracked = True
             self.state.untracked.add((self.namespace, packet_tuple(self.packet)))

@@ -458,6 +458,24 @@ def _log(o: Options) -> t.Target:
     return t.Log(prefix, level, flags)
 
 
+def _nflog(o: Options) -> t.Target:
+    group = o.arg("nflog-group")
+    size, rng, threshold = o.arg("nflog-size"), o.arg("nflog-range"), o.arg("nflog-threshold")
+    prefix = o.arg("nflog-prefix")
+    if prefix is not None and len(prefix) > 63:
+        raise ValueError("--nflog-prefix is at most 63 characters")
+    return t.Nflog(parse_int(group, "an NFLOG group", 0, 65535) if group else 0, prefix,
+                   parse_int(size, "a size", 0, 2**32 - 1) if size is not None else None,
+                   parse_int(rng, "a range", 0, 2**32 - 1) if rng is not None else None,
+                   parse_int(threshold, "a threshold", 1, 65535) if threshold is not None else 1)
+
+
+def _checksum(o: Options) -> t.Target:
+    if not o.has("checksum-fill"):
+        raise ValueError("CHECKSUM needs --checksum-fill")
+    return t.Checksum()
+
+
 def _ct(o: Options) -> t.Target:
     if not o.has("notrack"):
         raise ValueError("only CT --notrack is supported")
@@ -479,6 +497,8 @@ TARGETS: dict[str, tuple[dict[str, int], Callable[[Options], t.Target]]] = {
     "LOG": ({"log-prefix": 1, "log-level": 1, "log-tcp-sequence": 0, "log-tcp-options": 0, "log-ip-options": 0,
              "log-uid": 0, "log-macdecode": 0}, _log),
     "NOTRACK": ({}, lambda o: t.Notrack()),
+    "NFLOG": ({"nflog-group": 1, "nflog-prefix": 1, "nflog-size": 1, "nflog-range": 1, "nflog-threshold": 1}, _nflog),
+    "CHECKSUM": ({"checksum-fill": 0}, _checksum),
     "CT": ({"notrack": 0, "zone": 1, "helper": 1, "ctevents": 1, "expevents": 1, "timeout": 1}, _ct),
 }
 
@@ -494,7 +514,7 @@ UNSUPPORTED_OPTIONS: dict[str, frozenset[str]] = {
 
 # iptables targets and matches we know of but cannot evaluate (named in the error)
 KNOWN_UNSUPPORTED_TARGETS = frozenset({
-    "TPROXY", "NFLOG", "NFQUEUE", "TCPMSS", "TOS", "DSCP", "TTL", "HL", "CLASSIFY", "SET", "AUDIT",
-    "CHECKSUM", "CLUSTERIP", "TEE", "IDLETIMER", "LED", "NETMAP", "SECMARK", "CONNSECMARK", "TRACE",
+    "TPROXY", "NFQUEUE", "TCPMSS", "TOS", "DSCP", "TTL", "HL", "CLASSIFY", "SET", "AUDIT",
+    "CLUSTERIP", "TEE", "IDLETIMER", "LED", "NETMAP", "SECMARK", "CONNSECMARK", "TRACE",
     "ULOG", "SYNPROXY", "HMARK", "RATEEST", "ECN", "MIRROR", "SAME", "NOTRACK6",
 })

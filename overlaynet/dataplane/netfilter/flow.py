@@ -1,5 +1,6 @@
 """One packet through one host's netfilter, hook after hook, as the kernel routes it:
-PREROUTING → INPUT (destination local) or FORWARD → POSTROUTING; OUTPUT → POSTROUTING.
+PREROUTING → INPUT (destination local) or FORWARD → POSTROUTING; OUTPUT → POSTROUTING, and
+for a local destination on through lo: PREROUTING → INPUT.
 
 Used by ``overlaynet iptables trace`` on any iptables-save file; ``kube_proxy_jumps`` adds
 the jumps kube-proxy installs outside its restore payload (proxier.go iptablesJumpChains).
@@ -7,7 +8,6 @@ the jumps kube-proxy installs outside its restore payload (proxier.go iptablesJu
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,6 +15,7 @@ from typing import Literal
 
 from overlaynet.dataplane.netfilter.context import Hook, HookContext, NatRecord, RuleHit, Verdict
 from overlaynet.dataplane.netfilter.evaluate import run_hook
+from overlaynet.dataplane.netfilter.hostaddr import HostAddresses
 from overlaynet.dataplane.netfilter.matches import Comment, Match
 from overlaynet.dataplane.netfilter.matches_ct import Conntrack
 from overlaynet.dataplane.netfilter.rules import Rule, Ruleset
@@ -85,53 +86,82 @@ class FlowOutcome:
 
 def trace_packet(ruleset: Ruleset, packet: Packet, *, hook: Literal["prerouting", "output"] = "prerouting",
                  in_iface: str | None = "eth0", out_iface: str | None = "eth0",
-                 local_ips: Iterable[IPAddress] = (), all_branches: bool = False, seed: int = 0,
+                 local_ips: Iterable[IPAddress] = (), host: HostAddresses | None = None,
+                 all_branches: bool = False, seed: int = 0,
                  state: NetfilterState | None = None) -> list[FlowOutcome]:
     """Every outcome (one, unless ``all_branches``) of ``packet`` entering the host at ``hook``.
 
-    MASQUERADE takes the first of ``local_ips`` of the packet's family as the source
-    (0.0.0.0 / :: if none is given); a destination in ``local_ips`` is delivered (INPUT).
+    ``host`` gives the interfaces and their addresses (``HostAddresses``); ``local_ips`` are
+    more addresses of the host on an interface not named. A destination among them (or a
+    loopback one) is local: it is delivered through INPUT. MASQUERADE takes the source the
+    kernel takes (``HostAddresses.masquerade_source``: the out-interface's primary address),
+    REDIRECT the in-interface's first address.
+
+    A packet a local process sends to a local address leaves through ``lo`` and comes back:
+    OUTPUT → POSTROUTING → (lo) → PREROUTING → INPUT. It keeps its conntrack entry on the
+    way round, so the nat table is not consulted again and it is still NEW at INPUT.
     """
-    local = frozenset(local_ips)
+    addrs = HostAddresses.build(host.interfaces if host is not None else (), extra=local_ips)
+    local = addrs.local()
     state = state if state is not None else NetfilterState(seed=seed)
-
-    def iface_address(_name: str, version: int) -> IPAddress:
-        mine = sorted(ip for ip in local if ip.version == version)
-        return mine[0] if mine else ipaddress.ip_address("0.0.0.0" if version == 4 else "::")
-
     first: Hook = "PREROUTING" if hook == "prerouting" else "OUTPUT"
-    pending: list[tuple[Hook, Packet, NetfilterState, Fraction, tuple[str, ...], tuple[RuleHit, ...], tuple[NatRecord, ...]]]
-    pending = [(first, packet, state, Fraction(1), (), (), ())]
+    pending: list[_Leg] = [_Leg(first, packet, state, Fraction(1), (), (), (), False)]
     results: list[FlowOutcome] = []
     while pending:
-        name, pkt, st, prob, hooks, hits, nat = pending.pop(0)
-        ctx = HookContext(name, in_iface if name in ("PREROUTING", "INPUT", "FORWARD") else None,  # type: ignore[arg-type]
-                          out_iface if name in ("OUTPUT", "FORWARD", "POSTROUTING") else None,
-                          local, iface_address, st, all_branches=all_branches, namespace="host")
-        if first == "OUTPUT" and name in ("OUTPUT", "POSTROUTING") and (pkt.dst in local or pkt.dst.is_loopback):
-            ctx.out_iface = "lo"  # a local process talking to this host: the loopback device
-        outcomes = run_hook(ruleset, pkt, ctx)
-        for out in outcomes:
-            p = prob * out.probability
-            path = (*hooks, name)
-            seen = hits + out.hits
-            done_nat = nat + out.nat
-            nxt = _next_hook(name, out.packet, local)
+        leg = pending.pop(0)
+        name, pkt = leg.hook, leg.packet
+        looped = leg.looped
+        is_local = pkt.dst in local or pkt.dst.is_loopback
+        inbound = "lo" if looped else in_iface
+        outbound = "lo" if first == "OUTPUT" and is_local else out_iface
+        nexthop = pkt.dst
+
+        def iface_address(dev: str, version: int, _hook: str = name, _hop: IPAddress = nexthop) -> IPAddress | None:
+            if _hook == "PREROUTING":
+                return addrs.redirect_target(dev, version)
+            return addrs.masquerade_source(dev, version, _hop)
+
+        ctx = HookContext(name, inbound if name in ("PREROUTING", "INPUT", "FORWARD") else None,
+                          outbound if name in ("OUTPUT", "FORWARD", "POSTROUTING") else None,
+                          local, iface_address, leg.state, all_branches=all_branches, namespace="host",
+                          looped=looped)
+        for out in run_hook(ruleset, pkt, ctx):
+            p = leg.probability * out.probability
+            path = (*leg.hooks, name)
+            seen = leg.hits + out.hits
+            done_nat = leg.nat + out.nat
+            nxt = _next_hook(name, out.packet, local, first == "OUTPUT")
             if out.verdict != "ACCEPT" or nxt is None:
                 results.append(FlowOutcome(out.verdict, p, out.packet, packet, path, seen, done_nat, out.reject_with))
             else:
-                pending.append((nxt, out.packet, out.state or st, p, path, seen, done_nat))
+                again = looped or (name == "POSTROUTING" and nxt == "PREROUTING")
+                pending.append(_Leg(nxt, out.packet, out.state or leg.state, p, path, seen, done_nat, again))
     return results
 
 
-def _next_hook(hook: str, packet: Packet, local: frozenset[IPAddress]) -> Hook | None:
+@dataclass(frozen=True)
+class _Leg:
+    """A packet on its way to one more hook, with what happened to it so far."""
+
+    hook: Hook
+    packet: Packet
+    state: NetfilterState
+    probability: Fraction
+    hooks: tuple[str, ...]
+    hits: tuple[RuleHit, ...]
+    nat: tuple[NatRecord, ...]
+    looped: bool  # it went out through lo and is coming back in
+
+
+def _next_hook(hook: str, packet: Packet, local: frozenset[IPAddress], from_output: bool) -> Hook | None:
+    is_local = packet.dst in local or packet.dst.is_loopback
     if hook == "PREROUTING":
-        return "INPUT" if packet.dst in local or packet.dst.is_loopback else "FORWARD"
-    if hook == "FORWARD":
+        return "INPUT" if is_local else "FORWARD"
+    if hook in ("FORWARD", "OUTPUT"):
         return "POSTROUTING"
-    if hook == "OUTPUT":
-        return "POSTROUTING"
-    return None  # INPUT: delivered; POSTROUTING: leaves (a looped-back packet's INPUT is not modelled)
+    if hook == "POSTROUTING" and from_output and is_local:
+        return "PREROUTING"  # sent to this host's own address: out through lo and back in
+    return None  # INPUT: delivered; POSTROUTING: it leaves the host
 
 
 def overall_verdict(outcomes: list[FlowOutcome]) -> Verdict:

@@ -41,7 +41,8 @@ class _Pending:
     jumps: dict[str, int] = field(default_factory=dict)
 
 
-def parse_save(text: str, *, file: str = "<input>", strict: bool = True) -> Ruleset:
+def parse_save(text: str, *, file: str = "<input>", strict: bool = True,
+               implicit_table: str | None = None) -> Ruleset:
     """Parse iptables-save / iptables-restore text into a Ruleset.
 
     >>> rs = parse_save("*filter\\n:INPUT DROP [0:0]\\n-A INPUT -p tcp --dport 22 -j ACCEPT\\nCOMMIT\\n")
@@ -50,16 +51,26 @@ def parse_save(text: str, *, file: str = "<input>", strict: bool = True) -> Rule
 
     ``strict=False`` skips the kernel's commit-time checks of targets per table and hook
     (``validate.py``); undefined chains and chain loops are always errors.
+
+    ``implicit_table`` reads ``iptables -S`` (``--list-rules``) output of that table: ``-P``,
+    ``-N`` and ``-A`` lines without a ``*table`` header or ``COMMIT`` (see ``is_list_rules``).
     """
     ruleset = Ruleset()
     table: Table | None = None
     table_line = 0
     pending = _Pending()
+    implicit = False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         try:
+            if implicit_table is not None and table is None and not implicit:
+                if implicit_table not in BUILTIN_CHAINS:
+                    raise _LineError(f"unknown table {implicit_table!r}; expected one of {', '.join(BUILTIN_CHAINS)}")
+                table, table_line, implicit = ruleset.table(implicit_table), number, True
+            if implicit and (line.startswith("*") or line == "COMMIT" or line.startswith(":")):
+                raise _LineError(f"expected iptables -S lines (-P, -N, -A), found {line.split()[0]!r}")
             if line.startswith("*"):
                 if table is not None:
                     raise _LineError(f"expected COMMIT before {line} (table {table.name} opened at line {table_line})")
@@ -81,10 +92,21 @@ def parse_save(text: str, *, file: str = "<input>", strict: bool = True) -> Rule
         except _LineError as exc:
             cls = UnsupportedExtension if exc.unsupported else IptablesSyntaxError
             raise cls(str(exc), line=number, file=file, text=raw) from None
-    if table is not None:
+    if table is not None and implicit:
+        _check_jumps(table, pending, file, strict)
+    elif table is not None:
         raise IptablesSyntaxError(f"expected COMMIT to close table {table.name} opened at line {table_line}",
                                   line=len(text.splitlines()), file=file)
     return ruleset
+
+
+def is_list_rules(text: str) -> bool:
+    """Is ``text`` ``iptables -S`` output (its first command ``-P``/``-N``/``-A``, no ``*table``)?"""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            return line.split()[0] in ("-P", "-N", "-A")
+    return False
 
 
 def _check_jumps(table: Table, pending: _Pending, file: str, strict: bool) -> None:

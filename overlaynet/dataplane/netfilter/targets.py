@@ -199,6 +199,43 @@ class Log(Target):
 
 
 @dataclass(frozen=True, slots=True)
+class Nflog(Target):
+    """NFLOG: hands a copy to a userspace logger over nfnetlink (weave-npc, ulogd) and goes on."""
+
+    group: int = 0
+    prefix: str | None = None
+    size: int | None = None  # --nflog-size (bytes copied)
+    range: int | None = None  # the deprecated --nflog-range
+    threshold: int = 1
+    name: ClassVar[str] = "NFLOG"
+
+    def options(self) -> str:  # libxt_NFLOG nflog_print's order
+        parts = []
+        if self.prefix:
+            parts.append(f"--nflog-prefix {quote(self.prefix)}")
+        if self.group:
+            parts.append(f"--nflog-group {self.group}")
+        if self.size is not None:
+            parts.append(f"--nflog-size {self.size}")
+        elif self.range:
+            parts.append(f"--nflog-range {self.range}")
+        if self.threshold != 1:
+            parts.append(f"--nflog-threshold {self.threshold}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum(Target):
+    """CHECKSUM --checksum-fill (mangle): fills in a missing checksum (libvirt's DHCP rule) and
+    goes on; it changes nothing the rules can see."""
+
+    name: ClassVar[str] = "CHECKSUM"
+
+    def options(self) -> str:
+        return "--checksum-fill"
+
+
+@dataclass(frozen=True, slots=True)
 class Notrack(Target):
     """NOTRACK, or its modern spelling ``CT --notrack`` (``ct=True``)."""
 

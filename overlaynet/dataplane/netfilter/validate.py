@@ -18,6 +18,7 @@ _ALLOWED: dict[type, tuple[frozenset[str] | None, frozenset[str]]] = {
     t.Masquerade: (frozenset({"nat"}), frozenset({"POSTROUTING"})),
     t.Reject: (None, frozenset({"INPUT", "FORWARD", "OUTPUT"})),
     t.Notrack: (frozenset({"raw"}), frozenset({"PREROUTING", "OUTPUT"})),
+    t.Checksum: (frozenset({"mangle"}), frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})),
 }
 
 

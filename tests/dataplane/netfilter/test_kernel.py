@@ -79,3 +79,17 @@ def test_dash_policy_of_a_builtin_chain_is_what_iptables_restore_accepts(netns: 
     ours = parse_save("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n" + text)
     assert parse_save(saved).tables["filter"].chains["FORWARD"].policy == "DROP"
     assert ours.tables["filter"].chains["FORWARD"].policy == "DROP"
+
+
+@pytest.mark.root
+@pytest.mark.iptables
+def test_nflog_and_checksum_render_as_iptables_save_prints_them(netns: str) -> None:
+    text = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            ":POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o virbr0 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill\n"
+            "COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A FORWARD -o weave -m state --state NEW -j NFLOG --nflog-group 86\n"
+            '-A FORWARD -j NFLOG --nflog-prefix "a b" --nflog-group 5 --nflog-size 128 --nflog-threshold 2\nCOMMIT\n')
+    assert restore(netns, text).returncode == 0
+    saved = subprocess.run(["ip", "netns", "exec", netns, "iptables-save"], text=True, capture_output=True, check=True).stdout
+    kernel = [line for line in saved.splitlines() if line.startswith("-A")]
+    assert kernel == [line for line in render_save(parse_save(text)).splitlines() if line.startswith("-A")]

@@ -242,7 +242,7 @@ def test_syntax_errors_name_the_line_and_what_was_expected(text: str, line: int,
 @pytest.mark.parametrize(("options", "name"), [
     ("-m owner --uid-owner 0 -j ACCEPT", "owner"),
     ("-j TPROXY --on-port 1", "TPROXY"),
-    ("-j NFLOG", "NFLOG"),
+    ("-j NFQUEUE --queue-num 1", "NFQUEUE"),
     ("-j NOSUCHCHAIN", "NOSUCHCHAIN"),
     ("-m hashlimit --hashlimit 1/s -j ACCEPT", "hashlimit"),
     ("-m conntrack --ctdir REPLY -j ACCEPT", "--ctdir of conntrack"),
@@ -332,3 +332,31 @@ def test_parse_rule_raises_located_errors() -> None:
     assert str(err.value).startswith("gen:7:") and "owner" in str(err.value)
     with pytest.raises(IptablesSyntaxError):
         parse_rule(["-p", "tcp", "--dport", "x"])
+
+
+def test_nflog_and_checksum_targets_round_trip_as_iptables_save_prints_them() -> None:
+    assert roundtrip("-o weave -m state --state NEW -j NFLOG --nflog-group 86") == \
+        "-o weave -m state --state NEW -j NFLOG --nflog-group 86"
+    assert roundtrip('-j NFLOG --nflog-threshold 2 --nflog-group 5 --nflog-prefix "x y" --nflog-size 128') == \
+        '-j NFLOG --nflog-prefix "x y" --nflog-group 5 --nflog-size 128 --nflog-threshold 2'
+    rs = parse_save("*mangle\n-A POSTROUTING -o virbr0 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill\nCOMMIT\n")
+    assert rs.tables["mangle"].chains["POSTROUTING"].rules[0].target == t.Checksum()
+    with pytest.raises(IptablesSyntaxError, match="CHECKSUM is only valid in the mangle table"):
+        parse_save("*filter\n-A INPUT -j CHECKSUM --checksum-fill\nCOMMIT\n")
+    with pytest.raises(IptablesSyntaxError, match="out of range"):
+        parse_save("*filter\n-A INPUT -j NFLOG --nflog-group 70000\nCOMMIT\n")
+
+
+def test_list_rules_output_reads_as_its_table() -> None:
+    from overlaynet.dataplane.netfilter.parse import is_list_rules
+
+    text = "-P INPUT ACCEPT\n-P FORWARD DROP\n-N cali-INPUT\n-A INPUT -j cali-INPUT\n-A cali-INPUT -i cali+ -j ACCEPT\n"
+    assert is_list_rules(text) and not is_list_rules("*filter\nCOMMIT\n")
+    rs = parse_save(text, implicit_table="filter")
+    assert rs.tables["filter"].chains["FORWARD"].policy == "DROP"
+    assert [r.target for r in rs.tables["filter"].chains["INPUT"].rules] == [t.Jump("cali-INPUT")]
+    with pytest.raises(UnsupportedExtension, match="undefined chain 'nope'"):
+        parse_save("-A INPUT -j nope\n", implicit_table="filter")
+    with pytest.raises(IptablesSyntaxError, match=r"expected iptables -S lines") as err:
+        parse_save("-P INPUT ACCEPT\nCOMMIT\n", implicit_table="filter")
+    assert err.value.line == 2
