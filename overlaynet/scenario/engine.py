@@ -332,7 +332,9 @@ def _setup(cluster: Cluster, seed: int, pod_start: int) -> State:
             sim.deleted = 0.0
         for kind, probe in (("readiness", pod.readiness_probe), ("liveness", pod.liveness_probe), ("startup", pod.startup_probe)):
             if probe is not None:
-                sim.probes[kind] = ProbeState(successes=probe.success_threshold if pod.ready else 0, next_at=0.0, passed=True)
+                # as if each probe had just run at time 0 with the pod's current verdict
+                sim.probes[kind] = ProbeState(successes=probe.success_threshold if pod.ready else 0,
+                                              next_at=float(probe.period_seconds), passed=True)
         st.pods.append(sim)
         if pod.node is not None and pod.ip is not None:
             for n in allocated.nodes:

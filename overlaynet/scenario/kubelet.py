@@ -142,7 +142,8 @@ class Kubelet:
         else:
             ps.failures += 1
             ps.successes = 0
-            st.emit(_pod_ref(pod), f"pod {pod.name}: {kind.capitalize()} probe failed: {why}", warning=True)
+            if ps.failures <= probe.failure_threshold:  # later failures change nothing (Events aggregate them)
+                st.emit(_pod_ref(pod), f"pod {pod.name}: {kind.capitalize()} probe failed ({ps.failures}/{probe.failure_threshold}): {why}", warning=True)
         if kind == "startup":
             if ok:
                 ps.passed = True

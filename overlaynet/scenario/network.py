@@ -49,9 +49,11 @@ class ClientView:
     pod: str | None  # backend of a new connection now (None: rejected)
     version: str | None
     expires: float | None  # when its affinity entry would lapse without new connections
+    note: str | None = None  # why the connection kube-proxy chose gets no answer
 
     def to_dict(self) -> dict[str, Any]:
-        return {"client": self.client, "pod": self.pod, "version": self.version, "affinity_expires": self.expires}
+        return {"client": self.client, "pod": self.pod, "version": self.version, "affinity_expires": self.expires,
+                "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,14 @@ class Observer:
             expires = None
             if svc.session_affinity == "ClientIP":
                 expires = state.now + svc.session_affinity_timeout
-            views.append(ClientView(str(ip), name, version_of(pod, label) if pod else None, expires))
+            note = None
+            if pod is not None and not state.kubelet_up(pod.node):
+                note = f"no answer: node {pod.node} down"
+            elif pod is not None and pod.gone_at is not None and pod.gone_at <= state.now:
+                note = "no answer: pod stopped"
+            views.append(ClientView(str(ip), name, version_of(pod, label) if pod else None, expires, note))
+            if note is not None:
+                continue
             if key not in self.connections:
                 self.connections[key] = (name, f"{dest[0]}:{dest[1]}")
         return tuple(views), lost

@@ -44,12 +44,16 @@ def _service_cell(sv: ServiceView) -> str:
         shares = "rejects new connections"
     else:
         shares = " ".join(f"{v} {percent(p)}" for v, p in sv.shares.items()) if sv.address != "None" else ""
-    return f"{sv.service} {r}/{s}/{t} {shares}".rstrip()
+    return f"{sv.service} {r}/{s}/{t} of {len(sv.endpoints)} {shares}".rstrip()
+
+
+def _frame_cells(frame: Observation, views: list[WorkloadView]) -> str:
+    cells = "  ".join(_service_cell(sv) for sv in frame.services)
+    return f"{_workloads(views)}  |  {cells}"
 
 
 def _frame_row(frame: Observation, views: list[WorkloadView]) -> str:
-    cells = "  ".join(_service_cell(sv) for sv in frame.services)
-    return f"  {clock(frame.time):>7}  {_workloads(views)}  |  {cells}"
+    return f"  {clock(frame.time):>7}  {_frame_cells(frame, views)}"
 
 
 def _details(frame: Observation, previous: Observation | None) -> list[str]:
@@ -69,7 +73,8 @@ def _details(frame: Observation, previous: Observation | None) -> list[str]:
         if sv.node_shares:
             out.append("    by node: " + ", ".join(f"{n} {percent(p)}" for n, p in sv.node_shares.items()))
         if sv.clients:
-            sticky = [f"{c.client}→{c.pod or 'rejected'}" + (f" ({c.version})" if c.version else "") for c in sv.clients]
+            sticky = [f"{c.client}→{c.pod or 'rejected'}" + (f" ({c.version})" if c.version else "")
+                      + (f" [{c.note}]" if c.note else "") for c in sv.clients]
             note = ""
             expires = [c.expires for c in sv.clients if c.expires is not None]
             if expires:
@@ -83,7 +88,7 @@ def _details(frame: Observation, previous: Observation | None) -> list[str]:
 def render_text(timeline: Timeline) -> str:
     lines = [f"scenario {timeline.scenario.name} (seed {timeline.seed})",
              "columns: time  workloads (ready/desired, +N terminating; Deployments: available ≥ min, pods ≤ max)  |  "
-             "service ready/serving/terminating endpoints, share of new connections per version", ""]
+             "service ready/serving/terminating of all endpoints, share of new connections per version", ""]
     lines.append(f"initial state at {clock(timeline.initial.time)}")
     lines.append(_frame_row(timeline.initial, timeline.initial_workloads))
     lines += _details(timeline.initial, None)
@@ -102,11 +107,15 @@ def _step(report: StepReport, previous: Observation) -> list[str]:
     out = [f"step {step.index} {step.name}: {_describe(report)}  {clock(report.start)} → {clock(report.end)}{where}"]
     events = list(report.events)
     broken_seen: set[tuple[str, str]] = set()
+    last_row = ""
     for frame, views in zip(report.frames, report.workloads, strict=True):
         while events and events[0].time <= frame.time:
             e = events.pop(0)
             out.append(f"  {clock(e.time):>7}  {'! ' if e.warning else ''}{e.source}: {e.message}")
-        out.append(_frame_row(frame, views))
+        cells = _frame_cells(frame, views)
+        if cells != last_row:  # not the same picture again (a container started, not yet ready)
+            out.append(_frame_row(frame, views))
+            last_row = cells
         for b in frame.broken:
             if (b.client, b.pod) not in broken_seen:
                 broken_seen.add((b.client, b.pod))
