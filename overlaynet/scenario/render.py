@@ -26,7 +26,7 @@ def percent(share: Fraction) -> str:
 def _workloads(views: list[WorkloadView]) -> str:
     parts = []
     for w in views:
-        if w.kind == "ReplicaSet" and w.desired == 0 and w.current == 0 and w.terminating == 0:
+        if w.owner is not None and w.desired == 0 and w.current == 0 and w.terminating == 0:
             continue
         if w.kind == "Deployment":
             parts.append(f"{w.name} avail {w.available} (≥{w.min_available}) pods {w.current + w.terminating} (≤{w.max_total})")
