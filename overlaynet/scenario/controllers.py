@@ -19,6 +19,8 @@ from overlaynet.scenario.state import Controller, Deployment, SimPod, State
 from overlaynet.topology.naming import generated, pod_template_hash
 from overlaynet.topology.scheduler import schedule
 
+RETRY_MAX = 300  # seconds between retries of a sync the API server keeps refusing
+
 
 def scaled(value: int | str, total: int, *, round_up: bool) -> int:
     """intstr.GetScaledValueFromIntOrPercent: a number as is, a percentage of ``total``
@@ -71,10 +73,14 @@ def create_pods(state: State, ctrl: Controller, count: int) -> int:
         name = generated(ctrl.name, f"{state.seed}/{ctrl.namespace}/{ctrl.name}/{state.counter}")
         refused = quota_rejection(state, ctrl.namespace, name)
         if refused is not None:
-            state.emit(f"{ctrl.kind.lower()}-controller/{ctrl.name}", f"Error creating: {refused}", warning=True, dedupe=ctrl.last_error == refused)
+            state.emit(f"{ctrl.kind.lower()}-controller/{ctrl.name}", f"Error creating: {refused}", warning=True)
             ctrl.last_error = refused
+            # the controller's work queue retries a failed sync with exponential back-off
+            ctrl.retry_at = state.now + min(2 ** ctrl.failures, RETRY_MAX)
+            ctrl.failures += 1
             break
         ctrl.last_error = None
+        ctrl.failures = 0
         labels = dict(ctrl.template.labels)
         pod = SimPod(name, ctrl.namespace, labels, ctrl.ref, ctrl.template, None, None, state.now, state.next_index(),
                      grace=ctrl.template.termination_grace_period_seconds)
@@ -129,7 +135,7 @@ def deletion_rank(pod: SimPod) -> tuple[int, int, int, float]:
 def sync_controller(state: State, ctrl: Controller) -> None:
     active = [p for p in state.owned(ctrl.ref, ctrl.namespace) if p.deleted is None]
     diff = len(active) - ctrl.replicas
-    if diff < 0:
+    if diff < 0 and state.now >= ctrl.retry_at:
         create_pods(state, ctrl, -diff)
     elif diff > 0:
         for pod in sorted(active, key=deletion_rank)[:diff]:

@@ -73,16 +73,37 @@ def _details(frame: Observation, previous: Observation | None) -> list[str]:
         if sv.node_shares:
             out.append("    by node: " + ", ".join(f"{n} {percent(p)}" for n, p in sv.node_shares.items()))
         if sv.clients:
-            sticky = [f"{c.client}→{c.pod or 'rejected'}" + (f" ({c.version})" if c.version else "")
-                      + (f" [{c.note}]" if c.note else "") for c in sv.clients]
-            note = ""
+            before = {c.client: c.pod for s in (previous.services if previous else ()) if s.service == sv.service for c in s.clients}
+            sticky = []
+            for c in sv.clients:
+                text = f"{c.client}→{c.pod or 'rejected'}" + (f" ({c.version})" if c.version else "")
+                if before.get(c.client) not in (None, c.pod):
+                    text += f" (was {before[c.client]})"
+                sticky.append(text + (f" [{c.note}]" if c.note else ""))
             expires = [c.expires for c in sv.clients if c.expires is not None]
             if expires:
-                note = f" [ClientIP affinity; expires {clock(max(expires))} without new connections]"
-            out.append(f"    clients: {', '.join(sticky)}{note}")
+                out.append(f"    clients (ClientIP affinity, expires {clock(max(expires))} without new connections):")
+            else:
+                out.append("    clients (no affinity: each new connection is balanced afresh):")
+            out += _wrap(sticky, 140, "      ")
     if previous is None or frame.env != previous.env:
         out.append(f"  env of a new pod: {', '.join(frame.env) or 'no service variables'}")
     return out
+
+
+def _wrap(items: list[str], width: int, indent: str) -> list[str]:
+    """Items joined by ", ", broken into lines between items only."""
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        if line and len(indent) + len(line) + 2 + len(item) > width:
+            lines.append(indent + line + ",")
+            line = item
+        else:
+            line = f"{line}, {item}" if line else item
+    if line:
+        lines.append(indent + line)
+    return lines
 
 
 def render_text(timeline: Timeline) -> str:

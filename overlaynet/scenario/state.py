@@ -95,6 +95,8 @@ class Controller:
     template_hash: str = ""
     created: float = 0.0
     last_error: str | None = None
+    failures: int = 0  # consecutive refused creations: the sync is retried with back-off
+    retry_at: float = 0.0
 
     @property
     def ref(self) -> str:

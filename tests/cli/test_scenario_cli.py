@@ -23,7 +23,7 @@ def test_run_prints_a_table_per_step_with_shares() -> None:
     assert "step 2 scale: scale ReplicationController/node-js-scale-b to 1" in res.output
     assert "default/node-js-scale 4/4/0 of 4 a 75% b 25%" in res.output
     assert "default/node-js-scale 4/4/0 of 4 a 100%" in res.output
-    assert "[ClientIP affinity; expires" in res.output
+    assert "clients (ClientIP affinity, expires" in res.output
 
 
 def test_run_json_has_every_frame(tmp_path: Path) -> None:
