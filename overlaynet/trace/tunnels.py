@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import Forwarder, ForwarderEntry, Interface, NetNamespace, NsRef, Route
-from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route, select_source
+from overlaynet.dataplane.lookup import (
+    connected_route,
+    find_fdb,
+    find_neighbor,
+    lookup_route,
+    select_source,
+)
 from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress
 from overlaynet.trace.encap import (
@@ -139,11 +145,48 @@ def _vxlan_encap(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, mac: 
     if entry is None or entry.dst is None:
         reason = f"no FDB entry for {mac} on {iface.name}: the VXLAN device does not know the remote VTEP"
         return _unreachable(f, reason, iface.name)
+    too_big = _bridged_pmtu(w, f, ns, iface, entry.dst)
+    if too_big is not None:
+        return [too_big]
     vni = entry.vni if entry.vni is not None else vx.vni
     sport = flow_source_port(f.packet, w.seed)
     g = f.wire(f"vxlan {iface.name}", iface.mac, mac)
     enc_origin = entry.origin
     return _encap(w, g, ns, iface, "vxlan", vx.local, entry.dst, sport, vx.port, vni, 0, enc_origin, inner_dst_mac=mac)
+
+
+def _bridged_pmtu(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, remote: IPAddress) -> Trace | None:
+    """The kernel's PMTU check of a bridged tunnel (``skb_tunnel_check_pmtu`` with
+    ``reply``, Linux >= 5.9): a DF inner packet bigger than the route to the remote VTEP
+    minus the encapsulation is not sent; the VXLAN driver builds the ICMP fragmentation
+    needed itself, from the inner destination's address, and hands it back into the bridge.
+    Without DF the packet is encapsulated and the outer packet fragmented."""
+    p = f.packet
+    if iface.master is None or not p.df or iface.vxlan is None:
+        return None
+    sender = w.dp.namespace(iface.vxlan.link_ns) if iface.vxlan.link_ns is not None else ns
+    route = lookup_route(sender, remote)
+    if route is None:
+        return None
+    dev = route.dev
+    if dev is None and route.via is not None:
+        conn = connected_route(sender, route.via, None)
+        dev = conn.dev if conn is not None else None
+    out = sender.interfaces.get(dev or "")
+    if out is None:
+        return None
+    room = out.mtu - overhead("vxlan", remote.version)
+    if p.size <= room:
+        return None
+    reason = (
+        f"the {p.size}-byte packet with DF set does not fit the tunnel to VTEP {remote}: MTU {out.mtu} of "
+        f"{out.name} in {sender.ref} minus {out.mtu - room} bytes of VXLAN leaves {room} (the {iface.name} MTU "
+        f"{iface.mtu} ignores the underlay); {iface.name} is a port of bridge {iface.master}, so the kernel's VXLAN "
+        f"driver answers ICMP fragmentation needed, mtu {room}, from {p.dst} (the inner destination) back through "
+        f"{iface.master} to {p.src}, whose kernel then caches path MTU {room} (the next DF send fails with EMSGSIZE); "
+        f"kernels before 5.9, or ICMP filtered on the way back, drop it silently"
+    )
+    return f.drop(Disposition.FRAG_NEEDED, reason, dev=iface.name, size=p.size, mtu=room, origin=iface.origin)
 
 
 def _send_tun(w: Walker, f: Flight, ns: NetNamespace, iface: Interface) -> list[Trace]:
