@@ -78,8 +78,7 @@ def trace(topology: str, scenario_file: str, at_step: int, source: str, target: 
 
         raise ScenarioError([Diagnostic(scenario_file, 1, 1, "", f"--at {at_step}: expected a step number 0-{len(sc.steps)}, found {at_step}")])
     engine = Engine(load_cluster([topology]), sc, seed=seed, keep_clusters=True)
-    engine.scenario = type(sc)(**{**{f: getattr(sc, f) for f in sc.__dataclass_fields__}, "steps": sc.steps[:at_step]})
-    timeline = engine.run()
+    timeline = engine.run(until=at_step)
     cluster = timeline.steps[-1].cluster if timeline.steps else engine.state.snapshot()
     assert cluster is not None
     network = assemble(cluster, seed=engine.seed)

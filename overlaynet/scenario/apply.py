@@ -22,8 +22,12 @@ def apply_parsed(engine: Engine, step: Step, act: Apply) -> None:
     st = engine.state
     src = f"step {step.index}"
     parsed = act.parsed
+    first_family = "IPv4" if not st.base.service_cidrs or st.base.service_cidrs[0].version == 4 else "IPv6"
     for entry in parsed.services:
         svc = replace(entry.service, creation_index=st.next_index())
+        if not svc.ip_families and svc.type != "ExternalName":  # SingleStack in the cluster's first family
+            fams = tuple(dict.fromkeys("IPv4" if ip.version == 4 else "IPv6" for ip in svc.cluster_ips)) or (first_family,)
+            svc = replace(svc, ip_families=fams)  # type: ignore[arg-type]
         old = next((s for s in st.services if s.key == svc.key), None)
         if old is not None:  # an update keeps the allocated addresses
             svc = replace(svc, cluster_ips=svc.cluster_ips or old.cluster_ips, creation_index=old.creation_index)

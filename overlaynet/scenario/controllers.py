@@ -332,7 +332,7 @@ class RollingUpdater:
 
 
 def start_rolling_update(state: State, old: Controller, image: str, period: int, timeout: int,
-                         next_name: str | None, poll: int = 3) -> RollingUpdater:
+                         next_name: str | None) -> RollingUpdater:
     """Create the next controller as kubectl does: a ``deployment`` label key telling old and
     new pods apart (the md5 of each template), name ``<old>-<hash>`` unless given."""
     new_template = replace(old.template, image=image)
@@ -352,5 +352,4 @@ def start_rolling_update(state: State, old: Controller, image: str, period: int,
     state.emit(src, f"Created {name}")
     state.emit(src, f"Scaling up {name} from 0 to {desired}, scaling down {old.name} from {desired} to 0 "
                     f"(keep {desired} pods available, don't exceed {desired + 1} pods)")
-    _ = poll
     return RollingUpdater(old, new, desired, period, timeout, next_name is None, state.now, deadline=state.now + timeout)

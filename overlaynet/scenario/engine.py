@@ -109,12 +109,13 @@ class Engine:
                 tuple(s.key for s in st.services))
 
     # --- running -------------------------------------------------------------------------
-    def run(self, progress: Callable[[StepReport], None] | None = None) -> Timeline:
+    def run(self, progress: Callable[[StepReport], None] | None = None, *, until: int | None = None) -> Timeline:
+        """Run the steps (the first ``until`` of them when given)."""
         initial = self.observer.observe(self.state, self.state.snapshot())
         first_views = workload_views(self.state)
         self._signature = self.signature()
         reports: list[StepReport] = []
-        for step in self.scenario.steps:
+        for step in self.scenario.steps[:until]:
             if step.at is not None:
                 while self.state.now < step.at:
                     self.tick()
@@ -215,7 +216,7 @@ class Engine:
                 old = self._controller(step, act.target)
                 if act.next_name and ("ReplicationController", old.namespace, act.next_name) in st.controllers:
                     raise _error(step, f"expected a new controller name, found existing ReplicationController {act.next_name!r}")
-                self.updaters.append(ctl.start_rolling_update(st, old, act.image, act.update_period, act.timeout, act.next_name, act.poll_interval))
+                self.updaters.append(ctl.start_rolling_update(st, old, act.image, act.update_period, act.timeout, act.next_name))
         elif isinstance(act, ProbeBehaviour):
             for pod in self._pods(step, act.pods):
                 probe = {"readiness": pod.template.readiness_probe, "liveness": pod.template.liveness_probe,

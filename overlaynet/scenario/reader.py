@@ -105,7 +105,7 @@ def _action(ctx: Ctx, key: str, y: Y) -> Action | None:
     fields_ = {
         "scale": ("kind", "name", "namespace", "replicas"),
         "setImage": ("kind", "name", "namespace", "image"),
-        "rollingUpdate": ("kind", "name", "namespace", "image", "updatePeriod", "pollInterval", "timeout",
+        "rollingUpdate": ("kind", "name", "namespace", "image", "updatePeriod", "timeout",
                           "nextName", "maxSurge", "maxUnavailable"),
         "probe": ("pod", "selector", "namespace", "count", "probe", "result", "httpStatus", "exitCode", "refused", "responseSeconds"),
         "deletePod": ("pod", "selector", "namespace", "count", "gracePeriod"),
@@ -135,7 +135,7 @@ def _rolling_update(ctx: Ctx, y: Y, m: dict[str, Y]) -> RollingUpdate | None:
     image = f.string(ctx, f.required(ctx, y, m, "image", "the new container image"), "a container image")
     if target is None or image is None:
         return None
-    rc_only = ("updatePeriod", "pollInterval", "timeout", "nextName")
+    rc_only = ("updatePeriod", "timeout", "nextName")
     deploy_only = ("maxSurge", "maxUnavailable")
     for name in rc_only if target.kind == "Deployment" else deploy_only:
         if name in m:
@@ -145,7 +145,6 @@ def _rolling_update(ctx: Ctx, y: Y, m: dict[str, Y]) -> RollingUpdate | None:
     return RollingUpdate(
         target, image,
         update_period=duration(ctx, m.get("updatePeriod"), "an update period") or 60,
-        poll_interval=duration(ctx, m.get("pollInterval"), "a poll interval") or 3,
         timeout=duration(ctx, m.get("timeout"), "a timeout") or 300,
         next_name=next_name,
         max_surge=f.int_or_percent(ctx, m.get("maxSurge"), "maxSurge"),

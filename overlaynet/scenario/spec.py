@@ -67,7 +67,6 @@ class RollingUpdate:
     target: Target
     image: str
     update_period: int = 60
-    poll_interval: int = 3
     timeout: int = 300
     next_name: str | None = None
     max_surge: int | str | None = None

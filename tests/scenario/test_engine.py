@@ -77,3 +77,39 @@ def test_unknown_workload_is_reported_at_the_step() -> None:
         assert str(exc).startswith("s.yaml:4:7: spec.steps[0]: expected a ReplicationController 'nope'")
     else:
         raise AssertionError("expected a ScenarioError")
+
+
+PROBES = ["topologies/scenarios/probes.yaml"]
+
+
+def test_apply_adds_services_with_addresses_dns_and_env_and_a_deployment_that_rolls_out() -> None:
+    timeline = run(load_cluster(PROBES), load_scenario("tests/scenario/apply-services.yaml"))
+    first = timeline.steps[0].frames[-1]
+    views = {s.service: s for s in first.services}
+    assert views["default/api"].address.startswith("10.96.0.") and views["default/api"].address.endswith(":8080")
+    assert views["default/api"].shares == {"api:1": Fraction(1)}
+    assert views["default/web-headless"].address == "None"
+    assert views["default/web-headless"].dns == tuple(sorted(e.address.split(":")[0] for e in views["default/web"].endpoints))
+    assert first.env == ("API_SERVICE_HOST", "WEB_SERVICE_HOST")
+    scaled = {s.service: s for s in timeline.steps[1].frames[-1].services}
+    assert len(scaled["default/web-headless"].dns or ()) == 1
+    rolled = {s.service: s for s in timeline.steps[2].frames[-1].services}
+    assert rolled["default/api"].shares == {"api:2": Fraction(1)}
+
+
+def test_a_lost_node_s_pods_go_not_ready_then_are_evicted_and_replaced_elsewhere() -> None:
+    sc = read_scenario("kind: Scenario\nspec:\n  steps:\n    - nodeDown: node-2\n      for: 6m\n    - nodeUp: node-2\n")
+    timeline = run(load_cluster(PROBES), sc)
+    down = timeline.steps[0]
+    on_node_2 = {p[0] for p in timeline.initial.pods if p[2] == "node-2" and p[0].startswith("web")}
+    not_ready = {e.message.split()[-3] for e in down.events if "marked pod" in e.message}
+    assert not_ready == on_node_2
+    assert {e.time for e in down.events if "marked pod" in e.message} == {40.0}  # node-monitor grace period
+    evicted = [e for e in down.events if e.source == "taint-eviction-controller"]
+    assert {e.time for e in evicted} == {340.0} and len(evicted) == len(on_node_2)  # + the 300 s toleration
+    replacements = [e.message for e in down.events if e.message.startswith("Successfully assigned")]
+    assert len(replacements) == len(on_node_2) and all(m.endswith("to node-1") for m in replacements)
+    held = down.frames[-1]
+    assert {p[0] for p in held.pods if p[4] == "Terminating"} == on_node_2  # the kubelet is away
+    up = timeline.steps[1].frames[-1]
+    assert not {p[0] for p in up.pods} & on_node_2
