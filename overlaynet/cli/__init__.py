@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "diff": "reach:diff",
     "overhead": "overhead:overhead",
     "materialize": "materialize:materialize",
+    "kv": "kv:kv",
     "scenario": "scenario:scenario",
 }
 
