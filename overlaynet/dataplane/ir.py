@@ -242,10 +242,45 @@ class ForwarderEntry:
     origin: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class FrameRoute:
+    """One entry of a frame forwarder's table: a station (MAC, and the address it answers
+    ARP for) and how the forwarder sends frames for it.
+
+    ``peer`` None: the station is behind the forwarder's own device (frames for it are
+    injected there). Otherwise the frame is encapsulated (``encap`` "vxlan" or "udp" with
+    ``framing_bytes`` of the forwarder's own header) to ``peer``:``port``; ``relay`` says why
+    when that next hop is not the station's own host. ``dst_ident`` is the identity of the
+    forwarder the station lives behind, carried in the tunnel key (see ``Forwarder.key_shifts``).
+    """
+
+    mac: str
+    ip: IPAddress | None
+    peer: IPAddress | None
+    encap: str = "vxlan"
+    port: int = 0
+    sport: int | None = None  # a fixed outer source port (a userspace socket); None: flow hash
+    framing_bytes: int = 0
+    dst_ident: int | None = None
+    df: bool = False  # the outer packet's DF bit
+    cipher: str = ""  # what encrypts the frame on this hop, if anything
+    esp_icv: int = 0  # > 0: the tunnel datagram is wrapped in ESP (transport mode) with this ICV
+    relay: str = ""
+    origin: str = ""
+
+
 @dataclass
 class Forwarder:
-    """A userspace datapath (flannel udp's flanneld, Weave sleeve): reads the TUN, sends each
-    packet as the payload of a UDP datagram to the peer for its destination."""
+    """A userspace datapath (flannel udp's flanneld, Weave's router): reads the TUN, sends
+    each packet as the payload of a UDP datagram to the peer for its destination.
+
+    ``frames`` True: an L2 forwarder (Weave's router over sleeve or the kernel datapath it
+    programs): ``tun`` is the device it captures Ethernet frames from and injects them into,
+    ``stations`` its MAC table; it receives tunnel packets on every ``(encap, port)`` of
+    ``listen`` and relays frames whose station is on another host. Its tunnel key (VXLAN VNI)
+    is ``ident << key_shifts[0] | dst_ident << key_shifts[1]``, the frame's first forwarder's
+    identity kept across relays.
+    """
 
     name: str
     tun: str
@@ -256,6 +291,22 @@ class Forwarder:
     #: how much the forwarder lowers the inner packet's TTL when it sends and again when it
     #: receives (flanneld's proxy: 1 each way, a packet reaching 0 is discarded silently)
     ttl_decrement: int = 0
+    frames: bool = False
+    stations: list[FrameRoute] = field(default_factory=list)
+    listen: tuple[tuple[str, int], ...] = ()
+    ident: int | None = None
+    key_shifts: tuple[int, int] = (0, 12)
+
+    def station(self, mac: str | None, ip: IPAddress | None = None) -> FrameRoute | None:
+        """The table entry for ``mac`` (else for ``ip``), or None."""
+        wanted = mac.lower() if mac is not None else None
+        by_ip = None
+        for s in self.stations:
+            if wanted is not None and s.mac.lower() == wanted:
+                return s
+            if by_ip is None and ip is not None and s.ip == ip:
+                by_ip = s
+        return by_ip if wanted is None else None
 
 
 @dataclass

@@ -13,7 +13,9 @@ from overlaynet.dataplane.packet import Packet
 
 __all__ = [
     "ETHERNET",
+    "ESP_HEADER",
     "LOCAL_PORT_RANGE",
+    "esp_transport_bytes",
     "flow_source_port",
     "fragment_count",
     "ip_header",
@@ -22,6 +24,7 @@ __all__ = [
 ]
 
 ETHERNET = 14
+ESP_HEADER = 16  # SPI 4 + sequence number 4 + IV 8 (AES-GCM, RFC 4106)
 UDP = 8
 VXLAN = 8
 #: The kernel's default ``net.ipv4.ip_local_port_range`` (32768 60999), which
@@ -33,12 +36,21 @@ def ip_header(version: int) -> int:
     return 20 if version == 4 else 40
 
 
-def outer_layers(kind: str, version: int, framing_bytes: int = 0) -> tuple[tuple[str, int], ...]:
+def outer_layers(kind: str, version: int, framing_bytes: int = 0, esp_bytes: int = 0) -> tuple[tuple[str, int], ...]:
     """Every header outside the inner IP packet, outermost first, with its size in bytes.
 
     The outer Ethernet header is included (a capture shows it); it does not count against an
-    interface MTU, which limits the IP packet.
+    interface MTU, which limits the IP packet. ``esp_bytes``: an ESP transport-mode wrapper
+    around the tunnel's UDP datagram (SPI, sequence number and IV ahead of it, 16 bytes;
+    padding, pad length, next header and ICV behind it, the rest).
     """
+    layers = _outer_layers(kind, version, framing_bytes)
+    if esp_bytes:
+        return (*layers[:2], ("ESP", ESP_HEADER), *layers[2:], ("ESP trailer", esp_bytes - ESP_HEADER))
+    return layers
+
+
+def _outer_layers(kind: str, version: int, framing_bytes: int) -> tuple[tuple[str, int], ...]:
     ip_name = "IPv4" if version == 4 else "IPv6"
     if kind == "vxlan":
         return (
@@ -60,10 +72,22 @@ def outer_layers(kind: str, version: int, framing_bytes: int = 0) -> tuple[tuple
     raise ValueError(f"unknown encapsulation {kind!r}")
 
 
-def overhead(kind: str, version: int, framing_bytes: int = 0) -> int:
+def overhead(kind: str, version: int, framing_bytes: int = 0, esp_bytes: int = 0) -> int:
     """Bytes the encapsulation adds to the IP packet (what it costs against the MTU): VXLAN
     50 on IPv4, IPIP 20, flannel udp 28."""
-    return sum(b for _, b in outer_layers(kind, version, framing_bytes)) - ETHERNET
+    return sum(b for _, b in outer_layers(kind, version, framing_bytes, esp_bytes)) - ETHERNET
+
+
+def esp_transport_bytes(payload: int, icv: int = 16, iv: int = 8, align: int = 4) -> int:
+    """Bytes ESP in transport mode adds around a ``payload``-byte L4 datagram: SPI 4 +
+    sequence 4 + IV, then padding so payload + 2 is a multiple of ``align``, pad length 1,
+    next header 1 and the ICV. AES-GCM with a 16-byte ICV adds 34 to 37 (RFC 4106).
+
+    >>> [esp_transport_bytes(n) for n in (1450, 1451, 1452, 1453)]
+    [34, 37, 36, 35]
+    """
+    pad = -(payload + 2) % align
+    return 4 + 4 + iv + pad + 2 + icv
 
 
 def fragment_count(size: int, mtu: int, version: int = 4) -> int:

@@ -11,11 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from overlaynet.dataplane.ir import Dataplane, Interface, L2Segment, NetNamespace, NsRef
+from overlaynet.dataplane.ir import (
+    Dataplane,
+    Forwarder,
+    FrameRoute,
+    Interface,
+    L2Segment,
+    NetNamespace,
+    NsRef,
+)
 from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route
 from overlaynet.model.base import IPAddress
 
-__all__ = ["Crossing", "L2Answer", "Member", "bridge_station", "resolve"]
+__all__ = ["Crossing", "L2Answer", "Member", "bridge_station", "frame_forwarder", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +52,17 @@ class L2Answer:
     """The result of resolving ``ip`` on a device.
 
     ``member`` set: a station in the domain answers. ``vxlan_port`` set: a bridge FDB entry
-    sends the MAC out a VXLAN port (then ``lladdr`` is the MAC to look up on it). Neither:
-    unreachable, ``reason`` says why.
+    sends the MAC out a VXLAN port (then ``lladdr`` is the MAC to look up on it).
+    ``forwarder`` set: a bridge port leads to a frame forwarder whose table knows the station
+    (namespace, forwarder name, path to its device, the entry). None of them: unreachable,
+    ``reason`` says why.
     """
 
     how: str  # "table" | "arp" | "proxy_arp" | "fdb" | "failed"
     lladdr: str | None
     member: Member | None = None
     vxlan_port: tuple[NsRef, str, tuple[Crossing, ...]] | None = None
+    forwarder: tuple[NsRef, str, tuple[Crossing, ...], FrameRoute] | None = None
     reason: str = ""
     origin: str = ""
 
@@ -178,8 +189,46 @@ def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answe
                 in_port = path[-1].to_dev if path else None
                 cross = Crossing("bridge", bridge_ns.ref, bridge, to_dev=port.name, in_port=in_port)
                 return L2Answer(how, mac, vxlan_port=(bridge_ns.ref, port.name, (*path, cross)), origin=why or entry.origin)
+        found = _forwarder_port(dp, bridge_ns, bridge, path, ip, lladdr)
+        if found is not None:
+            return found
     where = f"segment {iface.segment}" if iface.kind == "phys" else f"the L2 domain of {dev}"
     return L2Answer("failed", lladdr, reason=f"no station on {where} answers ARP for {ip}", origin=origin)
+
+
+def frame_forwarder(ns: NetNamespace, dev: str) -> Forwarder | None:
+    """The frame forwarder capturing on ``dev`` of ``ns``, if any."""
+    for fw in ns.forwarders.values():
+        if fw.frames and fw.tun == dev:
+            return fw
+    return None
+
+
+def _forwarder_port(
+    dp: Dataplane, ns: NetNamespace, bridge: str, path: tuple[Crossing, ...], ip: IPAddress, lladdr: str | None
+) -> L2Answer | None:
+    """A bridge port whose veth peer is captured by a frame forwarder that knows ``ip``: the
+    ARP request is carried to the station's host and its answer comes back (the forwarder
+    learned the station's MAC)."""
+    in_port = path[-1].to_dev if path else None
+    for port in ns.interfaces.values():
+        if port.master != bridge or port.kind != "veth" or port.peer is None or port.name == in_port:
+            continue
+        peer_ref, peer_name = port.peer
+        fw = frame_forwarder(dp.namespace(peer_ref), peer_name)
+        if fw is None:
+            continue
+        entry = fw.station(lladdr, ip)
+        if entry is None or entry.peer is None:
+            continue
+        hops = (
+            *path,
+            Crossing("bridge", ns.ref, bridge, to_dev=port.name, in_port=in_port),
+            Crossing("veth", ns.ref, port.name, peer_ref, peer_name),
+        )
+        how = "table" if lladdr is not None else "arp"
+        return L2Answer(how, entry.mac, forwarder=(peer_ref, fw.name, hops, entry), origin=entry.origin)
+    return None
 
 
 def _bridge_of(dp: Dataplane, ns: NetNamespace, iface: Interface) -> tuple[NetNamespace | None, str | None, tuple[Crossing, ...]]:

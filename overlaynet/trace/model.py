@@ -67,6 +67,12 @@ class Encapsulation:
     inner_src_mac: str | None = None
     inner_dst_mac: str | None = None
     framing_bytes: int = 0
+    #: the identity of the frame forwarder that first captured the frame (Weave's source
+    #: peer short ID), kept when another forwarder relays it
+    tag: int | None = None
+    #: the cipher wrapping this tunnel packet on the wire ("" when none) and its bytes
+    cipher: str = ""
+    cipher_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ __all__ = [
     "NeighborStep",
     "NetfilterStep",
     "PolicyStep",
+    "RelayStep",
     "RouteStep",
     "SnatStep",
     "Step",
@@ -145,6 +146,21 @@ class ForwardStep(Step):
 
 
 @dataclass(frozen=True, slots=True)
+class RelayStep(Step):
+    """A frame forwarder passes on a frame whose station lives on another host: it is not
+    for this host, so the forwarder sends it on toward its next hop, and says why that hop."""
+
+    kind: ClassVar[str] = "relay"
+    forwarder: str
+    station: str  # the destination MAC (and address)
+    next_hop: IPAddress
+    reason: str
+
+    def summary(self) -> str:
+        return f"{self.forwarder} relays the frame for {self.station} to {self.next_hop}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class NetfilterStep(Step):
     """One rule hit; ``role`` is what its chain is for, as the agent that wrote it said."""
 
@@ -225,9 +241,12 @@ class EncapStep(Step):
     wire_bytes: int
     layers: tuple[tuple[str, int], ...]
     origin: str = ""
+    cipher: str = ""  # what encrypts the tunnel packet ("" when nothing does)
 
     def summary(self) -> str:
         vni = f" VNI {self.vni}" if self.vni is not None else ""
+        if self.cipher:
+            vni += f", encrypted ({self.cipher})"
         ports = f" UDP {self.outer_sport} → {self.outer_dport}" if self.outer_dport else ""
         layers = " + ".join(f"{n} {b}" for n, b in self.layers)
         return (

@@ -6,9 +6,18 @@ Called by the walker (``walker.py``) once a packet has a route and has passed th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from overlaynet.dataplane.ir import Forwarder, ForwarderEntry, Interface, NetNamespace, NsRef, Route
+from overlaynet.dataplane.ir import (
+    Forwarder,
+    ForwarderEntry,
+    FrameRoute,
+    Interface,
+    NetNamespace,
+    NsRef,
+    Route,
+)
 from overlaynet.dataplane.lookup import (
     connected_route,
     find_fdb,
@@ -20,8 +29,10 @@ from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress
 from overlaynet.trace.encap import (
     ETHERNET,
+    esp_transport_bytes,
     flow_source_port,
     fragment_count,
+    ip_header,
     outer_layers,
     overhead,
 )
@@ -33,6 +44,7 @@ from overlaynet.trace.steps import (
     EncapStep,
     ForwardStep,
     NeighborStep,
+    RelayStep,
     UnderlayStep,
 )
 
@@ -116,7 +128,7 @@ def _walk_path(f: Flight, path: tuple[Crossing, ...], mac: str | None) -> Flight
 
 def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
     ans = resolve(w.dp, ns, iface.name, nexthop)
-    if ans.member is None and ans.vxlan_port is None:
+    if ans.member is None and ans.vxlan_port is None and ans.forwarder is None:
         return _unreachable(f, ans.reason, iface.name, ans.origin)
     g = f.add(_neighbor_step(nexthop, iface.name, ans))
     if ans.vxlan_port is not None and ans.lladdr is not None:
@@ -124,17 +136,81 @@ def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: 
         g = _walk_path(g, path, ans.lladdr)
         port_ns = w.dp.namespace(ref)
         return _vxlan_encap(w, g, port_ns, port_ns.interfaces[port], ans.lladdr)
+    if ans.forwarder is not None:
+        ref, name, path, entry = ans.forwarder
+        fw_ns = w.dp.namespace(ref)
+        fw = fw_ns.forwarders[name]
+
+        def captured(h: Flight) -> list[Trace]:
+            h = h.add(ForwardStep(fw.tun, f"frame forwarder {fw.name}", "capture"))
+            return _frame_encap(w, h, fw_ns, fw, entry, fw.ident)
+
+        return _cross(w, g, path, entry.mac, captured)
     assert ans.member is not None
     member = ans.member
-    lladdr = ans.lladdr
-    # a frame a bridge forwards from one port to another: with br_netfilter (which
-    # Kubernetes requires) the IPv4 packet crosses iptables in the bridge's namespace
-    cut = next((i for i, c in enumerate(member.path) if c.kind == "bridge" and c.in_port is not None and c.to_dev is not None), None)
+    return _cross(w, g, member.path, ans.lladdr, lambda h: w.receive(h, member.iface.name))
+
+
+def _cross(w: Walker, f: Flight, path: tuple[Crossing, ...], mac: str | None, then: Callable[[Flight], list[Trace]]) -> list[Trace]:
+    """Walk an L2 ``path``, then ``then``. A frame a bridge forwards from one port to another:
+    with br_netfilter (which Kubernetes requires) the IPv4 packet crosses iptables in the
+    bridge's namespace on the way."""
+    cut = next((i for i, c in enumerate(path) if c.kind == "bridge" and c.in_port is not None and c.to_dev is not None), None)
     if cut is None:
-        return w.receive(_walk_path(g, member.path, lladdr), member.iface.name)
-    bridge, rest = member.path[cut].dev, member.path[cut + 1:]
-    g = _walk_path(g, member.path[: cut + 1], lladdr)
-    return w.bridged(g, bridge, lambda h: w.receive(_walk_path(h, rest, lladdr), member.iface.name))
+        return then(_walk_path(f, path, mac))
+    bridge, rest = path[cut].dev, path[cut + 1:]
+    g = _walk_path(f, path[: cut + 1], mac)
+    return w.bridged(g, bridge, lambda h: then(_walk_path(h, rest, mac)))
+
+
+def _frame_encap(w: Walker, f: Flight, ns: NetNamespace, fw: Forwarder, entry: FrameRoute, src_ident: int | None) -> list[Trace]:
+    """A frame forwarder sends a frame for ``entry`` to its next hop, encapsulated as the
+    entry says (VXLAN with the forwarder's tunnel key, or UDP with its own framing)."""
+    assert entry.peer is not None
+    vni = None
+    if entry.encap == "vxlan" and src_ident is not None and entry.dst_ident is not None:
+        vni = (src_ident << fw.key_shifts[0]) | (entry.dst_ident << fw.key_shifts[1])
+    sport = entry.sport if entry.sport is not None else flow_source_port(f.packet, w.seed)
+    iface = ns.interfaces[fw.tun]
+    esp = 0
+    if entry.esp_icv:  # ESP in transport mode around the tunnel's UDP datagram
+        datagram = f.packet.size + overhead(entry.encap, entry.peer.version, entry.framing_bytes) - ip_header(entry.peer.version)
+        esp = esp_transport_bytes(datagram, icv=entry.esp_icv)
+    g = f.wire(f"{fw.name} {entry.encap} frame", iface.mac, entry.mac)
+    return _encap(w, g, ns, iface, entry.encap, None, entry.peer, sport, entry.port, vni, entry.framing_bytes,
+                  entry.origin, inner_dst_mac=entry.mac, tag=src_ident, df=entry.df, cipher=entry.cipher,
+                  cipher_bytes=esp)
+
+
+def _frame_receive(w: Walker, f: Flight, ns: NetNamespace, fw: Forwarder, in_iface: str) -> list[Trace]:
+    """A frame forwarder takes a tunnel packet: the frame is injected into its device when the
+    station is local, else relayed toward the station's host."""
+    enc, inner, inner_frag = f.stack[-1]
+    p = f.packet
+    pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
+    g = f.evolve(packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(
+        DecapStep(enc.kind, f"{fw.tun} ({fw.name})", enc.vni, p.src, p.dst, pieces))
+    entry = fw.station(enc.inner_dst_mac, inner.dst)
+    if entry is None:
+        reason = f"frame forwarder {fw.name} knows no station {enc.inner_dst_mac or inner.dst}: it drops the frame"
+        return _unreachable(g, reason, fw.tun, fw.origin)
+    if entry.peer is not None:
+        station = f"{entry.mac} ({entry.ip})" if entry.ip is not None else entry.mac
+        g = g.add(RelayStep(fw.name, station, entry.peer, entry.relay or entry.origin))
+        return _frame_encap(w, g, ns, fw, entry, enc.tag)
+    dev = ns.interfaces[fw.tun]
+    if dev.peer is None:
+        return w.receive(g, fw.tun)
+    peer_ref, peer_name = dev.peer
+    port = w.dp.namespace(peer_ref).interfaces.get(peer_name)
+    hop = Crossing("veth", ns.ref, fw.tun, peer_ref, peer_name)
+    if port is None or port.master is None:
+        return w.receive(_walk_path(g, (hop,), entry.mac), peer_name)
+    member = bridge_station(w.dp, w.dp.namespace(peer_ref), port.master, peer_name, inner.dst, entry.mac)
+    if member is None:
+        reason = f"bridge {port.master} has no port for {entry.mac} (frame injected by {fw.name})"
+        return _unreachable(g, reason, fw.tun, entry.origin)
+    return _cross(w, g, (hop, *member.path), entry.mac, lambda h: w.receive(h, member.iface.name))
 
 
 def _vxlan_encap(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, mac: str) -> list[Trace]:
@@ -235,6 +311,10 @@ def _encap(
     framing: int,
     origin: str,
     inner_dst_mac: str | None = None,
+    tag: int | None = None,
+    df: bool | None = None,
+    cipher: str = "",
+    cipher_bytes: int = 0,
 ) -> list[Trace]:
     inner = f.packet
     src = local
@@ -246,8 +326,8 @@ def _encap(
     if src is None:
         reason = f"{iface.name}: no route to the remote tunnel end {remote}, so no source address"
         return [f.drop(Disposition.NO_ROUTE, reason, dev=iface.name)]
-    extra = overhead(kind, remote.version, framing)
-    layers = outer_layers(kind, remote.version, framing)
+    extra = overhead(kind, remote.version, framing, cipher_bytes)
+    layers = outer_layers(kind, remote.version, framing, cipher_bytes)
     outer = Packet(
         src=src,
         dst=remote,
@@ -255,11 +335,11 @@ def _encap(
         sport=sport,
         dport=dport,
         size=inner.size + extra,
-        df=inner.df if kind == "ipip" else False,  # vxlan/udp: the kernel's default "df unset"
+        df=df if df is not None else (inner.df if kind == "ipip" else False),  # vxlan/udp: the kernel's default "df unset"
         ttl=inner.ttl if kind == "ipip" else 64,  # ipip inherits; vxlan uses the route hop limit
         tcp_flags=frozenset(),
     )
-    enc = Encapsulation(kind, iface.name, outer, vni, iface.mac, inner_dst_mac, framing)
+    enc = Encapsulation(kind, iface.name, outer, vni, iface.mac, inner_dst_mac, framing, tag, cipher, cipher_bytes)
     step = EncapStep(
         encapsulation=kind,
         dev=iface.name,
@@ -274,6 +354,7 @@ def _encap(
         wire_bytes=inner.size + sum(b for _, b in layers),
         layers=layers,
         origin=origin,
+        cipher=cipher,
     )
     g = f.evolve(packet=outer, stack=(*f.stack, (enc, inner, f.frag_mtu)), frag_mtu=None).add(step)
     link_ns = iface.vxlan.link_ns if iface.vxlan is not None else None
@@ -316,6 +397,10 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     receiver: Forwarder | None = None
     target_ns = ns
     mismatch = ""
+    if p.proto == "udp" and enc.kind in ("vxlan", "udp"):
+        for fw in ns.forwarders.values():
+            if fw.frames and (enc.kind, p.dport) in fw.listen and fw.tun in ns.interfaces:
+                return _frame_receive(w, f, ns, fw, in_iface)
     if enc.kind == "vxlan" and p.proto == "udp":
         target, mismatch = _vxlan_target(ns, p, enc.vni)
         if target is None:
