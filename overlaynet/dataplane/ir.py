@@ -267,6 +267,8 @@ class FrameRoute:
     esp_icv: int = 0  # > 0: the tunnel datagram is wrapped in ESP (transport mode) with this ICV
     relay: str = ""
     origin: str = ""
+    #: set when the forwarder knows the station but cannot reach its host: why (ARP for it fails)
+    unreachable: str = ""
 
 
 @dataclass

@@ -188,10 +188,13 @@ class BridgeConf:
     mtu: int
     origin: str
     pod_routes: tuple[IPv4Network, ...] = ()
+    #: the bridge's address when it is not the subnet's first (Weave: the ``weave expose``
+    #: address its IPAM gave the host)
+    gateway_ip: IPv4Address | None = None
 
     @property
     def gateway(self) -> IPv4Address:
-        return self.subnet.network_address + 1
+        return self.gateway_ip if self.gateway_ip is not None else self.subnet.network_address + 1
 
 
 def program_bridge(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pods: Iterable[Pod]) -> None:

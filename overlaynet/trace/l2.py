@@ -219,6 +219,8 @@ def _forwarder_port(
         if fw is None:
             continue
         entry = fw.station(lladdr, ip)
+        if entry is not None and entry.unreachable:
+            return L2Answer("failed", lladdr, reason=f"frame forwarder {fw.name}: {entry.unreachable}", origin=entry.origin)
         if entry is None or entry.peer is None:
             continue
         hops = (

@@ -142,7 +142,7 @@ def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: 
         fw = fw_ns.forwarders[name]
 
         def captured(h: Flight) -> list[Trace]:
-            h = h.add(ForwardStep(fw.tun, f"frame forwarder {fw.name}", "capture"))
+            h = h.add(ForwardStep(fw.tun, f"frame forwarder {fw.name}, next hop {entry.peer}: {entry.origin}", "capture"))
             return _frame_encap(w, h, fw_ns, fw, entry, fw.ident)
 
         return _cross(w, g, path, entry.mac, captured)

@@ -35,7 +35,8 @@ L2_ONLY_MODES = {
 #: Drivers whose pod addresses come from cluster-wide networks rather than per-node pod
 #: CIDRs (Docker overlay: one subnet per network across all hosts). The generated clusters
 #: give pods addresses from node CIDRs, which such a driver rightly refuses, so IPAM chooses.
-CLUSTER_WIDE_IPAM = {"docker-overlay"}
+#: Weave: its ring IPAM refuses to claim an address in another peer's range (ipam/claim.go).
+CLUSTER_WIDE_IPAM = {"docker-overlay", "weave"}
 
 #: Bytes a tunnel device of each kind costs against the underlay MTU (reference §5, IPv4).
 TUNNEL_OVERHEAD = {"vxlan": 50, "ipip": 20}

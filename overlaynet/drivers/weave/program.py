@@ -1,0 +1,209 @@
+"""What weaver, its CNI plugin and ``weave expose`` write into one node's kernel.
+
+The layout is Weave's own (``net/bridge.go``): the ``weave`` bridge holding the pods and the
+host's ``weave expose`` address; ``vethwe-bridge`` ↔ ``vethwe-datapath`` into the Open vSwitch
+datapath ``datapath`` (fastdp), or ``vethwe-bridge`` ↔ ``vethwe-pcap`` where sleeve captures
+(``noFastdp``). The router is a frame forwarder on ``vethwe-datapath``/``vethwe-pcap``: its
+table maps each station's MAC to the next-hop peer and the connection's datapath. NAT is the
+``WEAVE`` chain of ``net/expose.go`` and ``net/bridge.go``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from overlaynet.dataplane.ir import Dataplane, Forwarder, FrameRoute, Interface, NetNamespace, NsRef
+from overlaynet.dataplane.netfilter import BUILTIN_CHAINS, ChainRole, parse_save
+from overlaynet.drivers.cni import BridgeConf, local_mac, program_bridge
+from overlaynet.model import Node, Pod
+
+from .mesh import CONTROL_PORT, FASTDP_PORT, SLEEVE_FRAMING, SLEEVE_NACL, Mesh
+from .options import WeaveOptions
+
+__all__ = ["BRIDGE", "DATAPATH", "ROUTER", "Station", "pod_mac", "program_host", "stations"]
+
+IPv4Address = ipaddress.IPv4Address
+BRIDGE = "weave"
+DATAPATH = "datapath"
+ROUTER = "weave"
+VETH_BRIDGE = "vethwe-bridge"
+VETH_DATAPATH = "vethwe-datapath"
+VETH_PCAP = "vethwe-pcap"
+CNI = "weave CNI plugin"
+ESP_ICV = 16  # encrypted fastdp: AES-GCM with a 128-bit ICV (net/ipsec/ipsec.go)
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """Something with a MAC on the Weave network: a pod, or a host's exposed bridge."""
+
+    peer: str  # nickname of the peer it lives behind
+    mac: str
+    ip: IPv4Address
+    what: str
+
+
+
+
+def pod_mac(node: str, pod: Pod) -> str:
+    """The MAC of a pod's eth0, as ``drivers.cni`` gives it (so the table names the same)."""
+    return local_mac(f"pod:{node}:{pod.key}")
+
+
+def bridge_mac(node: str) -> str:
+    return local_mac(f"bridge:{node}:{BRIDGE}")
+
+
+def stations(pods: Iterable[Pod], expose: Mapping[str, IPv4Address]) -> list[Station]:
+    out = [Station(n, bridge_mac(n), ip, f"weave expose address of {n}") for n, ip in sorted(expose.items())]
+    for pod in pods:
+        if pod.node is None or pod.host_network:
+            continue
+        ip = next((a for a in pod.ips if isinstance(a, IPv4Address)), None)
+        if ip is not None:
+            out.append(Station(pod.node, pod_mac(pod.node, pod), ip, f"pod {pod.key}"))
+    return out
+
+
+def _route_text(mesh: Mesh, me: str, dst: str) -> str:
+    path = mesh.path(me, dst)
+    return " → ".join(path) if path else "?"
+
+
+def _isolation(mesh: Mesh, me: str, dst: str) -> str:
+    """Why no established path joins ``me`` and ``dst``: what each side reaches, and every
+    connection of ``dst`` that is down."""
+    mine = sorted(mesh.routes.get(me, {})) or ["no peer"]
+    down = [c for c in mesh.connections.values() if dst in (c.a, c.b) and not c.established]
+    up = sorted(mesh.routes.get(dst, {}))
+    text = f"{me} reaches {', '.join(mine)}; {dst} reaches {', '.join(up) or 'no peer'}"
+    if down:
+        text += "; " + "; ".join(f"connection {c.a}–{c.b} failed: {c.reason}" for c in down)
+    configured = {c.other(dst) for c in mesh.connections.values() if dst in (c.a, c.b)}
+    missing = sorted(n for n in mine if n != "no peer" and n not in configured)
+    if missing:
+        text += f"; no connection configured between {dst} and {', '.join(missing)}"
+    if me not in configured:
+        text += f"; no connection configured between {me} and {dst}"
+    return text
+
+
+def _entry(mesh: Mesh, opts: WeaveOptions, me: str, st: Station) -> FrameRoute:
+    """How ``me``'s router sends frames for ``st``."""
+    if st.peer == me:
+        return FrameRoute(st.mac, st.ip, None, origin=f"weave router on {me}: {st.what} is local (MAC learned on {BRIDGE})")
+    nxt = mesh.routes.get(me, {}).get(st.peer)
+    direct = mesh.connection(me, st.peer)
+    if nxt is None:
+        return FrameRoute(st.mac, st.ip, None, origin=f"weave router on {me}", unreachable=(
+            f"peer {st.peer} ({st.what}) is unreachable from {me}: no path over established connections; "
+            + _isolation(mesh, me, st.peer)))
+    conn = mesh.connection(me, nxt)
+    assert conn is not None and conn.datapath is not None
+    peer = mesh.peers[nxt]
+    route = _route_text(mesh, me, st.peer)
+    if nxt == st.peer:
+        hop = f"direct connection {me}–{nxt} ({conn.datapath}: {conn.why_datapath})"
+    else:
+        why = direct.reason if direct is not None and not direct.established else "no connection configured between them"
+        hop = (f"relayed via {nxt}: {me} has no direct connection to {st.peer} ({why}); "
+               f"fewest hops over established connections: {route}")
+    relay = f"the frame is for {st.peer}, not {me}: next hop {nxt}, route {route} ({conn.datapath})"
+    origin = f"weave router on {me}: {st.what} on {st.peer}: {hop}"
+    if conn.datapath == "fastdp":
+        return FrameRoute(
+            st.mac, st.ip, peer.ip, "vxlan", FASTDP_PORT, None, 0, mesh.peers[st.peer].short_id, df=True,
+            cipher="IPsec ESP transport, AES-GCM-16" if conn.encrypted else "",
+            esp_icv=ESP_ICV if conn.encrypted else 0, relay=relay, origin=origin)
+    framing = SLEEVE_FRAMING + (SLEEVE_NACL if conn.encrypted else 0)
+    return FrameRoute(
+        st.mac, st.ip, peer.ip, "udp", CONTROL_PORT, CONTROL_PORT, framing, mesh.peers[st.peer].short_id, df=True,
+        cipher="NaCl secretbox (XSalsa20-Poly1305)" if conn.encrypted else "", relay=relay, origin=origin)
+
+
+def _nat_text(cidr: str) -> str:
+    """The nat rules of ``weave expose`` (``net/expose.go``) and ``net/bridge.go``."""
+    rules = [
+        ("POSTROUTING", "-j WEAVE"),
+        ("WEAVE", f"-s {cidr} -d 224.0.0.0/4 -j RETURN"),
+        ("WEAVE", f"! -s {cidr} -d {cidr} -j MASQUERADE"),
+        ("WEAVE", f"-s {cidr} ! -d {cidr} -j MASQUERADE"),
+    ]
+    return _restore("nat", rules)
+
+
+def _filter_text(bridge: str) -> str:
+    """The FORWARD rules ``ConfigureIPTables`` puts at the top when NPC is off."""
+    rules = [
+        ("FORWARD", f"-i {bridge} -o {bridge} -j ACCEPT"),
+        ("FORWARD", f"-i {bridge} ! -o {bridge} -j ACCEPT"),
+        ("FORWARD", f"-o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+    ]
+    return _restore("filter", rules)
+
+
+def _restore(table: str, rules: Sequence[tuple[str, str]]) -> str:
+    chains = dict.fromkeys(chain for chain, _ in rules)
+    lines = [f"*{table}"]
+    lines += [f":{c} {'ACCEPT' if c in BUILTIN_CHAINS[table] else '-'} [0:0]" for c in chains]
+    lines += [f"-A {chain} {rule}" for chain, rule in rules]
+    return "\n".join([*lines, "COMMIT"]) + "\n"
+
+
+@lru_cache(maxsize=64)
+def _parsed(table: str, text: str) -> dict[str, object]:
+    return dict(parse_save(text, file=f"<weave {table} rules>").tables[table].chains)
+
+
+def install_rules(root: NetNamespace, table: str, text: str, roles: Mapping[str, ChainRole], origin: str) -> None:
+    from overlaynet.dataplane.netfilter import Chain
+
+    for name, chain in _parsed(table, text).items():
+        assert isinstance(chain, Chain)
+        target = root.netfilter.ensure_chain(table, name, origin=origin if name in roles else None, role=roles.get(name))
+        for rule in chain.rules:
+            if rule not in target.rules:
+                root.netfilter.append(table, name, rule)
+
+
+def program_host(
+    dp: Dataplane, node: Node, mesh: Mesh, opts: WeaveOptions, pods: Sequence[Pod],
+    all_stations: Sequence[Station], expose: IPv4Address | None, *, npc: bool,
+) -> None:
+    root = dp.namespaces[NsRef(node.name)]
+    me = node.name
+    mtu = opts.mtu
+    fastdp = not opts.no_fastdp
+    why = f"weave on {me}"
+    if expose is None:
+        root.diagnostics.append(f"{why}: no weave expose address: IPAM had no space for this peer")
+        return
+    program_bridge(dp, root, BridgeConf(BRIDGE, opts.ipalloc_range, mtu, CNI, gateway_ip=expose), pods)
+    bridge = root.interfaces[BRIDGE]
+    bridge.proxy_arp = True  # EnsureBridge sets net/ipv4/conf/weave/proxy_arp
+    bridge.origin = f"{why}: the weave bridge, MTU {mtu}; {expose} is the weave expose address from IPAM"
+    capture = VETH_DATAPATH if fastdp else VETH_PCAP
+    root.add_interface(Interface(
+        name=VETH_BRIDGE, kind="veth", mtu=mtu, mac=local_mac(f"{me}:{VETH_BRIDGE}"), master=BRIDGE,
+        peer=(root.ref, capture), origin=f"{why}: bridge end of the veth to {'the datapath' if fastdp else 'sleeve'}"))
+    root.add_interface(Interface(
+        name=capture, kind="veth", mtu=mtu, mac=local_mac(f"{me}:{capture}"), peer=(root.ref, VETH_BRIDGE),
+        origin=f"{why}: " + ("vport of the ODP datapath 'datapath'" if fastdp else "where sleeve captures and injects frames (pcap)")))
+    if fastdp:
+        root.add_interface(Interface(
+            name=DATAPATH, kind="dummy", mtu=mtu, mac=local_mac(f"{me}:{DATAPATH}"),
+            origin=f"{why}: the Open vSwitch datapath's internal port (its flows are the forwarder '{ROUTER}'), MTU {mtu}"))
+    table = [_entry(mesh, opts, me, st) for st in all_stations]
+    listen: tuple[tuple[str, int], ...] = (("udp", CONTROL_PORT), ("vxlan", FASTDP_PORT)) if fastdp else (("udp", CONTROL_PORT),)
+    root.forwarders[ROUTER] = Forwarder(
+        name=ROUTER, tun=capture, port=CONTROL_PORT, frames=True, stations=table, listen=listen,
+        ident=mesh.peers[me].short_id, key_shifts=(0, 12),
+        origin=(f"{why}: weave router {mesh.peers[me]}, short ID {mesh.peers[me].short_id}; "
+                + ("fastdp flows in the kernel datapath (VXLAN UDP 6784), sleeve on UDP 6783" if fastdp else "sleeve only (noFastdp)")))
+    cidr = str(opts.ipalloc_range)
+    install_rules(root, "nat", _nat_text(cidr), {"WEAVE": ChainRole.NAT}, "weave")
+    if not npc:
+        install_rules(root, "filter", _filter_text(BRIDGE), {}, "weave")
