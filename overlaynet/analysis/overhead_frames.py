@@ -70,6 +70,11 @@ def split_frame(frame: Any, stack_depth: int) -> tuple[tuple[tuple[str, int], ..
         is_ip = isinstance(layer, IP | IPv6)
         if is_ip:
             if ips_seen == stack_depth:
+                # a trailer after the inner packet (ESP's): the IP header's own length says
+                # where the packet ends
+                own = getattr(layer, "len", None) if isinstance(layer, IP) else None
+                if own is not None and own < lengths[i]:
+                    return (*out, ("ESP trailer", lengths[i] - own)), own
                 return tuple(out), lengths[i]
             ips_seen += 1
         size = lengths[i] - lengths[i + 1]
@@ -99,7 +104,11 @@ def underlay_view(t: Trace) -> FrameView | None:
     total = sum(len(f) for f in built)
     encaps = t.steps(EncapStep)
     under = next(iter(t.steps(UnderlayStep)), None)
-    enc = encaps[-1] if encaps else None
+    # the encapsulation that made this wire's outermost packet: before the first segment
+    # only nesting happens, so it is the one at this wire's stack depth (a relayed frame is
+    # encapsulated again later, for its next hop)
+    depth = len(wire.stack)
+    enc = encaps[depth - 1] if 0 < depth <= len(encaps) else (encaps[-1] if encaps else None)
     problems: list[str] = []
     if enc is not None:
         if len(built) == 1 and len(built[0]) != enc.wire_bytes:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "iptables": "netfilter:iptables",
     "dns": "dns:dns",
     "bgp": "calico:bgp",
+    "weave": "weave:weave",
     "reach": "reach:reach",
     "diff": "reach:diff",
     "overhead": "overhead:overhead",

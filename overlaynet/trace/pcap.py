@@ -42,7 +42,7 @@ def _l4(p: Packet, payload: Any | None) -> Any:
     return body if head is None else head / body
 
 
-def _ip(p: Packet, payload: Any) -> Any:
+def _ip(p: Packet, payload: Any, proto: int | None = None) -> Any:
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
 
@@ -53,6 +53,8 @@ def _ip(p: Packet, payload: Any) -> Any:
         kw["flags"] = "DF"
     if p.proto == "ipip":
         kw["proto"] = 4
+    if proto is not None:
+        kw["proto"] = proto
     return IP(**kw) / payload
 
 
@@ -67,13 +69,31 @@ def _packet(p: Packet, stack: tuple[tuple[Encapsulation, Packet], ...]) -> Any:
         return _ip(p, _l4(p, None))
     enc, inner = stack[-1]
     inner_pkt = _packet(inner, stack[:-1])
+    if enc.cipher_bytes and inner.version == 4:
+        # ESP transport mode: the datagram sits between ESP's header (SPI, sequence, IV) and
+        # its trailer (padding, pad length, next header, ICV); lengths are fixed explicitly
+        # so the trailer is not counted in the inner packet or the UDP datagram
+        inner_pkt.len = inner.size
     if enc.kind == "vxlan":
         frame = Ether(src=enc.inner_src_mac or _DEFAULT_SRC, dst=enc.inner_dst_mac or _DEFAULT_DST) / inner_pkt
-        payload = UDP(sport=p.sport or 0, dport=p.dport or 4789) / VXLAN(vni=enc.vni or 0, flags=0x08) / frame
+        udp = UDP(sport=p.sport or 0, dport=p.dport or 4789)
+        payload = udp / VXLAN(vni=enc.vni or 0, flags=0x08) / frame
+        datagram = 8 + 8 + 14 + inner.size
     elif enc.kind == "ipip":
         payload = inner_pkt
+        datagram = inner.size
     else:
-        payload = UDP(sport=p.sport or 0, dport=p.dport or 0) / Raw(b"\x00" * enc.framing_bytes) / inner_pkt
+        udp = UDP(sport=p.sport or 0, dport=p.dport or 0)
+        payload = udp / Raw(b"\x00" * enc.framing_bytes) / inner_pkt
+        datagram = 8 + enc.framing_bytes + inner.size
+    if enc.cipher_bytes:
+        from overlaynet.trace.encap import ESP_HEADER
+
+        if enc.kind != "ipip":
+            udp.len = datagram
+        spi_seq_iv = (0x100).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x00" * (ESP_HEADER - 8)
+        payload = Raw(spi_seq_iv) / payload / Raw(b"\x00" * (enc.cipher_bytes - ESP_HEADER))
+        return _ip(p, payload, proto=50)
     return _ip(p, payload)
 
 

@@ -49,7 +49,7 @@ def test_every_step_kind_is_distinct_and_serialises() -> None:
         assert step.summary()
     assert len(kinds) == len(steps.__all__) - 1
     assert {"dns", "route", "neighbor", "bridge", "netfilter", "dnat", "snat", "policy", "encap", "decap",
-            "underlay", "fragment", "deliver", "drop", "warning", "forward"} == set(kinds)
+            "underlay", "fragment", "deliver", "drop", "warning", "forward", "relay"} == set(kinds)
 
 
 def test_docstring_examples_run() -> None:
