@@ -225,64 +225,78 @@ def cmd_connect(args: dict[str, Any]) -> int:
 
 
 def cmd_serve(args: dict[str, Any]) -> int:
-    """Accept TCP connections on ``port`` until stdin closes (or ``timeout``); prints
-    ``ready`` first, then every peer accepted (address and port as the server saw them, and
-    the token the client sent, which names the connection whatever NAT did to it)."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((args.get("addr", "0.0.0.0"), int(args["port"])))
-    srv.listen(128)
+    """Accept TCP connections on ``port`` (or on each of ``ports``) until stdin closes (or
+    ``timeout``); prints ``ready`` first, then every peer accepted (address and port as the
+    server saw them, and the token the client sent, which names the connection whatever NAT
+    did to it; with ``report_local`` also the local address and port it arrived at)."""
+    servers = []
+    for port in args.get("ports", [args.get("port")]):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((args.get("addr", "0.0.0.0"), int(port)))
+        srv.listen(128)
+        servers.append(srv)
+    local_too = bool(args.get("report_local"))
     _out({"ready": True})
     deadline = time.monotonic() + float(args.get("timeout", 30.0))
     stdin = sys.stdin.fileno()
     peers: list[list[Any]] = []
-    conns: dict[socket.socket, tuple[str, int]] = {}
+    conns: dict[socket.socket, list[Any]] = {}
+
+    def accepted(conn: socket.socket, peer: tuple[Any, ...]) -> None:
+        local = conn.getsockname()
+        conns[conn] = [peer[0], peer[1], *((local[0], local[1]) if local_too else ())]
 
     def read_token(conn: socket.socket) -> None:
         try:
             token = conn.recv(64).decode(errors="replace").strip()
         except OSError:
             token = ""
-        peer = conns.pop(conn)
+        info = conns.pop(conn)
         conn.close()
-        peers.append([peer[0], peer[1], token])
+        peers.append([*info[:2], token, *info[2:]])
 
     stop = False
     while not stop and time.monotonic() < deadline:
-        ready = select.select([srv, stdin, *conns], [], [], max(deadline - time.monotonic(), 0))[0]
+        ready = select.select([*servers, stdin, *conns], [], [], max(deadline - time.monotonic(), 0))[0]
         for conn in [c for c in ready if c in conns]:
             read_token(conn)
-        if srv in ready:
-            conn, peer = srv.accept()
-            conns[conn] = (peer[0], peer[1])
+        for srv in servers:
+            if srv in ready:
+                accepted(*srv.accept())
         stop = stdin in ready and not os.read(stdin, 4096)
-    srv.setblocking(False)
-    while True:  # connections already completed by the kernel but not yet accepted
-        try:
-            conn, peer = srv.accept()
-        except BlockingIOError:
-            break
-        conn.setblocking(True)
-        conns[conn] = (peer[0], peer[1])
+    for srv in servers:
+        srv.setblocking(False)
+        while True:  # connections already completed by the kernel but not yet accepted
+            try:
+                conn, peer = srv.accept()
+            except BlockingIOError:
+                break
+            conn.setblocking(True)
+            accepted(conn, peer)
     end = time.monotonic() + 1.0
     while conns and time.monotonic() < end:  # their tokens are on the way or already in
         for conn in select.select(list(conns), [], [], max(end - time.monotonic(), 0))[0]:
             read_token(conn)
-    for conn, peer in list(conns.items()):
+    for conn, info in list(conns.items()):
         conn.close()
-        peers.append([peer[0], peer[1], ""])
+        peers.append([*info[:2], "", *info[2:]])
     _out({"peers": peers})
     return 0
 
 
 def cmd_connect_many(args: dict[str, Any]) -> int:
-    """TCP connects to every ``{dst, port}`` of ``args["targets"]`` at once (non-blocking),
-    each given ``timeout`` seconds; one result per target, in order."""
+    """TCP connects to every ``{dst, port}`` (optionally from ``src``/``sport``) of
+    ``args["targets"]`` at once (non-blocking), each given ``timeout`` seconds; one result
+    per target, in order."""
     timeout = float(args.get("timeout", 2.0))
     pending: dict[socket.socket, int] = {}
     results: list[dict[str, Any]] = [{} for _ in args["targets"]]
     for i, target in enumerate(args["targets"]):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if target.get("src") or target.get("sport"):  # a chosen source address / port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((target.get("src") or "0.0.0.0", int(target.get("sport") or 0)))
         sock.setblocking(False)
         err = sock.connect_ex((target["dst"], int(target["port"])))
         if err in (0, errno.EINPROGRESS):

@@ -21,7 +21,7 @@ NODE = HostAddresses.build([parse_iface("eth0=192.168.1.5/24")])
 def test_a_node_reaching_its_own_nodeport_without_endpoints_is_rejected_at_input() -> None:
     """The packet leaves through lo and comes back: KUBE-EXTERNAL-SERVICES (filter INPUT)
     rejects the NodePort of a Service without endpoints (checked against the kernel in
-    test_real_dumps.py)."""
+    tests/materialize/test_rules_verify.py)."""
     [out] = trace_packet(BROKEN, tcp("192.168.1.5", "192.168.1.5", 31306), hook="output", host=NODE)
     assert out.hooks == ("OUTPUT", "POSTROUTING", "PREROUTING", "INPUT")
     assert (out.verdict, out.reject_with) == ("REJECT", "icmp-port-unreachable")
