@@ -140,8 +140,8 @@ def trace(savefile: Path, src: str, dst: str, dport: int | None, sport: int, pro
       overlaynet iptables trace node.save --src 10.244.1.5 --dst 10.96.0.1 --dport 443 --all-branches
       overlaynet iptables trace payload.save --kube-proxy-jumps --src 8.8.8.8 \\
           --dst 192.168.0.11 --dport 30080 --iface eth0=192.168.0.11/24 --json
-      overlaynet iptables trace node.save --hook output --src 192.168.0.11 --dst 192.168.0.11 \\
-          --dport 30080 --iface eth0=192.168.0.11/24,192.168.0.12/24
+      overlaynet iptables trace tests/dataplane/netfilter/data/iptables-dumps/helowd-master01-broken.iptables-save \\
+          --hook output --src 192.168.1.5 --dst 192.168.1.5 --dport 31306 --iface eth0=192.168.1.5/24
     """
     from overlaynet.dataplane.netfilter.flow import kube_proxy_jumps as add_jumps
     from overlaynet.dataplane.netfilter.flow import overall_verdict, trace_packet
@@ -221,7 +221,8 @@ def _print_text(verdict: str, outcomes: list[FlowOutcome]) -> None:
 def verify(savefile: Path, list_table: str, kube_proxy_jumps: bool, timeout: float, limit: int,
            run_id: str | None, as_json: bool) -> None:
     """Load SAVEFILE into a throwaway node namespace between a client and a backend (as
-    root), send one TCP connection per probe through the kernel — ClusterIPs, external IPs,
+    root), send one TCP connection or UDP datagram per probe through the kernel — ClusterIPs,
+    external IPs,
     NodePorts and the node's own ports from the rules, from outside and from the node itself,
     DNAT targets, a port no rule names — and check that 'iptables trace' agrees on each:
     verdict, where it went, the destination after DNAT and the source after SNAT. Exit 0
@@ -229,8 +230,9 @@ def verify(savefile: Path, list_table: str, kube_proxy_jumps: bool, timeout: flo
 
     \b
     Examples:
-      overlaynet iptables verify node.save
-      overlaynet iptables verify filter.rules --table filter --json
+      overlaynet iptables verify tests/dataplane/netfilter/data/iptables-dumps/helowd-master01-fixed.iptables-save
+      overlaynet iptables verify tests/dataplane/netfilter/data/iptables-dumps/aks-calico-kubenet.list-rules \\
+          --table filter --json
     """
     import os
 

@@ -4,12 +4,13 @@ Standard library only, so it starts in milliseconds (``python -I -S _agent.py CM
 Commands: ``netlink`` (open netlink sockets inside namespaces and pass them back),
 ``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
 ``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``serve``/``connect_many`` (many
-TCP connections at once), ``capture`` (packet sockets in
+TCP connections at once), ``udp_serve``/``udp_send_many`` (UDP datagrams), ``capture`` (packet sockets in
 several namespaces, written as one pcap). Each prints one JSON object on stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -24,6 +25,8 @@ IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
 IP_MTU = 14
+IP_PKTINFO = 8
+IP_RECVERR = 11
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 
@@ -330,6 +333,76 @@ def cmd_connect_many(args: dict[str, Any]) -> int:
     return 0
 
 
+def cmd_udp_serve(args: dict[str, Any]) -> int:
+    """Receive UDP datagrams on each of ``ports`` until stdin closes (or ``timeout``); prints
+    ``ready`` first, then every datagram as [peer, peer port, its text (the token), the
+    address it was sent to, the port]; each is echoed back to its sender."""
+    servers: dict[socket.socket, int] = {}
+    for port in args["ports"]:
+        srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        srv.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        srv.bind((args.get("addr", "0.0.0.0"), int(port)))
+        servers[srv] = int(port)
+    _out({"ready": True})
+    deadline = time.monotonic() + float(args.get("timeout", 30.0))
+    stdin = sys.stdin.fileno()
+    seen: list[list[Any]] = []
+    stop = False
+    while not stop and time.monotonic() < deadline:
+        ready = select.select([*servers, stdin], [], [], max(deadline - time.monotonic(), 0))[0]
+        for srv in (s for s in servers if s in ready):
+            data, ancillary, _flags, peer = srv.recvmsg(512, socket.CMSG_SPACE(12))
+            local = next((socket.inet_ntoa(d[8:12]) for level, kind, d in ancillary
+                          if level == socket.IPPROTO_IP and kind == IP_PKTINFO), "")
+            seen.append([peer[0], peer[1], data.decode(errors="replace").strip(), local, servers[srv]])
+            with contextlib.suppress(OSError):
+                srv.sendto(data, peer)
+        stop = stdin in ready and not os.read(stdin, 4096)
+    _out({"peers": seen})
+    return 0
+
+
+def cmd_udp_send_many(args: dict[str, Any]) -> int:
+    """One datagram (its token) to every ``{dst, port}`` (optionally from ``src``/``sport``)
+    of ``args["targets"]``, then ``timeout`` seconds for the answers: ``answered`` (the echo
+    came back), ``refused``/``unreachable`` (an ICMP error, IP_RECVERR) or ``timeout``."""
+    timeout = float(args.get("timeout", 2.0))
+    pending: dict[socket.socket, int] = {}
+    results: list[dict[str, Any]] = [{"status": "timeout"} for _ in args["targets"]]
+    for i, target in enumerate(args["targets"]):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        if target.get("src") or target.get("sport"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((target.get("src") or "0.0.0.0", int(target.get("sport") or 0)))
+        try:
+            sock.connect((target["dst"], int(target["port"])))
+            sock.send(f"{target.get('token', '')}\n".encode())
+        except OSError as exc:
+            results[i] = _connect_error(exc.errno or 0)
+            sock.close()
+            continue
+        pending[sock] = i
+    deadline = time.monotonic() + timeout
+    while pending:
+        left = deadline - time.monotonic()
+        ready = select.select(list(pending), [], [], left)[0] if left > 0 else []
+        if not ready:
+            break
+        for sock in ready:
+            i = pending.pop(sock)
+            try:
+                sock.recv(512)
+                results[i] = {"status": "answered"}
+            except OSError as exc:
+                results[i] = _connect_error(exc.errno or 0)
+            sock.close()
+    for sock in pending:
+        sock.close()
+    _out({"results": results})
+    return 0
+
+
 def _connect_error(err: int) -> dict[str, Any]:
     status = "refused" if err == errno.ECONNREFUSED else "unreachable"
     return {"status": status, "message": os.strerror(err)}
@@ -393,6 +466,8 @@ COMMANDS = {
     "connect": cmd_connect,
     "serve": cmd_serve,
     "connect_many": cmd_connect_many,
+    "udp_serve": cmd_udp_serve,
+    "udp_send_many": cmd_udp_send_many,
     "capture": cmd_capture,
 }
 

@@ -1,6 +1,7 @@
 """Does ``iptables trace`` agree with the kernel on any ruleset? ``verify_ruleset`` loads it
 into a throwaway node namespace between a client and a backend, sends one TCP connection
-per probe through the kernel, and compares what happened with ``flow.trace_packet``.
+or UDP datagram per probe through the kernel, and compares what happened with
+``flow.trace_packet``.
 
 The lab (materialized like any dataplane: ``onet-<run>-…`` namespaces, removed afterwards)::
 
@@ -9,22 +10,24 @@ The lab (materialized like any dataplane: ``onet-<run>-…`` namespaces, removed
                                                           (+ every probed address, /32)
 
 The node forwards, its default route goes to the backend (MASQUERADE out of ep0 must take
-its primary address, 192.0.2.6, not the numerically smaller secondary one), and the ruleset under test is
-loaded into it with iptables-restore (each ``-m set`` set created empty first). Listeners
+its primary address, 192.0.2.6, not the numerically smaller secondary one), and the ruleset
+under test is loaded into it with iptables-restore (each ``-m set`` set created empty
+first). Listeners
 on the backend and on the node accept every probed port and report, per connection (named
 by a token the client sends), the address it came from and the one it arrived at. So the
 kernel's answer to a probe is: ACCEPT and *forwarded* (the backend saw it: destination
 after DNAT, source after SNAT/MASQUERADE), ACCEPT and *local* (the node saw it), REJECT (the
 client was refused or told unreachable) or DROP (its connect timed out).
 
-Probes come from the ruleset (``derive_probes``): every ``-d IP/32 --dport N`` TCP rule
-(ClusterIPs, external IPs) from the client and from the node itself; every TCP port rule
+Probes come from the ruleset (``derive_probes``): every ``-d IP/32 --dport N`` TCP/UDP rule
+(ClusterIPs, external IPs) from the client and from the node itself; every port rule
 without ``-d`` (NodePorts, kube-proxy's KUBE-EXTERNAL-SERVICES, a node's own services) to
 the node's address, from the client and from the node (the loopback re-entry); every DNAT
-target; and one port nothing names. The tracer must have the kernel's outcome among its
-outcomes (all statistic branches followed): same verdict, same place, same destination and
-source. Limits: TCP over IPv4 only; a reply the ruleset drops makes an accepted SYN look
-dropped (the listener needs the handshake).
+target; and one port nothing names (TCP and UDP). A UDP listener echoes each datagram;
+the client takes an ICMP error (IP_RECVERR) as REJECT and silence as DROP. The tracer must
+have the kernel's outcome among its outcomes (all statistic branches followed): same
+verdict, same place, same destination and source. Limits: IPv4 only; a reply the ruleset drops makes an accepted SYN look dropped
+(the listener needs the handshake).
 """
 
 from __future__ import annotations
@@ -60,15 +63,20 @@ UNNAMED_PORT = 9  # a port the rulesets do not name: the policies' answer
 Where = Literal["forwarded", "local"]
 
 
+Proto = Literal["tcp", "udp"]
+Hook = Literal["prerouting", "output"]
+
+
 @dataclass(frozen=True, slots=True)
 class RuleProbe:
-    """One TCP connection: from the client (``prerouting``) or a process on the node
-    (``output``) to ``dst:port``; ``why`` says which rule it comes from."""
+    """One TCP connection or UDP datagram: from the client (``prerouting``) or a process on
+    the node (``output``) to ``dst:port``; ``why`` says which rule it comes from."""
 
-    hook: Literal["prerouting", "output"]
+    hook: Hook
     dst: ipaddress.IPv4Address
     port: int
     why: str
+    proto: Proto = "tcp"
 
     @property
     def src(self) -> ipaddress.IPv4Address:
@@ -77,7 +85,7 @@ class RuleProbe:
         return self.dst if self.dst == NODE_IP else NODE_EP  # the kernel's source for the route
 
     def __str__(self) -> str:
-        return f"{'client' if self.hook == 'prerouting' else 'node'} → {self.dst}:{self.port} ({self.why})"
+        return f"{'client' if self.hook == 'prerouting' else 'node'} → {self.dst}:{self.port}/{self.proto} ({self.why})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,46 +142,56 @@ class RulesetReport:
 def derive_probes(ruleset: Ruleset, *, limit: int = 60) -> list[RuleProbe]:
     """The probes the ruleset is about (see the module docstring), deduplicated and sorted,
     at most ``limit``."""
-    found: dict[tuple[Literal["prerouting", "output"], ipaddress.IPv4Address, int], str] = {}
+    found: dict[tuple[Hook, ipaddress.IPv4Address, int, Proto], str] = {}
 
-    def add(hook: Literal["prerouting", "output"], dst: ipaddress.IPv4Address, port: int, why: str) -> None:
+    def add(hook: Hook, dst: ipaddress.IPv4Address, port: int, why: str, proto: Proto) -> None:
         if dst in LAB - {NODE_IP} or dst.is_loopback or dst.is_multicast or dst.is_unspecified or not 0 < port < 65536:
             return
-        found.setdefault((hook, dst, port), why)
+        found.setdefault((hook, dst, port, proto), why)
 
     for table in ruleset.ordered_tables():
         for chain in table.ordered_chains():
             for rule in chain.rules:
+                found_port = _port(rule)
                 if isinstance(rule.target, t.Dnat) and isinstance(rule.target.to.lo, ipaddress.IPv4Address):
-                    to = rule.target.to
-                    port = to.ports.lo if to.ports else _tcp_port(rule)
-                    if port is not None:
-                        add("prerouting", to.lo, port, f"DNAT target in {chain.name}")  # type: ignore[arg-type]
-                port = _tcp_port(rule)
-                if port is None:
+                    to, proto = rule.target.to, found_port[1] if found_port else _proto(rule)
+                    port = to.ports.lo if to.ports else found_port[0] if found_port else None
+                    if port is not None and proto is not None:
+                        add("prerouting", to.lo, port, f"DNAT target in {chain.name}", proto)  # type: ignore[arg-type]
+                if found_port is None:
                     continue
+                port, proto = found_port
                 dst = _host_destination(rule)
                 if dst is None and not any(isinstance(x, m.Destination) for x in rule.matches):
                     dst, why = NODE_IP, f"port rule in {table.name} {chain.name}"
                 else:
                     why = f"{table.name} {chain.name}"
                 if dst is not None:
-                    add("prerouting", dst, port, why)
-                    add("output", dst, port, why)
-    add("prerouting", NODE_IP, UNNAMED_PORT, "a port no rule names")
-    add("output", NODE_IP, UNNAMED_PORT, "a port no rule names")
-    probes = [RuleProbe(hook, dst, port, why) for (hook, dst, port), why in found.items()]
-    probes.sort(key=lambda p: (p.hook != "prerouting", int(p.dst), p.port))
+                    add("prerouting", dst, port, why, proto)
+                    add("output", dst, port, why, proto)
+    for proto in ("tcp", "udp"):
+        add("prerouting", NODE_IP, UNNAMED_PORT, "a port no rule names", proto)  # type: ignore[arg-type]
+        add("output", NODE_IP, UNNAMED_PORT, "a port no rule names", proto)  # type: ignore[arg-type]
+    probes = [RuleProbe(hook, dst, port, why, proto) for (hook, dst, port, proto), why in found.items()]
+    probes.sort(key=lambda p: (p.hook != "prerouting", int(p.dst), p.port, p.proto))
     return probes[:limit]
 
 
-def _tcp_port(rule: Any) -> int | None:
-    tcp = any(isinstance(x, m.Protocol_) and x.number == 6 and not x.negated for x in rule.matches)
+def _proto(rule: Any) -> Proto | None:
     for x in rule.matches:
-        if isinstance(x, m.Ports) and x.proto == "tcp" and x.dport is not None and not x.dport_negated:
-            return x.dport.lo
-        if tcp and isinstance(x, m.Multiport) and x.kind in ("dports", "ports") and not x.negated:
-            return x.ports[0].lo
+        if isinstance(x, m.Protocol_) and not x.negated and x.number in (6, 17):
+            return "tcp" if x.number == 6 else "udp"
+    return None
+
+
+def _port(rule: Any) -> tuple[int, Proto] | None:
+    """The (first) destination port a TCP or UDP rule names, with its protocol."""
+    proto = _proto(rule)
+    for x in rule.matches:
+        if isinstance(x, m.Ports) and x.proto in ("tcp", "udp") and x.dport is not None and not x.dport_negated:
+            return x.dport.lo, x.proto  # type: ignore[return-value]
+        if proto is not None and isinstance(x, m.Multiport) and x.kind in ("dports", "ports") and not x.negated:
+            return x.ports[0].lo, proto
     return None
 
 
@@ -224,20 +242,21 @@ def verify_ruleset(ruleset: Ruleset, *, probes: list[RuleProbe] | None = None, t
     started = time.monotonic()
     probes = probes if probes is not None else derive_probes(ruleset)
     if not probes:
-        raise MaterializeError("the ruleset names no TCP port or address to probe")
-    dnat_ports = {p.port for p in probes} | _dnat_ports(ruleset)
+        raise MaterializeError("the ruleset names no port or address to probe")
+    ports = {proto: sorted({p.port for p in probes if p.proto == proto} | _dnat_ports(ruleset, proto))
+             for proto in ("tcp", "udp")}
     with materialize(lab_dataplane(p.dst for p in probes), run_id=run_id) as lab:
         notes = _load(lab, ruleset)
-        kernel = _run_probes(lab, probes, sorted(dnat_ports), timeout)
+        kernel = _run_probes(lab, probes, ports, timeout)
         run, names = lab.run_id, (lab.ifname(NODE, "eth0"), lab.ifname(NODE, "ep0"))
     comparisons = tuple(_compare(ruleset, probe, seen, names, 40000 + i)
                         for i, (probe, seen) in enumerate(zip(probes, kernel, strict=True)))
     return RulesetReport(run, comparisons, tuple(notes), time.monotonic() - started)
 
 
-def _dnat_ports(ruleset: Ruleset) -> set[int]:
+def _dnat_ports(ruleset: Ruleset, proto: str) -> set[int]:
     return {r.target.to.ports.lo for tb in ruleset.tables.values() for c in tb.chains.values() for r in c.rules
-            if isinstance(r.target, t.Dnat) and r.target.to.ports is not None}
+            if isinstance(r.target, t.Dnat) and r.target.to.ports is not None and _proto(r) in (proto, None)}
 
 
 def _load(lab: Materialized, ruleset: Ruleset) -> list[str]:
@@ -256,33 +275,43 @@ def _load(lab: Materialized, ruleset: Ruleset) -> list[str]:
     return notes
 
 
-def _run_probes(lab: Materialized, probes: list[RuleProbe], ports: list[int], timeout: float) -> list[Observed]:
+def _run_probes(lab: Materialized, probes: list[RuleProbe], ports: dict[str, list[int]],
+                timeout: float) -> list[Observed]:
+    """Send every probe (all at once per source and protocol) and read what the listeners
+    on the backend and the node saw, by token."""
     nonce = secrets.token_hex(4)
-    serve = {"ports": ports, "timeout": timeout * len(probes) + 60, "report_local": True}
-    listeners = {ref: lab.agent_popen(ref, "serve", serve) for ref in (BACKEND, NODE)}
+    life = timeout * 4 + 60
+    listeners = []
+    for ref in (BACKEND, NODE):
+        if ports["tcp"]:
+            listeners.append((ref, lab.agent_popen(ref, "serve", {"ports": ports["tcp"], "timeout": life,
+                                                                  "report_local": True})))
+        if ports["udp"]:
+            listeners.append((ref, lab.agent_popen(ref, "udp_serve", {"ports": ports["udp"], "timeout": life})))
     results: dict[int, dict[str, Any]] = {}
+    seen: dict[str, tuple[Where, list[Any]]] = {}
     try:
         for src in (CLIENT, NODE):
-            idx = [i for i, p in enumerate(probes) if (p.hook == "prerouting") == (src == CLIENT)]
-            if not idx:
-                continue
-            targets = [{"dst": str(probes[i].dst), "port": probes[i].port, "token": f"{nonce}-{i}",
-                        "src": str(probes[i].src), "sport": 40000 + i} for i in idx]
-            answer = lab.agent(src, "connect_many", {"targets": targets, "timeout": timeout}, timeout=timeout + 30)
-            results.update(zip(idx, answer["results"], strict=True))
-        seen: dict[str, tuple[Where, list[Any]]] = {}
-        for ref, proc in listeners.items():
+            for proto, command in (("tcp", "connect_many"), ("udp", "udp_send_many")):
+                idx = [i for i, p in enumerate(probes) if (p.hook == "prerouting") == (src == CLIENT) and p.proto == proto]
+                if not idx:
+                    continue
+                targets = [{"dst": str(probes[i].dst), "port": probes[i].port, "token": f"{nonce}-{i}",
+                            "src": str(probes[i].src), "sport": 40000 + i} for i in idx]
+                answer = lab.agent(src, command, {"targets": targets, "timeout": timeout}, timeout=timeout + 30)
+                results.update(zip(idx, answer["results"], strict=True))
+        for ref, proc in listeners:
             stdout, _ = proc.communicate(input="", timeout=30)
             lines = stdout.strip().splitlines()
             for peer in (json.loads(lines[-1]).get("peers", []) if lines else []):
                 seen[str(peer[2])] = ("forwarded" if ref == BACKEND else "local", peer)
     finally:
-        for proc in listeners.values():
+        for _, proc in listeners:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
     out = []
-    for i, _probe in enumerate(probes):
+    for i in range(len(probes)):
         got = seen.get(f"{nonce}-{i}")
         status = results.get(i, {}).get("status", "timeout")
         if got is not None:
@@ -290,8 +319,8 @@ def _run_probes(lab: Materialized, probes: list[RuleProbe], ports: list[int], ti
             out.append(Observed("ACCEPT", where, f"{peer[3]}:{peer[4]}", str(peer[0])))
         elif status in ("refused", "unreachable"):
             out.append(Observed("REJECT"))
-        elif status == "connected":
-            out.append(Observed("ACCEPT"))  # connected, yet no listener saw it: compared as such
+        elif status in ("connected", "answered"):
+            out.append(Observed("ACCEPT"))  # answered, yet no listener saw it: compared as such
         else:
             out.append(Observed("DROP"))
     return out
@@ -299,7 +328,8 @@ def _run_probes(lab: Materialized, probes: list[RuleProbe], ports: list[int], ti
 
 def _compare(ruleset: Ruleset, probe: RuleProbe, kernel: Observed, names: tuple[str, str],
              sport: int) -> RulesetComparison:
-    packet = Packet(probe.src, probe.dst, "tcp", sport, probe.port, tcp_flags=frozenset({"SYN"}))
+    packet = Packet(probe.src, probe.dst, probe.proto, sport, probe.port,
+                    tcp_flags=frozenset({"SYN"}) if probe.proto == "tcp" else frozenset())
     outcomes = trace_packet(ruleset, packet, hook=probe.hook, in_iface=names[0], out_iface=names[1],
                             host=node_addresses(*names), all_branches=True)
     seen = tuple(dict.fromkeys(_observed(o) for o in outcomes))

@@ -26,12 +26,12 @@ def load(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_probes_come_from_the_ruleset() -> None:
-    probes = {(p.hook, str(p.dst), p.port) for p in derive_probes(load("helowd-master01-fixed.iptables-save"))}
-    assert ("prerouting", "10.2.0.10", 53) in probes  # a ClusterIP
-    assert ("output", "10.2.73.220", 443) in probes
-    assert ("prerouting", str(NODE_IP), 31674) in probes and ("output", str(NODE_IP), 31674) in probes  # a NodePort
-    assert ("prerouting", "10.1.0.66", 80) in probes  # a DNAT target
-    assert ("prerouting", str(NODE_IP), 9) in probes  # a port nothing names
+    probes = {(p.hook, str(p.dst), p.port, p.proto) for p in derive_probes(load("helowd-master01-fixed.iptables-save"))}
+    assert ("prerouting", "10.2.0.10", 53, "udp") in probes and ("prerouting", "10.2.0.10", 53, "tcp") in probes
+    assert ("output", "10.2.73.220", 443, "tcp") in probes  # a ClusterIP from the node
+    assert ("prerouting", str(NODE_IP), 31674, "tcp") in probes and ("output", str(NODE_IP), 31674, "tcp") in probes
+    assert ("prerouting", "10.1.0.66", 80, "tcp") in probes and ("prerouting", "10.1.0.64", 53, "udp") in probes
+    assert ("prerouting", str(NODE_IP), 9, "tcp") in probes and ("output", str(NODE_IP), 9, "udp") in probes
     jijisa = {(str(p.dst), p.port) for p in derive_probes(load("jijisa-ares-k29.iptables-save"))}
     assert {("10.5.6.29", 53), (ANONYMISED, 53)} <= jijisa  # both external IPs
 
@@ -46,17 +46,20 @@ def test_the_tracer_agrees_with_the_kernel_on_every_probe_of_a_real_dump(dump: s
     assert not bad, "\n".join(bad)
     assert len(report.comparisons) >= 3 and report.ok
     assert not list_namespaces(run_prefix(run_id))  # the lab is gone
-    kernel = {(str(c.probe.dst), c.probe.port, c.probe.hook): c.kernel for c in report.comparisons}
+    kernel = {(str(c.probe.dst), c.probe.port, c.probe.proto, c.probe.hook): c.kernel for c in report.comparisons}
     if dump == "helowd-master01-broken.iptables-save":
         # the node reaching its own NodePort without endpoints: out through lo, back in, REJECTed
-        assert kernel[(str(NODE_IP), 31306, "output")].verdict == "REJECT"
-        assert kernel[(str(NODE_IP), 53, "output")].where == "local"  # -i lo -j ACCEPT on the way back in
+        assert kernel[(str(NODE_IP), 31306, "tcp", "output")].verdict == "REJECT"
+        assert kernel[(str(NODE_IP), 53, "udp", "output")].where == "local"  # -i lo -j ACCEPT on the way back
+        assert kernel[(str(NODE_IP), 53, "udp", "prerouting")].verdict == "REJECT"  # host-prohibited from outside
     if dump == "helowd-master01-fixed.iptables-save":
         # KUBE-MARK-MASQ'd from outside: MASQUERADE takes ep0's primary 192.0.2.6, not the secondary .1
-        seen = kernel[("10.2.0.1", 443, "prerouting")]
+        seen = kernel[("10.2.0.1", 443, "tcp", "prerouting")]
         assert (seen.verdict, seen.destination, seen.source) == ("ACCEPT", "192.168.1.5:6443", "192.0.2.6")
-        nodeport = kernel[(str(NODE_IP), 32117, "output")]
+        nodeport = kernel[(str(NODE_IP), 32117, "tcp", "output")]
         assert (nodeport.destination, nodeport.source) == ("10.1.0.63:8080", "192.0.2.6")
+        dns = kernel[("10.2.0.10", 53, "udp", "prerouting")]
+        assert dns.destination in ("10.1.0.64:53", "10.1.0.67:53") and dns.source == "192.0.2.6"
 
 
 @pytest.mark.root
