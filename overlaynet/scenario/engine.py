@@ -125,6 +125,8 @@ class Engine:
             self.sync()
             self._frame(report, force=True)
             self._advance(step, report)
+            if report.frames[-1].time != self.state.now:
+                self._frame(report, force=True)  # the state as the step ends
             report.end = self.state.now
             report.events = self.state.events[mark:]
             if self.keep_clusters:
@@ -282,8 +284,8 @@ class Engine:
                 raise _error(step, f"expected one running pod named {sel}, found {what}")
             return found
         found = sorted((p for p in live if all(p.labels.get(k) == v for k, v in sel.labels.items())), key=lambda p: p.name)
-        if not found:
-            raise _error(step, f"expected pods matching {sel}, found none")
+        if not found:  # as kubectl with a selector: "No resources found", not an error
+            self.state.emit(f"step {step.index}", f"No resources found: no running pod matches {sel}", warning=True)
         return found[: sel.count] if sel.count else found
 
 

@@ -139,6 +139,7 @@ class Observer:
     netfilter: NetfilterState = field(init=False)
     connections: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (svc, client) -> (pod, address)
     frame: int = 0
+    last_seen: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)  # (svc, client) -> (time, pod)
     _rules: dict[str, Ruleset] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -281,12 +282,18 @@ class Observer:
             if svc.session_affinity == "ClientIP":
                 expires = state.now + svc.session_affinity_timeout
             note = None
+            seen = self.last_seen.get(key)
+            self.last_seen[key] = (state.now, name)
+            if (svc.session_affinity == "ClientIP" and seen is not None and seen[1] != name
+                    and state.now - seen[0] > svc.session_affinity_timeout
+                    and any(p.name == seen[1] and p.ready and p.deleted is None for p in state.live_pods())):
+                note = f"affinity to {seen[1]} expired: idle since {int(seen[0]) // 60}:{int(seen[0]) % 60:02d}"
             if pod is not None and not state.kubelet_up(pod.node):
                 note = f"no answer: node {pod.node} down"
             elif pod is not None and pod.gone_at is not None and pod.gone_at <= state.now:
                 note = "no answer: pod stopped"
             views.append(ClientView(str(ip), name, version_of(pod, label) if pod else None, expires, note))
-            if note is not None:
+            if note is not None and note.startswith("no answer"):
                 continue
             if key not in self.connections:
                 self.connections[key] = (name, f"{dest[0]}:{dest[1]}")

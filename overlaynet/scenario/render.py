@@ -28,7 +28,9 @@ def _workloads(views: list[WorkloadView]) -> str:
     for w in views:
         if w.owner is not None and w.desired == 0 and w.current == 0 and w.terminating == 0:
             continue
-        if w.kind == "Deployment":
+        if w.kind == "Deployment" and w.min_available is None:
+            parts.append(f"{w.name} avail {w.available}/{w.desired} pods {w.current + w.terminating}")
+        elif w.kind == "Deployment":
             parts.append(f"{w.name} avail {w.available} (≥{w.min_available}) pods {w.current + w.terminating} (≤{w.max_total})")
         else:
             extra = f" +{w.terminating}T" if w.terminating else ""

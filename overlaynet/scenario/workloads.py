@@ -35,9 +35,11 @@ def workload_views(state: State) -> list[WorkloadView]:
         surge, unavailable = fenceposts(d.max_surge, d.max_unavailable, d.replicas)
         pods = [p for rs in replica_sets(state, d) for p in state.owned(rs.ref, rs.namespace)]
         active = [p for p in pods if p.deleted is None]
+        rolling = d.strategy == "RollingUpdate"
         out.append(WorkloadView("Deployment", d.name, d.namespace, d.replicas, len(active), sum(p.ready for p in active),
                                 sum(available(state, rs) for rs in replica_sets(state, d)), len(pods) - len(active),
-                                d.replicas - unavailable, d.replicas + surge, d.condition))
+                                min_available=d.replicas - unavailable if rolling else None,
+                                max_total=d.replicas + surge if rolling else None, condition=d.condition))
     for c in sorted(state.controllers.values(), key=lambda c: (c.namespace, c.created, c.name)):
         pods = state.owned(c.ref, c.namespace)
         active = [p for p in pods if p.deleted is None]

@@ -113,3 +113,28 @@ def test_a_lost_node_s_pods_go_not_ready_then_are_evicted_and_replaced_elsewhere
     assert {p[0] for p in held.pods if p[4] == "Terminating"} == on_node_2  # the kubelet is away
     up = timeline.steps[1].frames[-1]
     assert not {p[0] for p in up.pods} & on_node_2
+
+
+def test_affinity_expires_after_its_timeout_and_recreate_empties_the_service_first() -> None:
+    timeline = run(load_cluster(["tests/scenario/recreate-affinity.yaml"]), load_scenario("tests/scenario/recreate-affinity-scenario.yaml"))
+    wait, update = timeline.steps
+    first = {c.client: c.pod for c in timeline.initial.services[0].clients}
+    after = wait.frames[-1].services[0].clients
+    assert wait.frames[-1].time == 120
+    moved = [c for c in after if c.pod != first[c.client]]
+    assert moved and all(c.note == f"affinity to {first[c.client]} expired: idle since 0:00" for c in moved)
+    assert all(c.note is None for c in after if c.pod == first[c.client])
+    assert {c.version for c in after} == {"stable"}  # versionLabel: track
+    # Recreate: every old pod goes before a new one is made, so the Service rejects meanwhile
+    empty = [f for f in update.frames if f.services[0].rejected]
+    assert empty and "default/web has no endpoints" in empty[0].services[0].rejected  # type: ignore[operator]
+    made = min(e.time for e in update.events if e.message.startswith("Created pod"))
+    removed = max(e.time for e in update.events if e.message.endswith("terminated and removed"))
+    assert made >= removed
+    views = update.workloads[-1]
+    d = next(v for v in views if v.kind == "Deployment")
+    assert d.min_available is None and d.available == 4  # no rolling bounds for Recreate
+    # the startup probe passes before the pod can be ready
+    started = [e for e in update.events if e.message.endswith("Started container")]
+    ready = [e for e in update.events if " Ready: " in e.message]
+    assert min(e.time for e in ready) > min(e.time for e in started)
