@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from ipaddress import IPv4Address, ip_network
 from pathlib import Path
 
-from overlaynet.assemble import Network, assemble
+from overlaynet.network import Network, assemble
 from overlaynet.cli.trace import demo_request, demo_topology
 from overlaynet.dataplane import lookup
 from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Router, Segment, Underlay
 from overlaynet.topology import load
 from overlaynet.trace import tunnels, walker
-from overlaynet.trace.request import TraceRequest, run
+from overlaynet.network.request import TraceRequest, run
 
 RACK_SIZE = 50
 

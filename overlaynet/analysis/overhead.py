@@ -3,19 +3,18 @@ driver, the header bytes each layer adds (read off the scapy frames the tracer b
 pod MTU and TCP MSS, the largest packet that crosses unfragmented, the efficiency per
 payload size and for a whole message, and what a misconfigured pod MTU does.
 
-The CLI (``overlaynet overhead``) renders the report; ``overhead_plot`` draws it. Topology
-variants and pair choice live in ``overhead_topology``, frame measurement in
-``overhead_frames``, the per-mode measurement in ``overhead_mode``.
+This module holds the report's values and the cost arithmetic. Topology variants and pair
+choice live in ``overhead_topology``, frame measurement in ``overhead_frames``, the per-mode
+measurement and the comparison in ``overhead_mode``; assembling the cluster once per driver
+mode is the composition layer's (``overlaynet.network.overhead``), which hands the analysis
+a ``build`` function; the CLI (``overlaynet overhead``) renders the report and
+``overhead_plot`` draws it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from overlaynet.errors import DriverOptionError, UnknownDriver
-from overlaynet.model import Cluster
 
 __all__ = [
     "IMIX",
@@ -26,10 +25,7 @@ __all__ = [
     "OverheadReport",
     "Payload",
     "PayloadResult",
-    "all_modes",
-    "compare_overhead",
     "message_cost",
-    "parse_modes",
     "parse_payloads",
     "payload_cost",
     "segment_sizes",
@@ -63,44 +59,6 @@ class Payload:
     label: str
     sizes: tuple[tuple[int, int], ...]  # (size, weight)
     ip_sizes: bool = False  # sizes are IP packet sizes (IMIX), not TCP payloads
-
-
-def all_modes() -> list[Mode]:
-    """Every mode of every registered driver (entry points included), sorted by driver."""
-    from overlaynet.drivers.registry import available_drivers, get_driver
-
-    out: list[Mode] = []
-    for name in available_drivers():
-        for mode, options in get_driver(name).modes().items():
-            out.append(Mode(name, mode, dict(options)))
-    return out
-
-
-def parse_modes(text: str) -> list[Mode]:
-    """``all``, or a comma list of ``driver:mode`` (``driver`` alone: all its modes).
-
-    >>> [m.label for m in parse_modes("flannel:vxlan,calico:ipip")]
-    ['flannel:vxlan', 'calico:ipip']
-    """
-    from overlaynet.drivers.registry import get_driver
-
-    if text.strip() == "all":
-        return all_modes()
-    out: list[Mode] = []
-    for item in (t.strip() for t in text.split(",")):
-        if not item:
-            continue
-        driver, _, mode = item.partition(":")
-        modes = get_driver(driver).modes()  # UnknownDriver lists the known drivers
-        if not mode:
-            out.extend(Mode(driver, m, dict(o)) for m, o in modes.items())
-        elif mode in modes:
-            out.append(Mode(driver, mode, dict(modes[mode])))
-        else:
-            raise DriverOptionError(driver, "mode", f"no mode {mode!r}; known modes: {', '.join(modes)}")
-    if not out:
-        raise UnknownDriver(text, [m.label for m in all_modes()])
-    return out
 
 
 def parse_payloads(text: str) -> list[Payload]:
@@ -268,41 +226,6 @@ class OverheadReport:
     def to_dict(self) -> dict[str, Any]:
         return {"topology": self.topology, "underlay": self.underlay, "payloads": list(self.payloads),
                 "message_bytes": self.message_bytes, "modes": [m.to_dict() for m in self.modes]}
-
-
-def compare_overhead(
-    cluster: Cluster,
-    *,
-    modes: Sequence[Mode] | None = None,
-    payloads: Iterable[Payload] | None = None,
-    message: int = DEFAULT_MESSAGE,
-    underlay_mtu: int | None = None,
-    ipv6_underlay: bool = False,
-    misconfig: bool = True,
-    seed: int = 0,
-) -> OverheadReport:
-    """Trace every mode on ``cluster`` (only the driver and its options swapped) and measure
-    its overhead. ``modes`` default to every mode of every registered driver; ``misconfig``
-    False skips the misconfigured-MTU traces."""
-    from overlaynet.analysis.overhead_mode import measure_mode
-    from overlaynet.analysis.overhead_topology import with_ipv6_underlay, with_underlay_mtu
-
-    if message < 1:
-        raise ValueError(f"message size {message}: expected at least 1 byte")
-    if underlay_mtu is not None and not 576 <= underlay_mtu <= 65_535:
-        raise ValueError(f"underlay MTU {underlay_mtu}: expected 576..65535")
-    base = cluster
-    if underlay_mtu is not None:
-        base = with_underlay_mtu(base, underlay_mtu)
-    if ipv6_underlay:
-        base = with_ipv6_underlay(base)
-    chosen = list(modes) if modes is not None else all_modes()
-    mix = list(payloads) if payloads is not None else parse_payloads(DEFAULT_PAYLOADS)
-    results = tuple(measure_mode(base, m, mix, message, misconfig=misconfig, seed=seed) for m in chosen)
-    mtus = sorted({s.mtu for s in base.underlay.segments} or {base.underlay.mtu})
-    family = "IPv6" if ipv6_underlay else "IPv4"
-    mtu_text = "/".join(str(m) for m in mtus)
-    return OverheadReport(base.name, f"{family}, MTU {mtu_text}", tuple(p.label for p in mix), message, results)
 
 
 def message_cost(message: int, mss: int, wire_of: Any) -> Message:

@@ -1,19 +1,24 @@
-"""Measure one mode: assemble the cluster with the mode's driver and options, choose a
-cross-node pod pair, trace packets of the sizes the report needs and read their underlay
-frames; trace the largest packet that crosses, a same-node flow, and a misconfigured pod MTU.
+"""Measure one mode: have the cluster built with the mode's driver and options (``build``,
+given by the composition layer), choose a cross-node pod pair, trace packets of the sizes
+the report needs and read their underlay frames; trace the largest packet that crosses, a
+same-node flow, and a misconfigured pod MTU. ``compare_overhead`` does it for every mode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from overlaynet.analysis.overhead import (
+    DEFAULT_MESSAGE,
+    DEFAULT_PAYLOADS,
     Misconfig,
     Mode,
     ModeResult,
+    OverheadReport,
     Payload,
     message_cost,
+    parse_payloads,
     payload_cost,
 )
 from overlaynet.analysis.overhead_frames import FrameView, underlay_view
@@ -21,17 +26,44 @@ from overlaynet.analysis.overhead_topology import (
     PodPair,
     candidate_pairs,
     same_node_pair,
-    with_driver,
 )
-from overlaynet.dataplane.ir import NsRef
+from overlaynet.dataplane.ir import Dataplane, NsRef
+from overlaynet.dataplane.packet import Packet, ephemeral_port
 from overlaynet.errors import OverlaynetError
-from overlaynet.model import Cluster, Pod
+from overlaynet.model import Cluster, Node, Pod
+from overlaynet.trace.api import trace
 from overlaynet.trace.model import Trace
 from overlaynet.trace.steps import DropStep, EncapStep, FragmentStep
 
-__all__ = ["Prober", "choose_pair", "measure_mode"]
+__all__ = ["Assembled", "Build", "Prober", "choose_pair", "compare_overhead", "measure_mode"]
+
+
+class _PodMtu(Protocol):
+    def pod_mtu(self, node: Node) -> int: ...
+
+
+class Assembled(Protocol):
+    """A cluster as a driver allocated it, with its programmed dataplane and the driver (an
+    ``overlaynet.network.Network``)."""
+
+    @property
+    def cluster(self) -> Cluster: ...
+    @property
+    def dataplane(self) -> Dataplane: ...
+    @property
+    def driver(self) -> _PodMtu: ...
+
+
+#: Builds ``cluster`` with ``mode``'s driver and options (the composition layer's job).
+Build = Callable[[Cluster, Mode], Assembled]
 
 _MIN_PACKET = 68  # the smallest IPv4 MTU (RFC 791); every link carries this
+
+
+def _node_of(pod: Pod) -> str:
+    if pod.node is None:
+        raise OverlaynetError(f"pod {pod.key} is not scheduled on a node")
+    return pod.node
 
 
 def _pod_ref(pod: Pod) -> NsRef:
@@ -41,7 +73,7 @@ def _pod_ref(pod: Pod) -> NsRef:
 class Prober:
     """Traces TCP packets of a given IP size between one pod pair on one network (cached)."""
 
-    def __init__(self, network: Any, pair: PodPair, seed: int = 0) -> None:
+    def __init__(self, network: Assembled, pair: PodPair, seed: int = 0) -> None:
         self.network = network
         self.pair = pair
         self.seed = seed
@@ -51,13 +83,14 @@ class Prober:
         self._views: dict[int, FrameView] = {}
 
     def trace(self, size: int, df: bool = True) -> Trace:
-        from overlaynet.trace.request import TraceRequest, run
-
+        """A TCP SYN of ``size`` bytes from the pair's source pod to its destination pod."""
         key = (size, df)
         if key not in self._cache:
-            req = TraceRequest(self.pair.src.key, self.pair.dst.key, port=self._port(), proto="tcp",
-                               size=size, df=df, seed=self.seed)
-            self._cache[key] = run(self.network, req).forward.trace
+            src, dst = self.pair.src, self.pair.dst
+            if src.ip is None or dst.ip is None:
+                raise OverlaynetError(f"{self.pair.label}: a pod of the pair has no address")
+            packet = Packet(src.ip, dst.ip, "tcp", ephemeral_port(self.seed), self._port(), size, df)
+            self._cache[key] = trace(self.network.dataplane, packet, NsRef.of_pod(src), seed=self.seed).trace
         return self._cache[key]
 
     def _port(self) -> int:
@@ -116,13 +149,7 @@ def _describe_drop(t: Trace) -> tuple[str, int | None]:
     return f"{t.disposition}: {t.reason}", None
 
 
-def _assemble(cluster: Cluster, mode: Mode, seed: int) -> Any:
-    from overlaynet.assemble import assemble
-
-    return assemble(with_driver(cluster, mode.driver, mode.options), seed=seed)
-
-
-def choose_pair(network: Any, seed: int) -> tuple[PodPair | None, str, str]:
+def choose_pair(network: Assembled, seed: int) -> tuple[PodPair | None, str, str]:
     """(pair, note, reason when none works): a pair on different segments when it is
     delivered, else one on the same segment (modes that need L2 adjacency)."""
     cross, local = candidate_pairs(network.cluster)
@@ -145,7 +172,7 @@ def choose_pair(network: Any, seed: int) -> tuple[PodPair | None, str, str]:
     return None, "", f"{local.label}: {lt.disposition}: {lt.reason}"
 
 
-def _same_node(network: Any, seed: int) -> tuple[str, bool | None]:
+def _same_node(network: Assembled, seed: int) -> tuple[str, bool | None]:
     pair = same_node_pair(network.cluster)
     if pair is None:
         return "no two pods share a node", None
@@ -154,11 +181,11 @@ def _same_node(network: Any, seed: int) -> tuple[str, bool | None]:
     return f"{pair.label}: {t.disposition}, {'ENCAPSULATED' if encap else 'no encapsulation'}", encap
 
 
-def _set_mtus(network: Any, pair: PodPair, mtu: int, tunnels: bool) -> None:
+def _set_mtus(network: Assembled, pair: PodPair, mtu: int, tunnels: bool) -> None:
     """Set every pod veth (both ends) on the pair's nodes to ``mtu``; with ``tunnels`` also
     the nodes' bridges and tunnel devices (what a hand-set CNI MTU does)."""
     dp = network.dataplane
-    for node in {pair.src.node, pair.dst.node}:
+    for node in {_node_of(pair.src), _node_of(pair.dst)}:
         dp.ensure_host(node)
         for ref in list(dp.namespaces):
             if ref.host != node:
@@ -172,14 +199,14 @@ def _set_mtus(network: Any, pair: PodPair, mtu: int, tunnels: bool) -> None:
                     iface.mtu = mtu
 
 
-def _misconfig(cluster: Cluster, mode: Mode, pair: PodPair, underlay_mtu: int, seed: int) -> list[Misconfig]:
+def _misconfig(cluster: Cluster, mode: Mode, pair: PodPair, underlay_mtu: int, seed: int, build: Build) -> list[Misconfig]:
     out = []
     scenarios = (
         (False, f"pod MTU {underlay_mtu}, tunnel device as the driver set it"),
         (True, f"pod and tunnel MTU {underlay_mtu} (nothing left for the headers)"),
     )
     for tunnels, text in scenarios:
-        network = _assemble(cluster, mode, seed)
+        network = build(cluster, mode)
         same = PodPair(network.cluster.pod(pair.src.namespace, pair.src.name),
                        network.cluster.pod(pair.dst.namespace, pair.dst.name), pair.same_segment)
         _set_mtus(network, same, underlay_mtu, tunnels)
@@ -196,14 +223,14 @@ def _misconfig(cluster: Cluster, mode: Mode, pair: PodPair, underlay_mtu: int, s
 
 
 def measure_mode(cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, *,
-                 misconfig: bool = True, seed: int = 0) -> ModeResult:
-    """Every figure of ``ModeResult`` for ``mode`` on ``cluster``."""
+                 build: Build, misconfig: bool = True, seed: int = 0) -> ModeResult:
+    """Every figure of ``ModeResult`` for ``mode`` on ``cluster`` (``build`` assembles it)."""
     try:
-        network = _assemble(cluster, mode, seed)
+        network = build(cluster, mode)
     except OverlaynetError as exc:
         return ModeResult(mode, "unsupported", f"the driver refuses this topology: {exc}")
     try:
-        return _measure(network, cluster, mode, payloads, message, seed, misconfig)
+        return _measure(network, cluster, mode, payloads, message, seed, misconfig, build)
     except OverlaynetError as exc:
         return ModeResult(mode, "error", str(exc))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
@@ -211,8 +238,8 @@ def measure_mode(cluster: Cluster, mode: Mode, payloads: Sequence[Payload], mess
         return ModeResult(mode, "error", f"the trace failed: {type(exc).__name__}: {exc}")
 
 
-def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, seed: int,
-             misconfig: bool) -> ModeResult:
+def _measure(network: Assembled, cluster: Cluster, mode: Mode, payloads: Sequence[Payload], message: int, seed: int,
+             misconfig: bool, build: Build) -> ModeResult:
     pair, note, why = choose_pair(network, seed)
     if pair is None:
         return ModeResult(mode, "not applicable", why)
@@ -226,8 +253,8 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
         return ModeResult(mode, "unsupported", f"IP-in-IP on {enc.dev} would need an IPv6 outer header "
                           f"({enc.outer_src} → {enc.outer_dst}); the kernel's ipip device is IPv4-only")
     dp = network.dataplane
-    src_node = network.cluster.node(pair.src.node)
-    dst_node = network.cluster.node(pair.dst.node)
+    src_node = network.cluster.node(_node_of(pair.src))
+    dst_node = network.cluster.node(_node_of(pair.dst))
     underlay_mtu = min(cluster.segment(src_node.segment).mtu, cluster.segment(dst_node.segment).mtu)
     pod_mtu = dp.namespace(_pod_ref(pair.src)).interfaces["eth0"].mtu
     mss = pod_mtu - probe.header
@@ -240,7 +267,7 @@ def _measure(network: Any, cluster: Cluster, mode: Mode, payloads: Sequence[Payl
         cost = message_cost(message, mss, probe.wire_of_payload)
     except OverlaynetError as exc:
         return ModeResult(mode, "error", f"pod MTU {pod_mtu}, MSS {mss}: {exc}")
-    mis = _misconfig(cluster, mode, pair, underlay_mtu, seed) if misconfig and pod_mtu < underlay_mtu else []
+    mis = _misconfig(cluster, mode, pair, underlay_mtu, seed, build) if misconfig and pod_mtu < underlay_mtu else []
     mismatches = probe.mismatches()
     return ModeResult(
         mode,
@@ -298,3 +325,37 @@ def _tunnel_text(enc: EncapStep | None) -> str:
     parts.append(f"outer {enc.outer_src} → {enc.outer_dst}")
     return ", ".join(parts)
 
+
+def compare_overhead(
+    cluster: Cluster,
+    *,
+    modes: Sequence[Mode],
+    build: Build,
+    payloads: Iterable[Payload] | None = None,
+    message: int = DEFAULT_MESSAGE,
+    underlay_mtu: int | None = None,
+    ipv6_underlay: bool = False,
+    misconfig: bool = True,
+    seed: int = 0,
+) -> OverheadReport:
+    """Trace every mode on ``cluster`` (only the driver and its options swapped: ``build``
+    assembles it per mode) and measure its overhead; ``misconfig`` False skips the
+    misconfigured-MTU traces."""
+    from overlaynet.analysis.overhead_topology import with_ipv6_underlay, with_underlay_mtu
+
+    if message < 1:
+        raise ValueError(f"message size {message}: expected at least 1 byte")
+    if underlay_mtu is not None and not 576 <= underlay_mtu <= 65_535:
+        raise ValueError(f"underlay MTU {underlay_mtu}: expected 576..65535")
+    base = cluster
+    if underlay_mtu is not None:
+        base = with_underlay_mtu(base, underlay_mtu)
+    if ipv6_underlay:
+        base = with_ipv6_underlay(base)
+    chosen = list(modes)
+    mix = list(payloads) if payloads is not None else parse_payloads(DEFAULT_PAYLOADS)
+    results = tuple(measure_mode(base, m, mix, message, build=build, misconfig=misconfig, seed=seed) for m in chosen)
+    mtus = sorted({s.mtu for s in base.underlay.segments} or {base.underlay.mtu})
+    family = "IPv6" if ipv6_underlay else "IPv4"
+    mtu_text = "/".join(str(m) for m in mtus)
+    return OverheadReport(base.name, f"{family}, MTU {mtu_text}", tuple(p.label for p in mix), message, results)

@@ -8,7 +8,7 @@ re-decides only the classes that policy selected before or after the change.
 Policy semantics follow the driver: Kubernetes NetworkPolicy (vectorized over classes),
 Calico's ordered policies (decided per class pair), or none for drivers that enforce none.
 Routing comes in as a callable ``(src_pod, dst_pod) -> bool`` asked once per node pair
-(``network_routing`` builds one from traces of the assembled dataplane).
+(``overlaynet.network.traced_routing`` builds one from traces of an assembled network).
 """
 
 from __future__ import annotations
@@ -374,18 +374,6 @@ class ReachAnalyzer:
             touched |= self._vectors[new.key].selected
         if touched.any():
             self._decide(touched)
-
-
-def traced_routing(network: Any, *, port: int = 80, proto: str = "tcp") -> RouteFn:
-    """A ``RouteFn`` that traces one packet from pod to pod through ``network`` (an
-    assembled ``Network``; give a policy-free one, so routing is judged apart from policy)."""
-    from overlaynet.trace.request import TraceRequest, run
-
-    def route(a: Pod, b: Pod) -> bool:
-        report = run(network, TraceRequest(a.key, b.key, port=port, proto=proto.lower()))  # type: ignore[arg-type]
-        return report.forward.success
-
-    return route
 
 
 def _candidate_ports(pols: Sequence[CalicoPolicy], dst: Pod) -> list[int | None]:

@@ -83,7 +83,7 @@ def rules(
     cluster = load_cluster([str(f) for f in files])
     if cluster.pods:
         # pod IPs (and so endpoints) as the network driver's IPAM allocates them for a trace
-        from overlaynet.assemble import assemble
+        from overlaynet.network import assemble
 
         cluster = assemble(cluster).cluster
     ips = _ips(node_ips)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from overlaynet.errors import IptablesSyntaxError, TraceError
+from overlaynet.errors import IptablesSyntaxError
 
 if TYPE_CHECKING:
     from overlaynet.dataplane.netfilter import Ruleset
@@ -33,19 +33,11 @@ def rules(files: tuple[Path, ...], node_name: str, table: str | None, ns_name: s
       overlaynet rules topologies/demo.yaml --node node-1
       overlaynet rules topologies/demo.yaml --node node-1 --table nat
     """
-    from overlaynet.cli._common import load_network, namespace_ref
+    from overlaynet.cli._common import load_network
     from overlaynet.dataplane.netfilter import render_save
 
     network = load_network([str(f) for f in files])
-    hosts = sorted({n.name for n in network.cluster.nodes})
-    try:
-        ns = network.dataplane.namespace(namespace_ref(node_name, ns_name))
-    except KeyError:
-        if node_name not in hosts:
-            raise TraceError(f"no node {node_name!r}; nodes: {', '.join(hosts)}") from None
-        names = sorted(ref.label for ref in network.dataplane.namespaces if ref.host == node_name)
-        raise TraceError(f"node {node_name} has no namespace {ns_name!r}; it has: {', '.join(names)}") from None
-    ruleset = ns.netfilter
+    ruleset = network.rules(node_name, ns_name)
     if table is not None:
         ruleset.table(table)  # an absent table prints as its empty built-in chains
     if as_json:

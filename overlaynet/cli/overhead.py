@@ -41,8 +41,9 @@ def overhead(files: tuple[str, ...], modes_text: str, payload_text: str, message
     segment) and its underlay frames are measured; a same-node flow must show no
     encapsulation.
     """
-    from overlaynet.analysis.overhead import compare_overhead, parse_modes, parse_payloads
+    from overlaynet.analysis.overhead import parse_payloads
     from overlaynet.cli._common import echo_json, load_cluster
+    from overlaynet.network.overhead import compare_overhead, parse_modes
 
     try:
         payloads = parse_payloads(payload_text)

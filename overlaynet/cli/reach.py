@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,36 +12,20 @@ from overlaynet.cli._common import echo_json, load_network
 
 if TYPE_CHECKING:
     from overlaynet.analysis.reach import ReachMatrix, ReachQuery
-    from overlaynet.assemble import Network
-
-
-def _routing(network: Network, port: int, proto: str) -> Any:
-    """Routing between pods' nodes, traced through a policy-free copy of the network."""
-    from dataclasses import replace
-
-    from overlaynet.analysis.reach import traced_routing
-    from overlaynet.assemble import assemble
-    from overlaynet.model import FrozenDict
-
-    bare = assemble(replace(network.cluster, network_policies=(), extra=FrozenDict()), driver=network.driver.name,
-                    driver_options=network.driver.options)
-    return traced_routing(bare, port=port, proto=proto)
+    from overlaynet.network import Network
 
 
 def _matrix(files: tuple[str, ...], query: ReachQuery, routing: bool) -> tuple[ReachMatrix, Network]:
-    from overlaynet.analysis.reach import reach
-
     network = load_network(files)
-    route = _routing(network, query.port or 80, query.proto) if routing else None
     driver = network.driver
-    flavour = driver.policy_semantics if driver.enforces_policy else "none"
-    if flavour == "none" and (network.cluster.network_policies or network.cluster.extra.get("calico")):
+    if not driver.enforces_policy and (network.cluster.network_policies or network.cluster.extra.get("calico")):
         click.echo(
             f"warning: the {driver.name} driver does not enforce network policy: the matrix ignores "
             f"{len(network.cluster.network_policies)} NetworkPolicy object(s)",
             err=True,
         )
-    return reach(network.cluster, query, route, policies=flavour), network  # type: ignore[arg-type]
+    matrix = network.reach(port=query.port, proto=query.proto, namespaces=query.namespaces, routing=routing)
+    return matrix, network
 
 
 @click.command(
@@ -91,10 +75,9 @@ def reach(
 
 def _explain(files: tuple[str, ...], pair: tuple[str, str], port: int, proto: str, as_json: bool) -> None:
     from overlaynet.trace.render import render_result
-    from overlaynet.trace.request import TraceRequest, run
 
     network = load_network(files)
-    report = run(network, TraceRequest(pair[0], pair[1], port=port, proto=proto))  # type: ignore[arg-type]
+    report = network.trace(pair[0], pair[1], port=port, proto=proto)  # type: ignore[arg-type]
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -64,13 +64,13 @@ def trace(topology: str, scenario_file: str, at_step: int, source: str, target: 
           all_branches: bool, seed: int | None, as_json: bool) -> None:
     """Trace one packet through the cluster as it is when step --at ends. Exit 0 when
     delivered, 1 when not, 2 on bad input."""
-    from overlaynet.assemble import assemble
     from overlaynet.errors import ScenarioError
+    from overlaynet.network import assemble
+    from overlaynet.network.request import TraceRequest
+    from overlaynet.network.request import run as run_trace
     from overlaynet.scenario import load_scenario
     from overlaynet.scenario.engine import Engine
     from overlaynet.trace.render import render_result
-    from overlaynet.trace.request import TraceRequest
-    from overlaynet.trace.request import run as run_trace
 
     sc = load_scenario(scenario_file)
     if at_step > len(sc.steps):

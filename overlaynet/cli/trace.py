@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from overlaynet.cli._common import load_network, namespace_ref
+from overlaynet.cli._common import load_network
 from overlaynet.errors import TraceError
 
 EXAMPLES_TRACE = """
@@ -23,39 +23,6 @@ Examples:
   overlaynet trace topologies/demo.yaml --from node-1 --to 10.244.2.3 --proto icmp --size 1480 --df
   overlaynet trace topologies/demo.yaml --from 203.0.113.9 --to 192.168.20.13:30080 --pcap out.pcap
 """
-
-
-def _load_state(path: str | None, seed: int) -> Any:
-    """Netfilter state saved by an earlier run: the ``recent`` lists (kube-proxy's ClientIP
-    session affinity) and the logical clock. Conntrack is not carried over: each run is a new
-    connection."""
-    from ipaddress import ip_address
-
-    from overlaynet.dataplane.netfilter import NetfilterState
-
-    state = NetfilterState(seed=seed)
-    if path is None or not Path(path).exists():
-        return state
-    try:
-        data = json.loads(Path(path).read_text())
-        state.time = float(data.get("time", 0.0))
-        for entry in data.get("recent", []):
-            lists = state.recent.setdefault((str(entry["namespace"]), str(entry["name"])), {})
-            for ip, stamps in entry["addresses"].items():
-                lists[ip_address(ip)] = [float(t) for t in stamps]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise TraceError(f"{path}: not a saved client state ({exc})") from exc
-    return state
-
-
-def _save_state(path: str | None, state: Any) -> None:
-    if path is None:
-        return
-    recent = [
-        {"namespace": ns, "name": name, "addresses": {str(ip): stamps for ip, stamps in lists.items()}}
-        for (ns, name), lists in sorted(state.recent.items())
-    ]
-    Path(path).write_text(json.dumps({"time": state.time, "recent": recent}, indent=1, sort_keys=True))
 
 
 def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
@@ -112,7 +79,8 @@ def trace(
 ) -> None:
     """Trace a packet hop by hop: where it goes and why. Exit 0 when delivered or accepted,
     1 when not, 2 on bad input."""
-    from overlaynet.trace.request import TraceRequest, run
+    from overlaynet.network.request import TraceRequest, run
+    from overlaynet.network.state import load_client_state, save_client_state
 
     if use_demo:
         files = files or (str(demo_topology()),)
@@ -125,10 +93,10 @@ def trace(
         raise TraceError("give both --from and --to")
     else:
         req = TraceRequest(source, target, port, proto, size, df, ttl, reply, all_branches, seed)  # type: ignore[arg-type]
-    state = _load_state(client_state, seed)
+    state = load_client_state(client_state, seed)
     report = run(network, req, state)
     if client_state is not None:
-        _save_state(client_state, state)
+        save_client_state(client_state, state)
     _emit(report, as_json, pcap)
 
 
@@ -183,16 +151,8 @@ def routes(files: tuple[str, ...], node: str, namespace: str, seed: int, as_json
     """Print a host's interfaces (ip -d link / ip addr), routes (ip route), neighbours
     (ip neigh), FDB (bridge fdb) and sysctls, as the driver programmed them."""
     network = load_network(files, seed=seed)
-    known = {n.name for n in network.cluster.nodes} | {r.name for r in network.cluster.underlay.routers}
-    if node not in known:
-        raise TraceError(f"--node {node!r}: no such node or router; known: {', '.join(sorted(known)[:20])}")
-    dp = network.dataplane
-    dp.ensure_host(node)
-    ref = namespace_ref(node, namespace)
-    if ref not in dp.namespaces:
-        names = sorted(r.label for r in dp.namespaces if r.host == node)
-        raise TraceError(f"{node} has no namespace {namespace!r}; it has: {', '.join(names)}")
-    data = _routes_dict(dp.namespaces[ref])
+    ref = network.namespace_of(node, namespace)
+    data = _routes_dict(network.dataplane.namespaces[ref])
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -228,7 +188,7 @@ def demo_topology() -> Path:
 def demo_request(network: Any, **options: Any) -> Any:
     """The demo's trace: TCP from the first frontend pod on the first segment to a backend
     pod on another segment."""
-    from overlaynet.trace.request import TraceRequest
+    from overlaynet.network.request import TraceRequest
 
     cluster = network.cluster
     segment_of = {n.name: n.segment for n in cluster.nodes}
@@ -254,7 +214,7 @@ def demo_request(network: Any, **options: Any) -> Any:
 def demo(size: int, df: bool, reply: bool, seed: int, as_json: bool, pcap: str | None) -> None:
     """Trace TCP from a frontend pod on rack-a to a backend pod on rack-b across the packaged
     demo topology (Flannel VXLAN, two racks joined by router core)."""
-    from overlaynet.trace.request import run
+    from overlaynet.network.request import run
 
     path = demo_topology()
     network = load_network((str(path),), seed=seed)

@@ -54,3 +54,8 @@ class Packet:
             reply=not self.reply,
             mark=0,
         )
+
+
+def ephemeral_port(seed: int) -> int:
+    """A client's source port, chosen from Linux's ephemeral range (32768-60999) by ``seed``."""
+    return 32768 + (seed * 7919 + 12345) % (60999 - 32768 + 1)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Driver(ABC):
     """Base class of every network driver.
 
-    Lifecycle, driven by ``overlaynet.assemble``: ``__init__`` (options validated) →
+    Lifecycle, driven by ``overlaynet.network``: ``__init__`` (options validated) →
     ``allocate()`` once (returns the cluster with node pod CIDRs / pod IPs the driver's IPAM
     chose, for objects whose addresses the file did not give) → ``program_node()`` per node,
     lazily, the first time a trace enters that node.

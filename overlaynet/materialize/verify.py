@@ -137,7 +137,7 @@ def _select_pairs(pods: Sequence[Pod], pairs: Iterable[tuple[str, str]] | None, 
 def verify(network: Any, pairs: Iterable[tuple[str, str]] | None = None, *, run_id: str | None = None,
            size: int = 84, sample: int | None = None, seed: int = 0, capture: bool = True,
            mtu: bool = True, tcp_port: int | None = None, timeout: float = 1.0) -> VerifyReport:
-    """Materialize ``network`` (an ``overlaynet.assemble.Network``), probe pod pairs, compare
+    """Materialize ``network`` (an ``overlaynet.network.Network``), probe pod pairs, compare
     every probe with the tracer, tear everything down. ``pairs`` are (``ns/name``,
     ``ns/name``) pod keys (default: every ordered pair, or ``sample`` of them, chosen with
     ``seed``). ``capture`` needs tshark; without it the wire-size checks are left out.

@@ -301,7 +301,7 @@ def _check_kind(step: Step, act: ProbeBehaviour, kind: str, pod: str) -> None:
 def _setup(cluster: Cluster, seed: int, pod_start: int) -> State:
     """The simulated state of a loaded topology: the driver's addresses (so traces at any
     step agree with the first), one controller per workload, running pods."""
-    from overlaynet.assemble import assemble
+    from overlaynet.network import assemble
 
     allocated = assemble(cluster, seed=seed).cluster
     st = State(base=allocated, seed=seed, pod_start=pod_start, services=list(allocated.services),

@@ -1,6 +1,8 @@
-"""The tracer's entry point: ``trace(network_or_dp, packet, source)`` → ``TraceResult``."""
+"""The tracer's entry point: ``trace(dataplane, packet, source)`` → ``TraceResult``."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
@@ -8,11 +10,18 @@ from overlaynet.dataplane.packet import Packet
 from overlaynet.trace.model import TraceResult
 from overlaynet.trace.walker import Injection, Walker
 
-__all__ = ["trace"]
+__all__ = ["HasDataplane", "trace"]
+
+
+class HasDataplane(Protocol):
+    """Anything that holds a dataplane (an assembled ``overlaynet.network.Network``)."""
+
+    @property
+    def dataplane(self) -> Dataplane: ...
 
 
 def trace(
-    network_or_dp: object,
+    network_or_dp: Dataplane | HasDataplane,
     packet: Packet,
     source: NsRef | Injection,
     *,
@@ -36,8 +45,6 @@ def trace(
     >>> trace(dp, Packet(ip_address("127.0.0.1"), ip_address("127.0.0.1")), NsRef("h1")).trace.disposition
     <Disposition.ACCEPTED: 'ACCEPTED'>
     """
-    dp = network_or_dp if isinstance(network_or_dp, Dataplane) else getattr(network_or_dp, "dataplane", None)
-    if not isinstance(dp, Dataplane):
-        raise TypeError(f"trace() needs a Dataplane or a Network, not {type(network_or_dp).__name__}")
+    dp = network_or_dp if isinstance(network_or_dp, Dataplane) else network_or_dp.dataplane
     walker = Walker(dp, all_branches=all_branches, state=state, seed=seed)
     return TraceResult(tuple(walker.start(packet, source)))

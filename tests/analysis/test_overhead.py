@@ -16,10 +16,7 @@ from overlaynet.analysis.overhead import (
     Mode,
     OverheadReport,
     Payload,
-    all_modes,
-    compare_overhead,
     message_cost,
-    parse_modes,
     parse_payloads,
     payload_cost,
     segment_sizes,
@@ -35,6 +32,7 @@ from overlaynet.drivers import registry
 from overlaynet.drivers.fake import FakeDriver
 from overlaynet.errors import DriverOptionError, UnknownDriver
 from overlaynet.model import Cluster
+from overlaynet.network.overhead import all_modes, compare_overhead, parse_modes
 from overlaynet.topology import load
 
 DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
@@ -234,15 +232,17 @@ def test_docstring_examples_run() -> None:
     import doctest
 
     import overlaynet.analysis.overhead as module
+    import overlaynet.network.overhead as composed
 
-    result = doctest.testmod(module)
-    assert result.attempted >= 3 and result.failed == 0
+    for mod, examples in ((module, 2), (composed, 1)):
+        result = doctest.testmod(mod)
+        assert result.attempted >= examples and result.failed == 0, mod.__name__
 
 
 @pytest.fixture(scope="module")
 def vxlan_probe(demo: Cluster) -> Any:
     from overlaynet.analysis.overhead_mode import Prober, choose_pair
-    from overlaynet.assemble import assemble
+    from overlaynet.network import assemble
 
     network = assemble(with_driver(demo, "flannel", {"backend": "vxlan"}))
     pair, _, _ = choose_pair(network, 0)

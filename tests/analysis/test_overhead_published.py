@@ -18,15 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.analysis.overhead import (
-    OverheadReport,
-    all_modes,
-    compare_overhead,
-    parse_modes,
-    parse_payloads,
-)
+from overlaynet.analysis.overhead import OverheadReport, parse_payloads
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.model import Cluster
+from overlaynet.network.overhead import all_modes, compare_overhead, parse_modes
 from overlaynet.topology import load
 
 DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"

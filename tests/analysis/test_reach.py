@@ -130,8 +130,7 @@ def test_any_single_policy_change_incremental_equals_rebuild(pols: list[NetworkP
 def test_traced_routing_asks_the_tracer() -> None:
     from pathlib import Path
 
-    from overlaynet.analysis.reach import traced_routing
-    from overlaynet.assemble import assemble
+    from overlaynet.network import assemble, traced_routing
     from overlaynet.topology import load_cluster
 
     topologies = Path(__file__).resolve().parents[2] / "topologies"

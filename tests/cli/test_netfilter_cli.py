@@ -110,7 +110,7 @@ def test_rules_prints_a_restorable_ruleset_for_a_node() -> None:
 
 def test_rules_unknown_node_exits_2() -> None:
     code, _, err = run("rules", str(DEMO), "--node", "no-such-node")
-    assert code == 2 and "no node 'no-such-node'" in err
+    assert code == 2 and "no such node or router 'no-such-node'" in err
 
 
 def test_rules_json() -> None:

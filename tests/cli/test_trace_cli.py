@@ -21,7 +21,7 @@ def cli(*args: str) -> Result:
 
 @pytest.fixture(scope="module")
 def pods() -> dict[str, list[str]]:
-    from overlaynet.assemble import assemble
+    from overlaynet.network import assemble
     from overlaynet.topology import load
 
     net = assemble(load([DEMO]).cluster)

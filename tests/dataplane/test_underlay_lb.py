@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from overlaynet.assemble import assemble
 from overlaynet.dataplane.ir import NsRef
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
-from overlaynet.trace.request import TraceRequest, run
 
 LB = Path(__file__).resolve().parents[2] / "topologies" / "loadbalancer.yaml"
 

@@ -187,7 +187,15 @@ def with_coredns(cluster: Cluster, *ips: str) -> Cluster:
     """``cluster`` with CoreDNS pods at ``ips`` behind kube-dns (an EndpointSlice)."""
     from dataclasses import replace
 
-    from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, ObjectRef, Pod, ip_address, labels
+    from overlaynet.model import (
+        Endpoint,
+        EndpointPort,
+        EndpointSlice,
+        ObjectRef,
+        Pod,
+        ip_address,
+        labels,
+    )
 
     pods = tuple(Pod(f"coredns-{i}", "kube-system", labels({"k8s-app": "kube-dns"}), "node-1", (ip_address(ip),))
                  for i, ip in enumerate(ips))

@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from overlaynet.assemble import Network, assemble
 from overlaynet.dataplane.ir import NetNamespace, NsRef
 from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.dataplane.packet import Packet
 from overlaynet.drivers import available_drivers, get_driver
 from overlaynet.errors import DriverOptionError
 from overlaynet.model import Cluster
+from overlaynet.network import Network, assemble
 from overlaynet.testing.strategies import clusters
 from overlaynet.trace import trace
 

@@ -19,7 +19,7 @@ EXAMPLES = ("demo", "node-js", "ab-test", "custom-service")
 
 @cache
 def _cluster(name: str) -> Cluster:
-    from overlaynet.assemble import assemble
+    from overlaynet.network import assemble
     from overlaynet.topology import load_cluster
 
     path = ROOT / "topologies" / f"{name}.yaml"

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from overlaynet.analysis.reach import ReachQuery, reach
-from overlaynet.assemble import Network, assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.drivers.calico.program import veth_name
 from overlaynet.materialize import list_namespaces, materialize
@@ -29,8 +28,9 @@ from overlaynet.materialize.naming import run_prefix
 from overlaynet.materialize.probe import ping, tcp_connect_many
 from overlaynet.materialize.verify import VerifyReport, verify
 from overlaynet.model import Pod
+from overlaynet.network import Network, assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
-from overlaynet.trace.request import TraceRequest, run
 
 pytestmark = [pytest.mark.root]
 

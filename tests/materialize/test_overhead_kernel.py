@@ -17,16 +17,17 @@ from typing import Any
 
 import pytest
 
-from overlaynet.analysis.overhead import Mode, all_modes
+from overlaynet.analysis.overhead import Mode
 from overlaynet.analysis.overhead_frames import underlay_view
 from overlaynet.analysis.overhead_mode import choose_pair
 from overlaynet.analysis.overhead_topology import PodPair, with_driver
-from overlaynet.assemble import Network, assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.materialize import Materialized, materialize, remove_run
 from overlaynet.materialize.probe import Capture, DecodedFrame, ping_many, tcp_connect
+from overlaynet.network import Network, assemble
+from overlaynet.network.overhead import all_modes
 from overlaynet.topology import load
 from overlaynet.trace.steps import EncapStep
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from overlaynet.assemble import Network, assemble
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize import list_namespaces, materialize
 from overlaynet.materialize.naming import run_prefix
 from overlaynet.materialize.verify import VerifyReport, verify
+from overlaynet.network import Network, assemble
 from overlaynet.topology import load_cluster
 
 pytestmark = [pytest.mark.root, pytest.mark.tshark]

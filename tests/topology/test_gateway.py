@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from overlaynet.assemble import assemble
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster, load_text
-from overlaynet.trace.request import TraceRequest, run
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 

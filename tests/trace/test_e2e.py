@@ -8,12 +8,12 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from overlaynet.assemble import Network, assemble
 from overlaynet.cli.trace import demo_request, demo_topology
 from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Router, Segment, Underlay
+from overlaynet.network import Network, assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load
 from overlaynet.trace import Disposition
-from overlaynet.trace.request import TraceRequest, run
 from overlaynet.trace.steps import (
     BridgeStep,
     DecapStep,

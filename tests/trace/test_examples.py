@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import assemble
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
-from overlaynet.trace.request import TraceRequest, run
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 

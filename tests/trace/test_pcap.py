@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import Network, assemble
 from overlaynet.cli.trace import demo_request, demo_topology
+from overlaynet.network import Network, assemble
+from overlaynet.network.request import run
 from overlaynet.topology import load
 from overlaynet.trace.model import Trace
 from overlaynet.trace.pcap import write_pcap
-from overlaynet.trace.request import run
 from overlaynet.trace.steps import EncapStep, FragmentStep
 
 pytestmark = pytest.mark.tshark

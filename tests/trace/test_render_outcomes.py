@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from overlaynet.assemble import assemble
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
 from overlaynet.trace.render import render_result
-from overlaynet.trace.request import TraceRequest, run
 
 DEMO = Path(__file__).resolve().parents[2] / "topologies" / "demo.yaml"
 

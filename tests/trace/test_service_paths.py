@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import Network, assemble
+from overlaynet.network import Network, assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load
 from overlaynet.trace import Disposition
-from overlaynet.trace.request import TraceRequest, run
 from overlaynet.trace.steps import BridgeStep, DnatStep, FragmentStep, SnatStep
 
 TOPOLOGY = """\

@@ -52,8 +52,8 @@ def test_kernel_saves_what_we_render(netns: str) -> None:
 @pytest.mark.iptables
 def test_a_nodes_whole_ruleset_restores(netns: str) -> None:
     """What ``overlaynet rules`` prints for a demo node is accepted by iptables-restore."""
-    from overlaynet.assemble import assemble
     from overlaynet.dataplane.ir import NsRef
+    from overlaynet.network import assemble
     from overlaynet.topology import load
 
     root = Path(__file__).resolve().parents[3]

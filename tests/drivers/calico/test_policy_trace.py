@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from overlaynet.analysis.reach import ReachQuery, reach
-from overlaynet.assemble import assemble
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
-from overlaynet.trace.request import TraceRequest, run
 
 HERE = Path(__file__).resolve().parent
 TOPOLOGIES = HERE.parents[2] / "topologies"

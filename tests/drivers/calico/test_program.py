@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.drivers.calico.program import veth_name
 from overlaynet.errors import AddressExhausted, DriverOptionError
 from overlaynet.model import FrozenDict, NetworkSpec
+from overlaynet.network import assemble
 from overlaynet.topology import load_cluster
 
 from .helpers import cluster

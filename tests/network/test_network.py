@@ -6,7 +6,6 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from overlaynet.assemble import assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.drivers.fake import FakeDriver
 from overlaynet.errors import UnknownDriver
@@ -21,6 +20,7 @@ from overlaynet.model import (
     ServicePort,
     Underlay,
 )
+from overlaynet.network import assemble
 
 A = ip_address
 

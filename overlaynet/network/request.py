@@ -10,16 +10,17 @@ router's uplink, as if it came from the Internet.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, replace
 from ipaddress import ip_address, ip_network
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.dataplane.lookup import is_local, lookup_route, select_source
 from overlaynet.dataplane.netfilter import NetfilterState
-from overlaynet.dataplane.packet import Packet
+from overlaynet.dataplane.packet import Packet, ephemeral_port
 from overlaynet.dataplane.underlay import UPLINK, routers_on
+from overlaynet.dns.client import client_resolve
+from overlaynet.drivers.base import Driver
 from overlaynet.errors import TraceError
 from overlaynet.model import Cluster, Pod
 from overlaynet.model.base import IPAddress
@@ -28,10 +29,21 @@ from overlaynet.trace.model import Disposition, Hop, Trace, TraceResult
 from overlaynet.trace.steps import DnsStep
 from overlaynet.trace.walker import Injection
 
-__all__ = ["Endpoint", "TraceReport", "TraceRequest", "find_pod", "resolve_source", "run"]
+__all__ = ["Endpoint", "Programmed", "TraceReport", "TraceRequest", "find_pod", "resolve_source", "run"]
 
 Proto = Literal["tcp", "udp", "icmp"]
 _EDGE = (Disposition.EXITS_NETWORK, Disposition.NEIGHBOR_UNREACHABLE)
+
+
+class Programmed(Protocol):
+    """What a trace request needs of a network (``overlaynet.network.Network`` is one)."""
+
+    @property
+    def cluster(self) -> Cluster: ...
+    @property
+    def dataplane(self) -> Dataplane: ...
+    @property
+    def driver(self) -> Driver: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,22 +197,10 @@ def _resolve_target(cluster: Cluster, src: Endpoint, text: str) -> tuple[IPAddre
 
 
 def _resolve_name(cluster: Cluster, src: Endpoint, name: str, port: int | None) -> tuple[IPAddress | None, int | None, DnsStep]:
-    client = None
-    for module in ("overlaynet.dns.client", "overlaynet.dns.resolver"):
-        try:
-            client = getattr(importlib.import_module(module), "client_resolve", None)
-        except ImportError:
-            continue
-        if client is not None:
-            break
-    if client is None:
-        raise TraceError(f"--to {name!r}: DNS name targets need overlaynet.dns (client_resolve), not available")
     if src.pod is None:
         raise TraceError(f"--to {name!r}: a DNS name is resolved from a pod's resolv.conf; give --from a pod")
-    res = client(cluster, src.pod, name, "A")
-    queries = tuple(
-        (q.name, q.type, q.rcode) if hasattr(q, "rcode") else (str(q[0]), str(q[1]), str(q[2])) for q in res.queries
-    )
+    res = client_resolve(cluster, src.pod, name, "A")
+    queries = tuple((q.name, q.type, q.rcode) for q in res.queries)
     addresses = tuple(res.addresses)
     step = DnsStep(name, queries, addresses, str(res.rcode))
     if not addresses and str(res.rcode) == "FORWARDED":
@@ -242,10 +242,6 @@ def _source_ip(dp: Dataplane, src: Endpoint, dst: IPAddress) -> IPAddress:
 _THIS_NETWORK = ip_network("0.0.0.0/8")
 
 
-def _ephemeral_port(seed: int) -> int:
-    return 32768 + (seed * 7919 + 12345) % (60999 - 32768 + 1)
-
-
 def build_packet(req: TraceRequest, src_ip: IPAddress, dst: IPAddress, port: int | None) -> Packet:
     # the smallest packet holds the IP header and the transport header: TCP 20, UDP/ICMP 8
     smallest = (20 if dst.version == 4 else 40) + (20 if req.proto == "tcp" else 8)
@@ -259,13 +255,13 @@ def build_packet(req: TraceRequest, src_ip: IPAddress, dst: IPAddress, port: int
     if not 0 < dport < 65536:
         raise TraceError(f"port {dport}: must be 1..65535")
     flags = frozenset({"SYN"}) if req.proto == "tcp" else frozenset()
-    return Packet(src_ip, dst, req.proto, _ephemeral_port(req.seed), dport, req.size, req.df, req.ttl, flags)
+    return Packet(src_ip, dst, req.proto, ephemeral_port(req.seed), dport, req.size, req.df, req.ttl, flags)
 
 
-def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) -> TraceReport:
-    """Resolve ``req`` against ``network`` (an ``overlaynet.assemble.Network``) and trace it."""
-    cluster: Cluster = network.cluster
-    dp: Dataplane = network.dataplane
+def run(network: Programmed, req: TraceRequest, state: NetfilterState | None = None) -> TraceReport:
+    """Resolve ``req`` against ``network`` (an ``overlaynet.network.Network``) and trace it."""
+    cluster = network.cluster
+    dp = network.dataplane
     src = resolve_source(cluster, dp, req.source)
     dst, port, dns = _resolve_target(cluster, src, req.target)
     state = state if state is not None else NetfilterState(seed=req.seed)
@@ -280,7 +276,7 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
     if dst.is_multicast or dst == ip_address("255.255.255.255") or (dst.version == 4 and dst in _THIS_NETWORK):
         raise TraceError(f"--to {dst}: multicast, broadcast and 0.0.0.0/8 destinations are not traced (only unicast)")
     packet = build_packet(req, _source_ip(dp, src, dst), dst, port)
-    result = trace(network, packet, src.start, all_branches=req.all_branches, state=state, seed=req.seed)
+    result = trace(dp, packet, src.start, all_branches=req.all_branches, state=state, seed=req.seed)
     warnings = _policy_warnings(network, dst)
     traces = tuple(_decorate(t, dns, warnings) for t in result.traces)
     forward = TraceResult(traces)
@@ -292,7 +288,7 @@ def run(network: Any, req: TraceRequest, state: NetfilterState | None = None) ->
             back = done.final_packet.reversed().with_(ttl=64, df=req.df)
             # the branch's own conntrack when --all-branches forked it, else the shared one
             branch_state = done.nf_state if done.nf_state is not None else state
-            reply = trace(network, back, last.ns, state=branch_state, seed=req.seed)
+            reply = trace(dp, back, last.ns, state=branch_state, seed=req.seed)
             if isinstance(src.start, Injection):
                 reply = TraceResult(tuple(_at_edge(t, packet.src) for t in reply.traces))
     return TraceReport(forward, reply, isinstance(src.start, Injection))
@@ -315,11 +311,10 @@ def _decorate(t: Trace, dns: DnsStep | None, warnings: tuple[str, ...]) -> Trace
     return t
 
 
-def _policy_warnings(network: Any, dst: IPAddress) -> tuple[str, ...]:
+def _policy_warnings(network: Programmed, dst: IPAddress) -> tuple[str, ...]:
     """A NetworkPolicy selects the destination pod but the driver does not enforce policy."""
-    driver = getattr(network, "driver", None)
-    cluster: Cluster = network.cluster
-    if driver is None or getattr(driver, "enforces_policy", True) or not cluster.network_policies:
+    driver, cluster = network.driver, network.cluster
+    if driver.enforces_policy or not cluster.network_policies:
         return ()
     pod = next((p for p in cluster.pods if dst in p.ips), None)
     if pod is None:
