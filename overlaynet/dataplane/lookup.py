@@ -189,13 +189,22 @@ def is_local(ns: NetNamespace, ip: IPAddress, addresses: frozenset[IPAddress] | 
 
 
 def iface_address(ns: NetNamespace, ifname: str, version: int) -> IPAddress | None:
-    """The primary address of ``ifname`` in the given family (what MASQUERADE uses)."""
+    """The address MASQUERADE gives a packet leaving through ``ifname``: the device's primary
+    address in the family, else — as the kernel's ``inet_select_addr`` does for a device with
+    none, such as Calico's address-less ``cali*`` veths — the first global address of any
+    device of the namespace, in device order. None when the namespace has no such address
+    (the kernel then drops the packet)."""
     iface = ns.interfaces.get(ifname)
     if iface is None:
         return None
     for addr in iface.addresses:
         if addr.ip.version == version:
             return addr.ip
+    for other in ns.interfaces.values():
+        for addr in other.addresses:
+            ip = addr.ip
+            if ip.version == version and not (ip.is_loopback or ip.is_link_local):
+                return ip
     return None
 
 
