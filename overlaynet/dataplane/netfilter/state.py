@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress, IPNetwork
@@ -147,12 +147,34 @@ class NetfilterState:
             del self.conntrack[key]
 
     def copy(self) -> NetfilterState:
-        """A deep copy (conntrack entries shared between index keys stay shared)."""
-        clock = self.clock
-        self.clock = None
-        try:
-            dup = copy.deepcopy(self)
-        finally:
-            self.clock = clock
-        dup.clock = clock
-        return dup
+        """An independent copy: what a hook run or a forked branch may change without
+        touching this state. Conntrack entries shared between index keys stay shared (one
+        copy each); immutable values (addresses, tuples, frozen ipsets) are shared, not
+        copied — the evaluator copies the state at every hook, so this is on the hot path."""
+        memo: dict[int, ConnEntry] = {}
+
+        def entry(e: ConnEntry) -> ConnEntry:
+            dup = memo.get(id(e))
+            if dup is None:
+                dup = memo[id(e)] = copy.copy(e)
+            return dup
+
+        out = NetfilterState.__new__(NetfilterState)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "conntrack":
+                value = {k: (entry(e), d) for k, (e, d) in value.items()}
+            elif f.name == "recent":
+                value = {k: {ip: list(ts) for ip, ts in v.items()} for k, v in value.items()}
+            elif f.name in ("ipsets", "nth_counters"):
+                value = dict(value)
+            elif f.name == "untracked":
+                value = set(value)
+            elif f.name == "rng":
+                rng = random.Random()
+                rng.setstate(value.getstate())
+                value = rng
+            elif f.name not in ("seed", "time", "clock"):
+                value = copy.deepcopy(value)  # a field this method does not know yet
+            setattr(out, f.name, value)
+        return out
