@@ -15,7 +15,8 @@
     ├── DNSError (ValueError)               a DNS question or server option is unusable
     ├── SelectorError (ValueError)          a Calico selector does not parse (with column)
     ├── KubeProxyError (ValueError)         kube-proxy settings or the node asked for are unusable
-    └── MaterializeError                    the kernel refused what the IR asked for
+    ├── MaterializeError                    the kernel refused what the IR asked for
+    └── SweepError                          a sweep cannot run (its engine, its files)
 
 Foreign exceptions (yaml, netlink, etcd, sockets) are translated at the boundary and
 chained with ``from``.
@@ -40,6 +41,7 @@ __all__ = [
     "OverlaynetError",
     "ScenarioError",
     "SelectorError",
+    "SweepError",
     "TopologyError",
     "TraceError",
     "UnknownDriver",
@@ -171,3 +173,7 @@ class SelectorError(OverlaynetError, ValueError):
 
 class MaterializeError(OverlaynetError):
     """The kernel refused what the dataplane IR asked for."""
+
+
+class SweepError(OverlaynetError):
+    """A sweep cannot run: the Dask scheduler is unreachable, a result file is unreadable."""

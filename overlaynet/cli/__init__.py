@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "materialize": "materialize:materialize",
     "kv": "kv:kv",
     "scenario": "scenario:scenario",
+    "sweep": "sweep:sweep",
 }
 
 

@@ -136,3 +136,12 @@ def load_cluster(paths: Sequence[str | os.PathLike[str]]) -> Cluster:
 def load_text(text: str, filename: str = "<string>", *, network_check: NetworkCheck | None = None) -> LoadResult:
     """Load a topology from a string (``filename`` is used in diagnostics)."""
     return _load([(filename, text)], Ctx(file=filename), network_check)
+
+
+def load_texts(files: Sequence[tuple[str, str]], *, network_check: NetworkCheck | None = None) -> LoadResult:
+    """Load a topology from ``(file name, text)`` pairs, judged together as ``load`` judges
+    files (the names are used in diagnostics)."""
+    texts = list(files)
+    if not texts:
+        raise TopologyError([Diagnostic("<topology>", 1, 1, "", "expected at least one topology file, found none")])
+    return _load(texts, Ctx(file=texts[0][0]), network_check)
