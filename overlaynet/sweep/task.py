@@ -61,9 +61,10 @@ class _Loaded:
 @lru_cache(maxsize=2)
 def _loaded(source: TopologySource) -> _Loaded:
     from overlaynet.assemble import assemble
+    from overlaynet.drivers import check_network
     from overlaynet.topology.loader import load_texts
 
-    network = assemble(load_texts(list(source.files)).cluster, seed=source.seed)
+    network = assemble(load_texts(list(source.files), network_check=check_network).cluster, seed=source.seed)
     return _Loaded(network, {ip: p.key for p in network.cluster.pods for ip in p.ips})
 
 
