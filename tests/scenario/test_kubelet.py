@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from overlaynet.assemble import assemble
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest
+from overlaynet.network.request import run as run_trace
 from overlaynet.scenario import load_scenario, read_scenario, run
 from overlaynet.scenario.kubelet import backoff
 from overlaynet.topology import load_cluster, load_text
-from overlaynet.trace.request import TraceRequest
-from overlaynet.trace.request import run as run_trace
 
 PROBES = ["topologies/scenarios/probes.yaml"]
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import assemble
 from overlaynet.dataplane.ir import NsKind, NsRef
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster as load
 from overlaynet.trace import Disposition
 from overlaynet.trace.pcap import write_pcap
-from overlaynet.trace.request import TraceRequest, run
+from overlaynet.trace.steps import BridgeStep, DecapStep, EncapStep, FragmentStep, SnatStep
 
 ROOT = Path(__file__).resolve().parents[3] / "topologies"
 
@@ -33,13 +34,13 @@ def test_container_to_container_across_hosts() -> None:
     sandbox = f"1-{app.id[:10]}"
     hops = [(h.host, h.ns.name if h.ns.kind is NsKind.NETWORK else h.ns.kind.value) for h in t.hops]
     assert hops == [("host-1", "pod"), ("host-1", sandbox), ("host-1", "root"), ("host-2", "root"), ("host-2", sandbox), ("host-2", "pod")]
-    bridges = t.steps("bridge")
+    bridges = t.steps(BridgeStep)
     assert [(b.bridge, b.in_port, b.out_port) for b in bridges][0][::2] == ("br0", "vxlan0")  # type: ignore[attr-defined]
     assert bridges[-1].in_port == "vxlan0"  # type: ignore[attr-defined]
-    encap = t.steps("encap")[0]
+    encap = t.steps(EncapStep)[0]
     assert (encap.encapsulation, encap.vni, encap.outer_dport, encap.overhead_bytes) == ("vxlan", 256, 4789, 50)  # type: ignore[attr-defined]
     assert (encap.outer_src, encap.outer_dst) == (ip_address("192.168.10.11"), ip_address("192.168.10.12"))  # type: ignore[attr-defined]
-    assert t.steps("decap")[0].dev == "vxlan0"  # type: ignore[attr-defined]
+    assert t.steps(DecapStep)[0].dev == "vxlan0"  # type: ignore[attr-defined]
 
 
 @pytest.mark.tshark
@@ -69,7 +70,7 @@ def test_df_packet_too_big_for_a_1400_underlay() -> None:
 def test_without_df_the_outer_packet_is_fragmented_and_arrives() -> None:
     _, t = _trace("docker-mtu1400.yaml", "default/web", "default/db", proto="udp", port=9999, size=1400)
     assert t.disposition is Disposition.DELIVERED, t.reason
-    frag = t.steps("fragment")[0]
+    frag = t.steps(FragmentStep)[0]
     assert (frag.dev, frag.mtu, frag.size, frag.fragments, frag.outer) == ("eth0", 1400, 1450, 2, True)  # type: ignore[attr-defined]
 
 
@@ -81,14 +82,14 @@ def test_mtu_option_fixes_it() -> None:
     for size in (eth0.mtu, 1000, 68):  # the biggest packet the container can send, and smaller
         t = run(net, TraceRequest("default/web-tuned", "default/db-tuned", proto="udp", port=9, size=size, df=True)).forward.trace
         assert t.disposition is Disposition.DELIVERED, (size, t.reason)
-        assert not t.steps("fragment")
+        assert not t.steps(FragmentStep)
 
 
 def test_north_south_through_gwbridge_with_masquerade() -> None:
     net, t = _trace("docker-k8s.yaml", "default/web-1", "1.1.1.1", proto="tcp", port=443)
     assert t.disposition is Disposition.EXITS_NETWORK, t.reason
     assert t.packet.src == ip_address("172.18.0.2")  # eth1 on docker_gwbridge, not the overlay
-    snat = t.steps("snat")[0]
+    snat = t.steps(SnatStep)[0]
     assert snat.after[0] == ip_address("192.168.10.11")  # type: ignore[attr-defined]
     root = net.dataplane.namespace(NsRef("host-1"))
     assert root.netfilter.tables["filter"].chains["DOCKER-ISOLATION-STAGE-1"].origin == "dockerd"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import assemble
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
 from overlaynet.trace import Disposition
-from overlaynet.trace.request import TraceRequest, run
 
 pytestmark = pytest.mark.root
 

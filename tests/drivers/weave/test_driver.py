@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.assemble import Network, assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.errors import DriverOptionError, TopologyError
+from overlaynet.network import Network, assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster
 from overlaynet.trace.pcap import write_pcap
-from overlaynet.trace.request import TraceRequest, run
 from overlaynet.trace.steps import DropStep, EncapStep, RelayStep
 
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "topologies"
