@@ -7,7 +7,6 @@ Called by the walker (``walker.py``) once a packet has a route and has passed th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import (
     Forwarder,
@@ -36,6 +35,7 @@ from overlaynet.trace.encap import (
     outer_layers,
     overhead,
 )
+from overlaynet.trace.flight import Flight, Path
 from overlaynet.trace.l2 import Crossing, L2Answer, bridge_station, resolve
 from overlaynet.trace.model import Disposition, Encapsulation, Trace
 from overlaynet.trace.steps import (
@@ -48,9 +48,6 @@ from overlaynet.trace.steps import (
     UnderlayStep,
 )
 
-if TYPE_CHECKING:
-    from overlaynet.trace.walker import Flight, Walker
-
 __all__ = ["send_on_device", "try_decap"]
 
 
@@ -58,7 +55,7 @@ def _unreachable(f: Flight, reason: str, dev: str, origin: str = "") -> list[Tra
     return [f.drop(Disposition.NEIGHBOR_UNREACHABLE, reason, dev=dev, origin=origin)]
 
 
-def send_on_device(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, route: Route, nexthop: IPAddress) -> list[Trace]:
+def send_on_device(w: Path, f: Flight, ns: NetNamespace, iface: Interface, route: Route, nexthop: IPAddress) -> list[Trace]:
     kind = iface.kind
     if kind == "loopback":
         return w.deliver(f, iface.name)
@@ -93,7 +90,7 @@ def _neighbor_step(nexthop: IPAddress, dev: str, ans: L2Answer) -> NeighborStep:
     return NeighborStep(nexthop, dev, ans.lladdr, ans.how, who, ans.origin)
 
 
-def _send_phys(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
+def _send_phys(w: Path, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
     seg = w.dp.segments.get(iface.segment or "")
     if seg is None:
         g = f.wire(f"{iface.name} (to the outside)", iface.mac).add(ForwardStep(iface.name, "outside the topology", "uplink"))
@@ -126,7 +123,7 @@ def _walk_path(f: Flight, path: tuple[Crossing, ...], mac: str | None) -> Flight
     return g
 
 
-def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
+def _send_l2(w: Path, f: Flight, ns: NetNamespace, iface: Interface, nexthop: IPAddress) -> list[Trace]:
     ans = resolve(w.dp, ns, iface.name, nexthop)
     if ans.member is None and ans.vxlan_port is None and ans.forwarder is None:
         return _unreachable(f, ans.reason, iface.name, ans.origin)
@@ -151,7 +148,7 @@ def _send_l2(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, nexthop: 
     return _cross(w, g, member.path, ans.lladdr, lambda h: w.receive(h, member.iface.name))
 
 
-def _cross(w: Walker, f: Flight, path: tuple[Crossing, ...], mac: str | None, then: Callable[[Flight], list[Trace]]) -> list[Trace]:
+def _cross(w: Path, f: Flight, path: tuple[Crossing, ...], mac: str | None, then: Callable[[Flight], list[Trace]]) -> list[Trace]:
     """Walk an L2 ``path``, then ``then``. A frame a bridge forwards from one port to another:
     with br_netfilter (which Kubernetes requires) the IPv4 packet crosses iptables in the
     bridge's namespace on the way."""
@@ -163,7 +160,7 @@ def _cross(w: Walker, f: Flight, path: tuple[Crossing, ...], mac: str | None, th
     return w.bridged(g, bridge, lambda h: then(_walk_path(h, rest, mac)))
 
 
-def _frame_encap(w: Walker, f: Flight, ns: NetNamespace, fw: Forwarder, entry: FrameRoute, src_ident: int | None) -> list[Trace]:
+def _frame_encap(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, entry: FrameRoute, src_ident: int | None) -> list[Trace]:
     """A frame forwarder sends a frame for ``entry`` to its next hop, encapsulated as the
     entry says (VXLAN with the forwarder's tunnel key, or UDP with its own framing)."""
     assert entry.peer is not None
@@ -182,7 +179,7 @@ def _frame_encap(w: Walker, f: Flight, ns: NetNamespace, fw: Forwarder, entry: F
                   cipher_bytes=esp)
 
 
-def _frame_receive(w: Walker, f: Flight, ns: NetNamespace, fw: Forwarder, in_iface: str) -> list[Trace]:
+def _frame_receive(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, in_iface: str) -> list[Trace]:
     """A frame forwarder takes a tunnel packet: the frame is injected into its device when the
     station is local, else relayed toward the station's host."""
     enc, inner, inner_frag = f.stack[-1]
@@ -213,7 +210,7 @@ def _frame_receive(w: Walker, f: Flight, ns: NetNamespace, fw: Forwarder, in_ifa
     return _cross(w, g, (hop, *member.path), entry.mac, lambda h: w.receive(h, member.iface.name))
 
 
-def _vxlan_encap(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, mac: str) -> list[Trace]:
+def _vxlan_encap(w: Path, f: Flight, ns: NetNamespace, iface: Interface, mac: str) -> list[Trace]:
     vx = iface.vxlan
     if vx is None:
         return _unreachable(f, f"{iface.name} has no VXLAN parameters", iface.name)
@@ -231,7 +228,7 @@ def _vxlan_encap(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, mac: 
     return _encap(w, g, ns, iface, "vxlan", vx.local, entry.dst, sport, vx.port, vni, 0, enc_origin, inner_dst_mac=mac)
 
 
-def _bridged_pmtu(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, remote: IPAddress) -> Trace | None:
+def _bridged_pmtu(w: Path, f: Flight, ns: NetNamespace, iface: Interface, remote: IPAddress) -> Trace | None:
     """The kernel's PMTU check of a bridged tunnel (``skb_tunnel_check_pmtu`` with
     ``reply``, Linux >= 5.9): a DF inner packet bigger than the route to the remote VTEP
     minus the encapsulation is not sent; the VXLAN driver builds the ICMP fragmentation
@@ -265,7 +262,7 @@ def _bridged_pmtu(w: Walker, f: Flight, ns: NetNamespace, iface: Interface, remo
     return f.drop(Disposition.FRAG_NEEDED, reason, dev=iface.name, size=p.size, mtu=room, origin=iface.origin)
 
 
-def _send_tun(w: Walker, f: Flight, ns: NetNamespace, iface: Interface) -> list[Trace]:
+def _send_tun(w: Path, f: Flight, ns: NetNamespace, iface: Interface) -> list[Trace]:
     fw = ns.forwarders.get(iface.tun.forwarder) if iface.tun is not None else None
     if fw is None:
         reason = f"TUN {iface.name} has no userspace forwarder attached"
@@ -298,7 +295,7 @@ def _forwarder_ttl(f: Flight, name: str, decrement: int, dev: str, when: str) ->
 
 
 def _encap(
-    w: Walker,
+    w: Path,
     f: Flight,
     ns: NetNamespace,
     iface: Interface,
@@ -380,7 +377,7 @@ def _vxlan_target(ns: NetNamespace, p: Packet, vni: int | None, socket_ns: NsRef
     return None, mismatch
 
 
-def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
+def try_decap(w: Path, f: Flight, in_iface: str) -> list[Trace] | None:
     """If ``f.packet`` is a tunnel packet for a device of this namespace, decapsulate it and
     continue with the inner packet entering through that device; else None.
 
@@ -448,7 +445,7 @@ def try_decap(w: Walker, f: Flight, in_iface: str) -> list[Trace] | None:
     return w.receive(g, target)
 
 
-def _bridge_ingress(w: Walker, f: Flight, ns: NetNamespace, port: Interface, mac: str | None) -> list[Trace]:
+def _bridge_ingress(w: Path, f: Flight, ns: NetNamespace, port: Interface, mac: str | None) -> list[Trace]:
     """A decapsulated frame entering a bridge through its VXLAN port: bridged, not routed."""
     assert port.master is not None
     member = bridge_station(w.dp, ns, port.master, port.name, f.packet.dst, mac)

@@ -9,9 +9,6 @@ Tunnels and the underlay live in ``tunnels.py``; L2 resolution in ``l2.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from fractions import Fraction
 from ipaddress import IPv4Address
 
 from overlaynet.dataplane.iproute import format_route
@@ -27,11 +24,11 @@ from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
 from overlaynet.model.base import IPAddress
 from overlaynet.trace.encap import fragment_count
-from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire
+from overlaynet.trace.flight import Cont, Flight, Injection, ident
+from overlaynet.trace.model import Disposition, Trace
 from overlaynet.trace.steps import (
     DeliverStep,
     DnatStep,
-    DropStep,
     FragmentStep,
     NetfilterStep,
     PolicyStep,
@@ -40,6 +37,7 @@ from overlaynet.trace.steps import (
     Step,
     WarningStep,
 )
+from overlaynet.trace.tunnels import send_on_device, try_decap
 
 __all__ = ["MAX_HOPS", "Flight", "Injection", "Walker"]
 
@@ -49,96 +47,6 @@ MAX_HOPS = 128
 #: Verdicts of a rule in a policy chain that decide (or end the chain's say): reported as a
 #: ``policy`` step besides the rule hit.
 _POLICY_VERDICTS = frozenset({"ACCEPT", "DROP", "REJECT", "RETURN"})
-
-
-@dataclass(frozen=True, slots=True)
-class Injection:
-    """A packet that arrives from the wire on ``iface`` of ``ns`` (instead of being sent by
-    a process in ``ns``): how traffic from outside the cluster enters."""
-
-    ns: NsRef
-    iface: str
-
-
-@dataclass(frozen=True, slots=True)
-class Flight:
-    """Everything a packet in flight carries; immutable so branches can share history."""
-
-    first: Packet
-    packet: Packet  # the outermost IP packet as it is now
-    ns: NsRef
-    hops: tuple[Hop, ...] = ()
-    steps: tuple[Step, ...] = ()
-    stack: tuple[tuple[Encapsulation, Packet, int | None], ...] = ()  # (encap, inner, inner frag mtu)
-    frag_mtu: int | None = None  # the outermost packet is in fragments of this MTU
-    probability: Fraction = Fraction(1)
-    seen: frozenset[object] = frozenset()
-    wires: tuple[Wire, ...] = ()
-    notes: tuple[str, ...] = ()  # namespace diagnostics met on the way (refused routes ...)
-    nf_state: NetfilterState | None = None  # this branch's netfilter state once a hook forked
-
-    def evolve(self, **changes: object) -> Flight:
-        """A copy with ``changes``: ``dataclasses.replace`` without its per-call overhead
-        (a trace makes dozens of these)."""
-        new = object.__new__(Flight)
-        for name in _FLIGHT_SLOTS:
-            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
-        return new
-
-    def add(self, *steps: Step) -> Flight:
-        return self.evolve(steps=self.steps + steps) if steps else self
-
-    def enter(self, ref: NsRef) -> Flight:
-        """Close the current hop and open one in ``ref``."""
-        hop = Hop(self.ns, self.steps)
-        return self.evolve(hops=(*self.hops, hop), ns=ref, steps=())
-
-    def wire(self, link: str, src_mac: str | None = None, dst_mac: str | None = None) -> Flight:
-        stack = tuple((e, p) for e, p, _ in self.stack)
-        w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu)
-        return self.evolve(wires=(*self.wires, w))
-
-    def drop(
-        self,
-        disposition: Disposition,
-        reason: str,
-        *steps: Step,
-        detail: str | None = None,
-        dev: str | None = None,
-        size: int | None = None,
-        mtu: int | None = None,
-        origin: str = "",
-    ) -> Trace:
-        """End here without delivery: ``steps`` (the route or rule that decided), then the
-        ``DropStep`` saying why (``detail`` when its words differ from the trace's reason)."""
-        why = DropStep(disposition, reason if detail is None else detail, dev=dev, size=size, mtu=mtu, origin=origin)
-        return self.end(disposition, reason, *steps, why)
-
-    def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:
-        if self.notes and not disposition.success:
-            # what an agent failed to program explains the failure: say so last
-            reason = f"{reason}; because {'; '.join(self.notes)}"
-            steps = (*steps, WarningStep(f"why: {'; '.join(self.notes)}"))
-        done = self.add(*steps)
-        hop = Hop(done.ns, done.steps)
-        return Trace(
-            hops=(*done.hops, hop),
-            disposition=disposition,
-            packet=self.first,
-            reason=reason,
-            probability=self.probability,
-            final_packet=self.stack[0][1] if self.stack else self.packet,
-            wires=self.wires,
-            nf_state=self.nf_state,
-        )
-
-
-def _ident(p: Packet) -> tuple[object, ...]:
-    return (p.proto, p.src, p.sport, p.dst, p.dport, p.size, p.df, p.mark, p.reply)
-
-
-_FLIGHT_SLOTS = tuple(f.name for f in fields(Flight))
-Cont = Callable[[Flight], list[Trace]]
 
 
 class Walker:
@@ -230,8 +138,8 @@ class Walker:
 
     def _state_key(self, f: Flight, tag: str) -> object:
         """The packet state a loop repeats: everything but the TTL, per layer."""
-        layers = tuple(_ident(p) for _, p, _ in f.stack)
-        return (f.ns, tag, _ident(f.packet), layers)
+        layers = tuple(ident(p) for _, p, _ in f.stack)
+        return (f.ns, tag, ident(f.packet), layers)
 
     def local_out(self, f: Flight) -> list[Trace]:
         """A packet sent by a process (or a tunnel device) in ``f.ns``: OUTPUT path."""
@@ -356,8 +264,6 @@ class Walker:
         return self.hook(f, "PREROUTING", bridge, None, after_prerouting)
 
     def local_in(self, f: Flight, in_iface: str) -> list[Trace]:
-        from overlaynet.trace.tunnels import try_decap
-
         decapped = try_decap(self, f, in_iface)
         if decapped is not None:
             return decapped
@@ -468,8 +374,6 @@ class Walker:
 
     def transmit(self, f: Flight, route: Route, dev: str) -> list[Trace]:
         """Egress on ``dev``: MTU check, then by device kind (tunnels.py does the rest)."""
-        from overlaynet.trace.tunnels import send_on_device
-
         ns = self.dp.namespace(f.ns)
         iface = ns.interfaces[dev]
         p = f.packet

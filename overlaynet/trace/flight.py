@@ -1,0 +1,124 @@
+"""A packet in flight (``Flight``: the packet, where it is, the hops and steps so far) and
+the forwarding path as the device code sees it (``Path``), so that tunnels and L2 code
+(``tunnels.py``) and the per-namespace path (``walker.py``) share types without importing
+each other: the walker calls into the tunnels, the tunnels call back through ``Path``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from typing import Protocol
+
+from overlaynet.dataplane.ir import Dataplane, NsRef
+from overlaynet.dataplane.netfilter import NetfilterState
+from overlaynet.dataplane.packet import Packet
+from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire
+from overlaynet.trace.steps import DropStep, Step, WarningStep
+
+__all__ = ["Cont", "Flight", "Injection", "Path", "ident"]
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """A packet that arrives from the wire on ``iface`` of ``ns`` (instead of being sent by
+    a process in ``ns``): how traffic from outside the cluster enters."""
+
+    ns: NsRef
+    iface: str
+
+
+@dataclass(frozen=True, slots=True)
+class Flight:
+    """Everything a packet in flight carries; immutable so branches can share history."""
+
+    first: Packet
+    packet: Packet  # the outermost IP packet as it is now
+    ns: NsRef
+    hops: tuple[Hop, ...] = ()
+    steps: tuple[Step, ...] = ()
+    stack: tuple[tuple[Encapsulation, Packet, int | None], ...] = ()  # (encap, inner, inner frag mtu)
+    frag_mtu: int | None = None  # the outermost packet is in fragments of this MTU
+    probability: Fraction = Fraction(1)
+    seen: frozenset[object] = frozenset()
+    wires: tuple[Wire, ...] = ()
+    notes: tuple[str, ...] = ()  # namespace diagnostics met on the way (refused routes ...)
+    nf_state: NetfilterState | None = None  # this branch's netfilter state once a hook forked
+
+    def evolve(self, **changes: object) -> Flight:
+        """A copy with ``changes``: ``dataclasses.replace`` without its per-call overhead
+        (a trace makes dozens of these)."""
+        new = object.__new__(Flight)
+        for name in _FLIGHT_SLOTS:
+            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
+
+    def add(self, *steps: Step) -> Flight:
+        return self.evolve(steps=self.steps + steps) if steps else self
+
+    def enter(self, ref: NsRef) -> Flight:
+        """Close the current hop and open one in ``ref``."""
+        hop = Hop(self.ns, self.steps)
+        return self.evolve(hops=(*self.hops, hop), ns=ref, steps=())
+
+    def wire(self, link: str, src_mac: str | None = None, dst_mac: str | None = None) -> Flight:
+        stack = tuple((e, p) for e, p, _ in self.stack)
+        w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu)
+        return self.evolve(wires=(*self.wires, w))
+
+    def drop(
+        self,
+        disposition: Disposition,
+        reason: str,
+        *steps: Step,
+        detail: str | None = None,
+        dev: str | None = None,
+        size: int | None = None,
+        mtu: int | None = None,
+        origin: str = "",
+    ) -> Trace:
+        """End here without delivery: ``steps`` (the route or rule that decided), then the
+        ``DropStep`` saying why (``detail`` when its words differ from the trace's reason)."""
+        why = DropStep(disposition, reason if detail is None else detail, dev=dev, size=size, mtu=mtu, origin=origin)
+        return self.end(disposition, reason, *steps, why)
+
+    def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:
+        if self.notes and not disposition.success:
+            # what an agent failed to program explains the failure: say so last
+            reason = f"{reason}; because {'; '.join(self.notes)}"
+            steps = (*steps, WarningStep(f"why: {'; '.join(self.notes)}"))
+        done = self.add(*steps)
+        hop = Hop(done.ns, done.steps)
+        return Trace(
+            hops=(*done.hops, hop),
+            disposition=disposition,
+            packet=self.first,
+            reason=reason,
+            probability=self.probability,
+            final_packet=self.stack[0][1] if self.stack else self.packet,
+            wires=self.wires,
+            nf_state=self.nf_state,
+        )
+
+
+def ident(p: Packet) -> tuple[object, ...]:
+    """The packet state a loop repeats: everything but the TTL."""
+    return (p.proto, p.src, p.sport, p.dst, p.dport, p.size, p.df, p.mark, p.reply)
+
+
+_FLIGHT_SLOTS = tuple(f.name for f in fields(Flight))
+Cont = Callable[[Flight], list[Trace]]
+
+
+class Path(Protocol):
+    """What the device code (tunnels, bridges, the underlay) needs of the forwarding path:
+    hand a packet to a namespace's receive or local-output path, or deliver it there."""
+
+    dp: Dataplane
+    seed: int
+
+    def receive(self, f: Flight, in_iface: str) -> list[Trace]: ...
+    def local_out(self, f: Flight) -> list[Trace]: ...
+    def deliver(self, f: Flight, in_iface: str) -> list[Trace]: ...
+    def bridged(self, f: Flight, bridge: str, cont: Cont) -> list[Trace]: ...
