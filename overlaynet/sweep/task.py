@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from overlaynet.sweep.flows import Flow
 
 if TYPE_CHECKING:
-    from overlaynet.assemble import Network
+    from overlaynet.network import Network
     from overlaynet.trace.model import Trace
 
 __all__ = ["Branch", "FlowResult", "TopologySource", "network_for", "trace_flows"]
@@ -60,8 +60,8 @@ class _Loaded:
 
 @lru_cache(maxsize=2)
 def _loaded(source: TopologySource) -> _Loaded:
-    from overlaynet.assemble import assemble
     from overlaynet.drivers import check_network
+    from overlaynet.network import assemble
     from overlaynet.topology.loader import load_texts
 
     network = assemble(load_texts(list(source.files), network_check=check_network).cluster, seed=source.seed)
@@ -147,7 +147,7 @@ def _branch(pods: dict[Any, str], t: Trace) -> Branch:
 def trace_flows(source: TopologySource, flows: Sequence[Flow]) -> list[FlowResult]:
     """Trace every flow with all netfilter branches, in order."""
     from overlaynet.errors import OverlaynetError
-    from overlaynet.trace.request import TraceRequest, run
+    from overlaynet.network.request import TraceRequest, run
 
     loaded = _loaded(source)
     network = loaded.network

@@ -5,7 +5,7 @@ from __future__ import annotations
 from overlaynet.sweep import FlowFilter, TopologySource, run_sweep
 from overlaynet.sweep.engine import chunks
 from overlaynet.sweep.task import network_for
-from overlaynet.trace.request import TraceRequest, run
+from overlaynet.network.request import TraceRequest, run
 
 DEMO = "topologies/demo.yaml"
 
