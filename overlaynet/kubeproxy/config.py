@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
+from overlaynet.dataplane.netfilter.matches import Source
+from overlaynet.kubeproxy.local import LocalDetector, LocalMode, local_detector
 from overlaynet.kubeproxy.names import masquerade_mark
 from overlaynet.model.base import IPAddress, IPNetwork
 
@@ -22,8 +24,11 @@ _IPV4_LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
 class ProxierConfig:
     """Settings of one single-family iptables proxier.
 
-    ``cluster_cidrs``: the ``--cluster-cidr`` local-traffic detector; the first CIDR of
-    ``family`` is used, as kube-proxy does; none → no detector.
+    ``detect_local_mode``: ``--detect-local-mode`` (``local.py``): ``ClusterCIDR`` takes the
+    first of ``cluster_cidrs`` (``--cluster-cidr``) of ``family``, ``NodeCIDR`` the first of
+    ``node_pod_cidrs`` (the Node's podCIDRs), ``BridgeInterface`` ``bridge_interface``
+    (``--pod-bridge-interface``), ``InterfaceNamePrefix`` ``interface_name_prefix``
+    (``--pod-interface-name-prefix``); a CIDR mode without a CIDR of the family → no detector.
     ``nodeport_addresses``: ``--nodeport-addresses``; empty means every local address (the
     iptables-mode default; only nftables mode defaults to ``primary``).
     ``interface_ips``: the addresses on the node's interfaces that ``--nodeport-addresses``
@@ -44,6 +49,10 @@ class ProxierConfig:
     nfacct: bool = False
     conntrack_tcp_be_liberal: bool = False
     interface_ips: tuple[IPAddress, ...] = ()
+    detect_local_mode: LocalMode = LocalMode.CLUSTER_CIDR
+    node_pod_cidrs: tuple[IPNetwork, ...] = ()
+    bridge_interface: str = ""
+    interface_name_prefix: str = ""
 
     def __post_init__(self) -> None:
         if not self.node_name:
@@ -51,6 +60,7 @@ class ProxierConfig:
         if self.family not in (4, 6):
             raise ValueError(f"family must be 4 or 6, got {self.family!r}")
         masquerade_mark(self.masquerade_bit)  # validates the bit
+        self.local_detector  # noqa: B018 — validates the mode's parameters
 
     # --- what NewProxier derives -----------------------------------------------------------
     @property
@@ -63,8 +73,24 @@ class ProxierConfig:
         return next((ip for ip in self.node_ips if ip.version == self.family), None)
 
     @property
+    def local_detector(self) -> LocalDetector | None:
+        """``getLocalDetectors`` for this proxier's family (None: no local detection)."""
+        return local_detector(
+            self.detect_local_mode,
+            self.family,
+            cluster_cidrs=self.cluster_cidrs,
+            node_pod_cidrs=self.node_pod_cidrs,
+            bridge_interface=self.bridge_interface,
+            interface_name_prefix=self.interface_name_prefix,
+        )
+
+    @property
     def local_cidr(self) -> IPNetwork | None:
-        return next((c for c in self.cluster_cidrs if c.version == self.family), None)
+        """The detector's CIDR in the CIDR modes (None otherwise, or without one)."""
+        detector = self.local_detector
+        if detector is None or not isinstance(detector.if_local, Source):
+            return None
+        return detector.if_local.net
 
     @property
     def nodeport_cidrs(self) -> tuple[IPNetwork, ...]:

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from overlaynet.dataplane.netfilter.matches import Match
+from overlaynet.dataplane.netfilter.matches_ct import Conntrack
+from overlaynet.dataplane.netfilter.rules import Rule
+from overlaynet.kubeproxy import written as w
 from overlaynet.kubeproxy.config import ProxierConfig
 from overlaynet.kubeproxy.generate import (
     KUBE_EXTERNAL_SERVICES,
@@ -22,7 +26,8 @@ from overlaynet.kubeproxy.generate import (
     FragmentCache,
     Payload,
     build_payload,
-    render_table,
+    group_tables,
+    render_grouped,
 )
 from overlaynet.model.services import EndpointSlice, Service
 
@@ -33,11 +38,11 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
 }
 TABLE_ORDER = ("mangle", "filter", "nat")
 
-_NEW = "-m conntrack --ctstate NEW "
+_NEW = Conntrack(ctstate=frozenset({"NEW"}))
 
 
 @dataclass(frozen=True, slots=True)
-class Jump:
+class EnsuredJump:
     """One rule kube-proxy ensures in a built-in chain (in iptablesJumpChains order)."""
 
     table: str
@@ -47,42 +52,48 @@ class Jump:
     new_only: bool = False
 
     @property
-    def text(self) -> str:
-        comment = f'-m comment --comment "{self.comment}" ' if self.comment else ""
-        return f"{_NEW if self.new_only else ''}{comment}-j {self.target}"
+    def written(self) -> w.Written:
+        """The rule, typed, with kube-proxy's spelling (``-m conntrack --ctstate NEW
+        -m comment --comment "…" -j TARGET``)."""
+        matches: tuple[Match, ...] = ((_NEW,) if self.new_only else ()) + (
+            (w.comment(self.comment),) if self.comment else ())
+        spelling = tuple(a for a, on in ((w.Arg.CONNTRACK, self.new_only), (w.Arg.COMMENT, bool(self.comment))) if on)
+        return w.Written(self.table, self.chain, Rule(matches, w.jump(self.target)), spelling)
 
 
-JUMPS: tuple[Jump, ...] = (
-    Jump("filter", "INPUT", KUBE_EXTERNAL_SERVICES, "kubernetes externally-visible service portals", True),
-    Jump("filter", "FORWARD", KUBE_EXTERNAL_SERVICES, "kubernetes externally-visible service portals", True),
-    Jump("filter", "INPUT", KUBE_NODEPORTS, "kubernetes health check service ports"),
-    Jump("filter", "FORWARD", KUBE_SERVICES, "kubernetes service portals", True),
-    Jump("filter", "OUTPUT", KUBE_SERVICES, "kubernetes service portals", True),
-    Jump("filter", "FORWARD", KUBE_FORWARD, "kubernetes forwarding rules"),
-    Jump("filter", "INPUT", KUBE_PROXY_FIREWALL, "kubernetes load balancer firewall", True),
-    Jump("filter", "OUTPUT", KUBE_PROXY_FIREWALL, "kubernetes load balancer firewall", True),
-    Jump("filter", "FORWARD", KUBE_PROXY_FIREWALL, "kubernetes load balancer firewall", True),
-    Jump("nat", "OUTPUT", KUBE_SERVICES, "kubernetes service portals"),
-    Jump("nat", "PREROUTING", KUBE_SERVICES, "kubernetes service portals"),
-    Jump("nat", "POSTROUTING", KUBE_POSTROUTING, "kubernetes postrouting rules"),
+JUMPS: tuple[EnsuredJump, ...] = (
+    EnsuredJump("filter", "INPUT", KUBE_EXTERNAL_SERVICES, "kubernetes externally-visible service portals", True),
+    EnsuredJump("filter", "FORWARD", KUBE_EXTERNAL_SERVICES, "kubernetes externally-visible service portals", True),
+    EnsuredJump("filter", "INPUT", KUBE_NODEPORTS, "kubernetes health check service ports"),
+    EnsuredJump("filter", "FORWARD", KUBE_SERVICES, "kubernetes service portals", True),
+    EnsuredJump("filter", "OUTPUT", KUBE_SERVICES, "kubernetes service portals", True),
+    EnsuredJump("filter", "FORWARD", KUBE_FORWARD, "kubernetes forwarding rules"),
+    EnsuredJump("filter", "INPUT", KUBE_PROXY_FIREWALL, "kubernetes load balancer firewall", True),
+    EnsuredJump("filter", "OUTPUT", KUBE_PROXY_FIREWALL, "kubernetes load balancer firewall", True),
+    EnsuredJump("filter", "FORWARD", KUBE_PROXY_FIREWALL, "kubernetes load balancer firewall", True),
+    EnsuredJump("nat", "OUTPUT", KUBE_SERVICES, "kubernetes service portals"),
+    EnsuredJump("nat", "PREROUTING", KUBE_SERVICES, "kubernetes service portals"),
+    EnsuredJump("nat", "POSTROUTING", KUBE_POSTROUTING, "kubernetes postrouting rules"),
     # kube-proxy's copy of kubelet's firewall chain jumps (iptablesKubeletJumpChains)
-    Jump("filter", "INPUT", KUBE_FIREWALL, ""),
-    Jump("filter", "OUTPUT", KUBE_FIREWALL, ""),
+    EnsuredJump("filter", "INPUT", KUBE_FIREWALL, ""),
+    EnsuredJump("filter", "OUTPUT", KUBE_FIREWALL, ""),
 )
 
 
-def builtin_jumps() -> dict[tuple[str, str], list[str]]:
+def builtin_jumps() -> dict[tuple[str, str], list[w.Written]]:
     """The rules in each (table, built-in chain) after every EnsureRule(Prepend) on an empty
     chain: each is inserted at position 1, so the last ensured ends up first."""
-    out: dict[tuple[str, str], list[str]] = {}
+    out: dict[tuple[str, str], list[w.Written]] = {}
     for jump in JUMPS:
-        out.setdefault((jump.table, jump.chain), []).insert(0, jump.text)
+        out.setdefault((jump.table, jump.chain), []).insert(0, jump.written)
     return out
 
 
 def render_full(payload: Payload) -> str:
     """``payload`` plus built-in chains, kube-proxy's jumps and the canary chains."""
     jumps = builtin_jumps()
+    # the canaries, and KUBE-FIREWALL EnsureChain'd for the kubelet jumps
+    grouped = group_tables(payload, {"filter": (KUBE_PROXY_CANARY, KUBE_FIREWALL), "nat": (KUBE_PROXY_CANARY,)})
     out: list[str] = []
     for table in TABLE_ORDER:
         builtins = BUILTIN_CHAINS[table]
@@ -92,16 +103,12 @@ def render_full(payload: Payload) -> str:
             out.append(f":{KUBE_PROXY_CANARY} - [0:0]")
             out.append("COMMIT")
             continue
-        chains = payload.filter_chains if table == "filter" else payload.nat_chains
-        extra = [KUBE_PROXY_CANARY]
-        if table == "filter" and KUBE_FIREWALL not in chains:
-            extra.append(KUBE_FIREWALL)  # EnsureChain'd for the kubelet jumps
-        body = render_table(table, (*chains, *extra), payload.lines)
+        body = render_grouped(table, grouped[table])
         declarations = [line for line in body if line.startswith(":")]
         rules = [line for line in body if line.startswith("-A ")]
         out.extend(declarations)
         for chain in builtins:
-            out.extend(f"-A {chain} {text}" for text in jumps.get((table, chain), ()))
+            out.extend(f"-A {chain} {w.render(j.rule, j.spelling)}" for j in jumps.get((table, chain), ()))
         out.extend(rules)
         out.append("COMMIT")
     return "\n".join(out) + "\n"

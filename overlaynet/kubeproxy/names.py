@@ -64,7 +64,8 @@ def service_port_name(namespace: str, name: str, port_name: str | None) -> str:
 
 def endpoint_string(ip: IPAddress, port: int) -> str:
     """``ip:port``, ``[ip]:port`` for IPv6 (Go's net.JoinHostPort)."""
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    text = str(ip)  # not f"{ip}": ipaddress's __format__ is several times slower
+    return f"[{text}]:{port}" if ip.version == 6 else f"{text}:{port}"
 
 
 def svc_chain(spn: str, protocol: str) -> str:

@@ -1,127 +1,59 @@
-"""kube-proxy programs a node: its rules merged into the node's root-namespace netfilter.
+"""kube-proxy programs a node: its typed rules merged into the node's root-namespace netfilter.
 
-``program_node`` renders what kube-proxy on that node would restore, parses it with the
-netfilter engine's ``parse_save`` and merges it as kube-proxy does: KUBE-* chains are
-replaced wholesale (the payload's ``:CHAIN`` lines flush them), the jumps from built-in
-chains are ensured at the top (EnsureRule(Prepend)), rules other writers added stay.
+``program_node`` builds what kube-proxy on that node would restore (``build_payload``: typed
+``Rule`` values, no text) and merges it as kube-proxy does: its chains are replaced wholesale
+(the payload's ``:CHAIN`` lines flush them), the jumps from built-in chains are ensured at
+the top (EnsureRule(Prepend)), rules other writers added stay. Every chain it writes carries
+``origin="kube-proxy"`` and its ``ChainRole``.
 
-Programming node 2..n is cheap: per-service-port rule fragments are cached per cluster
-(only node-dependent services — Local traffic policies, source ranges containing the node
-IP — are generated again) and every distinct rule text is parsed once and shared as an
-immutable Rule value.
+Programming node 2..n is cheap: a ``KubeProxyCache`` (owned by the assembled network, one per
+cluster) keeps per-service-port fragments, so only node-dependent services (Local traffic
+policies, source ranges containing the node IP) are generated again; nodes share the
+immutable Rule values of the fragments they have in common.
 """
 
 from __future__ import annotations
 
-import gc
-import re
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
-from overlaynet.errors import IptablesSyntaxError
+from overlaynet.dataplane.netfilter.rules import Rule
+from overlaynet.kubeproxy import names
 from overlaynet.kubeproxy.full import BUILTIN_CHAINS, JUMPS, TABLE_ORDER
 from overlaynet.kubeproxy.generate import (
     KUBE_FIREWALL,
     KUBE_PROXY_CANARY,
-    Fragment,
+    FragmentCache,
     Payload,
     build_payload,
-    group_table,
+    chain_rules,
+    group_tables,
 )
 from overlaynet.kubeproxy.names import chain_role
 from overlaynet.kubeproxy.node import config_for_node
 from overlaynet.model.cluster import Cluster, Node
 
-ORIGIN = "kube-proxy (iptables mode)"
+ORIGIN = "kube-proxy"
+
+_SERVICE_CHAIN_PREFIXES = (names.SVC_PREFIX, names.SVL_PREFIX, names.EXT_PREFIX, names.FW_PREFIX, names.SEP_PREFIX)
+
+KubeProxyCache = FragmentCache  # one per assembled network: what node 1 leaves for node 2..n
 
 
-@dataclass
-class _ClusterCache:
-    """What programming one node leaves for the next node of the same cluster."""
-
-    fragments: dict[tuple[object, ...], Fragment] = field(default_factory=dict)
-    rules: dict[tuple[str, str], object] = field(default_factory=dict)  # (table, text) → Rule
-
-
-_CACHES: dict[int, tuple[weakref.ref[Cluster], _ClusterCache]] = {}
-
-
-def _cache_for(cluster: Cluster) -> _ClusterCache:
-    key = id(cluster)
-    entry = _CACHES.get(key)
-    if entry is not None and entry[0]() is cluster:
-        return entry[1]
-    cache = _ClusterCache()
-
-    def forget(_ref: weakref.ref[Cluster], k: int = key) -> None:
-        _CACHES.pop(k, None)
-
-    _CACHES[key] = (weakref.ref(cluster, forget), cache)
-    return cache
-
-
-@contextmanager
-def _bulk_allocation() -> Iterator[None]:
-    """Pause the cyclic GC while hundreds of thousands of long-lived Rule objects are made
-    (nothing here creates cycles; the collector would rescan them over and over)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def node_tables(payload: Payload) -> dict[str, dict[str, list[str]]]:
-    """Payload plus kube-proxy's out-of-payload chains, as {table: {chain: [rule texts]}};
-    built-in chains map to the jump texts kube-proxy ensures in them (in final order)."""
-    tables: dict[str, dict[str, list[str]]] = {"mangle": {KUBE_PROXY_CANARY: []}}
-    for table, chains in (("filter", payload.filter_chains), ("nat", payload.nat_chains)):
-        extra = [KUBE_PROXY_CANARY] + ([KUBE_FIREWALL] if table == "filter" else [])
-        tables[table] = group_table(table, (*chains, *extra), payload.lines)
+def node_tables(payload: Payload) -> dict[str, dict[str, list[Rule]]]:
+    """Payload plus kube-proxy's out-of-payload chains, as {table: {chain: [rules]}};
+    built-in chains map to the jumps kube-proxy ensures in them (in final order)."""
+    tables: dict[str, dict[str, list[Rule]]] = {"mangle": {KUBE_PROXY_CANARY: []}}
+    grouped = group_tables(payload, {"filter": (KUBE_PROXY_CANARY, KUBE_FIREWALL), "nat": (KUBE_PROXY_CANARY,)})
+    for table, chains in grouped.items():
+        tables[table] = {chain: chain_rules(pieces) for chain, pieces in chains.items()}
     for table in TABLE_ORDER:
         for chain in BUILTIN_CHAINS[table]:
             tables[table].setdefault(chain, [])
     for jump in JUMPS:
-        tables[jump.table][jump.chain].insert(0, jump.text)
+        tables[jump.table][jump.chain].insert(0, jump.written.rule)
     return tables
 
 
-_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
-
-
-def tokens(text: str) -> list[str]:
-    """Split one generated rule into iptables arguments (its only quoting is ``"…"``
-    around comments), much faster than shlex."""
-    if '"' not in text:
-        return text.split()
-    return [m.group(1) if m.group(1) is not None else m.group(2) for m in _TOKEN.finditer(text)]
-
-
-def _parse_missing(tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
-    """Parse every rule text not seen before into an (immutable, shared) Rule."""
-    from overlaynet.dataplane.netfilter import parse_rule
-
-    for table, chains in tables.items():
-        for texts in chains.values():
-            for text in texts:
-                key = (table, text)
-                if key in cache.rules:
-                    continue
-                try:
-                    cache.rules[key] = parse_rule(tokens(text))
-                except ValueError as exc:
-                    raise IptablesSyntaxError(str(exc), line=0, file="<kube-proxy rules>", text=text) from exc
-
-
-_SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
-
-
-def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _ClusterCache) -> None:
+def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[Rule]]]) -> None:
     ruleset = ns.netfilter
     if "nat" in ruleset.tables:  # stale service chains go, as kube-proxy's `-X` lines do
         nat = ruleset.tables["nat"].chains
@@ -129,21 +61,23 @@ def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[str]]], cache: _Cl
             del nat[name]
     for table in TABLE_ORDER:
         builtins = BUILTIN_CHAINS[table]
-        for chain, texts in tables[table].items():
-            rules = [cache.rules[(table, t)] for t in texts]
+        for chain, rules in tables[table].items():
             if chain not in builtins:
-                target = ruleset.ensure_chain(table, chain, origin="kube-proxy", role=chain_role(chain))
-                target.rules = list(rules)  # type: ignore[arg-type]
+                target = ruleset.ensure_chain(table, chain, origin=ORIGIN, role=chain_role(chain))
+                target.rules = rules
+                target.compiled = None
                 continue
             target = ruleset.ensure_chain(table, chain)
             # EnsureRule(Prepend) in iptablesJumpChains order: insert at 1 unless present
             for rule in reversed(rules):
                 if rule not in target.rules:
-                    target.rules.insert(0, rule)  # type: ignore[arg-type]
+                    target.rules.insert(0, rule)
+                    target.compiled = None
 
 
-def program_node(dp: Dataplane, cluster: Cluster, node: Node) -> None:
-    """Write what kube-proxy on ``node`` programs into its root namespace's netfilter."""
+def program_node(dp: Dataplane, cluster: Cluster, node: Node, *, cache: KubeProxyCache | None = None) -> None:
+    """Write what kube-proxy on ``node`` programs into its root namespace's netfilter.
+    ``cache`` (one per cluster) shares fragments between the nodes programmed with it."""
     ns = dp.namespace(NsRef.root(node.name))
     family = 4 if any(ip.version == 4 for ip in node.ips) else 6
     config = config_for_node(
@@ -152,11 +86,7 @@ def program_node(dp: Dataplane, cluster: Cluster, node: Node) -> None:
         family=family,  # type: ignore[arg-type]
         interface_ips=sorted(ns.local_ips(), key=lambda ip: (ip.version, ip)),
     )
-    cache = _cache_for(cluster)
-    with _bulk_allocation():
-        payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache.fragments)
-        tables = node_tables(payload)
-        _parse_missing(tables, cache)
-        _merge(ns, tables, cache)
+    payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache)
+    _merge(ns, node_tables(payload))
     if config.effective_localhost_nodeports:
         ns.sysctls["net.ipv4.conf.all.route_localnet"] = "1"

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from overlaynet.dataplane.ir import Dataplane, NsRef, Route
 from overlaynet.dataplane.underlay import build_underlay, program_host
 from overlaynet.drivers.base import Driver
 from overlaynet.errors import TraceError
+from overlaynet.kubeproxy.program import KubeProxyCache
 from overlaynet.model import Cluster
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class Network:
     driver: Driver
     #: what the loader warned about (a policy that selects no pod, ...)
     warnings: tuple[str, ...] = ()
+    #: kube-proxy's per-service rule fragments, shared by the nodes of this network
+    kube_proxy_cache: KubeProxyCache = field(default_factory=KubeProxyCache)
 
     def build_all(self) -> Dataplane:
         """Program every node now (the materializer and the benchmarks' eager baseline)."""
@@ -191,7 +194,7 @@ def assemble(
         # kube-proxy programs here
         from overlaynet.kubeproxy.program import program_node as program_kube_proxy
 
-        program_kube_proxy(dp, network.cluster, node)
+        program_kube_proxy(dp, network.cluster, node, cache=network.kube_proxy_cache)
 
     dp.builder = build_host
     return network

@@ -6,8 +6,9 @@ from ipaddress import ip_address, ip_network
 
 from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
 from overlaynet.dataplane.netfilter import parse_rule, parse_save, render_save
+from overlaynet.dataplane.netfilter.rules import ChainRole
 from overlaynet.kubeproxy import ProxierConfig, generate_full
-from overlaynet.kubeproxy.program import program_node
+from overlaynet.kubeproxy.program import KubeProxyCache, program_node
 from overlaynet.model import Cluster, KubeProxySpec, Node
 
 from .proxier_cases import ep, eps, svc
@@ -72,8 +73,9 @@ def test_other_writers_rules_stay_and_jumps_go_first() -> None:
 def test_second_node_shares_rules_and_differs_where_local() -> None:
     cluster = _cluster()
     dp = _dataplane(cluster)
-    program_node(dp, cluster, cluster.nodes[0])
-    program_node(dp, cluster, cluster.nodes[1])
+    cache = KubeProxyCache()
+    program_node(dp, cluster, cluster.nodes[0], cache=cache)
+    program_node(dp, cluster, cluster.nodes[1], cache=cache)
     nat1 = dp.namespace(NsRef("node-1")).netfilter.tables["nat"].chains
     nat2 = dp.namespace(NsRef("node-2")).netfilter.tables["nat"].chains
     svc_chain = next(c for c in nat1 if c.startswith("KUBE-SVC-") and nat1[c].rules and "web" in (nat1[c].rules[0].comment or ""))
@@ -93,3 +95,69 @@ def test_resync_removes_stale_service_chains() -> None:
     cfg = ProxierConfig("node-1", cluster.nodes[0].ips, cluster.pod_cidrs)
     expected = render_save(parse_save(generate_full(smaller.services, smaller.endpoint_slices, cfg)))
     assert render_save(dp.namespace(NsRef("node-1")).netfilter) == expected
+
+
+def test_without_a_shared_cache_nodes_build_their_own_rules() -> None:
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    program_node(dp, cluster, cluster.nodes[0])
+    program_node(dp, cluster, cluster.nodes[1])
+    nat1 = dp.namespace(NsRef("node-1")).netfilter.tables["nat"].chains
+    nat2 = dp.namespace(NsRef("node-2")).netfilter.tables["nat"].chains
+    chain = next(c for c in nat1 if c.startswith("KUBE-SVC-"))
+    assert nat1[chain].rules == nat2[chain].rules
+    assert not any(a is b for a, b in zip(nat1[chain].rules, nat2[chain].rules, strict=True))
+
+
+def test_every_chain_kube_proxy_writes_names_its_origin_and_role() -> None:
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    program_node(dp, cluster, cluster.nodes[0])
+    tables = dp.namespace(NsRef("node-1")).netfilter.tables
+    nat, filt = tables["nat"].chains, tables["filter"].chains
+    expected = {
+        "KUBE-SERVICES": ChainRole.SERVICE_DISPATCH,
+        "KUBE-NODEPORTS": ChainRole.NODEPORTS,
+        "KUBE-MARK-MASQ": ChainRole.MASQUERADE,
+        "KUBE-POSTROUTING": ChainRole.MASQUERADE,
+    }
+    for name, role in expected.items():
+        assert (nat[name].origin, nat[name].role) == ("kube-proxy", role)
+    roles = {name[:9]: nat[name].role for name in nat if name.startswith("KUBE-") and name[9:10] != ""}
+    assert roles["KUBE-SVC-"] is ChainRole.SERVICE
+    assert roles["KUBE-SVL-"] is ChainRole.SERVICE
+    assert roles["KUBE-EXT-"] is ChainRole.SERVICE_EXTERNAL
+    assert roles["KUBE-SEP-"] is ChainRole.ENDPOINT
+    for name in ("KUBE-FORWARD", "KUBE-EXTERNAL-SERVICES", "KUBE-PROXY-FIREWALL"):
+        assert (filt[name].origin, filt[name].role) == ("kube-proxy", ChainRole.FILTER)
+    assert filt["KUBE-SERVICES"].role is ChainRole.SERVICE_DISPATCH
+    assert nat["PREROUTING"].origin is None  # built-in chains belong to the kernel
+
+
+def test_programming_parses_no_text(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """kube-proxy builds typed rules: no tokenizer or parser runs while programming."""
+    import overlaynet.dataplane.netfilter as nf
+    import overlaynet.dataplane.netfilter.parse as parse
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("kube-proxy programming parsed iptables text")
+
+    for module in (nf, parse):
+        monkeypatch.setattr(module, "parse_rule", refuse)
+        monkeypatch.setattr(module, "parse_save", refuse)
+    monkeypatch.setattr(parse._RuleParser, "parse", refuse)
+    cluster = _cluster()
+    dp = _dataplane(cluster)
+    for node in cluster.nodes:
+        program_node(dp, cluster, node)
+    assert dp.namespace(NsRef("node-2")).netfilter.tables["nat"].chains["KUBE-SERVICES"].rules
+
+
+def test_programming_leaves_the_garbage_collector_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "disable", lambda: calls.append("disable"))
+    cluster = _cluster()
+    program_node(_dataplane(cluster), cluster, cluster.nodes[0])
+    assert calls == [] and gc.isenabled()

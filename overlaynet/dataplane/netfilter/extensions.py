@@ -239,6 +239,14 @@ def _addrtype(o: Options) -> m.Match:
                       o.has("limit-iface-in"), o.has("limit-iface-out"))
 
 
+def _nfacct(o: Options) -> m.Match:
+    o.no_negation("nfacct-name")
+    name = o.arg("nfacct-name")
+    if not name:
+        raise ValueError("nfacct needs --nfacct-name")
+    return m.Nfacct(name)
+
+
 def _comment(o: Options) -> m.Match:
     o.no_negation("comment")
     text = o.arg("comment")
@@ -364,6 +372,7 @@ MATCHES: dict[str, tuple[dict[str, int], Callable[[Options], m.Match]]] = {
     "multiport": ({"sports": 1, "dports": 1, "ports": 1, "source-ports": 1, "destination-ports": 1}, _multiport),
     "addrtype": ({"src-type": 1, "dst-type": 1, "limit-iface-in": 0, "limit-iface-out": 0}, _addrtype),
     "comment": ({"comment": 1}, _comment),
+    "nfacct": ({"nfacct-name": 1}, _nfacct),
     "mark": ({"mark": 1}, _mark(m.Mark)),
     "connmark": ({"mark": 1}, _mark(m.ConnMark)),
     "conntrack": ({"ctstate": 1, "ctorigsrc": 1, "ctorigdst": 1, "ctreplsrc": 1, "ctrepldst": 1}, _conntrack),

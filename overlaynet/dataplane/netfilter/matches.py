@@ -372,6 +372,20 @@ class Comment(Match):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class Nfacct(Match):
+    """``-m nfacct --nfacct-name N``: counts into a named accounting object; always matches."""
+
+    name: str
+    ext: ClassVar[str | None] = "nfacct"
+
+    def render(self) -> str:
+        return f"--nfacct-name {self.name}"
+
+    def test(self, env: Env) -> bool:
+        return True
+
+
 def render_mark(value: int, mask: int) -> str:
     return f"0x{value:x}" if mask == 0xFFFFFFFF else f"0x{value:x}/0x{mask:x}"
 

@@ -36,9 +36,14 @@ class Rule:
     source_line: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        orders = [m.order for m in self.matches]
-        if orders == sorted(orders) or all(o == 99 for o in orders):
-            return  # already in normal form (the parser's output always is)
+        last = -1
+        for m in self.matches:  # one pass: already in normal form (the parser's output is)?
+            order = m.order
+            if order < last:
+                break
+            last = order
+        else:
+            return
         basic = sorted((m for m in self.matches if _is_basic(m)), key=lambda m: m.order)
         rest = [m for m in self.matches if not _is_basic(m)]
         object.__setattr__(self, "matches", tuple(basic) + tuple(rest))
