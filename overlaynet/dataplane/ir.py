@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from overlaynet.dataplane.netfilter import Ruleset
+from overlaynet.dataplane.netfilter import IpSet, Ruleset
 from overlaynet.model.base import IPAddress, IPNetwork
 
 if TYPE_CHECKING:
@@ -321,6 +321,8 @@ class NetNamespace:
     fdb: list[FdbEntry] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     netfilter: Ruleset = field(default_factory=Ruleset)
+    #: ipsets the netfilter rules name (``-m set --match-set``), by name, as ``ipset list`` has them
+    ipsets: dict[str, IpSet] = field(default_factory=dict)
     forwarders: dict[str, Forwarder] = field(default_factory=dict)
     #: What an agent tried to write here and the kernel refused, or logged and skipped, in
     #: words (flannel host-gw: "... Nexthop has invalid gateway ..."); the tracer shows them

@@ -157,7 +157,8 @@ def _cross(w: Path, f: Flight, path: tuple[Crossing, ...], mac: str | None, then
         return then(_walk_path(f, path, mac))
     bridge, rest = path[cut].dev, path[cut + 1:]
     g = _walk_path(f, path[: cut + 1], mac)
-    return w.bridged(g, bridge, lambda h: then(_walk_path(h, rest, mac)))
+    ports = (path[cut].in_port, path[cut].to_dev)
+    return w.bridged(g, bridge, lambda h: then(_walk_path(h, rest, mac)), ports)
 
 
 def _frame_encap(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, entry: FrameRoute, src_ident: int | None) -> list[Trace]:

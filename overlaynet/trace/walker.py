@@ -83,7 +83,10 @@ class Walker:
         return self.local_out(Flight(packet, packet, ref))
 
     # --- netfilter ------------------------------------------------------------------------
-    def hook(self, f: Flight, hook: Hook, in_iface: str | None, out_iface: str | None, cont: Cont) -> list[Trace]:
+    def hook(
+        self, f: Flight, hook: Hook, in_iface: str | None, out_iface: str | None, cont: Cont,
+        physdev: tuple[str | None, str | None] = (None, None),
+    ) -> list[Trace]:
         ns = self.dp.namespace(f.ns)
         if ns.netfilter.is_empty():
             return cont(f)
@@ -96,6 +99,9 @@ class Walker:
             state=f.nf_state if f.nf_state is not None else self.state,
             all_branches=self.all_branches,
             namespace=str(ns.ref),
+            ipsets=ns.ipsets,
+            physdev_in=physdev[0],
+            physdev_out=physdev[1],
         )
         outcomes = run_hook(ns.netfilter, f.packet, ctx)
         if not self.all_branches:
@@ -241,14 +247,15 @@ class Walker:
         reason = f"{ns.ref} drops a {what} received on {in_iface}"
         return f.drop(Disposition.DENIED, reason, dev=in_iface)
 
-    def bridged(self, f: Flight, bridge: str, cont: Cont) -> list[Trace]:
+    def bridged(self, f: Flight, bridge: str, cont: Cont, ports: tuple[str | None, str | None] = (None, None)) -> list[Trace]:
         """br_netfilter: an IPv4 frame ``bridge`` forwards between two of its ports passes
         PREROUTING, FORWARD and POSTROUTING of ``f.ns`` with the bridge as in and out
         device, so conntrack un-NATs a reply that goes pod to pod on one bridge, and
         FORWARD rules see same-node pod traffic. On unless the namespace sets
         ``net.bridge.bridge-nf-call-iptables=0`` (the default once the module is loaded,
         and what kubeadm's preflight and kube-proxy's iptables mode require). A DNAT in
-        PREROUTING makes the kernel route the packet instead (``br_nf_pre_routing_finish``)."""
+        PREROUTING makes the kernel route the packet instead (``br_nf_pre_routing_finish``).
+        ``ports``: the bridge ports the frame enters and leaves by (``-m physdev``)."""
         ns = self.dp.namespace(f.ns)
         if ns.sysctls.get("net.bridge.bridge-nf-call-iptables", "1") != "1" or f.packet.version != 4 or ns.netfilter.is_empty():
             return cont(f)
@@ -259,9 +266,9 @@ class Walker:
                 if self.is_local(ns, g.packet.dst):
                     return self.hook(g, "INPUT", bridge, None, lambda h: self.local_in(h, bridge))
                 return self.forward(g, ns, bridge)
-            return self.hook(g, "FORWARD", bridge, bridge, lambda h: self.hook(h, "POSTROUTING", bridge, bridge, cont))
+            return self.hook(g, "FORWARD", bridge, bridge, lambda h: self.hook(h, "POSTROUTING", bridge, bridge, cont, ports), ports)
 
-        return self.hook(f, "PREROUTING", bridge, None, after_prerouting)
+        return self.hook(f, "PREROUTING", bridge, None, after_prerouting, (ports[0], None))
 
     def local_in(self, f: Flight, in_iface: str) -> list[Trace]:
         decapped = try_decap(self, f, in_iface)

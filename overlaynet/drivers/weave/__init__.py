@@ -22,6 +22,7 @@ from overlaynet.model import Cluster, Node, Pod
 
 from .ipam import RingIPAM
 from .mesh import Mesh, build_mesh
+from .npc import NpcRules
 from .options import WeaveOptions, parse_options
 from .program import Station, program_host, stations
 
@@ -168,4 +169,14 @@ class WeaveDriver(Driver):
             self.allocate()
         n = self.cluster.node(node.name)
         pods = [p for p in self.cluster.pods_on(n.name) if not p.host_network and p.ips]
-        program_host(dp, n, self.mesh, self.opts, pods, self._stations, self.expose.get(n.name), npc=False)
+        program_host(dp, n, self.mesh, self.opts, pods, self._stations, self.expose.get(n.name), npc_rules=self.npc)
+
+    @cached_property
+    def npc(self) -> NpcRules:
+        """weave-npc's rules and ipsets (the same on every host). weave-kube's manifest runs
+        it beside the router; with no NetworkPolicy its default-allow sets hold every pod."""
+        from .npc import render_npc
+
+        if not hasattr(self, "ipam"):
+            self.allocate()
+        return render_npc(self.cluster)

@@ -14,6 +14,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import Dataplane, Forwarder, FrameRoute, Interface, NetNamespace, NsRef
 from overlaynet.dataplane.netfilter import BUILTIN_CHAINS, ChainRole, parse_save
@@ -22,6 +23,9 @@ from overlaynet.model import Node, Pod
 
 from .mesh import CONTROL_PORT, FASTDP_PORT, SLEEVE_FRAMING, SLEEVE_NACL, Mesh
 from .options import WeaveOptions
+
+if TYPE_CHECKING:
+    from .npc import NpcRules
 
 __all__ = ["BRIDGE", "DATAPATH", "ROUTER", "Station", "pod_mac", "program_host", "stations"]
 
@@ -145,8 +149,8 @@ def _filter_text(bridge: str) -> str:
     return _restore("filter", rules)
 
 
-def _restore(table: str, rules: Sequence[tuple[str, str]]) -> str:
-    chains = dict.fromkeys(chain for chain, _ in rules)
+def _restore(table: str, rules: Sequence[tuple[str, str]], chains_: Sequence[str] = ()) -> str:
+    chains = dict.fromkeys([*chains_, *(chain for chain, _ in rules)])
     lines = [f"*{table}"]
     lines += [f":{c} {'ACCEPT' if c in BUILTIN_CHAINS[table] else '-'} [0:0]" for c in chains]
     lines += [f"-A {chain} {rule}" for chain, rule in rules]
@@ -171,7 +175,7 @@ def install_rules(root: NetNamespace, table: str, text: str, roles: Mapping[str,
 
 def program_host(
     dp: Dataplane, node: Node, mesh: Mesh, opts: WeaveOptions, pods: Sequence[Pod],
-    all_stations: Sequence[Station], expose: IPv4Address | None, *, npc: bool,
+    all_stations: Sequence[Station], expose: IPv4Address | None, *, npc_rules: NpcRules | None,
 ) -> None:
     root = dp.namespaces[NsRef(node.name)]
     me = node.name
@@ -205,5 +209,10 @@ def program_host(
                 + ("fastdp flows in the kernel datapath (VXLAN UDP 6784), sleeve on UDP 6783" if fastdp else "sleeve only (noFastdp)")))
     cidr = str(opts.ipalloc_range)
     install_rules(root, "nat", _nat_text(cidr), {"WEAVE": ChainRole.NAT}, "weave")
-    if not npc:
+    if npc_rules is None:
         install_rules(root, "filter", _filter_text(BRIDGE), {}, "weave")
+        return
+    from .npc import ROLES
+
+    install_rules(root, "filter", _restore("filter", npc_rules.rules, list(ROLES)), ROLES, "weave-npc")
+    root.ipsets.update(npc_rules.ipsets)

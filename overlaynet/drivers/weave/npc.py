@@ -1,0 +1,261 @@
+"""weave-npc: Kubernetes NetworkPolicy as weave-npc enforces it, with filter chains and ipsets
+in every host's namespace (the same on every host: weave-npc's sets hold pods cluster-wide).
+
+Layout (weaveworks/weave 8c847638 ``prog/weave-npc/main.go``, ``net/bridge.go``,
+``npc/namespace.go``, ``npc/rule.go``, ``npc/selector.go``): FORWARD sends frames from the
+bridge to WEAVE-NPC-EGRESS and frames to it to WEAVE-NPC, then drops what was not accepted;
+WEAVE-NPC accepts established flows and frames leaving to ``vethwe-bridge`` (the destination
+peer judges them), then sends NEW flows to WEAVE-NPC-DEFAULT (pods no policy isolates, per
+namespace) and WEAVE-NPC-INGRESS (one ACCEPT per policy rule, source and destination ipsets).
+Egress marks accepted flows 0x40000 in WEAVE-NPC-EGRESS-ACCEPT and drops unmarked ones.
+
+Where this differs from weave-npc, and why: ipset names are weave-npc's sha1 short names over
+an alphanumeric alphabet (weave's 85 symbols include characters the rule reader here takes as
+syntax); rule comments keep weave-npc's text and add the policy's name, so the policy step
+names the policy; named ports and ``endPort`` are resolved as the Kubernetes API defines them
+(weave-npc predates ``endPort``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from overlaynet.dataplane.netfilter import ChainRole, IpSet
+from overlaynet.model import Cluster, NetworkPolicy, Pod
+from overlaynet.model.policy import PolicyPeer, PolicyPort, PolicyRule
+
+__all__ = ["EGRESS_MARK", "ROLES", "NpcRules", "render_npc"]
+
+IPv4Address = ipaddress.IPv4Address
+IPv4Network = ipaddress.IPv4Network
+EGRESS_MARK = "0x40000/0x40000"
+BRIDGE = "weave"
+BRIDGE_PORT = "vethwe-bridge"
+
+ROLES = {
+    "WEAVE-NPC": ChainRole.POLICY_DISPATCH,
+    "WEAVE-NPC-DEFAULT": ChainRole.POLICY,
+    "WEAVE-NPC-INGRESS": ChainRole.POLICY,
+    "WEAVE-NPC-EGRESS": ChainRole.POLICY_DISPATCH,
+    "WEAVE-NPC-EGRESS-DEFAULT": ChainRole.POLICY,
+    "WEAVE-NPC-EGRESS-CUSTOM": ChainRole.POLICY,
+    "WEAVE-NPC-EGRESS-ACCEPT": ChainRole.FILTER,
+}
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def short_name(text: str) -> str:
+    """weave-npc's ``shortName``: sha1 of ``text`` in base ``len(alphabet)``, cut to fit
+    ipset's 31 characters after ``weave-``."""
+    n = int.from_bytes(hashlib.sha1(text.encode()).digest(), "big")
+    out = []
+    while n:
+        n, r = divmod(n, len(_ALPHABET))
+        out.append(_ALPHABET[r])
+    return "".join(out)[:25]
+
+
+@dataclass
+class NpcRules:
+    """The filter rules (chain, rule text) in order and the ipsets they name."""
+
+    rules: list[tuple[str, str]] = field(default_factory=list)
+    ipsets: dict[str, IpSet] = field(default_factory=dict)
+
+    def ipset(self, key: str, kind: str, members: Iterable[IPv4Network]) -> str:
+        name = "weave-" + short_name(key)
+        self.ipsets[name] = IpSet(name, kind, frozenset((m,) for m in members))
+        return name
+
+
+def _ip(pod: Pod) -> IPv4Address | None:
+    return next((a for a in pod.ips if isinstance(a, IPv4Address)), None)
+
+
+def _host(ip: IPv4Address) -> IPv4Network:
+    return IPv4Network(f"{ip}/32")
+
+
+def _selects(policy: NetworkPolicy, pod: Pod) -> bool:
+    return pod.namespace == policy.namespace and policy.pod_selector.matches(pod.labels)
+
+
+def _peer_pods(cluster: Cluster, policy: NetworkPolicy, peer: PolicyPeer, pods: Sequence[Pod]) -> list[Pod]:
+    out = []
+    for pod in pods:
+        if peer.namespace_selector is None:
+            if pod.namespace != policy.namespace:
+                continue
+        elif not peer.namespace_selector.matches(cluster.namespace_labels(pod.namespace)):
+            continue
+        if peer.pod_selector is not None and not peer.pod_selector.matches(pod.labels):
+            continue
+        out.append(pod)
+    return out
+
+
+def _block_nets(peer: PolicyPeer) -> list[IPv4Network]:
+    """An ipBlock as networks: its CIDR minus the excepted ones (weave-npc adds those as
+    ``nomatch`` entries of a hash:net set; the difference matches the same addresses)."""
+    assert peer.ip_block is not None
+    nets = [peer.ip_block.cidr] if isinstance(peer.ip_block.cidr, IPv4Network) else []
+    for ex in peer.ip_block.except_:
+        if not isinstance(ex, IPv4Network):
+            continue
+        nxt: list[IPv4Network] = []
+        for net in nets:
+            if net.overlaps(ex):
+                nxt.extend(net.address_exclude(ex) if ex.subnet_of(net) else ([] if net.subnet_of(ex) else [net]))
+            else:
+                nxt.append(net)
+        nets = nxt
+    return nets
+
+
+def _selector_text(policy: NetworkPolicy, peer: PolicyPeer) -> str:
+    if peer.ip_block is not None:
+        return f"cidr: {peer.ip_block.cidr}" + (f" except {', '.join(map(str, peer.ip_block.except_))}" if peer.ip_block.except_ else "")
+    if peer.namespace_selector is None:
+        return f"pods: namespace: {policy.namespace}, selector: {peer.pod_selector or ''}"
+    return f"namespaces: selector: {peer.namespace_selector}" + (f", pods: {peer.pod_selector}" if peer.pod_selector else "")
+
+
+def _port_groups(port: PolicyPort | None, dst_pods: Sequence[Pod] | None) -> list[tuple[str, IPv4Network | None, list[Pod] | None]]:
+    """``(match text, -, pods the port applies to)``: a number or range applies to every
+    destination; a named port to the destination pods that name it, grouped by number."""
+    if port is None:
+        return [("", None, None)]
+    proto = f"-p {port.protocol.lower()}"
+    if port.port is None:
+        return [(proto, None, None)]
+    if isinstance(port.port, int):
+        end = f":{port.end_port}" if port.end_port is not None and port.end_port > port.port else ""
+        return [(f"{proto} --dport {port.port}{end}", None, None)]
+    groups: dict[int, list[Pod]] = {}
+    for pod in dst_pods or ():
+        for cp in pod.ports:
+            if cp.name == port.port and cp.protocol == port.protocol:
+                groups.setdefault(cp.port, []).append(pod)
+                break
+    return [(f"{proto} --dport {num}", None, members) for num, members in sorted(groups.items())]
+
+
+def _l4(proto: str) -> str:
+    """``-m tcp`` for ``-p tcp``: the match a ``--dport`` after other matches belongs to."""
+    return "-m " + proto.removeprefix("-p ").strip()
+
+
+def _comment(text: str, policy: NetworkPolicy) -> str:
+    """weave-npc's comment plus the policy's name, cut to iptables' 255 characters."""
+    suffix = f" policy {policy.key}"
+    if len(text) + len(suffix) > 255:
+        text = text[: 255 - len(suffix) - 3] + "..."
+    return f'-m comment --comment "{text}{suffix}"'
+
+
+def render_npc(cluster: Cluster) -> NpcRules:
+    """weave-npc's filter rules and ipsets for ``cluster`` (the same on every host)."""
+    out = NpcRules()
+    pods = [p for p in cluster.pods if p.node is not None and not p.host_network and _ip(p) is not None]
+    policies = sorted(cluster.network_policies, key=lambda p: p.key)
+    r = out.rules
+    r += [
+        ("FORWARD", f'-i {BRIDGE} -m comment --comment "NOTE: this must go before \'-j KUBE-FORWARD\'" -j WEAVE-NPC-EGRESS'),
+        ("FORWARD", f'-o {BRIDGE} -m comment --comment "NOTE: this must go before \'-j KUBE-FORWARD\'" -j WEAVE-NPC'),
+        ("FORWARD", f"-o {BRIDGE} -m state --state NEW -j NFLOG --nflog-group 86"),
+        ("FORWARD", f"-o {BRIDGE} -j DROP"),
+        ("FORWARD", f"-i {BRIDGE} ! -o {BRIDGE} -j ACCEPT"),
+        ("FORWARD", f"-o {BRIDGE} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+        ("INPUT", f"-i {BRIDGE} -j WEAVE-NPC-EGRESS"),
+        ("WEAVE-NPC", "-m state --state RELATED,ESTABLISHED -j ACCEPT"),
+        ("WEAVE-NPC", "-d 224.0.0.0/4 -j ACCEPT"),
+        ("WEAVE-NPC", f"-m physdev --physdev-out {BRIDGE_PORT} --physdev-is-bridged -j ACCEPT"),
+        ("WEAVE-NPC", "-m state --state NEW -j WEAVE-NPC-DEFAULT"),
+        ("WEAVE-NPC", "-m state --state NEW -j WEAVE-NPC-INGRESS"),
+        ("WEAVE-NPC-EGRESS-ACCEPT", f"-j MARK --set-xmark {EGRESS_MARK}"),
+        ("WEAVE-NPC-EGRESS", "-m state --state RELATED,ESTABLISHED -j ACCEPT"),
+        ("WEAVE-NPC-EGRESS", f"-m physdev --physdev-in {BRIDGE_PORT} --physdev-is-bridged -j RETURN"),
+        ("WEAVE-NPC-EGRESS", "-m addrtype --dst-type LOCAL -j RETURN"),
+        ("WEAVE-NPC-EGRESS", "-d 224.0.0.0/4 -j RETURN"),
+        ("WEAVE-NPC-EGRESS", "-m state --state NEW -j WEAVE-NPC-EGRESS-DEFAULT"),
+        ("WEAVE-NPC-EGRESS", f"-m state --state NEW -m mark ! --mark {EGRESS_MARK} -j WEAVE-NPC-EGRESS-CUSTOM"),
+        ("WEAVE-NPC-EGRESS", f"-m state --state NEW -m mark ! --mark {EGRESS_MARK} -j NFLOG --nflog-group 86"),
+        ("WEAVE-NPC-EGRESS", f"-m mark ! --mark {EGRESS_MARK} -j DROP"),
+    ]
+    isolated = {d: {p.key for p in pods if any(d in pol.policy_types and _selects(pol, p) for pol in policies)}
+                for d in ("Ingress", "Egress")}
+    for ns in sorted({p.namespace for p in pods}):
+        members = [p for p in pods if p.namespace == ns]
+        ing = out.ipset(f"ingress-default-allow:{ns}", "hash:ip",
+                        (_host(_ip(p)) for p in members if p.key not in isolated["Ingress"]))  # type: ignore[arg-type]
+        egr = out.ipset(f"egress-default-allow:{ns}", "hash:ip",
+                        (_host(_ip(p)) for p in members if p.key not in isolated["Egress"]))  # type: ignore[arg-type]
+        r.append(("WEAVE-NPC-DEFAULT", f'-m set --match-set {ing} dst -j ACCEPT -m comment --comment "DefaultAllow ingress isolation for namespace: {ns}"'))
+        r.append(("WEAVE-NPC-EGRESS-DEFAULT", f'-m set --match-set {egr} src -j WEAVE-NPC-EGRESS-ACCEPT -m comment --comment "DefaultAllow egress isolation for namespace: {ns}"'))
+        r.append(("WEAVE-NPC-EGRESS-DEFAULT", f'-m set --match-set {egr} src -j RETURN -m comment --comment "DefaultAllow egress isolation for namespace: {ns}"'))
+    for pol in policies:
+        targets = [p for p in pods if _selects(pol, p)]
+        target_text = f"pods: namespace: {pol.namespace}, selector: {pol.pod_selector}"
+        if "Ingress" in pol.policy_types:
+            for i, rule in enumerate(pol.ingress):
+                _ingress(out, cluster, pol, i, rule, targets, target_text, pods)
+        if "Egress" in pol.policy_types:
+            for i, rule in enumerate(pol.egress):
+                _egress(out, cluster, pol, i, rule, targets, target_text, pods)
+    return out
+
+
+def _peers(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, key: str, rule: PolicyRule,
+           pods: Sequence[Pod]) -> list[tuple[str | None, str, list[Pod] | None]]:
+    """(ipset name or None for anywhere, comment text, the peer's pods or None for an ipBlock
+    or anywhere) for each peer of ``rule``."""
+    if not rule.peers:
+        return [(None, "anywhere", None)]
+    out_peers: list[tuple[str | None, str, list[Pod] | None]] = []
+    for j, peer in enumerate(rule.peers):
+        text = _selector_text(pol, peer)
+        if peer.ip_block is not None:
+            out_peers.append((out.ipset(f"{key}/peer{j}", "hash:net", _block_nets(peer)), text, None))
+            continue
+        members = _peer_pods(cluster, pol, peer, pods)
+        out_peers.append((out.ipset(f"{key}/peer{j}", "hash:ip", (_host(_ip(p)) for p in members)), text, members))  # type: ignore[arg-type]
+    return out_peers
+
+
+def _ingress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: PolicyRule,
+             targets: Sequence[Pod], target_text: str, pods: Sequence[Pod]) -> None:
+    key = f"{pol.key}/ingress{i}"
+    dst_all = out.ipset(f"{pol.key}/targets", "hash:ip", (_host(_ip(p)) for p in targets))  # type: ignore[arg-type]
+    for src, src_text, _ in _peers(out, cluster, pol, key, rule, pods):
+        src_match = f" -m set --match-set {src} src" if src else ""
+        for port in (rule.ports or (None,)):
+            for k, (match, _, only) in enumerate(_port_groups(port, targets)):
+                dst = dst_all if only is None else out.ipset(f"{key}/{port}/{k}", "hash:ip", (_host(_ip(p)) for p in only))  # type: ignore[arg-type]
+                proto, _, dport = match.partition(" --dport ")
+                spec = f"{proto}{src_match} -m set --match-set {dst} dst" + (f" {_l4(proto)} --dport {dport}" if dport else "")
+                out.rules.append(("WEAVE-NPC-INGRESS", f"{spec.strip()} {_comment(f'{src_text} -> {target_text} (ingress)', pol)} -j ACCEPT"))
+
+
+def _egress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: PolicyRule,
+            targets: Sequence[Pod], target_text: str, pods: Sequence[Pod]) -> None:
+    key = f"{pol.key}/egress{i}"
+    src = out.ipset(f"{pol.key}/targets", "hash:ip", (_host(_ip(p)) for p in targets))  # type: ignore[arg-type]
+    for dst, dst_text, members in _peers(out, cluster, pol, key, rule, pods):
+        for port in (rule.ports or (None,)):
+            named = port is not None and isinstance(port.port, str)
+            if named and dst is not None and members is None:
+                continue  # a named port names no address of an ipBlock
+            for k, (match, _, only) in enumerate(_port_groups(port, pods if members is None else members)):
+                dst_set = dst
+                if only is not None:
+                    dst_set = out.ipset(f"{key}/{port}/{k}", "hash:ip", (_host(_ip(p)) for p in only))  # type: ignore[arg-type]
+                proto, _, dport = match.partition(" --dport ")
+                spec = f"{proto} -m set --match-set {src} src" + (f" -m set --match-set {dst_set} dst" if dst_set else "")
+                spec += f" {_l4(proto)} --dport {dport}" if dport else ""
+                comment = _comment(f"{target_text} -> {dst_text} (egress)", pol)
+                out.rules.append(("WEAVE-NPC-EGRESS-CUSTOM", f"{spec.strip()} {comment} -j WEAVE-NPC-EGRESS-ACCEPT"))
+                out.rules.append(("WEAVE-NPC-EGRESS-CUSTOM", f"{spec.strip()} {comment} -j RETURN"))
