@@ -204,6 +204,11 @@ class DecodedFrame:
     inner_dst: str
     inner_ip_len: int
     inner_proto: str  # icmp | tcp | udp | the protocol number
+    outer_id: int = 0  # the IP identification of the outer packet
+    outer_frag_offset: int = 0  # > 0: a later fragment (nothing inside it is decoded)
+    inner_id: int = 0
+    inner_frag_offset: int = 0
+    icmp_type: int | None = None  # of the innermost packet, when it carries the ICMP header
 
     @property
     def vxlan(self) -> bool:
@@ -267,7 +272,8 @@ class Capture:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-_FIELDS = ("frame.len", "ip.len", "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "ip.proto")
+_FIELDS = ("frame.len", "ip.len", "ip.src", "ip.dst", "udp.dstport", "vxlan.vni", "ip.proto", "ip.id",
+           "ip.frag_offset", "icmp.type")
 _PROTOS = {"1": "icmp", "6": "tcp", "17": "udp"}
 # ICMP errors quote the packet they answer (a second IP header): leave them out
 _FILTER = "ip and not (icmp.type == 3 or icmp.type == 4 or icmp.type == 5 or icmp.type == 11 or icmp.type == 12)"
@@ -275,12 +281,14 @@ _FILTER = "ip and not (icmp.type == 3 or icmp.type == 4 or icmp.type == 5 or icm
 
 def decode_frames(pcap: Path, *, port: int | Iterable[int] = VXLAN_PORT) -> list[DecodedFrame]:
     """Decode the IP frames of ``pcap`` (ICMP errors left out) with tshark, reading UDP
-    ``port`` as VXLAN (``-d udp.port==PORT,vxlan``)."""
+    ``port`` as VXLAN (``-d udp.port==PORT,vxlan``). Fragments are not reassembled: each
+    frame is decoded as it is (a first fragment shows what is inside it, a later one only
+    its own IP header)."""
     tshark = shutil.which("tshark")
     if tshark is None:
         raise MaterializeError("decoding a capture needs tshark (Debian package tshark)")
     ports = [port] if isinstance(port, int) else sorted(set(port)) or [VXLAN_PORT]
-    argv = [tshark, "-n", "-r", str(pcap)]
+    argv = [tshark, "-n", "-r", str(pcap), "-o", "ip.defragment:FALSE"]
     for p in ports:
         argv += ["-d", f"udp.port=={p},vxlan"]
     argv += ["-Y", _FILTER, "-T", "fields", "-E", "separator=\t", "-E", "aggregator=,"]
@@ -291,11 +299,13 @@ def decode_frames(pcap: Path, *, port: int | Iterable[int] = VXLAN_PORT) -> list
         raise MaterializeError(f"tshark could not read {pcap}: {proc.stderr.strip()}")
     frames = []
     for line in proc.stdout.splitlines():
-        flen, ip_len, src, dst, dport, vni, proto = (c.split(",") for c in line.split("\t"))
+        flen, ip_len, src, dst, dport, vni, proto, ident, offset, icmp = (c.split(",") for c in line.split("\t"))
         frames.append(DecodedFrame(
             frame_len=int(flen[0]), outer_ip_len=int(ip_len[0]), outer_src=src[0], outer_dst=dst[0],
             dport=int(dport[0]) if dport[0] else None, vni=int(vni[0]) if vni[0] else None,
             inner_src=src[-1], inner_dst=dst[-1], inner_ip_len=int(ip_len[-1]),
             inner_proto=_PROTOS.get(proto[-1], proto[-1]),
+            outer_id=int(ident[0], 0), outer_frag_offset=int(offset[0] or 0), inner_id=int(ident[-1], 0),
+            inner_frag_offset=int(offset[-1] or 0), icmp_type=int(icmp[-1]) if icmp[-1] else None,
         ))
     return frames

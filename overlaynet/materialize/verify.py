@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,14 +35,20 @@ from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize.apply import Materialized, Skipped, materialize
-from overlaynet.materialize.probe import Capture, PingResult, ping_many, tcp_connect_many
+from overlaynet.materialize.probe import (
+    Capture,
+    DecodedFrame,
+    PingResult,
+    ping_many,
+    tcp_connect_many,
+)
 from overlaynet.model import Pod
-from overlaynet.trace.steps import EncapStep, RouteStep, UnderlayStep
+from overlaynet.trace.steps import EncapStep, RouteStep
 
 if TYPE_CHECKING:
     from overlaynet.trace import Trace
 
-__all__ = ["Comparison", "VerifyReport", "routed_hops", "verify"]
+__all__ = ["Comparison", "VerifyReport", "echo_frames", "routed_hops", "verify"]
 
 MAX_PROBE = 9000 + 100  # no underlay here is above jumbo frames; the search starts above it
 
@@ -255,12 +262,12 @@ def _probe_and_compare(m: Materialized, pairs: list[_Pair], size: int, capture: 
     def echo(p: _Pair) -> list[tuple[str, Probe]]:
         return [("echo", (_ipv4(p.b), size, False))]
 
-    frames: list[Any] = []
+    frames: dict[tuple[str, str, int], list[int]] = {}
     try:
         if cap is not None:
             with cap:
                 _ping_all(m, by_src, echo, timeout)
-            frames = cap.decoded(port=_vxlan_ports(m))
+            frames = echo_frames(cap.decoded(port=_vxlan_ports(m)))
         else:
             _ping_all(m, by_src, echo, timeout)
     finally:
@@ -275,7 +282,7 @@ def _probe_and_compare(m: Materialized, pairs: list[_Pair], size: int, capture: 
         _ping_all(m, by_src, sized, timeout)
     out: list[Comparison] = []
     for pair in pairs:
-        out += _compare(m, pair, size, frames if capture else None)
+        out += _compare(m, pair, frames if capture else None)
     return out
 
 
@@ -312,7 +319,7 @@ def _has_segment(m: Materialized, segment: str) -> bool:
     return True
 
 
-def _compare(m: Materialized, pair: _Pair, size: int, frames: list[Any] | None) -> list[Comparison]:
+def _compare(m: Materialized, pair: _Pair, frames: dict[tuple[str, str, int], list[int]] | None) -> list[Comparison]:
     a, b = pair.a.key, pair.b.key
     why_not = _crossed_skipped(pair.fwd, m.skipped_interfaces) or _crossed_skipped(pair.rev, m.skipped_interfaces)
     echo = pair.results["echo"]
@@ -329,7 +336,7 @@ def _compare(m: Materialized, pair: _Pair, size: int, frames: list[Any] | None) 
         for label, t, src, dst in (("request", pair.fwd, pair.a, pair.b), ("reply", pair.rev, pair.b, pair.a)):
             if t is None or not t.success:
                 continue
-            out.append(_compare_wire(label, t, src, dst, size, frames))
+            out.append(_compare_wire(label, t, src, dst, frames))
     if "too_big" in pair.results:
         out += _compare_mtu(pair)
     return out
@@ -355,19 +362,53 @@ def _compare_ttl(rev: Any, src: str, dst: str, echo: PingResult) -> Comparison:
                       want == echo.ttl == final, detail)
 
 
-def _compare_wire(label: str, trace: Any, src: Pod, dst: Pod, size: int, frames: list[Any]) -> Comparison:
+def _compare_wire(label: str, trace: Any, src: Pod, dst: Pod, frames: dict[tuple[str, str, int], list[int]]) -> Comparison:
+    """Every frame the trace puts on an underlay segment (``Wire.frame_sizes``: fragments and
+    one tunnel packet per inner fragment counted one by one, once per segment crossed)
+    against the frames of this echo the capture saw."""
+    expected = sorted(n for w in trace.wires if w.link.startswith("segment ") for n in w.frame_sizes())
     encaps = trace.steps(EncapStep)
-    if encaps:
-        expected = {s.wire_bytes for s in encaps}
-        how = f"{label}: {encaps[0].encapsulation} wire_bytes"
-    else:
-        expected = {s.frame_bytes for s in trace.steps(UnderlayStep)}
-        how = f"{label}: underlay frame_bytes" if expected else f"{label}: stays off the underlay"
-    seen = {f.frame_len for f in frames
-            if (f.inner_src, f.inner_dst, f.inner_proto, f.inner_ip_len) == (str(_ipv4(src)), str(_ipv4(dst)), "icmp", size)}
-    show = ", ".join(str(n) for n in sorted(expected)) or "no frame"
-    got = ", ".join(str(n) for n in sorted(seen)) or "no frame"
-    return Comparison("wire_bytes", src.key, dst.key, show, got, seen == expected, how)
+    how = f"{label}: {encaps[0].encapsulation} wire_bytes" if encaps else f"{label}: underlay frame_bytes"
+    if not expected:
+        how = f"{label}: stays off the underlay"
+    icmp_type = 8 if label == "request" else 0
+    seen = sorted(frames.get((str(_ipv4(src)), str(_ipv4(dst)), icmp_type), []))
+    return Comparison("wire_bytes", src.key, dst.key, _sizes(expected), _sizes(seen), seen == expected, how)
+
+
+def _sizes(lengths: list[int]) -> str:
+    """``2×1508, 1216``: frame lengths with their counts, largest first."""
+    if not lengths:
+        return "no frame"
+    counts = Counter(lengths)
+    return ", ".join(f"{counts[n]}×{n}" if counts[n] > 1 else str(n) for n in sorted(counts, reverse=True))
+
+
+def echo_frames(frames: list[DecodedFrame]) -> dict[tuple[str, str, int], list[int]]:
+    """The lengths of the captured frames of each ICMP echo datagram, by (source,
+    destination, ICMP type) of the echo: its fragments, the tunnel packets carrying them, and
+    the later fragments of those tunnel packets (tshark decodes nothing inside a later
+    fragment: it is matched to its datagram by the outer IP identification)."""
+    kinds: dict[tuple[str, str, int], int] = {}
+    inside: dict[tuple[str, str, int], tuple[str, str, int]] = {}
+    for f in frames:
+        inner, outer = (f.inner_src, f.inner_dst, f.inner_id), (f.outer_src, f.outer_dst, f.outer_id)
+        if f.inner_proto == "icmp" and f.icmp_type is not None:
+            kinds[inner] = f.icmp_type
+        if inner != outer and f.outer_frag_offset == 0:
+            inside[outer] = inner
+    out: dict[tuple[str, str, int], list[int]] = {}
+    for f in frames:
+        inner = (f.inner_src, f.inner_dst, f.inner_id)
+        if f.inner_proto != "icmp":
+            found = inside.get(inner)  # a later fragment of a tunnel packet
+            if found is None:
+                continue
+            inner = found
+        kind = kinds.get(inner)
+        if kind in (0, 8):
+            out.setdefault((inner[0], inner[1], kind), []).append(f.frame_len)
+    return out
 
 
 def _compare_mtu(pair: _Pair) -> list[Comparison]:

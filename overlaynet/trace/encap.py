@@ -7,7 +7,6 @@ The pcap writer builds the same frames with scapy; a test proves the sizes agree
 from __future__ import annotations
 
 import hashlib
-import math
 
 from overlaynet.dataplane.packet import Packet
 
@@ -18,6 +17,7 @@ __all__ = [
     "esp_transport_bytes",
     "flow_source_port",
     "fragment_count",
+    "fragment_sizes",
     "ip_header",
     "outer_layers",
     "overhead",
@@ -93,11 +93,27 @@ def esp_transport_bytes(payload: int, icv: int = 16, iv: int = 8, align: int = 4
 def fragment_count(size: int, mtu: int, version: int = 4) -> int:
     """How many fragments an IP packet of ``size`` bytes becomes on a link of ``mtu``: each
     fragment repeats the header and carries a multiple of 8 payload bytes."""
-    if size <= mtu:
-        return 1
-    header = ip_header(version)
+    return len(fragment_sizes(size, mtu, version))
+
+
+def fragment_sizes(size: int, mtu: int | None, version: int = 4) -> tuple[int, ...]:
+    """The IP total lengths of the fragments an IP packet of ``size`` bytes becomes on a link
+    of ``mtu`` (``(size,)`` when it fits or ``mtu`` is None), as ``ip_do_fragment`` cuts
+    them: every fragment but the last carries the largest multiple of 8 payload bytes that
+    fits, behind a copy of the header (IPv6 adds its 8-byte fragment header).
+
+    >>> fragment_sizes(4000, 1450)
+    (1444, 1444, 1152)
+    """
+    if mtu is None or size <= mtu:
+        return (size,)
+    header = ip_header(version) + (8 if version == 6 else 0)
     per_fragment = (mtu - header) // 8 * 8
-    return math.ceil((size - header) / per_fragment)
+    if per_fragment <= 0:
+        raise ValueError(f"MTU {mtu} leaves no room for a fragment's payload")
+    payload = size - ip_header(version)
+    full, rest = divmod(payload, per_fragment)
+    return (header + per_fragment,) * full + ((header + rest,) if rest else ())
 
 
 def flow_source_port(inner: Packet, seed: int = 0, port_range: tuple[int, int] = LOCAL_PORT_RANGE) -> int:

@@ -14,7 +14,8 @@ from typing import Protocol
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
-from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire
+from overlaynet.trace.encap import fragment_sizes
+from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire, datagram_sizes
 from overlaynet.trace.steps import DropStep, Step, WarningStep
 
 __all__ = ["Cont", "Flight", "Injection", "Path", "ident"]
@@ -38,7 +39,9 @@ class Flight:
     ns: NsRef
     hops: tuple[Hop, ...] = ()
     steps: tuple[Step, ...] = ()
-    stack: tuple[tuple[Encapsulation, Packet, int | None], ...] = ()  # (encap, inner, inner frag mtu)
+    # (encap, inner, the MTU the inner packet was cut to before encapsulation: then each
+    # fragment travels in its own tunnel packet); ``packet`` is the largest of those
+    stack: tuple[tuple[Encapsulation, Packet, int | None], ...] = ()
     frag_mtu: int | None = None  # the outermost packet is in fragments of this MTU
     probability: Fraction = Fraction(1)
     seen: frozenset[object] = frozenset()
@@ -64,8 +67,18 @@ class Flight:
 
     def wire(self, link: str, src_mac: str | None = None, dst_mac: str | None = None) -> Flight:
         stack = tuple((e, p) for e, p, _ in self.stack)
-        w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu)
+        mtus = tuple(m for _, _, m in self.stack) if any(m is not None for _, _, m in self.stack) else ()
+        w = Wire(link, self.packet, stack, src_mac, dst_mac, self.frag_mtu, mtus)
         return self.evolve(wires=(*self.wires, w))
+
+    def datagrams(self) -> tuple[int, ...]:
+        """The sizes of the outermost datagrams: one, or one tunnel packet per fragment of
+        the inner packet."""
+        return datagram_sizes(self.stack, self.packet)
+
+    def pieces(self) -> tuple[int, ...]:
+        """The sizes of the outermost IP packets as they travel (datagrams in fragments)."""
+        return tuple(p for d in self.datagrams() for p in fragment_sizes(d, self.frag_mtu, self.packet.version))
 
     def drop(
         self,
@@ -121,4 +134,4 @@ class Path(Protocol):
     def receive(self, f: Flight, in_iface: str) -> list[Trace]: ...
     def local_out(self, f: Flight) -> list[Trace]: ...
     def deliver(self, f: Flight, in_iface: str) -> list[Trace]: ...
-    def bridged(self, f: Flight, bridge: str, cont: Cont) -> list[Trace]: ...
+    def bridged(self, f: Flight, bridge: str, cont: Cont, ports: tuple[str | None, str | None] = (None, None)) -> list[Trace]: ...

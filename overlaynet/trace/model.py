@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar, overload
@@ -11,11 +12,27 @@ from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.trace.disposition import Disposition
+from overlaynet.trace.encap import (
+    ETHERNET,
+    esp_transport_bytes,
+    fragment_sizes,
+    ip_header,
+    overhead,
+)
 from overlaynet.trace.steps import Step
 
 S = TypeVar("S", bound=Step)
 
-__all__ = ["Disposition", "Encapsulation", "Hop", "Trace", "TraceResult", "Wire", "packet_dict"]
+__all__ = [
+    "Disposition",
+    "Encapsulation",
+    "Hop",
+    "Trace",
+    "TraceResult",
+    "Wire",
+    "datagram_sizes",
+    "packet_dict",
+]
 
 
 def packet_dict(p: Packet) -> dict[str, Any]:
@@ -74,6 +91,36 @@ class Encapsulation:
     cipher: str = ""
     cipher_bytes: int = 0
 
+    #: the ESP ICV size when ``cipher_bytes`` is ESP's: then the trailer's padding depends
+    #: on each wrapped packet's size (``overhead_for``)
+    esp_icv: int = 0
+
+    @property
+    def overhead(self) -> int:
+        """Bytes this header adds to the IP packet it wraps (``outer``)."""
+        return overhead(self.kind, self.outer.version, self.framing_bytes, self.cipher_bytes)
+
+    def overhead_for(self, size: int) -> int:
+        """Bytes this header adds to an IP packet (or fragment) of ``size`` bytes: ESP pads
+        each datagram to its own alignment."""
+        if not self.esp_icv:
+            return self.overhead
+        version = self.outer.version
+        plain = overhead(self.kind, version, self.framing_bytes)
+        return plain + esp_transport_bytes(size + plain - ip_header(version), icv=self.esp_icv)
+
+
+def datagram_sizes(stack: Sequence[tuple[Encapsulation, Packet, int | None]], outer: Packet) -> tuple[int, ...]:
+    """The IP total lengths of the datagrams of the outermost layer, as the kernel builds
+    them: an inner packet in fragments (``stack`` holds each layer's fragment MTU, innermost
+    first) is encapsulated fragment by fragment, one tunnel packet per fragment; with no
+    fragmented layer it is ``(outer.size,)``."""
+    sizes: tuple[int, ...] = ()
+    for enc, inner, mtu in stack:
+        whole = sizes or (inner.size,)
+        sizes = tuple(piece + enc.overhead_for(piece) for d in whole for piece in fragment_sizes(d, mtu, inner.version))
+    return sizes or (outer.size,)
+
 
 @dataclass(frozen=True, slots=True)
 class Wire:
@@ -86,6 +133,25 @@ class Wire:
     src_mac: str | None = None
     dst_mac: str | None = None
     fragment_mtu: int | None = None  # the outermost packet travels in fragments of this MTU
+    #: per item of ``stack``: the MTU its inner packet was cut to before it was encapsulated
+    #: (one tunnel packet per fragment), or None; empty means no inner layer was fragmented
+    stack_fragment_mtus: tuple[int | None, ...] = ()
+
+    def layers(self) -> tuple[tuple[Encapsulation, Packet, int | None], ...]:
+        mtus = self.stack_fragment_mtus or (None,) * len(self.stack)
+        return tuple((e, p, m) for (e, p), m in zip(self.stack, mtus, strict=True))
+
+    def ip_sizes(self) -> tuple[int, ...]:
+        """The IP total length of every packet on this wire, in the order they are sent."""
+        version = self.packet.version
+        return tuple(
+            piece for d in datagram_sizes(self.layers(), self.packet) for piece in fragment_sizes(d, self.fragment_mtu, version)
+        )
+
+    def frame_sizes(self) -> tuple[int, ...]:
+        """The length of every Ethernet frame on this wire (header included), as a capture
+        shows them."""
+        return tuple(size + ETHERNET for size in self.ip_sizes())
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,13 +42,13 @@ def _l4(p: Packet, payload: Any | None) -> Any:
     return body if head is None else head / body
 
 
-def _ip(p: Packet, payload: Any, proto: int | None = None) -> Any:
+def _ip(p: Packet, payload: Any, ident: int = 1, proto: int | None = None) -> Any:
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
 
     if p.version == 6:
         return IPv6(src=str(p.src), dst=str(p.dst), hlim=p.ttl) / payload
-    kw: dict[str, Any] = {"src": str(p.src), "dst": str(p.dst), "ttl": p.ttl, "id": 1}
+    kw: dict[str, Any] = {"src": str(p.src), "dst": str(p.dst), "ttl": p.ttl, "id": ident}
     if p.df:
         kw["flags"] = "DF"
     if p.proto == "ipip":
@@ -58,55 +58,75 @@ def _ip(p: Packet, payload: Any, proto: int | None = None) -> Any:
     return IP(**kw) / payload
 
 
-def _packet(p: Packet, stack: tuple[tuple[Encapsulation, Packet], ...]) -> Any:
-    """The IP packet ``p`` with, inside it, the rest of the encapsulation ``stack``."""
+def _fragments(datagram: Any, mtu: int | None) -> list[Any]:
+    """``datagram`` cut to ``mtu`` as ``ip_do_fragment`` cuts it (see ``fragment_sizes``)."""
+    from scapy.layers.inet import IP, fragment
+    from scapy.layers.inet6 import IPv6ExtHdrFragment, fragment6
+
+    if mtu is None or len(datagram) <= mtu:
+        return [datagram]
+    if isinstance(datagram, IP):
+        return list(fragment(datagram, fragsize=(mtu - 20) // 8 * 8))
+    head = datagram.copy()
+    head.remove_payload()
+    return list(fragment6(head / IPv6ExtHdrFragment() / datagram.payload, mtu))
+
+
+def _wrap(enc: Encapsulation, outer: Packet, inner: Any, ident: int) -> Any:
+    """One tunnel packet: ``inner`` (an IP packet or fragment) in ``enc``'s headers."""
     from scapy.layers.inet import UDP
     from scapy.layers.l2 import Ether
     from scapy.layers.vxlan import VXLAN
     from scapy.packet import Raw
 
-    if not stack:
-        return _ip(p, _l4(p, None))
-    enc, inner = stack[-1]
-    inner_pkt = _packet(inner, stack[:-1])
-    if enc.cipher_bytes and inner.version == 4:
+    size = len(inner)
+    if enc.cipher_bytes and getattr(inner, "version", 0) == 4:
         # ESP transport mode: the datagram sits between ESP's header (SPI, sequence, IV) and
         # its trailer (padding, pad length, next header, ICV); lengths are fixed explicitly
         # so the trailer is not counted in the inner packet or the UDP datagram
-        inner_pkt.len = inner.size
+        inner.len = size
     if enc.kind == "vxlan":
-        frame = Ether(src=enc.inner_src_mac or _DEFAULT_SRC, dst=enc.inner_dst_mac or _DEFAULT_DST) / inner_pkt
-        udp = UDP(sport=p.sport or 0, dport=p.dport or 4789)
+        frame = Ether(src=enc.inner_src_mac or _DEFAULT_SRC, dst=enc.inner_dst_mac or _DEFAULT_DST) / inner
+        udp = UDP(sport=outer.sport or 0, dport=outer.dport or 4789)
         payload = udp / VXLAN(vni=enc.vni or 0, flags=0x08) / frame
-        datagram = 8 + 8 + 14 + inner.size
+        datagram = 8 + 8 + 14 + size
     elif enc.kind == "ipip":
-        payload = inner_pkt
-        datagram = inner.size
+        payload = inner
+        datagram = size
     else:
-        udp = UDP(sport=p.sport or 0, dport=p.dport or 0)
-        payload = udp / Raw(b"\x00" * enc.framing_bytes) / inner_pkt
-        datagram = 8 + enc.framing_bytes + inner.size
+        udp = UDP(sport=outer.sport or 0, dport=outer.dport or 0)
+        payload = udp / Raw(b"\x00" * enc.framing_bytes) / inner
+        datagram = 8 + enc.framing_bytes + size
     if enc.cipher_bytes:
-        from overlaynet.trace.encap import ESP_HEADER
+        from overlaynet.trace.encap import ESP_HEADER, overhead
 
         if enc.kind != "ipip":
             udp.len = datagram
         spi_seq_iv = (0x100).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x00" * (ESP_HEADER - 8)
-        payload = Raw(spi_seq_iv) / payload / Raw(b"\x00" * (enc.cipher_bytes - ESP_HEADER))
-        return _ip(p, payload, proto=50)
-    return _ip(p, payload)
+        esp = enc.overhead_for(size) - overhead(enc.kind, outer.version, enc.framing_bytes)
+        payload = Raw(spi_seq_iv) / payload / Raw(b"\x00" * (esp - ESP_HEADER))
+        return _ip(outer, payload, ident, proto=50)
+    return _ip(outer, payload, ident)
+
+
+def _datagrams(p: Packet, layers: tuple[tuple[Encapsulation, Packet, int | None], ...]) -> list[Any]:
+    """The IP datagrams of ``p``'s layer with, inside, the rest of ``layers`` (innermost
+    first): one, or one tunnel packet per fragment of an inner packet cut before it was
+    encapsulated."""
+    if not layers:
+        return [_ip(p, _l4(p, None))]
+    enc, inner, mtu = layers[-1]
+    pieces = [piece for d in _datagrams(inner, layers[:-1]) for piece in _fragments(d, mtu)]
+    return [_wrap(enc, p, piece, i + 1) for i, piece in enumerate(pieces)]
 
 
 def frames(wire: Wire) -> list[Any]:
-    """The scapy frames on ``wire``: one, or the fragments of its outermost packet."""
-    from scapy.layers.inet import fragment
+    """The scapy frames on ``wire``: one per IP packet (``Wire.frame_sizes`` gives their
+    lengths without scapy)."""
     from scapy.layers.l2 import Ether
 
-    ip = _packet(wire.packet, wire.stack)
     eth = Ether(src=wire.src_mac or _DEFAULT_SRC, dst=wire.dst_mac or _DEFAULT_DST)
-    if wire.fragment_mtu is not None and wire.packet.version == 4 and len(ip) > wire.fragment_mtu:
-        return [eth / piece for piece in fragment(ip, fragsize=(wire.fragment_mtu - 20) // 8 * 8)]
-    return [eth / ip]
+    return [eth / piece for d in _datagrams(wire.packet, wire.layers()) for piece in _fragments(d, wire.fragment_mtu)]
 
 
 def frame_bytes(wire: Wire) -> int:

@@ -242,6 +242,9 @@ class EncapStep(Step):
     layers: tuple[tuple[str, int], ...]
     origin: str = ""
     cipher: str = ""  # what encrypts the tunnel packet ("" when nothing does)
+    #: the inner packet's fragments, each sent in a tunnel packet of its own (empty when the
+    #: inner packet is whole); ``outer_bytes`` and ``wire_bytes`` are then the largest's
+    fragments: tuple[int, ...] = ()
 
     def summary(self) -> str:
         vni = f" VNI {self.vni}" if self.vni is not None else ""
@@ -249,6 +252,17 @@ class EncapStep(Step):
             vni += f", encrypted ({self.cipher})"
         ports = f" UDP {self.outer_sport} → {self.outer_dport}" if self.outer_dport else ""
         layers = " + ".join(f"{n} {b}" for n, b in self.layers)
+        if self.fragments:
+            headers = sum(b for _, b in self.layers)
+            inner = ", ".join(str(n) for n in self.fragments)
+            outer = ", ".join(str(n + self.overhead_bytes) for n in self.fragments)
+            wire = ", ".join(str(n + headers) for n in self.fragments)
+            return (
+                f"{self.encapsulation} encap on {self.dev}{vni}: outer {self.outer_src} → "
+                f"{self.outer_dst}{ports}, one tunnel packet per fragment of the "
+                f"{self.inner_bytes}-byte packet, +{self.overhead_bytes} bytes each "
+                f"({inner} → {outer}; wire frames {wire} = {layers} + inner)"
+            )
         return (
             f"{self.encapsulation} encap on {self.dev}{vni}: outer {self.outer_src} → "
             f"{self.outer_dst}{ports}, +{self.overhead_bytes} bytes "
@@ -266,11 +280,13 @@ class DecapStep(Step):
     outer_src: IPAddress
     outer_dst: IPAddress
     reassembled_from: int = 1  # how many outer fragments were put back together
+    packets: int = 1  # tunnel packets decapsulated: one per fragment of the inner packet
 
     def summary(self) -> str:
         vni = f" VNI {self.vni}" if self.vni is not None else ""
-        frag = f", reassembled from {self.reassembled_from} fragments" if self.reassembled_from > 1 else ""
-        return f"{self.encapsulation} decap on {self.dev}{vni} (outer {self.outer_src} → {self.outer_dst}){frag}"
+        frag = f", reassembled from {self.reassembled_from} fragments" if self.reassembled_from > self.packets else ""
+        each = f", {self.packets} tunnel packets, each an inner fragment" if self.packets > 1 else ""
+        return f"{self.encapsulation} decap on {self.dev}{vni} (outer {self.outer_src} → {self.outer_dst}){frag}{each}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,13 +298,13 @@ class UnderlayStep(Step):
     mtu: int
     from_port: str
     to_port: str
-    frame_bytes: int
+    frame_bytes: int  # the largest frame
+    frames: tuple[int, ...] = ()  # every frame's length, in order (fragments, tunnel packets)
 
     def summary(self) -> str:
-        return (
-            f"segment {self.segment} (MTU {self.mtu}): {self.from_port} → {self.to_port}, "
-            f"{self.frame_bytes}-byte frame"
-        )
+        sizes = self.frames or (self.frame_bytes,)
+        what = f"{sizes[0]}-byte frame" if len(sizes) == 1 else f"{len(sizes)} frames of {', '.join(map(str, sizes))} bytes"
+        return f"segment {self.segment} (MTU {self.mtu}): {self.from_port} → {self.to_port}, {what}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +315,12 @@ class FragmentStep(Step):
     size: int
     fragments: int
     outer: bool = False
+    packets: int = 1  # datagrams cut (tunnel packets each carrying an inner fragment)
 
     def summary(self) -> str:
         which = "outer packet" if self.outer else "packet"
+        if self.packets > 1:
+            return f"{self.packets} {which}s of up to {self.size} bytes > MTU {self.mtu} of {self.dev}: {self.fragments} fragments"
         return f"{which} of {self.size} bytes > MTU {self.mtu} of {self.dev}: {self.fragments} fragments"
 
 

@@ -30,7 +30,6 @@ from overlaynet.trace.encap import (
     ETHERNET,
     esp_transport_bytes,
     flow_source_port,
-    fragment_count,
     ip_header,
     outer_layers,
     overhead,
@@ -101,10 +100,8 @@ def _send_phys(w: Path, f: Flight, ns: NetNamespace, iface: Interface, nexthop: 
         return _unreachable(f, ans.reason, iface.name, ans.origin)
     member = ans.member
     g = f.add(_neighbor_step(nexthop, iface.name, ans)).wire(f"segment {seg.name}", iface.mac, ans.lladdr)
-    frame = f.packet.size + ETHERNET
-    if f.frag_mtu is not None:
-        frame = min(frame, f.frag_mtu + ETHERNET)
-    g = g.add(UnderlayStep(seg.name, seg.mtu, f"{ns.ref}:{iface.name}", f"{member.ns}:{member.iface.name}", frame))
+    frames = tuple(size + ETHERNET for size in f.pieces())
+    g = g.add(UnderlayStep(seg.name, seg.mtu, f"{ns.ref}:{iface.name}", f"{member.ns}:{member.iface.name}", max(frames), frames))
     return w.receive(g.enter(member.ns), member.iface.name)
 
 
@@ -172,12 +169,13 @@ def _frame_encap(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, entry: Fra
     iface = ns.interfaces[fw.tun]
     esp = 0
     if entry.esp_icv:  # ESP in transport mode around the tunnel's UDP datagram
-        datagram = f.packet.size + overhead(entry.encap, entry.peer.version, entry.framing_bytes) - ip_header(entry.peer.version)
+        # (the largest tunnel packet's: one per fragment when the frame is an IP fragment)
+        datagram = max(f.pieces()) + overhead(entry.encap, entry.peer.version, entry.framing_bytes) - ip_header(entry.peer.version)
         esp = esp_transport_bytes(datagram, icv=entry.esp_icv)
     g = f.wire(f"{fw.name} {entry.encap} frame", iface.mac, entry.mac)
     return _encap(w, g, ns, iface, entry.encap, None, entry.peer, sport, entry.port, vni, entry.framing_bytes,
                   entry.origin, inner_dst_mac=entry.mac, tag=src_ident, df=entry.df, cipher=entry.cipher,
-                  cipher_bytes=esp)
+                  cipher_bytes=esp, esp_icv=entry.esp_icv)
 
 
 def _frame_receive(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, in_iface: str) -> list[Trace]:
@@ -185,9 +183,9 @@ def _frame_receive(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, in_iface
     station is local, else relayed toward the station's host."""
     enc, inner, inner_frag = f.stack[-1]
     p = f.packet
-    pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
+    pieces = len(f.pieces()) if f.frag_mtu else 1
     g = f.evolve(packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(
-        DecapStep(enc.kind, f"{fw.tun} ({fw.name})", enc.vni, p.src, p.dst, pieces))
+        DecapStep(enc.kind, f"{fw.tun} ({fw.name})", enc.vni, p.src, p.dst, pieces, len(f.datagrams())))
     entry = fw.station(enc.inner_dst_mac, inner.dst)
     if entry is None:
         reason = f"frame forwarder {fw.name} knows no station {enc.inner_dst_mac or inner.dst}: it drops the frame"
@@ -313,8 +311,13 @@ def _encap(
     df: bool | None = None,
     cipher: str = "",
     cipher_bytes: int = 0,
+    esp_icv: int = 0,
 ) -> list[Trace]:
     inner = f.packet
+    # the kernel encapsulates what the tunnel device was given: each fragment of an inner
+    # packet cut to the device's MTU goes in its own tunnel packet, never fragmented again
+    # unless that packet is itself too big for the underlay
+    pieces = f.pieces()
     src = local
     link_ns = iface.vxlan.link_ns if iface.vxlan is not None else None
     sender = w.dp.namespace(link_ns) if link_ns is not None else ns
@@ -332,12 +335,12 @@ def _encap(
         proto="udp" if kind != "ipip" else "ipip",  # type: ignore[arg-type]  # IP protocol 4
         sport=sport,
         dport=dport,
-        size=inner.size + extra,
+        size=max(pieces) + extra,  # the largest tunnel packet (ESP: ``cipher_bytes`` is its)
         df=df if df is not None else (inner.df if kind == "ipip" else False),  # vxlan/udp: the kernel's default "df unset"
         ttl=inner.ttl if kind == "ipip" else 64,  # ipip inherits; vxlan uses the route hop limit
         tcp_flags=frozenset(),
     )
-    enc = Encapsulation(kind, iface.name, outer, vni, iface.mac, inner_dst_mac, framing, tag, cipher, cipher_bytes)
+    enc = Encapsulation(kind, iface.name, outer, vni, iface.mac, inner_dst_mac, framing, tag, cipher, cipher_bytes, esp_icv)
     step = EncapStep(
         encapsulation=kind,
         dev=iface.name,
@@ -349,10 +352,11 @@ def _encap(
         inner_bytes=inner.size,
         outer_bytes=outer.size,
         overhead_bytes=extra,
-        wire_bytes=inner.size + sum(b for _, b in layers),
+        wire_bytes=max(pieces) + sum(b for _, b in layers),
         layers=layers,
         origin=origin,
         cipher=cipher,
+        fragments=pieces if len(pieces) > 1 else (),
     )
     g = f.evolve(packet=outer, stack=(*f.stack, (enc, inner, f.frag_mtu)), frag_mtu=None).add(step)
     link_ns = iface.vxlan.link_ns if iface.vxlan is not None else None
@@ -428,8 +432,9 @@ def try_decap(w: Path, f: Flight, in_iface: str) -> list[Trace] | None:
             reason = f"the kernel drops the tunnel packet: {mismatch}"
             return [f.drop(Disposition.NO_ROUTE, reason, dev=in_iface)]
         return None
-    pieces = fragment_count(p.size, f.frag_mtu, p.version) if f.frag_mtu else 1
-    step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces)
+    datagrams = f.datagrams()
+    pieces = len(f.pieces()) if f.frag_mtu else 1
+    step = DecapStep(enc.kind, target, enc.vni, p.src, p.dst, pieces, len(datagrams))
     g = f.evolve(packet=inner, stack=f.stack[:-1], frag_mtu=inner_frag).add(step)
     if receiver is not None:
         g, expired = _forwarder_ttl(g, receiver.name, receiver.ttl_decrement, target, "writes it to the TUN")

@@ -23,7 +23,7 @@ from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, Netfilt
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
 from overlaynet.model.base import IPAddress
-from overlaynet.trace.encap import fragment_count
+from overlaynet.trace.encap import fragment_sizes
 from overlaynet.trace.flight import Cont, Flight, Injection, ident
 from overlaynet.trace.model import Disposition, Trace
 from overlaynet.trace.steps import (
@@ -388,9 +388,13 @@ class Walker:
             too_big = self._frag_needed(f, ns, dev)
             if too_big is not None:
                 return [too_big]
+            # a datagram reassembled by conntrack is cut again to the largest fragment it
+            # came in (``frag_max_size``), or to this MTU if that is smaller
             mtu = min(iface.mtu, f.frag_mtu or iface.mtu)
-            count = fragment_count(p.size, mtu, p.version)
-            f = f.evolve(frag_mtu=mtu).add(FragmentStep(dev, iface.mtu, p.size, count, outer=bool(f.stack)))
+            datagrams = f.datagrams()
+            count = sum(len(fragment_sizes(d, mtu, p.version)) for d in datagrams)
+            step = FragmentStep(dev, iface.mtu, p.size, count, outer=bool(f.stack), packets=len(datagrams))
+            f = f.evolve(frag_mtu=mtu).add(step)
         nexthop = route.via if route.via is not None else p.dst
         return send_on_device(self, f, ns, iface, route, nexthop)
 

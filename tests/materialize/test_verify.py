@@ -43,10 +43,11 @@ def test_flannel_vxlan_three_nodes_two_racks_agrees_with_the_kernel(run_id: str)
     ttls = {(c.src, c.dst): int(c.kernel) for c in _by(report, "ttl")}
     assert len(ttls) == 30
     assert all(ttl == (64 if node_of[a] == node_of[b] else 62) for (a, b), ttl in ttls.items())
-    # the underlay shows each cross-node echo and reply as one VXLAN frame of 84 + 64 bytes
+    # the underlay shows each cross-node echo and reply as a VXLAN frame of 84 + 64 bytes
     wire = _by(report, "wire_bytes")
-    assert Counter(c.kernel for c in wire) == Counter({"148": 48, "no frame": 12})
-    assert all(c.detail.endswith("vxlan wire_bytes") for c in wire if c.kernel == "148")
+    # (one frame per segment crossed: twice between the racks, through `core`)
+    assert Counter(c.kernel for c in wire) == Counter({"148": 16, "2×148": 32, "no frame": 12})
+    assert all(c.detail.endswith("vxlan wire_bytes") for c in wire if c.kernel != "no frame")
     # DF one byte above the tracer's path MTU: refused with the MTU of the sender's eth0,
     # 1450 on rack-a (1500 − 50) and 8950 on rack-b (9000 − 50); one byte less is answered
     frag = _by(report, "frag_needed")
@@ -125,3 +126,47 @@ def test_flannel_udp_paths_are_not_comparable(run_id: str, tmp_path: Path) -> No
     assert (reach.check, reach.agree, reach.tracer) == ("reach", None, "DELIVERED, reply DELIVERED")
     assert "flannel0" in reach.detail and not report.ok and report.compared == 0
     assert any(s.object == "tun flannel0" for s in report.skipped)
+
+
+SHIPPED = Path(__file__).parents[2] / "topologies"
+
+
+def test_a_4000_byte_echo_on_the_demo_agrees_frame_by_frame(run_id: str) -> None:
+    # issue 13: 4000 bytes without DF leave the pod in fragments of 1444, 1444 and 1152
+    # bytes; flannel.1 wraps each in a VXLAN packet of its own (1508, 1508, 1216-byte
+    # frames), which nothing fragments again; the tracer used to fragment one 4050-byte
+    # VXLAN packet instead (32 disagreements)
+    network = assemble(load_cluster([SHIPPED / "demo.yaml"]))
+    node_of = {p.key: p.node for p in network.cluster.pods}
+    report = verify(network, run_id=run_id, size=4000, mtu=False)
+    assert report.disagreements == [], "\n".join(map(str, report.disagreements))
+    assert report.ok and report.pairs == 20
+    racks = {"node-1": "a", "node-2": "a", "node-3": "b"}
+    for c in _by(report, "wire_bytes"):
+        a, b = node_of[c.src], node_of[c.dst]
+        want = "no frame" if a == b else "2×1508, 1216" if racks[a] == racks[b] else "4×1508, 2×1216"
+        assert (c.tracer, c.kernel) == (want, want), c
+
+
+def test_echo_frames_follow_fragments_into_and_out_of_tunnels() -> None:
+    from overlaynet.materialize.probe import DecodedFrame
+    from overlaynet.materialize.verify import echo_frames
+
+    def frame(length: int, outer: tuple[str, str, int, int], inner: tuple[str, str, int, int] | None,
+              proto: str = "icmp", icmp: int | None = None) -> DecodedFrame:
+        src, dst, ident, offset = inner or outer
+        return DecodedFrame(length, 0, outer[0], outer[1], None, None, src, dst, 0, proto, outer[2], outer[3],
+                            ident, offset, icmp)
+
+    tunnel = ("192.168.10.11", "192.168.20.13")
+    frames = [
+        frame(1508, (*tunnel, 7, 0), ("10.244.0.2", "10.244.2.3", 1, 0), icmp=8),  # first inner fragment
+        frame(1508, (*tunnel, 8, 0), ("10.244.0.2", "10.244.2.3", 1, 178)),  # a later inner fragment
+        frame(1410, (*tunnel, 9, 0), ("10.244.0.2", "10.244.2.3", 1, 356)),  # ... whose tunnel packet is cut
+        frame(132, (*tunnel, 9, 172), None, proto="udp"),  # the tunnel packet's later fragment
+        frame(98, ("10.244.2.3", "10.244.0.2", 5, 0), None, icmp=0),  # a plain echo reply
+        frame(98, ("10.244.2.3", "10.244.0.2", 6, 0), None, icmp=3),  # not an echo
+        frame(60, (*tunnel, 10, 172), None, proto="udp"),  # nobody's fragment
+    ]
+    assert echo_frames(frames) == {("10.244.0.2", "10.244.2.3", 8): [1508, 1508, 1410, 132],
+                                   ("10.244.2.3", "10.244.0.2", 0): [98]}

@@ -20,6 +20,8 @@ def sample(annotation: str) -> object:
         return (("web.default.svc.cluster.local.", "A", "NOERROR"),)
     if annotation.startswith("tuple[tuple[str, int]"):
         return (("Ethernet", 14),)
+    if annotation.startswith("tuple[int"):
+        return (1444, 1152)
     if annotation.startswith("tuple[IPAddress, int"):
         return (ip_address("10.0.0.1"), 80)
     if annotation.startswith("tuple[IPAddress"):

@@ -62,3 +62,20 @@ def test_wire_bytes_equal_the_scapy_frame(kind: str, proto: str, size: int) -> N
     assert frame_bytes(wire) == size + sum(b for _, b in outer_layers(kind, 4, framing))
     plain = Wire("veth", inner)
     assert frame_bytes(plain) == size + 14
+
+
+@pytest.mark.parametrize("size", [4000, 4002, 4006])
+def test_inner_fragments_each_get_their_own_tunnel_packet_and_esp_padding(size: int) -> None:
+    # VXLAN + ESP (Weave fastdp encrypted): each fragment is wrapped on its own, and ESP pads
+    # each tunnel packet to its own alignment
+    from overlaynet.trace.encap import esp_transport_bytes, fragment_sizes
+    from overlaynet.trace.pcap import frames
+
+    inner = Packet(A("10.32.0.2"), A("10.40.0.1"), "icmp", size=size, icmp_type=8)
+    pieces = fragment_sizes(size, 1376)
+    esp = [esp_transport_bytes(n + 50 - 20, icv=16) for n in pieces]
+    outer = Packet(A("192.168.10.11"), A("192.168.20.13"), "udp", 40001, 6784, max(pieces) + 50 + max(esp))
+    enc = Encapsulation("vxlan", "vxlan-6784", outer, 1, cipher="esp", cipher_bytes=esp[0], esp_icv=16)
+    wire = Wire("segment", outer, ((enc, inner),), stack_fragment_mtus=(1376,))
+    assert wire.frame_sizes() == tuple(n + 50 + e + 14 for n, e in zip(pieces, esp, strict=True))
+    assert tuple(len(f) for f in frames(wire)) == wire.frame_sizes()

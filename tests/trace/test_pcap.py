@@ -84,3 +84,34 @@ def test_cli_pcap_option_writes_a_decodable_file(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     rows = tshark(out)
     assert sum(1 for r in rows if ":vxlan:" in r[1]) == 4  # two segments each way
+
+
+def test_inner_fragments_travel_in_tunnel_packets_of_their_own(demo: Network, tmp_path: Path) -> None:
+    # 4000 bytes without DF: the pod cuts it to MTU 1450 and flannel.1 encapsulates each
+    # fragment, as the kernel does: 1508, 1508 and 1216-byte VXLAN frames on each rack, no
+    # outer fragment (before, the pcap held fragments of a 4050-byte VXLAN packet)
+    t = run(demo, demo_request(demo, proto="icmp", size=4000)).forward.trace
+    path = tmp_path / "inner.pcap"
+    assert write_pcap(path, [t]) == sum(len(w.frame_sizes()) for w in t.wires)
+    rows = tshark(path)
+    assert not [r for r in rows if "malformed" in r[1]]
+    vx = [r for r in rows if ":vxlan:eth:ethertype:ip:" in r[1]]
+    assert [r[0] for r in vx] == [1508, 1508, 1216] * 2
+    # tshark puts the inner fragments back together: the last one shows the echo
+    assert [":icmp" in r[1] for r in vx] == [False, False, True] * 2
+    assert all(":vxlan:" in r[1] for r in rows if r[0] > 1458)
+
+
+@pytest.mark.parametrize(("rack_b_mtu", "size"), [(1500, 4000), (1400, 4000), (1400, 1450), (1500, 84)])
+def test_every_written_frame_has_the_length_the_tracer_computes(rack_b_mtu: int, size: int) -> None:
+    from dataclasses import replace
+
+    from overlaynet.trace.pcap import frames
+
+    cluster = load([demo_topology()]).cluster
+    segs = tuple(replace(s, mtu=rack_b_mtu) if s.name == "rack-b" else s for s in cluster.underlay.segments)
+    net = assemble(replace(cluster, underlay=replace(cluster.underlay, segments=segs)))
+    t = run(net, demo_request(net, proto="icmp", size=size)).forward.trace
+    assert t.wires
+    for wire in t.wires:
+        assert tuple(len(f) for f in frames(wire)) == wire.frame_sizes(), wire.link
