@@ -149,7 +149,17 @@ def _create_vxlan(state: ApplyState, ref: NsRef, iface: Interface) -> None:
         kwargs["vxlan_link"] = state.index(nsname, state.ifname(ref, info.dev))
     if info.gbp:
         kwargs["vxlan_gbp"] = True
-    state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=state.ifname(ref, iface.name), kind="vxlan", **kwargs)
+    if iface.proxy_arp:  # a VXLAN device answers ARP from its neighbour table (``proxy``)
+        kwargs["vxlan_proxy"] = 1
+    name = state.ifname(ref, iface.name)
+    home = state.ns_names.get(info.link_ns) if info.link_ns is not None and info.link_ns != ref else None
+    if home is None:
+        state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=name, kind="vxlan", **kwargs)
+        return
+    # created in the namespace its socket belongs to, then moved (Docker overlay's vxlan0:
+    # libnetwork creates it in the host namespace and moves it into the network's sandbox)
+    state.call(home, obj, state.ipr(home).link, "add", ifname=name, kind="vxlan", **kwargs)
+    state.call(home, f"{obj} -> {nsname}", state.ipr(home).link, "set", index=state.index(home, name), net_ns_fd=nsname)
 
 
 def _create_ipip(state: ApplyState, ref: NsRef, iface: Interface) -> None:

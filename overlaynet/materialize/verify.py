@@ -421,11 +421,16 @@ def _compare_mtu(pair: _Pair) -> list[Comparison]:
     # where the error arises: the sender's own stack (EMSGSIZE) or a host on the path (ICMP)
     where = t.hops[-1].ns if t.hops else None
     local = where == pair.src
+    # the address the ICMP error comes from, when the tracer names it (a bridged VXLAN port
+    # answers in the inner destination's name): then the kernel's sender must match it
+    icmp_from = getattr(drop, "icmp_from", None)
+    if icmp_from is not None:
+        local = False
     said = (f"{t.disposition} mtu {want_mtu} at size {pair.pmtu + 1}" if pair.pmtu is not None else "?") + \
-        (" (local)" if local else f" (from {where.host if where else '?'})")
+        (" (local)" if local else f" (from {icmp_from if icmp_from is not None else where.host if where else '?'})")
     got = f"{big.status} mtu {big.mtu}" + (" (local)" if big.local else f" (from {big.reply_from})")
     agree = (t.disposition.value == "FRAG_NEEDED" and big.status == "frag_needed" and big.mtu == want_mtu
-             and big.local == local)
+             and big.local == local and (icmp_from is None or big.reply_from == str(icmp_from)))
     return [
         Comparison("frag_needed", a, b, said, got, agree, big.message),
         Comparison("fits", a, b, f"DELIVERED at size {pair.pmtu} DF", f"{fits.status} at size {fits.size}",

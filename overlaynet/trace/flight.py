@@ -14,6 +14,7 @@ from typing import Protocol
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
+from overlaynet.model.base import IPAddress
 from overlaynet.trace.encap import fragment_sizes
 from overlaynet.trace.model import Disposition, Encapsulation, Hop, Trace, Wire, datagram_sizes
 from overlaynet.trace.steps import DropStep, Step, WarningStep
@@ -90,10 +91,12 @@ class Flight:
         size: int | None = None,
         mtu: int | None = None,
         origin: str = "",
+        icmp_from: IPAddress | None = None,
     ) -> Trace:
         """End here without delivery: ``steps`` (the route or rule that decided), then the
         ``DropStep`` saying why (``detail`` when its words differ from the trace's reason)."""
-        why = DropStep(disposition, reason if detail is None else detail, dev=dev, size=size, mtu=mtu, origin=origin)
+        why = DropStep(disposition, reason if detail is None else detail, dev=dev, size=size, mtu=mtu, origin=origin,
+                       icmp_from=icmp_from)
         return self.end(disposition, reason, *steps, why)
 
     def end(self, disposition: Disposition, reason: str, *steps: Step) -> Trace:

@@ -348,6 +348,9 @@ class DropStep(Step):
     size: int | None = None
     mtu: int | None = None
     origin: str = ""
+    #: who sends the ICMP error back, when the tracer knows the address (a bridged VXLAN
+    #: port answers in the inner destination's name); None: the dropping hop itself
+    icmp_from: IPAddress | None = None
 
     def summary(self) -> str:
         origin = f" [{self.origin}]" if self.origin else ""

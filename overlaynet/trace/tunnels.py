@@ -258,7 +258,8 @@ def _bridged_pmtu(w: Path, f: Flight, ns: NetNamespace, iface: Interface, remote
         f"{iface.master} to {p.src}, whose kernel then caches path MTU {room} (the next DF send fails with EMSGSIZE); "
         f"kernels before 5.9, or ICMP filtered on the way back, drop it silently"
     )
-    return f.drop(Disposition.FRAG_NEEDED, reason, dev=iface.name, size=p.size, mtu=room, origin=iface.origin)
+    return f.drop(Disposition.FRAG_NEEDED, reason, dev=iface.name, size=p.size, mtu=room, origin=iface.origin,
+                  icmp_from=p.dst)
 
 
 def _send_tun(w: Path, f: Flight, ns: NetNamespace, iface: Interface) -> list[Trace]:
