@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from overlaynet.network import assemble
 from overlaynet.materialize.verify import verify
+from overlaynet.network import assemble
 from overlaynet.topology import load_cluster
 
 pytestmark = [pytest.mark.root, pytest.mark.tshark]
