@@ -28,8 +28,8 @@ from overlaynet.model import (
     Pod,
     PolicyRule,
 )
-from overlaynet.model.calico_policy import CalicoPolicy, cluster_policies
-from overlaynet.model.calico_policy import decide as calico_decide
+from overlaynet.policy.calico import CalicoPolicy, cluster_policies
+from overlaynet.policy.calico import decide as calico_decide
 
 RouteFn = Callable[[Pod, Pod], bool]
 

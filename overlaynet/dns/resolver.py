@@ -514,17 +514,3 @@ def default_serial(cluster: Cluster) -> int:
         except ValueError:
             continue
     return newest or 1
-
-
-
-_CLIENT_NAMES = frozenset({"ClientResolution", "Query", "client_resolve", "resolv_conf"})
-
-
-def __getattr__(name: str) -> Any:
-    """The client's view lives in client.py (it builds on Resolver); it is reachable from
-    here too, for callers that think of it as part of the resolver."""
-    if name in _CLIENT_NAMES:
-        from overlaynet.dns import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -123,12 +123,6 @@ def test_unknown_pod(cluster: Cluster) -> None:
         client_resolve(cluster, "default/ghost", "web")
 
 
-def test_reachable_from_resolver_module() -> None:
-    from overlaynet.dns import resolver
-
-    assert resolver.client_resolve is client_resolve
-
-
 def test_resolver_is_reused_for_the_same_cluster() -> None:
     from overlaynet.dns.client import shared_resolver
 

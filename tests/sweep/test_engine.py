@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.sweep import FlowFilter, TopologySource, run_sweep
 from overlaynet.sweep.engine import chunks
 from overlaynet.sweep.task import network_for
-from overlaynet.network.request import TraceRequest, run
 
 DEMO = "topologies/demo.yaml"
 

@@ -19,7 +19,7 @@ from overlaynet.drivers.calico.ipam import Assignment, CalicoIPAM
 from overlaynet.drivers.calico.options import OVERHEAD, CalicoOptions, parse_options
 from overlaynet.errors import DriverOptionError
 from overlaynet.model import Cluster, IPAddress, IPNetwork, Node
-from overlaynet.model.calico_policy import CalicoPolicy, cluster_policies
+from overlaynet.policy.calico import CalicoPolicy, cluster_policies
 
 __all__ = ["CalicoDriver", "CalicoOptions"]
 

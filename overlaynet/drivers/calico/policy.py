@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.model import Cluster, Pod
-from overlaynet.model.calico_policy import (
+from overlaynet.policy.calico import (
     CalicoPolicy,
     CalicoRule,
     EntityRule,

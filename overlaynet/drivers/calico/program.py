@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from overlaynet.dataplane.ir import (
     Address,
@@ -23,10 +23,32 @@ from overlaynet.dataplane.ir import (
     VxlanInfo,
 )
 from overlaynet.dataplane.netfilter import ChainRole
-from overlaynet.model import IPAddress, IPNetwork, Node, Pod
+from overlaynet.drivers.calico.bgp import BGPState
+from overlaynet.drivers.calico.ipam import CalicoIPAM
+from overlaynet.drivers.calico.options import CalicoOptions
+from overlaynet.model import Cluster, IPAddress, IPNetwork, Node, Pod
+from overlaynet.policy.calico import CalicoPolicy
 
-if TYPE_CHECKING:
-    from overlaynet.drivers.calico import CalicoDriver
+
+class CalicoAgent(Protocol):
+    """What programming a node needs of the driver (``CalicoDriver`` is one): its options,
+    IPAM, BGP state, policies and tunnel addresses, and its MTU arithmetic."""
+
+    cluster: Cluster
+    ipam: CalicoIPAM
+    tunnel_ips: dict[str, IPAddress]
+
+    @property
+    def opts(self) -> CalicoOptions: ...
+    @property
+    def pools(self) -> tuple[IPNetwork, ...]: ...
+    @property
+    def bgp(self) -> BGPState: ...
+    @property
+    def policies(self) -> list[CalicoPolicy]: ...
+    def overhead(self, node: Node) -> int: ...
+    def pod_mtu(self, node: Node) -> int: ...
+    def _underlay_mtu(self, node: Node) -> int: ...
 
 #: ``Chain.origin`` of every chain Felix writes
 FELIX = "calico-felix"
@@ -54,7 +76,7 @@ def same_subnet(a: Node, b: Node) -> bool:
     return a.segment == b.segment
 
 
-def program_node(driver: CalicoDriver, dp: Dataplane, node: Node) -> None:
+def program_node(driver: CalicoAgent, dp: Dataplane, node: Node) -> None:
     opts = driver.opts
     root = dp.namespaces[NsRef.root(node.name)]
     underlay_mtu = driver._underlay_mtu(node)
@@ -154,7 +176,7 @@ def _program_pod(dp: Dataplane, root: NetNamespace, node: Node, pod: Pod, mtu: i
         )
 
 
-def _program_remote_routes(driver: CalicoDriver, root: NetNamespace, node: Node) -> None:
+def _program_remote_routes(driver: CalicoAgent, root: NetNamespace, node: Node) -> None:
     opts = driver.opts
     cluster = driver.cluster
     if opts.encapsulation == "vxlan":
@@ -189,7 +211,7 @@ def root_diag(ns: NetNamespace) -> list[str]:
 
 
 def _route_to(
-    driver: CalicoDriver,
+    driver: CalicoAgent,
     root: NetNamespace,
     node: Node,
     other: Node,
@@ -250,7 +272,7 @@ def _merge(root: NetNamespace, payload: str, label: str, roles: Mapping[str, Cha
                 target.compiled = None
 
 
-def _program_policy(driver: CalicoDriver, root: NetNamespace, node: Node) -> None:
+def _program_policy(driver: CalicoAgent, root: NetNamespace, node: Node) -> None:
     from overlaynet.drivers.calico.policy import render_node_policy
 
     local = [(p, veth_name(p)) for p in driver.cluster.pods_on(node.name) if p.ips and not p.host_network]
@@ -258,7 +280,7 @@ def _program_policy(driver: CalicoDriver, root: NetNamespace, node: Node) -> Non
     _merge(root, payload, "<calico felix policy>", roles)
 
 
-def _program_nat_outgoing(driver: CalicoDriver, root: NetNamespace) -> None:
+def _program_nat_outgoing(driver: CalicoAgent, root: NetNamespace) -> None:
     """natOutgoing: masquerade pod traffic that leaves every pool (Felix's cali-nat-outgoing,
     written with -s/-d where Felix uses its ipam-pools ipsets)."""
     if not driver.opts.nat_outgoing:

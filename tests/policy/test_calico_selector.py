@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from overlaynet.model.calico_selector import SelectorError, parse
+from overlaynet.policy.calico_selector import SelectorError, parse
 
 LABELS = {"app": "web", "tier": "frontend", "env": "prod", "version": "v1.2"}
 

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from overlaynet.errors import Diagnostic, SelectorError, TopologyError
 from overlaynet.model.base import IPAddress, IPNetwork, LabelSelector, Source
-from overlaynet.model.calico_selector import All, Expr, parse
 from overlaynet.model.cluster import Cluster
 from overlaynet.model.policy import NetworkPolicy, PolicyPeer, PolicyPort, PolicyRule
 from overlaynet.model.workloads import Pod
+from overlaynet.policy.calico_selector import All, Expr, parse
 
 Action = Literal["Allow", "Deny", "Log", "Pass"]
 Direction = Literal["Ingress", "Egress"]
