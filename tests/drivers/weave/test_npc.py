@@ -9,13 +9,13 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 
-from overlaynet.assemble import assemble
 from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.model import Cluster, FrozenDict, NetworkSpec
+from overlaynet.network import assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.testing.strategies import clusters
 from overlaynet.topology import load_cluster
-from overlaynet.trace.request import TraceRequest, run
 from overlaynet.trace.steps import PolicyStep
 
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "topologies"
