@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := iproute2 iptables ipset etcd-server bind9-dnsutils bind9-utils tshark dnsperf nsd
+DEB_PACKAGES := iproute2 iptables ipset etcd-server bind9-dnsutils bind9-utils tshark dnsperf nsd chromium prometheus
 
 .PHONY: demo test venv venv-test system-packages lint typecheck bench clean
 

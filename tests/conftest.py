@@ -38,6 +38,8 @@ _CHECKS = {
     "tshark": lambda: None if shutil.which("tshark") else "needs tshark (Debian tshark)",
     "bind9utils": lambda: None if shutil.which("named-checkzone") else "needs named-checkzone (Debian bind9-utils)",
     "ipset": lambda: None if shutil.which("ipset") else "needs ipset (Debian ipset)",
+    "chromium": lambda: None if shutil.which("chromium") else "needs a headless browser (Debian chromium)",
+    "prometheus": lambda: None if shutil.which("prometheus") else "needs prometheus (Debian prometheus)",
 }
 _cache: dict[str, str | None] = {}
 

@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "kv": "kv:kv",
     "scenario": "scenario:scenario",
     "sweep": "sweep:sweep",
+    "ui": "web:ui",
+    "report": "web:report",
 }
 
 
