@@ -6,6 +6,8 @@ from __future__ import annotations
 from ipaddress import ip_address, ip_interface
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overlaynet.dataplane.netfilter.hostaddr import HostAddresses, parse_iface
 
@@ -56,3 +58,25 @@ def test_extra_addresses_come_after_the_named_interfaces_in_their_order() -> Non
 def test_parse_iface_names_what_is_wrong(text: str, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         parse_iface(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 250), st.sampled_from([8, 16, 24, 32])),
+                min_size=1, max_size=6),
+       st.integers(0, 3), st.integers(1, 250))
+def test_masquerade_source_is_a_primary_address_of_the_interface(addrs: list[tuple[int, int, int]],
+                                                                  subnet: int, last: int) -> None:
+    """Whatever was added in whatever order: the source is one of the out-interface's
+    primary addresses (never a secondary one), one whose subnet holds the next hop when
+    there is such an address."""
+    given_addrs = tuple(ip_interface(f"10.{s}.0.{h}/{plen}") for s, h, plen in addrs)
+    h = HostAddresses.build([("eth0", given_addrs)])
+    nexthop = ip_address(f"10.{subnet}.0.{last}")
+    primaries = h.primaries("eth0", 4)
+    source = h.masquerade_source("eth0", 4, nexthop)
+    assert source in [p.ip for p in primaries]
+    on_link = [p.ip for p in primaries if nexthop in p.network]
+    assert source == (on_link[0] if on_link else primaries[0].ip)
+    secondaries = [a for i, a in enumerate(given_addrs)
+                   if any(b.network == a.network for b in given_addrs[:i]) and a not in given_addrs[:i]]
+    assert all(a not in primaries for a in secondaries)
