@@ -53,7 +53,7 @@ class Node:
     segment: str
     labels: Labels = EMPTY_LABELS
     pod_cidrs: tuple[IPNetwork, ...] = ()
-    extra_ips: tuple[IPAddress, ...] = ()
+    extra_ips: tuple[IPAddress, ...] = ()  # more addresses of the host (on eth0), e.g. a second InternalIP
     pod_cidrs_allocated: bool = False  # True when the default IPAM chose ``pod_cidrs``
     source: Source | None = field(default=None, compare=False)
 
@@ -81,12 +81,22 @@ class DNSSpec:
     upstreams: tuple[str, ...] = ()
 
 
+DetectLocalMode = Literal["ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"]
+DETECT_LOCAL_MODES: tuple[DetectLocalMode, ...] = ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix")
+
+
 @dataclass(frozen=True, slots=True)
 class KubeProxySpec:
+    """kube-proxy's settings (KubeProxyConfiguration / its flags) shared by every node."""
+
     mode: Literal["iptables"] = "iptables"
     masquerade_all: bool = False
-    cluster_cidrs: tuple[IPNetwork, ...] = ()  # empty: the pod CIDRs
+    cluster_cidrs: tuple[IPNetwork, ...] | None = None  # None: the pod CIDRs; (): none configured
     nodeport_addresses: tuple[IPNetwork, ...] = ()
+    nodeport_primary: bool = False  # nodePortAddresses: [primary]
+    detect_local_mode: DetectLocalMode = "ClusterCIDR"
+    bridge_interface: str = ""  # detectLocal.bridgeInterface (--pod-bridge-interface)
+    interface_name_prefix: str = ""  # detectLocal.interfaceNamePrefix (--pod-interface-name-prefix)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,14 @@ from overlaynet.model import (
     DNSSpec,
     FrozenDict,
     IPAddress,
+    IPNetwork,
     KubeProxySpec,
     KVSpec,
     NetworkSpec,
     Router,
     Segment,
 )
+from overlaynet.model.cluster import DETECT_LOCAL_MODES
 from overlaynet.topology import fields as f
 from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, frozen_plain
@@ -26,7 +28,7 @@ SPEC_FIELDS = (
     "domain", "podCIDR", "serviceCIDR", "serviceNodePortRange", "dns", "kubeProxy", "network",
     "kv", "underlay", "nodes",
 )
-NODE_FIELDS = ("name", "ip", "labels", "podCIDR", "podCIDRs", "segment")
+NODE_FIELDS = ("name", "ip", "addresses", "labels", "podCIDR", "podCIDRs", "segment")
 MIN_MTU, MAX_MTU = 68, 65535
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -59,14 +61,32 @@ def _dns(ctx: Ctx, y: Y | None) -> DNSSpec:
 
 
 def _kube_proxy(ctx: Ctx, y: Y | None) -> KubeProxySpec:
-    m = f.mapping(ctx, y, ("mode", "masqueradeAll", "clusterCIDR", "nodePortAddresses"), what="a kubeProxy mapping")
+    """``spec.kubeProxy``: KubeProxyConfiguration's fields (``clusterCIDR``, ``detectLocalMode``,
+    ``detectLocal: {bridgeInterface, interfaceNamePrefix}``, ``nodePortAddresses``)."""
+    keys = ("mode", "masqueradeAll", "clusterCIDR", "nodePortAddresses", "detectLocalMode", "detectLocal")
+    m = f.mapping(ctx, y, keys, what="a kubeProxy mapping")
     if not m:
         return KubeProxySpec()
     mode = f.choice(ctx, m.get("mode"), ("iptables",)) or "iptables"
     masq = f.boolean(ctx, m.get("masqueradeAll")) or False
-    cluster_cidrs = f.cidr_list(ctx, m.get("clusterCIDR"), "a cluster CIDR")
-    npa = f.cidr_list(ctx, m.get("nodePortAddresses"), "a node port address CIDR")
-    return KubeProxySpec(mode, masq, cluster_cidrs, npa)  # type: ignore[arg-type]
+    cidr_y = m.get("clusterCIDR")
+    cluster_cidrs: tuple[IPNetwork, ...] | None = None
+    if cidr_y is not None and cidr_y.value in ("", []):
+        cluster_cidrs = ()  # configured empty: kube-proxy detects no local traffic
+    elif cidr_y is not None and cidr_y.value is not None:
+        cluster_cidrs = f.cidr_list(ctx, cidr_y, "a cluster CIDR")
+    npa_y = m.get("nodePortAddresses")
+    npa_items = [] if npa_y is None or npa_y.value is None else (npa_y.value if isinstance(npa_y.value, list) else [npa_y])
+    primary = [getattr(i, "value", None) for i in npa_items] == ["primary"]
+    npa = () if primary else f.cidr_list(ctx, npa_y, "a node port address CIDR (or the word primary)")
+    detect = f.choice(ctx, m.get("detectLocalMode"), DETECT_LOCAL_MODES) or "ClusterCIDR"
+    dm = f.mapping(ctx, m.get("detectLocal"), ("bridgeInterface", "interfaceNamePrefix"), what="a detectLocal mapping") or {}
+    bridge = f.string(ctx, dm.get("bridgeInterface"), "an interface name") or ""
+    prefix = f.string(ctx, dm.get("interfaceNamePrefix"), "an interface name prefix") or ""
+    needs = {"BridgeInterface": ("bridgeInterface", bridge), "InterfaceNamePrefix": ("interfaceNamePrefix", prefix)}
+    if detect in needs and not needs[detect][1]:
+        ctx.error(m["detectLocalMode"], f"detectLocalMode {detect} needs detectLocal.{needs[detect][0]}")
+    return KubeProxySpec(mode, masq, cluster_cidrs, npa, primary, detect, bridge, prefix)  # type: ignore[arg-type]
 
 
 def _network(ctx: Ctx, y: Y | None) -> NetworkSpec:
@@ -173,7 +193,11 @@ def _nodes(ctx: Ctx, y: Y | None) -> list[NodeEntry]:
         ctx.remember(("node", name, "ip"), ip_y)
         ctx.remember(("node", name, "podCIDR"), nm.get("podCIDRs") or nm.get("podCIDR"))
         ctx.remember(("node", name, "segment"), nm.get("segment"))
-        out.append(NodeEntry(name, addr, f.label_map(ctx, nm.get("labels")), cidrs, segment, (), ctx.source(item)))
+        # more addresses of the host (a second InternalIP, another interface's): NodePorts
+        # answer on those inside kube-proxy's nodePortAddresses
+        extra = tuple(a for a in (f.ip(ctx, y_, "a node address") for y_ in f.seq(ctx, nm.get("addresses"), "a list of addresses"))
+                      if a is not None and a != addr)
+        out.append(NodeEntry(name, addr, f.label_map(ctx, nm.get("labels")), cidrs, segment, extra, ctx.source(item)))
     return out
 
 

@@ -107,10 +107,18 @@ def _cluster(c: Cluster) -> dict[str, Any]:
     if c.dns.upstreams:
         dns["upstreams"] = list(c.dns.upstreams)
     kp: dict[str, Any] = {"mode": c.kube_proxy.mode, "masqueradeAll": c.kube_proxy.masquerade_all}
-    if c.kube_proxy.cluster_cidrs:
+    if c.kube_proxy.cluster_cidrs is not None:
         kp["clusterCIDR"] = _strs(c.kube_proxy.cluster_cidrs)
     if c.kube_proxy.nodeport_addresses:
         kp["nodePortAddresses"] = _strs(c.kube_proxy.nodeport_addresses)
+    if c.kube_proxy.nodeport_primary:
+        kp["nodePortAddresses"] = ["primary"]
+    if c.kube_proxy.detect_local_mode != "ClusterCIDR":
+        kp["detectLocalMode"] = c.kube_proxy.detect_local_mode
+    detect = {k: v for k, v in (("bridgeInterface", c.kube_proxy.bridge_interface),
+                                ("interfaceNamePrefix", c.kube_proxy.interface_name_prefix)) if v}
+    if detect:
+        kp["detectLocal"] = detect
     kv: dict[str, Any] = {"backend": c.kv.backend}
     if c.kv.endpoints:
         kv["endpoints"] = list(c.kv.endpoints)

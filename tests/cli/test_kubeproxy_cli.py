@@ -130,3 +130,51 @@ def test_ipv6_proxier(tmp_path: Path) -> None:
     assert "-d fd00:30::41 --dport 80" in out and "--to-destination [fd00:10::1]:80" in out
     assert "! -s fd00:10::/64 -j KUBE-MARK-MASQ" in out
     assert "172.30.0.41" not in out
+
+
+def test_detect_local_modes_on_the_command_line(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    base = (str(f), "--node", "n1", "--node-ip", "192.168.0.2")
+    masq = "-d 172.30.0.41 --dport 80 {} -j KUBE-MARK-MASQ"
+    code, out, err = _run(*base, "--detect-local-mode", "BridgeInterface", "--pod-bridge-interface", "cbr0")
+    assert code == 0, err
+    assert masq.format("! -i cbr0") in out
+    code, out, err = _run(*base, "--detect-local-mode", "InterfaceNamePrefix", "--pod-interface-name-prefix", "veth")
+    assert code == 0, err
+    assert masq.format("! -i veth+") in out
+    code, out, err = _run(*base, "--cluster-cidr", "")  # no cluster CIDR: no local-traffic detection
+    assert code == 0, err
+    assert "KUBE-MARK-MASQ" not in "".join(line for line in out.splitlines() if line.startswith("-A KUBE-SVC-"))
+
+
+def test_detect_local_mode_errors_exit_2(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    base = (str(f), "--node", "n1", "--node-ip", "192.168.0.2")
+    code, _, err = _run(*base, "--detect-local-mode", "BridgeInterface")
+    assert code == 2 and "needs a bridge interface (--pod-bridge-interface)" in err and "Traceback" not in err
+    code, _, err = _run(*base, "--detect-local-mode", "NodeCidr")
+    assert code == 2 and "'NodeCidr' is not one of" in err
+
+
+def test_node_addresses_for_nodeport_addresses(tmp_path: Path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(MANIFESTS)
+    code, out, err = _run(str(f), "--node", "n1", "--node-ip", "192.168.0.2", "--node-address", "10.0.0.5",
+                          "--node-address", "172.17.0.1", "--nodeport-addresses", "10.0.0.0/8,192.168.0.0/16")
+    assert code == 0, err
+    tails = [line.rsplit('" ', 1)[1] for line in out.splitlines() if line.endswith("-j KUBE-NODEPORTS")]
+    assert tails == ["-d 10.0.0.5 -j KUBE-NODEPORTS", "-d 192.168.0.2 -j KUBE-NODEPORTS"]
+    code, _, err = _run(str(f), "--node", "n1", "--node-ip", "192.168.0.2", "--node-address", "nope")
+    assert code == 2 and "--node-address: 'nope' is not an IP address" in err
+
+
+def test_a_topologys_host_interfaces_count_for_nodeport_addresses() -> None:
+    """With pods, the node's interface addresses are those the network driver creates too
+    (flannel's cni0 gateway and flannel.1 address on node-1)."""
+    demo = ROOT / "topologies" / "demo.yaml"
+    code, out, err = _run(str(demo), "--node", "node-1", "--nodeport-addresses", "10.244.0.0/16")
+    assert code == 0, err
+    tails = sorted(line.rsplit(" -d ", 1)[1] for line in out.splitlines() if line.endswith("-j KUBE-NODEPORTS"))
+    assert tails and all(t.startswith("10.244.") for t in tails), tails

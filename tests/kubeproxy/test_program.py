@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import ip_address, ip_network
 
 from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
@@ -161,3 +162,27 @@ def test_programming_leaves_the_garbage_collector_alone(monkeypatch) -> None:  #
     cluster = _cluster()
     program_node(_dataplane(cluster), cluster, cluster.nodes[0])
     assert calls == [] and gc.isenabled()
+
+
+def test_nodeports_answer_on_the_hosts_other_addresses_inside_nodeport_addresses() -> None:
+    from ipaddress import IPv4Address
+
+    from overlaynet.dataplane.netfilter import HookContext, NetfilterState, run_hook
+    from overlaynet.dataplane.packet import Packet
+
+    cluster = _cluster()
+    cluster = dataclasses.replace(cluster, kube_proxy=KubeProxySpec(nodeport_addresses=(ip_network("10.0.0.0/8"),)))
+    dp = _dataplane(cluster)
+    ns = dp.namespace(NsRef("node-1"))
+    ns.add_interface(Interface("eth1", "phys", addresses=[Address(ip_address("10.0.0.5"), 24)]))
+    program_node(dp, cluster, cluster.nodes[0])
+    local = frozenset(ns.local_ips())
+
+    def dnat(dst: str) -> bool:
+        ctx = HookContext("PREROUTING", "eth1", None, local, lambda _i, _v: IPv4Address("10.0.0.5"),
+                          NetfilterState(), namespace="node-1")
+        out = run_hook(ns.netfilter, Packet(ip_address("203.0.113.9"), ip_address(dst), "tcp", 40000, 30080), ctx)
+        return out[0].packet.dst != ip_address(dst)
+
+    assert dnat("10.0.0.5")  # the second interface's address is inside --nodeport-addresses
+    assert not dnat("192.168.0.11")  # the node IP is not

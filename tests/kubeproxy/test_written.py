@@ -4,6 +4,7 @@ exactly what iptables reads back from its own payload line."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from ipaddress import ip_address, ip_network
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from overlaynet.dataplane.netfilter import parse_rule
 from overlaynet.kubeproxy import ProxierConfig, build_payload, generate, written
 from overlaynet.kubeproxy.full import JUMPS
+from overlaynet.kubeproxy.local import LocalMode
 from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 
 from . import text_oracle
@@ -83,8 +85,17 @@ def test_typed_payload_renders_as_the_text_path_did(
     assert generate(services, slices, config) == text_oracle.generate(services, slices, config)
 
 
+detect_modes = st.sampled_from((
+    dict(detect_local_mode=LocalMode.CLUSTER_CIDR),
+    dict(detect_local_mode=LocalMode.NODE_CIDR, node_pod_cidrs=(ip_network("10.180.0.0/24"),)),
+    dict(detect_local_mode=LocalMode.BRIDGE_INTERFACE, bridge_interface="cni0"),
+    dict(detect_local_mode=LocalMode.INTERFACE_NAME_PREFIX, interface_name_prefix="veth"),
+))
+any_mode_configs = st.builds(lambda c, m: dataclasses.replace(c, **m), configs, detect_modes)
+
+
 @settings(max_examples=40, deadline=None)
-@given(objects=service_sets(), config=configs)
+@given(objects=service_sets(), config=any_mode_configs)
 def test_each_typed_rule_is_what_iptables_reads_from_its_line(
     objects: tuple[list[Service], list[EndpointSlice]], config: ProxierConfig
 ) -> None:

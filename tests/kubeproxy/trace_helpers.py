@@ -39,12 +39,12 @@ def hook(ruleset: Ruleset, name: str, packet: Packet, local: Iterable[IPAddress]
     return run_hook(ruleset, packet, ctx)
 
 
-def trace_inbound(ruleset: Ruleset, packet: Packet, local: Iterable[IPAddress]) -> list[Result]:
-    """A packet arriving on eth0: PREROUTING, then INPUT (local destination) or FORWARD +
+def trace_inbound(ruleset: Ruleset, packet: Packet, local: Iterable[IPAddress], *, in_iface: str = "eth0") -> list[Result]:
+    """A packet arriving on ``in_iface``: PREROUTING, then INPUT (local destination) or FORWARD +
     POSTROUTING (out eth0), each branch with its own state, as the kernel walks it."""
     local = frozenset(local)
     out: list[Result] = []
-    for pre in hook(ruleset, "PREROUTING", packet, local, NetfilterState()):
+    for pre in hook(ruleset, "PREROUTING", packet, local, NetfilterState(), in_iface=in_iface):
         assert pre.state is not None
         dnat = next((n.after for n in pre.nat if n.kind == "DNAT"), None)
         chains = tuple(h.chain for h in pre.hits)
@@ -53,11 +53,11 @@ def trace_inbound(ruleset: Ruleset, packet: Packet, local: Iterable[IPAddress]) 
             continue
         pkt = pre.packet
         if pkt.dst in local:
-            for inp in hook(ruleset, "INPUT", pkt, local, pre.state):
+            for inp in hook(ruleset, "INPUT", pkt, local, pre.state, in_iface=in_iface):
                 out.append(Result(inp.verdict, dnat, False, pre.probability * inp.probability,
                                   chains + tuple(h.chain for h in inp.hits)))
             continue
-        for fwd in hook(ruleset, "FORWARD", pkt, local, pre.state, out_iface="eth0"):
+        for fwd in hook(ruleset, "FORWARD", pkt, local, pre.state, in_iface=in_iface, out_iface="eth0"):
             if fwd.verdict != "ACCEPT":
                 out.append(Result(fwd.verdict, dnat, False, pre.probability * fwd.probability, chains))
                 continue
