@@ -43,7 +43,7 @@ from overlaynet.materialize.probe import (
     tcp_connect_many,
 )
 from overlaynet.model import Pod
-from overlaynet.trace.steps import EncapStep, RouteStep
+from overlaynet.trace.steps import DropStep, EncapStep, RouteStep
 
 if TYPE_CHECKING:
     from overlaynet.trace import Trace
@@ -416,9 +416,11 @@ def _compare_mtu(pair: _Pair) -> list[Comparison]:
     big, fits = pair.results["too_big"], pair.results["fits"]
     t = pair.too_big
     assert t is not None  # probed only when traced
-    drop = t.last_step
-    want_mtu = getattr(drop, "mtu", None)
-    # where the error arises: the sender's own stack (EMSGSIZE) or a host on the path (ICMP)
+    drops = t.steps(DropStep)
+    drop = drops[-1] if drops else None
+    want_mtu = drop.mtu if drop is not None else None
+    # where the error arises: the sender's own stack (EMSGSIZE) or a host on the path, whose
+    # ICMP error comes from the address the tracer names
     where = t.hops[-1].ns if t.hops else None
     local = where == pair.src
     # the address the ICMP error comes from, when the tracer names it (a bridged VXLAN port

@@ -94,9 +94,16 @@ class RouteStep(Step):
     table: str
     origin: str
     ttl: int | None = None  # the TTL after a forwarding decrement, if forwarded
+    #: whose TTL that is when a tunnel is involved: "outer" (a tunnel packet routed by the
+    #: underlay; the inner TTL is untouched), "inner" (the packet a tunnel carries), or ""
+    layer: str = ""
 
     def summary(self) -> str:
-        ttl = f" (forwarded, TTL → {self.ttl})" if self.ttl is not None else ""
+        ttl = ""
+        if self.ttl is not None:
+            which = f"{self.layer} TTL" if self.layer else "TTL"
+            untouched = "; the inner packet's TTL is untouched" if self.layer == "outer" else ""
+            ttl = f" (forwarded, {which} → {self.ttl}{untouched})"
         return f"route to {self.dst}: {self.route}{ttl}"
 
 
@@ -348,8 +355,9 @@ class DropStep(Step):
     size: int | None = None
     mtu: int | None = None
     origin: str = ""
-    #: who sends the ICMP error back, when the tracer knows the address (a bridged VXLAN
-    #: port answers in the inner destination's name); None: the dropping hop itself
+    #: the address the ICMP error comes from: a forwarding namespace's own (its source for
+    #: the route back), or the inner destination's when a bridged VXLAN port answers; None
+    #: when the sender's own stack refuses the packet or no error is sent
     icmp_from: IPAddress | None = None
 
     def summary(self) -> str:

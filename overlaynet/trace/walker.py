@@ -18,6 +18,7 @@ from overlaynet.dataplane.lookup import (
     iface_address,
     is_local,
     lookup_route,
+    select_source,
 )
 from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, NetfilterState, run_hook
 from overlaynet.dataplane.packet import Packet
@@ -27,6 +28,7 @@ from overlaynet.trace.encap import fragment_sizes
 from overlaynet.trace.flight import Cont, Flight, Injection, ident
 from overlaynet.trace.model import Disposition, Trace
 from overlaynet.trace.steps import (
+    DecapStep,
     DeliverStep,
     DnatStep,
     FragmentStep,
@@ -47,6 +49,17 @@ MAX_HOPS = 128
 #: Verdicts of a rule in a policy chain that decide (or end the chain's say): reported as a
 #: ``policy`` step besides the rule hit.
 _POLICY_VERDICTS = frozenset({"ACCEPT", "DROP", "REJECT", "RETURN"})
+
+
+def _policy_name(comment: str | None, chain: str) -> str:
+    """What a policy rule's comment says without the word "policy" its agent put first
+    (Calico's ``policy ns/name ingress rule 1: Allow``): the step says "policy" itself."""
+    if not comment:
+        return chain
+    words = comment.split(maxsplit=1)
+    if len(words) == 2 and words[0].lower().rstrip(":") == "policy":
+        return words[1]
+    return comment
 
 
 class Walker:
@@ -112,7 +125,7 @@ class Walker:
             for hit in out.hits:
                 steps.append(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment, hit.role))
                 if hit.role is ChainRole.POLICY and hit.verdict in _POLICY_VERDICTS:
-                    steps.append(PolicyStep(hit.comment or hit.chain, hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
+                    steps.append(PolicyStep(_policy_name(hit.comment, hit.chain), hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
             for nat in out.nat:
                 if nat.side == "dst":
                     steps.append(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
@@ -353,14 +366,26 @@ class Walker:
             reason = f"route '{text}' names no usable device"
             return f.drop(Disposition.NO_ROUTE, reason, origin=route.origin)
         ttl = None
+        layer = self._layer(f, ns, dev) if forwarded else ""
         if forwarded:
             if p.ttl <= 1:
-                step = RouteStep(p.dst, text, dev, route.via, route.table, route.origin)
-                reason = f"TTL {p.ttl} expires when {ns.ref} forwards (ICMP time exceeded)"
+                step = RouteStep(p.dst, text, dev, route.via, route.table, route.origin, layer=layer)
+                which = f"{layer} TTL" if layer else "TTL"
+                reason = f"{which} {p.ttl} expires when {ns.ref} forwards (ICMP time exceeded)"
                 return f.drop(Disposition.TTL_EXCEEDED, reason, step, dev=dev)
             ttl = p.ttl - 1
             f = f.evolve(packet=p.with_(ttl=ttl))
-        return f.add(RouteStep(p.dst, text, dev, route.via, route.table, route.origin, ttl)), route, dev
+        return f.add(RouteStep(p.dst, text, dev, route.via, route.table, route.origin, ttl, layer)), route, dev
+
+    def _layer(self, f: Flight, ns: NetNamespace, dev: str) -> str:
+        """Which TTL a forwarding namespace lowers, when a tunnel is involved: a router of
+        the underlay routes a tunnel's ``outer`` packet (the inner one's TTL is untouched);
+        a host routes the ``inner`` packet into a tunnel device or after one unwrapped it."""
+        if f.stack:
+            return "outer"
+        if ns.interfaces[dev].kind in ("vxlan", "ipip", "tun") or any(isinstance(s, DecapStep) for s in f.steps):
+            return "inner"
+        return ""
 
     def forward(self, f: Flight, ns: NetNamespace, in_iface: str) -> list[Trace]:
         if not ns.ip_forward:
@@ -372,7 +397,7 @@ class Walker:
         g, route, dev = routed
         # ip_forward() refuses a DF packet bigger than the egress MTU before the FORWARD
         # hook runs: no FORWARD or POSTROUTING rule sees it
-        too_big = self._frag_needed(g, ns, dev)
+        too_big = self._frag_needed(g, ns, dev, forwarded=True)
         if too_big is not None:
             return [too_big]
         return self.hook(
@@ -398,15 +423,29 @@ class Walker:
         nexthop = route.via if route.via is not None else p.dst
         return send_on_device(self, f, ns, iface, route, nexthop)
 
-    def _frag_needed(self, f: Flight, ns: NetNamespace, dev: str) -> Trace | None:
-        """The FRAG_NEEDED ending when ``f.packet`` has DF set and exceeds ``dev``'s MTU."""
+    def _frag_needed(self, f: Flight, ns: NetNamespace, dev: str, *, forwarded: bool = False) -> Trace | None:
+        """The FRAG_NEEDED ending when ``f.packet`` has DF set and exceeds ``dev``'s MTU. A
+        forwarding namespace answers with an ICMP error whose source is the address it would
+        send to the packet's source from (``icmp_send`` routes the error back, as
+        ``icmp_errors_use_inbound_ifaddr=0`` has it); the sender's own stack refuses the send
+        (EMSGSIZE) and sends nothing."""
         iface = ns.interfaces[dev]
         p = f.packet
         if p.size <= iface.mtu or not p.df:
             return None
         link = f"{dev} (veth to {iface.peer[0]}:{iface.peer[1]})" if iface.peer else f"{dev} ({iface.kind})"
-        reason = (
-            f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} "
-            f"(ICMP fragmentation needed, mtu {iface.mtu})"
-        )
-        return f.drop(Disposition.FRAG_NEEDED, reason, dev=dev, size=p.size, mtu=iface.mtu)
+        mtu, to, size = iface.mtu, p.src, p.size
+        if forwarded or f.stack:
+            if not forwarded:
+                # a tunnel packet this namespace wraps (IPIP copies the inner DF): the tunnel
+                # checks the path first and answers the inner sender (``tnl_update_pmtu``)
+                enc, inner, _ = f.stack[-1]
+                mtu, to, size = iface.mtu - enc.overhead, inner.src, inner.size
+            back = lookup_route(ns, to)
+            icmp_from = select_source(ns, back, to) if back is not None and back.type == "unicast" else None
+            answer = f"ICMP fragmentation needed, mtu {mtu}, from {icmp_from or '(no address)'} to {to}"
+        else:
+            icmp_from = None
+            answer = f"the sender's own stack refuses it: message too long, mtu {mtu}"
+        reason = f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} ({answer})"
+        return f.drop(Disposition.FRAG_NEEDED, reason, dev=dev, size=size, mtu=mtu, icmp_from=icmp_from)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from overlaynet.cli.trace import demo_request, demo_topology
+from overlaynet.dataplane.ir import NsRef
 from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Router, Segment, Underlay
 from overlaynet.network import Network, assemble
 from overlaynet.network.request import TraceRequest, run
@@ -21,8 +22,11 @@ from overlaynet.trace.steps import (
     BridgeStep,
     DecapStep,
     DnatStep,
+    DropStep,
     EncapStep,
     FragmentStep,
+    PolicyStep,
+    RouteStep,
     SnatStep,
     UnderlayStep,
 )
@@ -252,3 +256,40 @@ def test_host_to_clusterip_is_dnatted_in_output_and_rerouted(demo: Network) -> N
     kinds = [s.kind for s in first.steps]
     assert kinds.index("dnat") < max(i for i, k in enumerate(kinds) if k == "route")  # routed again after DNAT
     assert t.final_packet is not None and t.final_packet.dport == 8080
+
+
+def test_each_forwarding_hop_says_which_ttl_it_lowered(demo: Network) -> None:
+    t = run(demo, demo_request(demo)).forward.trace
+    routed = [(h.ns.host, s.layer, s.ttl) for h in t.hops for s in h.steps if isinstance(s, RouteStep) and s.ttl is not None]
+    # node-1 routes the pod's packet into flannel.1, core only the VXLAN packet, node-3 the
+    # unwrapped packet on to cni0
+    assert routed == [("node-1", "inner", 63), ("core", "outer", 63), ("node-3", "inner", 62)]
+    core = next(s for h in t.hops if h.ns.host == "core" for s in h.steps if isinstance(s, RouteStep))
+    assert "(forwarded, outer TTL → 63; the inner packet's TTL is untouched)" in core.summary()
+
+
+def test_frag_needed_names_where_the_icmp_comes_from() -> None:
+    # rack-b MTU 1400: node-3's flannel.1 and cni0 get 1350; a 1351-byte DF packet from
+    # rack-a is refused where node-3 forwards it, and the kernel's ICMP comes from node-3's
+    # flannel.1 address (its source for the route back), as materialize verify shows
+    net = assemble(cluster(rack_b_mtu=1400))
+    t = run(net, TraceRequest("default/a", "default/d", proto="icmp", size=1351, df=True)).forward.trace
+    assert t.disposition is Disposition.FRAG_NEEDED
+    drop = t.steps(DropStep)[-1]
+    flannel = net.dataplane.namespace(NsRef("node-3")).interfaces["flannel.1"].addresses[0].ip
+    assert (drop.mtu, drop.icmp_from) == (1350, flannel)
+    assert f"ICMP fragmentation needed, mtu 1350, from {flannel} to {t.packet.src}" in t.reason
+    # the sender's own eth0: no ICMP at all, the send fails
+    own = run(net, TraceRequest("default/a", "default/d", proto="icmp", size=1451, df=True)).forward.trace
+    assert own.steps(DropStep)[-1].icmp_from is None and "message too long, mtu 1450" in own.reason
+
+
+def test_a_policy_step_does_not_say_policy_twice() -> None:
+    from overlaynet.trace.render import render_trace
+
+    net = assemble(load([TOPOLOGIES / "calico-policy.yaml"]).cluster)
+    t = run(net, TraceRequest("prod/frontend", "prod/api")).forward.trace
+    policies = t.steps(PolicyStep)
+    assert policies and not [p for p in policies if p.policy.lower().startswith("policy")]
+    text = render_trace(t, width=400)
+    assert "policy policy" not in text and "policy denied, no policy allows it" in text
