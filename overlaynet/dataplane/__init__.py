@@ -18,6 +18,7 @@ from overlaynet.dataplane.ir import (
     Route,
     TunInfo,
     VxlanInfo,
+    XfrmPolicy,
 )
 from overlaynet.dataplane.packet import Packet
 
@@ -39,4 +40,5 @@ __all__ = [
     "Route",
     "TunInfo",
     "VxlanInfo",
+    "XfrmPolicy",
 ]

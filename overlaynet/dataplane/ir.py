@@ -311,6 +311,26 @@ class Forwarder:
         return by_ip if wanted is None else None
 
 
+@dataclass(frozen=True, slots=True)
+class XfrmPolicy:
+    """An outbound IPsec policy with its SA (``ip xfrm policy … dir out tmpl … mode
+    transport`` + ``ip xfrm state``): UDP packets to ``dst`` (port ``dport``; of VXLAN
+    network ``vni`` when set, which Docker selects with an iptables u32 match and mark
+    0xD0C4E3) leave wrapped in ESP, transport mode, AES-GCM with an ``icv``-byte ICV."""
+
+    dst: IPAddress
+    src: IPAddress | None = None
+    dport: int | None = None
+    vni: int | None = None
+    spi: int = 0
+    icv: int = 16
+    origin: str = ""
+
+    def selects(self, dst: IPAddress, dport: int | None, vni: int | None) -> bool:
+        return (self.dst == dst and (self.dport is None or self.dport == dport)
+                and (self.vni is None or self.vni == vni))
+
+
 @dataclass
 class NetNamespace:
     ref: NsRef
@@ -324,6 +344,7 @@ class NetNamespace:
     #: ipsets the netfilter rules name (``-m set --match-set``), by name, as ``ipset list`` has them
     ipsets: dict[str, IpSet] = field(default_factory=dict)
     forwarders: dict[str, Forwarder] = field(default_factory=dict)
+    xfrm: list[XfrmPolicy] = field(default_factory=list)  # outbound IPsec policies (ESP)
     #: What an agent tried to write here and the kernel refused, or logged and skipped, in
     #: words (flannel host-gw: "... Nexthop has invalid gateway ..."); the tracer shows them
     #: when a lookup in this namespace fails or a packet leaves through a default route.

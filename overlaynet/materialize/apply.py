@@ -30,6 +30,7 @@ from overlaynet.materialize.naming import (
     segment_label,
 )
 from overlaynet.materialize.tables import apply_addresses, apply_fdb, apply_neighbors, apply_routes
+from overlaynet.materialize.xfrm import apply_xfrm
 
 __all__ = ["Materialized", "Skipped", "materialize"]
 
@@ -178,6 +179,7 @@ def _apply(state: ApplyState) -> None:
     apply_neighbors(state)
     apply_fdb(state)
     _apply_netfilter(state)
+    apply_xfrm(state)  # after the ruleset: its mark rules append to the restored mangle table
     _note_forwarders(state)
 
 

@@ -224,7 +224,17 @@ def _vxlan_encap(w: Path, f: Flight, ns: NetNamespace, iface: Interface, mac: st
     sport = flow_source_port(f.packet, w.seed)
     g = f.wire(f"vxlan {iface.name}", iface.mac, mac)
     enc_origin = entry.origin
-    return _encap(w, g, ns, iface, "vxlan", vx.local, entry.dst, sport, vx.port, vni, 0, enc_origin, inner_dst_mac=mac)
+    # an IPsec policy of the namespace the device's socket sends from may wrap the UDP
+    # datagram in ESP (transport mode): Docker's encrypted overlay networks
+    sender = w.dp.namespace(vx.link_ns) if vx.link_ns is not None else ns
+    policy = next((x for x in sender.xfrm if x.selects(entry.dst, vx.port, vni)), None)
+    if policy is None:
+        return _encap(w, g, ns, iface, "vxlan", vx.local, entry.dst, sport, vx.port, vni, 0, enc_origin, inner_dst_mac=mac)
+    datagram = max(g.pieces()) + overhead("vxlan", entry.dst.version) - ip_header(entry.dst.version)
+    esp = esp_transport_bytes(datagram, icv=policy.icv)
+    cipher = f"IPsec ESP transport, AES-GCM ICV {policy.icv} (SPI {policy.spi:#x}; {policy.origin})"
+    return _encap(w, g, ns, iface, "vxlan", vx.local, entry.dst, sport, vx.port, vni, 0, enc_origin, inner_dst_mac=mac,
+                  cipher=cipher, cipher_bytes=esp, esp_icv=policy.icv)
 
 
 def _bridged_pmtu(w: Path, f: Flight, ns: NetNamespace, iface: Interface, remote: IPAddress) -> Trace | None:

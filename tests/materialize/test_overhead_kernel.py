@@ -5,7 +5,8 @@ different nodes, the underlay is captured, and every captured frame's size must 
 tracer's ``wire_bytes`` (the scapy frame of its underlay wire) for the same packet.
 
 Modes the kernel here cannot carry are skipped with the materializer's own reason (IP-in-IP:
-no ``ipip`` link type in this kernel; flannel udp: the userspace forwarder is not run).
+no ``ipip`` link type in this kernel; flannel udp: the userspace forwarder is not run; Docker
+encrypted: a kernel without the rfc4106(gcm(aes)) AEAD refuses the SA).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _skipped(m: Materialized) -> list[str]:
     out: dict[str, str] = {}
     for s in m.skipped:
         kind = s.object.split()[0]
-        if kind in ("ipip", "tun", "vxlan", "veth", "bridge", "userspace") and kind not in out:
+        if kind in ("ipip", "tun", "vxlan", "veth", "bridge", "userspace", "xfrm") and kind not in out:
             out[kind] = f"{s.object} on {s.namespace}: {s.reason}"
     return list(out.values())
 

@@ -30,6 +30,7 @@ from overlaynet.dataplane.ir import (
     NsRef,
     Route,
     VxlanInfo,
+    XfrmPolicy,
 )
 from overlaynet.dataplane.netfilter import ChainRole, Ruleset
 from overlaynet.drivers.cni import local_mac, pod_namespace
@@ -165,6 +166,28 @@ def _sandbox(dp: Dataplane, root: NetNamespace, plan: HostPlan, net: NetworkReco
                                  origin=f"{peer}: neighbour {ep.ip} → {ep.mac}"))
         sb.add_fdb(FdbEntry(mac=ep.mac, dev="vxlan0", dst=ep.locator, self_=True, permanent=True,
                             origin=f"{peer}: FDB {ep.mac} → VTEP {ep.locator}"))
+    if net.encrypted:
+        _encryption(root, plan, net)
+
+
+#: the SPI base and ICV of libnetwork's SAs (``encryption.go``: rfc4106(gcm(aes)) with a
+#: 64-bit ICV; SPIs are derived from the keys and the two hosts there)
+ESP_ICV = 8
+
+
+def _encryption(root: NetNamespace, plan: HostPlan, net: NetworkRecord) -> None:
+    """``checkEncryption`` / ``programSA``: an ESP transport SA and SP towards every other
+    host with an endpoint on the secure network; iptables marks (0xD0C4E3) this VNI's VXLAN
+    packets so only they match (a u32 match on the VNI, modelled as the policy's ``vni``)."""
+    remotes = sorted({ep.locator for ep in plan.peers.get(net.id, ()) if ep.locator != plan.node.ip}, key=int)
+    for remote in remotes:
+        spi = int(hashlib.sha256(f"{plan.node.ip}>{remote}:{net.vni}".encode()).hexdigest()[:8], 16)
+        if any(x.dst == remote and x.vni == net.vni for x in root.xfrm):
+            continue
+        root.xfrm.append(XfrmPolicy(
+            dst=remote, src=plan.node.ip, dport=plan.port, vni=net.vni, spi=spi, icv=ESP_ICV,
+            origin=f"{ORIGIN} encryption: SA/SP {plan.node.ip} → {remote} for network {net.name} (VNI {net.vni}, "
+                   f"mark 0xd0c4e3), rfc4106(gcm(aes)) ICV {ESP_ICV}"))
 
 
 def _attach(dp: Dataplane, ns: NetNamespace, pod: Pod, att: Attachment, name: str) -> None:

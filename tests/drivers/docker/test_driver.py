@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from overlaynet.analysis.overhead import parse_payloads
 from overlaynet.dataplane.ir import NsKind, NsRef
 from overlaynet.network import assemble
 from overlaynet.network.request import TraceRequest, run
@@ -120,3 +121,33 @@ def test_peers_are_per_endpoint() -> None:
     assert fdb == {"02:42:0a:00:00:03": "192.168.20.13", "02:42:0a:00:00:04": "192.168.10.12", "02:42:0a:00:00:05": "192.168.20.13"}
     vx = sb.interfaces["vxlan0"]
     assert vx.vxlan is not None and (vx.vxlan.vni, vx.vxlan.port, vx.vxlan.link_ns, vx.mtu, vx.master) == (256, 4789, NsRef("host-1"), 1450, "br0")
+
+
+def test_encrypted_network_wraps_vxlan_in_esp(tmp_path: Path) -> None:
+    """libnetwork's encryption.go: ESP transport, AES-GCM with an 8-byte ICV: 26 bytes more
+    than VXLAN's 50 for a container's full 1424-byte packet (no padding at that size)."""
+    net, t = _trace("docker-k8s.yaml", "default/db-0", "10.10.0.3", proto="udp", port=5432, size=1424)
+    assert t.disposition is Disposition.DELIVERED, t.reason
+    encap = t.steps(EncapStep)[0]
+    assert (encap.vni, encap.overhead_bytes, encap.outer_bytes) == (257, 76, 1500)
+    assert "ESP" in encap.cipher and encap.outer_dst == ip_address("192.168.20.13")
+    root = net.dataplane.namespace(NsRef("host-2"))
+    assert [(str(x.dst), x.vni, x.icv) for x in root.xfrm] == [("192.168.20.13", 257, 8)]
+    # the app network (VNI 256) between the same hosts stays in clear
+    _, clear = _trace("docker-k8s.yaml", "default/db-0", "default/web-2", proto="udp", port=53, size=1424)
+    assert clear.steps(EncapStep)[0].overhead_bytes == 50
+    if shutil.which("tshark"):
+        pcap = tmp_path / "esp.pcap"
+        write_pcap(pcap, [t])
+        protos = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.protocols", "-e", "ip.proto"],
+                                capture_output=True, text=True, check=True).stdout
+        assert "esp" in protos and "\t50" in protos
+
+
+def test_overhead_modes_from_frames() -> None:
+    from overlaynet.network.overhead import compare_overhead, parse_modes
+
+    cluster = load([ROOT / "demo.yaml"])
+    report = compare_overhead(cluster, modes=parse_modes("docker-overlay"), payloads=parse_payloads("64,1400"), message=100_000)
+    got = {m["mode"]: (m["overhead_bytes"], m["pod_mtu"], m["mss"]) for m in report.to_dict()["modes"]}
+    assert got == {"docker-overlay:vxlan": (50, 1450, 1410), "docker-overlay:encrypted": (76, 1424, 1384)}
