@@ -207,7 +207,7 @@ def render(prepared: Prepared, query: bytes, raw_qname: bytes, edns: bool | None
 
 
 def _prepare_wire_with_dnspython(response: Response) -> bytes:
-    """The naive rendering (dnspython), kept as the baseline of benchmarks/dns.py."""
+    """The naive rendering (dnspython), kept as the baseline of benchmarks/dns_server.py."""
     return response.to_message().to_wire()
 
 

@@ -1,7 +1,7 @@
 """DNS benchmark: queries per second with dnsperf against ``overlaynet dns serve`` and, in the
 same run, against NSD serving the exported zone on the same machine; with and without EDNS0.
 
-    python benchmarks/dns.py [--topology topologies/demo.yaml] [--seconds 10]
+    python benchmarks/dns_server.py [--topology topologies/demo.yaml] [--seconds 10]
 
 Each server is pinned to one CPU (taskset) and dnsperf to another when the machine has two.
 NSD runs unprivileged from a temp dir: its own config, pidfile, no chroot, no rate limiting.
