@@ -22,11 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file is named dns.py: keep its folder off the path so `import dns` finds dnspython.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import dns.message  # noqa: E402
-import dns.rdatatype  # noqa: E402
+import dns.message
+import dns.rdatatype
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_QPS = 60_000
