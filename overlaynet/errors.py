@@ -2,7 +2,8 @@
 
     OverlaynetError
     ├── TopologyError (ValueError)          bad topology input; carries Diagnostics
-    │   └── ScenarioError                   a scenario file, or a step that cannot run
+    │   ├── ScenarioError                   a scenario file, or a step that cannot run
+    │   └── TrafficMixError                 a traffic mix file, or a flow that cannot run
     ├── UnknownDriver (LookupError)         no driver registered under that name
     ├── AmbiguousName (LookupError)         a name prefix matches several objects
     ├── DriverOptionError (ValueError)      a driver rejected its options
@@ -42,6 +43,7 @@ __all__ = [
     "ScenarioError",
     "SelectorError",
     "SweepError",
+    "TrafficMixError",
     "TopologyError",
     "TraceError",
     "UnknownDriver",
@@ -85,6 +87,10 @@ class TopologyError(OverlaynetError, ValueError):
 class ScenarioError(TopologyError):
     """A scenario could not be read, or one of its steps names what does not exist (the
     diagnostic points at the step)."""
+
+
+class TrafficMixError(TopologyError):
+    """A traffic mix file could not be read, or a flow names what does not exist."""
 
 
 class UnknownDriver(OverlaynetError, LookupError):

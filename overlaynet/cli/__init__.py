@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep:sweep",
     "ui": "web:ui",
     "report": "web:report",
+    "traffic": "traffic:traffic",
 }
 
 
