@@ -206,7 +206,7 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, se
     error (file:line:column); the loader's warnings are kept on ``Network.warnings``.
 
     >>> net = load("topologies/demo.yaml")
-    >>> net.trace("default/frontend", "default/web").trace.disposition
+    >>> net.trace("default/frontend-dtz8lffdhv-blt7m", "default/web").trace.disposition
     <Disposition.DELIVERED: 'DELIVERED'>
     """
     from overlaynet.topology import load as load_topology

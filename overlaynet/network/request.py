@@ -72,6 +72,9 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class TraceReport:
+    """What ``Network.trace`` answers: the forward traces (one per branch), the reply
+    traced back when asked, and whether it all succeeded."""
+
     forward: TraceResult
     reply: TraceResult | None = None
     #: The reply goes to a client outside the topology: it succeeds when it gets back to the
@@ -79,7 +82,14 @@ class TraceReport:
     reply_to_outside: bool = False
 
     @property
+    def trace(self) -> Trace:
+        """The forward trace (the first branch's, when ``all_branches`` forked it)."""
+        return self.forward.trace
+
+    @property
     def success(self) -> bool:
+        """Every forward branch delivered or accepted, and so was the reply when traced (for
+        a client outside the topology: it got back to the edge that client is behind)."""
         if not self.forward.success:
             return False
         if self.reply is None:

@@ -63,3 +63,12 @@ def test_driver_by_class_and_by_name() -> None:
 def test_unknown_driver_lists_the_known_ones() -> None:
     with pytest.raises(UnknownDriver, match="flannel"):
         assemble(cluster("nope"))
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import overlaynet.network.network as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 2 and result.failed == 0
