@@ -130,10 +130,7 @@ def verify(files: tuple[str, ...], pairs: tuple[tuple[str, str], ...], sample: i
             click.echo(f"skipped: {s}")
         for note in report.notes:
             click.echo(f"note: {note}")
-        verdict = ("tracer and kernel agree" if report.ok else "tracer and kernel DISAGREE"
-                   if report.disagreements else "nothing could be compared")
-        click.echo(f"{report.pairs} pairs, {report.compared} comparisons, {len(report.disagreements)} "
-                   f"disagreements in {report.seconds:.1f}s (run {report.run_id}): {verdict}")
+        click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
 

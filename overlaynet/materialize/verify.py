@@ -90,6 +90,28 @@ class VerifyReport:
         return sum(1 for c in self.comparisons if c.agree is not None)
 
     @property
+    def not_compared(self) -> list[Comparison]:
+        """The questions the kernel here could not answer (``agree`` None, ``detail`` says
+        why): neither agreements nor disagreements."""
+        return [c for c in self.comparisons if c.agree is None]
+
+    def summary(self) -> str:
+        """One line: what was compared, what agreed, what could not be compared, the verdict
+        (which never calls agreement what was not compared)."""
+        bad, skipped = len(self.disagreements), len(self.not_compared)
+        counts = (f"{self.pairs} pairs: {self.compared} compared, {self.compared - bad} agree, {bad} disagree, "
+                  f"{skipped} not compared")
+        if bad:
+            verdict = "tracer and kernel DISAGREE"
+        elif not self.compared:
+            verdict = "nothing could be compared"
+        elif skipped:
+            verdict = f"tracer and kernel agree on the {self.compared} compared; {skipped} could not be compared (n/a)"
+        else:
+            verdict = "tracer and kernel agree"
+        return f"{counts} in {self.seconds:.1f}s (run {self.run_id}): {verdict}"
+
+    @property
     def ok(self) -> bool:
         """Everything compared agrees, and something was compared."""
         return self.compared > 0 and not self.disagreements
@@ -97,7 +119,7 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "run_id": self.run_id, "namespaces": self.namespaces,
                 "pairs": self.pairs, "compared": self.compared,
-                "disagreements": len(self.disagreements), "seconds": round(self.seconds, 3),
+                "disagreements": len(self.disagreements), "not_compared": len(self.not_compared), "seconds": round(self.seconds, 3),
                 "skipped": [str(s) for s in self.skipped], "notes": list(self.notes),
                 "comparisons": [c.to_dict() for c in self.comparisons]}
 

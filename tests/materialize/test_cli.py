@@ -48,7 +48,8 @@ def test_verify_one_pair(run_id: str) -> None:
     assert "ok   ttl         default/c1 → default/a1: tracer 62 (2 routed hops) | kernel 62" in result.output
     assert "ok   tcp         default/a1 → default/c1: tracer DELIVERED, SYN-ACK DELIVERED | kernel connected" in result.output
     assert "ok   tcp_peer    default/a1 → default/c1: tracer 10.244.0.2 | kernel 10.244.0.2" in result.output
-    assert "1 pairs, 6 comparisons, 0 disagreements" in result.output
+    assert "1 pairs: 6 compared, 6 agree, 0 disagree, 0 not compared" in result.output
+    assert result.output.rstrip().endswith("tracer and kernel agree")
     assert list_namespaces(run_prefix(run_id)) == []
 
 

@@ -170,3 +170,19 @@ def test_echo_frames_follow_fragments_into_and_out_of_tunnels() -> None:
     ]
     assert echo_frames(frames) == {("10.244.0.2", "10.244.2.3", 8): [1508, 1508, 1410, 132],
                                    ("10.244.2.3", "10.244.0.2", 0): [98]}
+
+
+def test_the_summary_counts_what_was_not_compared_and_calls_only_the_rest_agreement() -> None:
+    from overlaynet.materialize.verify import Comparison
+
+    def report(*agree: bool | None) -> VerifyReport:
+        rows = tuple(Comparison("reach", "default/a", "default/b", "DELIVERED", "reply", a) for a in agree)
+        return VerifyReport("r1", 5, 2, rows, seconds=1.0)
+
+    mixed = report(True, True, None, None)
+    assert mixed.summary() == ("2 pairs: 2 compared, 2 agree, 0 disagree, 2 not compared in 1.0s (run r1): "
+                               "tracer and kernel agree on the 2 compared; 2 could not be compared (n/a)")
+    assert mixed.ok and mixed.to_dict()["not_compared"] == 2
+    assert report(True, True).summary().endswith("0 not compared in 1.0s (run r1): tracer and kernel agree")
+    assert report(None).summary().endswith("1 not compared in 1.0s (run r1): nothing could be compared")
+    assert report(True, False, None).summary().endswith("1 disagree, 1 not compared in 1.0s (run r1): tracer and kernel DISAGREE")
