@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -97,6 +98,10 @@ def _print_tables(data: dict) -> None:  # type: ignore[type-arg]
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # piped or redirected: nothing to fit, so no name is broken over lines (a script
+        # reading the tables, grep, a diff of two runs see each name whole)
+        console = Console(width=100_000)
     c = data["cluster"]
     console.print(f"[bold]{c['name']}[/bold]  domain {c['domain']}  pods {', '.join(c['podCIDRs'])}  "
                   f"services {', '.join(c['serviceCIDRs'])}  DNS {c['dnsIP']}  driver {c['driver']}")

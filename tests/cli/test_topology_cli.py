@@ -113,6 +113,20 @@ def test_show_tables() -> None:
         assert word in out
 
 
+def test_show_piped_keeps_every_name_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the runner's output is not a terminal, as a pipe: no 80-column wrapping of names
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run("show", DEMO)
+    assert code == 0
+    _, listed, _ = run("show", DEMO, "--json")
+    pods = json.loads(listed)["pods"]
+    assert len(pods) == 5
+    for pod in pods:  # each pod's row holds its whole name, address, node and labels
+        labels = ",".join(f"{k}={v}" for k, v in pod["labels"].items())
+        assert any(pod["name"] in line and pod["ips"][0] in line and labels in line for line in out.splitlines()), pod["name"]
+    assert any("topology.kubernetes.io/zone=rack-b" in line for line in out.splitlines())
+
+
 def test_show_bad_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: Pood\n")
