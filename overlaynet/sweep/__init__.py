@@ -8,9 +8,9 @@ embedded or on Dask; and the difference between two sweeps.
 """
 
 from overlaynet.sweep.diff import Change, SweepDiff, diff_results
-from overlaynet.sweep.engine import SweepResult, run_sweep
+from overlaynet.sweep.engine import run_sweep
 from overlaynet.sweep.flows import Flow, FlowFilter, SourceClass, plan
-from overlaynet.sweep.report import read_results
+from overlaynet.sweep.result import SweepResult, read_results
 from overlaynet.sweep.task import Branch, FlowResult, TopologySource
 
 __all__ = [

@@ -14,30 +14,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from overlaynet.errors import SweepError
-from overlaynet.sweep.flows import Flow, FlowFilter, Plan, plan
+from overlaynet.sweep.flows import Flow, FlowFilter, plan
+from overlaynet.sweep.result import SweepResult
 from overlaynet.sweep.task import FlowResult, TopologySource, network_for, trace_flows
 
 __all__ = ["SweepResult", "chunks", "local_client", "run_sweep", "trace_all"]
 
 Progress = Callable[[int, int], None]  # (flows done, flows in all)
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    topology: tuple[str, ...]
-    digest: str
-    plan: Plan
-    results: tuple[FlowResult, ...]
-    engine: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        from overlaynet.sweep.report import result_dict
-
-        return result_dict(self)
 
 
 def chunks(flows: Sequence[Flow], workers: int, *, size: int | None = None) -> list[list[Flow]]:

@@ -1,5 +1,5 @@
-"""Sweep results as JSON, and back: the file ``overlaynet sweep -o`` writes and ``sweep diff``
-reads. Version 1 of the format:
+"""A sweep's result, as values and as JSON, and back: the file ``overlaynet sweep -o`` writes
+and ``sweep diff`` reads. Version 1 of the format:
 
     {"format": "overlaynet-sweep/1", "topology": [...], "digest": "...", "engine": {...},
      "classes": [{"name", "kind", "source", "members"}], "skipped": [...],
@@ -13,19 +13,31 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from overlaynet.errors import SweepError
-from overlaynet.sweep.flows import Flow
+from overlaynet.sweep.flows import Flow, Plan
 from overlaynet.sweep.task import Branch, FlowResult
 
-if TYPE_CHECKING:
-    from overlaynet.sweep.engine import SweepResult
-
-__all__ = ["FORMAT", "flow_dict", "read_results", "result_dict"]
+__all__ = ["FORMAT", "SweepResult", "flow_dict", "read_results", "result_dict"]
 
 FORMAT = "overlaynet-sweep/1"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    topology: tuple[str, ...]
+    digest: str
+    plan: Plan
+    results: tuple[FlowResult, ...]
+    engine: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return result_dict(self)
+
+
 _FLOW_FIELDS = ("source_class", "source", "service", "port_name", "kind", "address", "port", "proto")
 
 
