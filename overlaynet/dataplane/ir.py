@@ -269,6 +269,8 @@ class FrameRoute:
     origin: str = ""
     #: set when the forwarder knows the station but cannot reach its host: why (ARP for it fails)
     unreachable: str = ""
+    #: the identity of the next hop's forwarder (``dst_ident`` when the station is on it)
+    via_ident: int | None = None
 
 
 @dataclass

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
+from overlaynet.dataplane.netfilter import IpSet
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize._state import ApplyState, Skipped, agent_cmd, netns_argv, run_in_ns
 from overlaynet.materialize.links import configure_links, create_links, create_segments
@@ -153,7 +154,11 @@ def materialize(dp: Dataplane, *, hosts: Iterable[str] | None = None, run_id: st
         refs = [ref for ref in dp.namespaces if ref.host in set(wanted)]
     else:
         refs = list(dp.namespaces)
+    from overlaynet.materialize.frames import kernel_view
+
+    dp, stand_ins = kernel_view(dp, refs)
     state = ApplyState(dp=dp, run_id=rid, refs=refs)
+    state.skipped.extend(stand_ins)
     try:
         _apply(state)
     except BaseException as exc:
@@ -307,9 +312,46 @@ def _apply_netfilter(state: ApplyState) -> None:
             continue
         text = render(ruleset)
         name = state.ns_names[ref]
+        _apply_ipsets(state, ref)
         result = run_in_ns(name, ["iptables-restore"], timeout=30, input=text)
         if result.returncode != 0:
             raise MaterializeError(f"namespace {name}: netfilter ruleset: iptables-restore refused it: {result.stderr.strip()}")
+
+
+def ipset_restore_text(ipsets: Mapping[str, IpSet]) -> str:
+    """``ipset restore`` input creating every set of a namespace with its members.
+
+    >>> from ipaddress import ip_network
+    >>> from overlaynet.dataplane.netfilter import IpSet
+    >>> print(ipset_restore_text({"s": IpSet("s", "hash:ip", frozenset({(ip_network("10.0.0.1/32"),)}))}), end="")
+    create s hash:ip
+    add s 10.0.0.1
+    """
+    lines: list[str] = []
+    for name, ipset in sorted(ipsets.items()):
+        lines.append(f"create {name} {ipset.type}")
+        for member in sorted(ipset.members, key=str):
+            parts = []
+            for element in member:
+                if isinstance(element, tuple):
+                    parts.append(f"{element[0]}:{element[1]}")
+                elif ipset.type.startswith("hash:ip") and element.prefixlen == element.max_prefixlen:
+                    parts.append(str(element.network_address))
+                else:
+                    parts.append(str(element))
+            lines.append(f"add {name} {','.join(parts)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _apply_ipsets(state: ApplyState, ref: NsRef) -> None:
+    """Create the namespace's ipsets (``ipset restore``) before the rules that name them."""
+    ipsets = state.ns(ref).ipsets
+    if not ipsets:
+        return
+    name = state.ns_names[ref]
+    result = run_in_ns(name, ["ipset", "restore"], timeout=30, input=ipset_restore_text(ipsets))
+    if result.returncode != 0:
+        raise MaterializeError(f"namespace {name}: ipsets: ipset restore refused them: {result.stderr.strip()}")
 
 
 def _note_forwarders(state: ApplyState) -> None:

@@ -120,11 +120,13 @@ def _entry(mesh: Mesh, opts: WeaveOptions, me: str, st: Station) -> FrameRoute:
     if conn.datapath == "fastdp":
         return FrameRoute(
             st.mac, st.ip, peer.ip, "vxlan", FASTDP_PORT, None, 0, mesh.peers[st.peer].short_id, df=True,
+            via_ident=peer.short_id,
             cipher="IPsec ESP transport, AES-GCM-16" if conn.encrypted else "",
             esp_icv=ESP_ICV if conn.encrypted else 0, relay=relay, origin=origin)
     framing = SLEEVE_FRAMING + (SLEEVE_NACL if conn.encrypted else 0)
     return FrameRoute(
         st.mac, st.ip, peer.ip, "udp", CONTROL_PORT, CONTROL_PORT, framing, mesh.peers[st.peer].short_id, df=True,
+        via_ident=peer.short_id,
         cipher="NaCl secretbox (XSalsa20-Poly1305)" if conn.encrypted else "", relay=relay, origin=origin)
 
 
