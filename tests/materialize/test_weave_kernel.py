@@ -24,7 +24,9 @@ def test_full_mesh_fastdp_agrees_with_the_kernel() -> None:
     assert {"reach", "ttl", "wire_bytes", "frag_needed", "fits"} <= kinds
     assert report.ok, [str(c) for c in report.disagreements]
     wire = {c.tracer for c in report.comparisons if c.check == "wire_bytes"}
-    assert wire == {"148", "no frame"}  # 84-byte echo + 14 + 50 across nodes; web-1 and client share node-1
+    # 84-byte echo + 14 + 50 across nodes (N×148 when N frames are captured); web-1 and
+    # client share node-1
+    assert "148" in wire and all(w == "no frame" or w.endswith("148") for w in wire), wire
     assert any("built as VXLAN ports of weave" in str(s) for s in report.skipped)
 
 
