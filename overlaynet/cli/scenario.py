@@ -15,7 +15,7 @@ Examples:
   overlaynet scenario run topologies/ab-test.yaml topologies/scenarios/ab-shift.yaml
   overlaynet scenario run topologies/scenarios/deployment.yaml topologies/scenarios/deployment-rollout.yaml --plot shares.png
   overlaynet scenario trace topologies/scenarios/probes.yaml topologies/scenarios/readiness-outage.yaml \\
-      --at 2 --from 198.51.100.7 --to default/web --all-branches
+      --at 1 --from default/client --to default/web --all-branches
 """
 
 
