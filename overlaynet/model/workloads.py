@@ -38,7 +38,7 @@ class Probe:
     timeout_seconds: int = 1
     success_threshold: int = 1
     failure_threshold: int = 3
-    command: tuple[str, ...] = ()  # exec
+    command: tuple[str, ...] = field(default=(), compare=False)  # exec (render writes ["true"] when empty)
 
 
 @dataclass(frozen=True, slots=True)
