@@ -8,6 +8,7 @@ import sys
 import click
 
 from overlaynet.cli._common import load_cluster
+from overlaynet.errors import ScenarioError
 
 EXAMPLES = """
 \b
@@ -64,26 +65,17 @@ def trace(topology: str, scenario_file: str, at_step: int, source: str, target: 
           all_branches: bool, seed: int | None, as_json: bool) -> None:
     """Trace one packet through the cluster as it is when step --at ends. Exit 0 when
     delivered, 1 when not, 2 on bad input."""
-    from overlaynet.errors import ScenarioError
-    from overlaynet.network import assemble
-    from overlaynet.network.request import TraceRequest
-    from overlaynet.network.request import run as run_trace
-    from overlaynet.scenario import load_scenario
-    from overlaynet.scenario.engine import Engine
+    from overlaynet.scenario import load_scenario, network_at
     from overlaynet.trace.render import render_result
 
-    sc = load_scenario(scenario_file)
-    if at_step > len(sc.steps):
-        from overlaynet.errors import Diagnostic
-
-        raise ScenarioError([Diagnostic(scenario_file, 1, 1, "", f"--at {at_step}: expected a step number 0-{len(sc.steps)}, found {at_step}")])
-    engine = Engine(load_cluster([topology]), sc, seed=seed, keep_clusters=True)
-    timeline = engine.run(until=at_step)
-    cluster = timeline.steps[-1].cluster if timeline.steps else engine.state.snapshot()
-    assert cluster is not None
-    network = assemble(cluster, seed=engine.seed)
-    req = TraceRequest(source, target, port, proto, all_branches=all_branches, seed=engine.seed)  # type: ignore[arg-type]
-    report = run_trace(network, req)
+    try:
+        network = network_at(load_cluster([topology]), load_scenario(scenario_file), at_step, seed=seed)
+    except ScenarioError as exc:
+        if exc.diagnostics[0].message.startswith("expected a step number"):
+            raise click.BadParameter(exc.diagnostics[0].message, param_hint="--at") from exc
+        raise
+    report = network.trace(source, target, port=port, proto=proto, all_branches=all_branches,  # type: ignore[arg-type]
+                           seed=seed or 0)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -16,8 +16,8 @@ change.
     [4]
 """
 
-from overlaynet.scenario.engine import Engine, StepReport, Timeline, run
+from overlaynet.scenario.engine import Engine, StepReport, Timeline, network_at, run
 from overlaynet.scenario.reader import load_scenario, read_scenario
 from overlaynet.scenario.spec import Scenario, Step
 
-__all__ = ["Engine", "Scenario", "Step", "StepReport", "Timeline", "load_scenario", "read_scenario", "run"]
+__all__ = ["Engine", "Scenario", "Step", "StepReport", "Timeline", "load_scenario", "network_at", "read_scenario", "run"]

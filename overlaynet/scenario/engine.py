@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overlaynet.errors import Diagnostic, ScenarioError
 from overlaynet.model import Cluster, FrozenDict, Pod
@@ -31,6 +31,9 @@ from overlaynet.scenario.spec import (
 )
 from overlaynet.scenario.state import Controller, Deployment, Event, ProbeState, SimPod, State
 from overlaynet.scenario.workloads import WorkloadView, workload_views
+
+if TYPE_CHECKING:
+    from overlaynet.network import Network
 
 
 @dataclass
@@ -345,6 +348,22 @@ def _setup(cluster: Cluster, seed: int, pod_start: int) -> State:
                 if n.name == pod.node and cidr is not None and pod.ip in cidr:
                     st.ip_cursor[n.name] = max(st.ip_cursor.get(n.name, 1), int(pod.ip) - int(cidr.network_address))
     return st
+
+
+def network_at(cluster: Cluster, scenario: Scenario, step: int, *, seed: int | None = None) -> Network:
+    """The programmed network (ready to ``trace``) as the cluster is when step ``step`` ends
+    (0: before the first step)."""
+    from overlaynet.network import assemble
+
+    if not 0 <= step <= len(scenario.steps):
+        src = scenario.source
+        raise ScenarioError([Diagnostic(src.file if src else "<scenario>", src.line if src else 1, src.column if src else 1, "",
+                                        f"expected a step number 0-{len(scenario.steps)}, found {step}")])
+    engine = Engine(cluster, scenario, seed=seed, keep_clusters=True)
+    timeline = engine.run(until=step)
+    frozen = timeline.steps[-1].cluster if timeline.steps else engine.state.snapshot()
+    assert frozen is not None
+    return assemble(frozen, seed=engine.seed)
 
 
 def run(cluster: Cluster, scenario: Scenario, *, seed: int | None = None, keep_clusters: bool = False) -> Timeline:

@@ -36,3 +36,12 @@ def test_every_scenario_command_in_the_doc_prints_what_the_doc_shows() -> None:
         pytest.skip("docs/scenarios.md regenerated")
     for command, shown in blocks:
         assert _output(command) == shown, f"docs/scenarios.md is stale for: {command}"
+
+
+def test_the_python_example_runs() -> None:
+    block = re.search(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert block is not None
+    namespace: dict[str, object] = {}
+    exec(compile(block.group(1), f"{DOC}:python example", "exec"), namespace)
+    assert {k: str(v) for k, v in namespace["shares"].items()} == {"a": "3/4", "b": "1/4"}  # type: ignore[attr-defined]
+    assert namespace["report"].success and len(namespace["report"].forward.traces) == 4  # type: ignore[attr-defined]

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from overlaynet.network import assemble
-from overlaynet.network.request import TraceRequest
-from overlaynet.network.request import run as run_trace
-from overlaynet.scenario import load_scenario, read_scenario, run
+from overlaynet.scenario import load_scenario, network_at, read_scenario, run
 from overlaynet.scenario.kubelet import backoff
 from overlaynet.topology import load_cluster, load_text
 
@@ -35,11 +32,12 @@ def test_readiness_outage_removes_the_endpoint_after_failure_threshold_periods_a
 
 def test_trace_at_the_outage_no_longer_reaches_the_unready_pod() -> None:
     cluster = load_cluster(PROBES)
-    timeline = run(cluster, load_scenario("topologies/scenarios/readiness-outage.yaml"), keep_clusters=True)
+    scenario = load_scenario("topologies/scenarios/readiness-outage.yaml")
+    timeline = run(cluster, scenario)
     victim = next(e.message.split()[1].rstrip(":") for e in timeline.steps[0].events if "now HTTP 503" in e.message)
-    at_outage = timeline.steps[0].cluster
-    assert at_outage is not None
-    report = run_trace(assemble(at_outage), TraceRequest("default/client", "default/web", all_branches=True))
+    report = network_at(cluster, scenario, 1).trace("default/client", "default/web", all_branches=True)
+    before = network_at(cluster, scenario, 0).trace("default/client", "default/web", all_branches=True)
+    assert victim in {t.hops[-1].ns.name.split("/")[-1] for t in before.forward.traces}
     reached = {t.hops[-1].ns.name.split("/")[-1] for t in report.forward.traces if t.success}
     assert victim not in reached
     assert len(reached) == 2 and all(t.probability == Fraction(1, 2) for t in report.forward.traces)
