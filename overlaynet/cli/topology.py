@@ -93,7 +93,7 @@ def show(files: tuple[str, ...], as_json: bool) -> None:
     _print_tables(data)
 
 
-def _print_tables(data: dict) -> None:  # type: ignore[type-arg]
+def _print_tables(data: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 

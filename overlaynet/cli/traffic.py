@@ -67,7 +67,7 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:,.2f} MB"
 
 
-def _table(d: dict, top: int) -> str:  # type: ignore[type-arg]
+def _table(d: dict, top: int) -> str:
     lines = [f"traffic mix {d['mix']}: {d['duration']} s, seed {d['seed']}", "", "flows:"]
     for f in d["flows"]:
         ok = sum(f["delivered"].values())

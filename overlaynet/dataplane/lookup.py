@@ -35,7 +35,7 @@ def _cached(ns: NetNamespace, name: str, key: object, build: Callable[[], T]) ->
     """Return ``ns.cache[name]`` if it was built from an equal ``key``, else rebuild it."""
     entry = ns.cache.get(name)
     if isinstance(entry, tuple) and entry[0] == key:
-        return entry[1]  # type: ignore[no-any-return]
+        return entry[1]
     value = build()
     ns.cache[name] = (key, value)
     return value

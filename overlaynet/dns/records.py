@@ -154,7 +154,7 @@ class ForeignRecord(Record):
         return self.value
 
     # the type is the value's, not the class's
-    rdtype = property(lambda self: self.value.rdtype)  # type: ignore[assignment]
+    rdtype = property(lambda self: self.value.rdtype)
 
 
 def address_record(name: dns.name.Name, ttl: int, address: IPAddress) -> ARecord | AAAARecord:

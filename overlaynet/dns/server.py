@@ -295,7 +295,7 @@ class DNSServer:
         self._tcp_count += 1
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
+            self._tasks.add(task)
         try:
             while True:
                 head = await asyncio.wait_for(reader.readexactly(2), self._tcp_idle)
@@ -319,7 +319,7 @@ class DNSServer:
         finally:
             self._tcp_count -= 1
             if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

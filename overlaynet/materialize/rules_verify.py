@@ -198,7 +198,7 @@ def _port(rule: Any) -> tuple[int, Proto] | None:
 def _host_destination(rule: Any) -> ipaddress.IPv4Address | None:
     for x in rule.matches:
         if isinstance(x, m.Destination) and not x.negated and x.net.version == 4 and x.net.prefixlen == 32:
-            return x.net.network_address  # type: ignore[return-value]
+            return x.net.network_address
     return None
 
 

@@ -14,9 +14,9 @@ class IPBlock:
     except_: tuple[IPNetwork, ...] = ()
 
     def contains(self, addr: object) -> bool:
-        if addr not in self.cidr:  # type: ignore[operator]
+        if addr not in self.cidr:
             return False
-        return not any(addr in e for e in self.except_)  # type: ignore[operator]
+        return not any(addr in e for e in self.except_)
 
 
 @dataclass(frozen=True, slots=True)

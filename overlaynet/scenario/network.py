@@ -276,7 +276,7 @@ class Observer:
             if dest is None:
                 views.append(ClientView(str(ip), None, None, None))
                 continue
-            pod = by_ip.get(dest[0])  # type: ignore[arg-type]
+            pod = by_ip.get(dest[0])
             name = pod.name if pod else str(dest[0])
             expires = None
             if svc.session_affinity == "ClientIP":

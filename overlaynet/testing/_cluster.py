@@ -139,7 +139,7 @@ def _manual_slices(draw: st.DrawFn, services: Sequence[Service], pods: Sequence[
         endpoints = tuple(Endpoint((a,), ready=r, serving=r) for a, r in zip(addrs, readiness, strict=True))
         ports = tuple(EndpointPort(p.target_port if isinstance(p.target_port, int) else p.port, p.protocol, p.name)
                       for p in svc.ports)
-        out.append(EndpointSlice(f"{svc.name}-manual", svc.namespace, svc.name, family,  # type: ignore[arg-type]
+        out.append(EndpointSlice(f"{svc.name}-manual", svc.namespace, svc.name, family,
                                  endpoints, ports, "user"))
     return tuple(out)
 

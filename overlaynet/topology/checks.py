@@ -58,7 +58,7 @@ def _duplicates(ctx: Ctx, c: Cluster) -> None:
 
 
 def _overlap(ctx: Ctx, w: Where, a_name: str, a: IPNetwork, b_name: str, b: IPNetwork) -> None:
-    if a.version == b.version and a.overlaps(b):  # type: ignore[arg-type]
+    if a.version == b.version and a.overlaps(b):
         ctx.error(w, f"{a_name} {a} overlaps {b_name} {b}: expected disjoint ranges")
 
 

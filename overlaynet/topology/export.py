@@ -117,9 +117,9 @@ def to_dot(g: nx.Graph) -> str:
 
 def to_json(g: nx.Graph) -> dict[str, Any]:
     try:
-        return nx.node_link_data(g, edges="links")  # type: ignore[no-any-return]
+        return nx.node_link_data(g, edges="links")
     except TypeError:  # networkx < 3.4 has no ``edges`` keyword; "links" is its default
-        return nx.node_link_data(g)  # type: ignore[no-any-return]
+        return nx.node_link_data(g)
 
 
 def layered_layout(g: nx.Graph) -> dict[Any, tuple[float, float]]:

@@ -59,10 +59,10 @@ class _SubnetPool:
         return ipaddress.ip_network((self.base + (idx << self.shift), self.prefix))
 
     def take(self, net: IPNetwork) -> None:
-        if net.version != self.pool.version or not net.overlaps(self.pool):  # type: ignore[arg-type]
+        if net.version != self.pool.version or not net.overlaps(self.pool):
             return
-        first = self.index(max(net.network_address, self.pool.network_address))  # type: ignore[type-var]
-        last = self.index(min(net.broadcast_address, self.pool.broadcast_address))  # type: ignore[type-var]
+        first = self.index(max(net.network_address, self.pool.network_address))
+        last = self.index(min(net.broadcast_address, self.pool.broadcast_address))
         self.taken.update(range(first, last + 1))
 
     def for_node(self, node: str, ips: list[IPAddress]) -> IPNetwork | None:

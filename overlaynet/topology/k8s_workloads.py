@@ -163,7 +163,7 @@ def _probe(ctx: Ctx, y: Y | None, *, liveness: bool = False) -> Probe | None:
                 ctx.error(m["successThreshold"], f"expected successThreshold 1 for a liveness or startup probe, found {success}")
                 success = 1
             return Probe(
-                kind,  # type: ignore[arg-type]
+                kind,
                 f.port_or_name(ctx, port_y) if port_y is not None else None,
                 f.string(ctx, path_y) if path_y is not None else None,
                 f.integer(ctx, m.get("initialDelaySeconds"), 0, None) or 0,
@@ -200,7 +200,7 @@ def _hook(ctx: Ctx, y: Y | None) -> Hook | None:
         return Hook("exec", int(found.group(1)) if found else 0, command)
     for kind in ("httpGet", "tcpSocket"):
         if kind in m:
-            return Hook(kind)  # type: ignore[arg-type]
+            return Hook(kind)
     assert y is not None
     ctx.error(y, "expected a lifecycle handler with one of exec, httpGet, tcpSocket or sleep, found none")
     return None

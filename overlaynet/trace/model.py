@@ -61,7 +61,7 @@ class Hop:
 
     @property
     def namespace(self) -> str:
-        """The namespace's name on its host as traces print it (``root``, ``pod:ns/name``)."""
+        """The namespace's name on its host as traces print it (``NsRef.label``)."""
         return self.ns.label
 
     def to_dict(self) -> dict[str, Any]:

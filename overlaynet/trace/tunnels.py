@@ -343,7 +343,7 @@ def _encap(
     outer = Packet(
         src=src,
         dst=remote,
-        proto="udp" if kind != "ipip" else "ipip",  # type: ignore[arg-type]  # IP protocol 4
+        proto="udp" if kind != "ipip" else "ipip",  # IP protocol 4
         sport=sport,
         dport=dport,
         size=max(pieces) + extra,  # the largest tunnel packet (ESP: ``cipher_bytes`` is its)

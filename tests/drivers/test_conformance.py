@@ -140,9 +140,17 @@ def check_reachability(net: Network) -> None:
 @pytest.mark.parametrize(("driver", "mode", "options"), CASES)
 def test_modes_validate(driver: str, mode: str, options: dict[str, Any]) -> None:
     cls = get_driver(driver)
-    assert isinstance(cls.validate_options(options), dict)
+    validated = cls.validate_options(options)
+    assert {k: validated[k] for k in options} == options, "validation keeps what the mode asks for"
     with pytest.raises(DriverOptionError):
         cls.validate_options({**options, "no-such-option-anywhere": 1})
+
+
+@pytest.mark.parametrize("driver", available_drivers())
+def test_each_mode_is_a_different_configuration(driver: str) -> None:
+    cls = get_driver(driver)
+    validated = [cls.validate_options(o) for o in cls.modes().values()]
+    assert all(a != b for i, a in enumerate(validated) for b in validated[i + 1:]), cls.modes()
 
 
 @pytest.mark.parametrize(("driver", "mode", "options"), CASES)

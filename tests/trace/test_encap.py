@@ -57,7 +57,7 @@ def test_different_flows_spread_over_ports() -> None:
 def test_wire_bytes_equal_the_scapy_frame(kind: str, proto: str, size: int) -> None:
     inner = Packet(A("10.244.0.2"), A("10.244.2.3"), proto, 40000 if proto != "icmp" else None, 80 if proto != "icmp" else None, size, icmp_type=8 if proto == "icmp" else None)  # type: ignore[arg-type]
     framing = 4 if kind == "udp" else 0
-    outer = Packet(A("192.168.10.11"), A("192.168.20.13"), "udp" if kind != "ipip" else "ipip", 40001, 8472, size + overhead(kind, 4, framing))  # type: ignore[arg-type]
+    outer = Packet(A("192.168.10.11"), A("192.168.20.13"), "udp" if kind != "ipip" else "ipip", 40001, 8472, size + overhead(kind, 4, framing))
     wire = Wire("segment", outer, ((Encapsulation(kind, "dev", outer, 1, framing_bytes=framing), inner),))
     assert frame_bytes(wire) == size + sum(b for _, b in outer_layers(kind, 4, framing))
     plain = Wire("veth", inner)

@@ -57,7 +57,7 @@ def test_demo_pcap_decodes_with_inner_headers(demo: Network, tmp_path: Path, pro
     encap = t.steps(EncapStep)[0]
     vx = [r for r in rows if ":vxlan:" in r[1]]
     assert len(vx) == 2  # rack-a and rack-b
-    assert {r[0] for r in vx} == {encap.wire_bytes}  # type: ignore[attr-defined]
+    assert {r[0] for r in vx} == {encap.wire_bytes}
     plain = [r for r in rows if ":vxlan:" not in r[1]]
     assert {r[0] for r in plain} == {t.packet.size + 14}
 
@@ -69,7 +69,7 @@ def test_fragmented_outer_packets_decode(tmp_path: Path) -> None:
     segs = tuple(replace(s, mtu=1400) if s.name == "rack-b" else s for s in cluster.underlay.segments)
     net = assemble(replace(cluster, underlay=replace(cluster.underlay, segments=segs)))
     t = run(net, demo_request(net, size=1450, proto="udp")).forward.trace
-    assert any(s.outer for s in t.steps(FragmentStep))  # type: ignore[attr-defined]
+    assert any(s.outer for s in t.steps(FragmentStep))
     rows = check(t, tmp_path / "frag.pcap", "udp")
     assert max(r[0] for r in rows) <= 1514
 

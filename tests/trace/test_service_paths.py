@@ -96,7 +96,7 @@ def test_localhost_nodeport_is_routed_again_after_the_dnat(net: Network, node: s
     assert t.final_packet is not None
     assert t.final_packet.dst == ip_address("10.244.0.2") and t.final_packet.dport == 8080
     assert not t.final_packet.src.is_loopback
-    assert [s.how for s in t.steps(SnatStep)] == ["MASQUERADE"]  # type: ignore[attr-defined]
+    assert [s.how for s in t.steps(SnatStep)] == ["MASQUERADE"]
 
 
 def test_node_to_its_own_nodeport_sends_from_its_own_address(net: Network) -> None:
@@ -125,7 +125,7 @@ def test_pod_mtu_follows_its_own_rack_and_a_forwarded_df_packet_stops_before_for
     assert t.disposition is Disposition.FRAG_NEEDED, t.reason
     drop = t.last_step
     assert (drop.dev, drop.size, drop.mtu) == ("cni0", 8000, 1450)  # type: ignore[union-attr]
-    assert [s.outer for s in t.steps(FragmentStep)] == [True]  # type: ignore[attr-defined]
+    assert [s.outer for s in t.steps(FragmentStep)] == [True]
     last_hop = t.hops[-1]
     assert last_hop.host == "node-3"
     hooks_after_decap = [s.hook for s in last_hop.steps[[s.kind for s in last_hop.steps].index("decap"):] if s.kind == "netfilter"]  # type: ignore[attr-defined]
@@ -183,8 +183,8 @@ def test_reply_un_dnat_is_a_source_rewrite_even_when_source_and_destination_ip_a
     assert report.reply is not None
     back = report.reply.trace
     assert back.disposition is Disposition.DELIVERED, back.reason
-    dnats = [(s.before, s.after) for s in back.steps(DnatStep)]  # type: ignore[attr-defined]
-    snats = [(s.before, s.after) for s in back.steps(SnatStep)]  # type: ignore[attr-defined]
+    dnats = [(s.before, s.after) for s in back.steps(DnatStep)]
+    snats = [(s.before, s.after) for s in back.steps(SnatStep)]
     assert [b[0] for b, _ in dnats] == [ip_address("10.244.0.1")]
     assert snats == [((ip_address("10.244.0.2"), 8080), (ip_address("192.168.10.11"), 30100))]
 
@@ -214,7 +214,7 @@ def test_same_node_reply_across_the_bridge_is_un_dnatted_by_br_netfilter(tmp_pat
     assert report.forward.trace.disposition is Disposition.DELIVERED
     back = report.reply.trace  # type: ignore[union-attr]
     assert back.disposition is Disposition.DELIVERED, back.reason
-    assert [(s.bridge, s.in_port is not None, s.out_port is not None) for s in back.steps(BridgeStep)] == [("cni0", True, True)]  # type: ignore[attr-defined]
+    assert [(s.bridge, s.in_port is not None, s.out_port is not None) for s in back.steps(BridgeStep)] == [("cni0", True, True)]
     assert back.final_packet is not None
     assert (back.final_packet.src, back.final_packet.sport) == (ip_address("10.96.0.2"), 80)
     assert back.packet.ttl == back.final_packet.ttl  # bridged, not routed

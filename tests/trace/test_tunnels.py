@@ -36,8 +36,8 @@ def test_ipip_between_two_hosts() -> None:
     t = trace(dp, Packet(A("192.168.1.11"), A("10.2.0.1"), "tcp", 40000, 80, 100), h1.ref).trace
     assert t.disposition is Disposition.ACCEPTED, t.reason
     encap = t.steps(EncapStep)[0]
-    assert (encap.encapsulation, encap.overhead_bytes, encap.outer_dst, encap.outer_bytes) == ("ipip", 20, A("192.168.1.12"), 120)  # type: ignore[attr-defined]
-    assert t.steps(DecapStep)[0].dev == "tunl0"  # type: ignore[attr-defined]
+    assert (encap.encapsulation, encap.overhead_bytes, encap.outer_dst, encap.outer_bytes) == ("ipip", 20, A("192.168.1.12"), 120)
+    assert t.steps(DecapStep)[0].dev == "tunl0"
     big = trace(dp, Packet(A("192.168.1.11"), A("10.2.0.1"), "tcp", 40000, 80, 1500, df=True), h1.ref).trace
     assert big.disposition is Disposition.FRAG_NEEDED and big.last_step.mtu == 1480  # type: ignore[union-attr]
 
@@ -67,8 +67,8 @@ def test_docker_overlay_bridge_with_vxlan_port() -> None:
     assert t.disposition is Disposition.DELIVERED, t.reason
     ovnet = [NsRef.network("h1", "ovnet-1"), NsRef.network("h2", "ovnet-1")]
     assert [h.ns for h in t.hops] == [src, ovnet[0], NsRef("h1"), NsRef("h2"), ovnet[1], NsRef.pod("h2", "default/c-h2")]
-    assert t.steps(NeighborStep)[0].how == "proxy_arp"  # type: ignore[attr-defined]
+    assert t.steps(NeighborStep)[0].how == "proxy_arp"
     encap = t.steps(EncapStep)[0]
-    assert (encap.vni, encap.outer_dport, encap.outer_dst) == (256, 4789, A("192.168.1.12"))  # type: ignore[attr-defined]
+    assert (encap.vni, encap.outer_dport, encap.outer_dst) == (256, 4789, A("192.168.1.12"))
     bridges = t.steps(BridgeStep)
-    assert bridges[0].out_port == "vxlan0" and bridges[-1].in_port == "vxlan0"  # type: ignore[attr-defined]
+    assert bridges[0].out_port == "vxlan0" and bridges[-1].in_port == "vxlan0"

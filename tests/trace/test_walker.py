@@ -14,10 +14,11 @@ from overlaynet.dataplane.ir import Address, Interface, NsRef
 from overlaynet.dataplane.netfilter import ChainRole, HookOutcome, NatRecord, RuleHit, parse_save
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
-from overlaynet.trace import Disposition, Injection, trace
+from overlaynet.trace import Disposition, Injection, Trace, trace
 from overlaynet.trace import walker as walker_mod
 from overlaynet.trace.steps import (
     DnatStep,
+    DropStep,
     FragmentStep,
     NeighborStep,
     NetfilterStep,
@@ -32,8 +33,8 @@ def pkt(src: str, dst: str, **kw: object) -> Packet:
     return Packet(A(src), A(dst), sport=40000, dport=80, **kw)  # type: ignore[arg-type]
 
 
-def kinds(t: object) -> list[str]:
-    return [s.kind for s in t.steps()]  # type: ignore[attr-defined]
+def kinds(t: Trace) -> list[str]:
+    return [s.kind for s in t.steps()]
 
 
 def test_pod_to_host_is_accepted_after_a_veth_crossing() -> None:
@@ -43,7 +44,7 @@ def test_pod_to_host_is_accepted_after_a_veth_crossing() -> None:
     assert [h.ns for h in t.hops] == [NsRef.pod("h1", "default/a"), NsRef("h1")]
     assert kinds(t) == ["route", "neighbor", "forward", "deliver"]
     neigh = t.steps(NeighborStep)[0]
-    assert neigh.how == "arp" and neigh.answered_by == "h1:veth-a"  # type: ignore[attr-defined]
+    assert neigh.how == "arp" and neigh.answered_by == "h1:veth-a"
 
 
 def test_host_to_pod_is_delivered() -> None:
@@ -99,7 +100,7 @@ def test_ttl_decrements_per_forward_and_expires() -> None:
     route(r2, "10.9.0.0/16", via="10.9.0.2", dev="v0")
     ok = trace(dp, pkt("192.168.1.1", "10.9.0.2", ttl=3), Injection(r1.ref, "eth0")).trace
     assert ok.disposition is Disposition.ACCEPTED
-    assert [s.ttl for s in ok.steps(RouteStep)] == [2, 1]  # type: ignore[attr-defined]
+    assert [s.ttl for s in ok.steps(RouteStep)] == [2, 1]
     dead = trace(dp, pkt("192.168.1.1", "10.9.5.5", ttl=1), Injection(r1.ref, "eth0")).trace
     assert dead.disposition is Disposition.TTL_EXCEEDED
 
@@ -110,7 +111,9 @@ def test_routing_loop_is_detected() -> None:
     route(r2, "10.9.0.0/16", via="192.168.1.1", dev="eth0")
     t = trace(dp, pkt("192.168.1.1", "10.9.0.5"), r1.ref).trace
     assert t.disposition is Disposition.LOOP
-    assert "r" in t.reason and t.last_step.kind == "drop"  # type: ignore[union-attr]
+    assert t.reason == "the same packet came back to r2"
+    assert [h.ns.host for h in t.hops] == ["r1", "r2", "r1", "r2"]
+    assert t.steps(DropStep)[-1].reason == "packet revisits r2 unchanged"
 
 
 def test_df_packet_larger_than_mtu_needs_fragmentation() -> None:
@@ -130,7 +133,7 @@ def test_without_df_the_packet_is_fragmented_and_continues() -> None:
     assert t.disposition is Disposition.ACCEPTED
     frag = t.steps(FragmentStep)[0]
     # 980 payload bytes per fragment (976 rounded to 8): 2480 bytes → 3 fragments
-    assert (frag.size, frag.mtu, frag.fragments) == (2500, 1000, 3)  # type: ignore[attr-defined]
+    assert (frag.size, frag.mtu, frag.fragments) == (2500, 1000, 3)
 
 
 def test_nobody_answers_arp_on_a_segment() -> None:
@@ -177,9 +180,9 @@ def test_proxy_arp_answers_for_a_gateway_nobody_owns() -> None:
     assert t.disposition is Disposition.ACCEPTED
     pod2 = pkt("10.0.0.2", "10.0.0.1")
     t2 = trace(dp, pod2.with_(dst=A("10.0.0.1")), pod.ref).trace
-    assert t2.steps(NeighborStep)[0].how in ("arp", "proxy_arp")  # type: ignore[attr-defined]
+    assert t2.steps(NeighborStep)[0].how in ("arp", "proxy_arp")
     t3 = trace(dp, pkt("10.0.0.2", "8.8.8.8"), pod.ref).trace
-    assert t3.steps(NeighborStep)[0].how == "proxy_arp"  # type: ignore[attr-defined]
+    assert t3.steps(NeighborStep)[0].how == "proxy_arp"
 
 
 def test_strict_rp_filter_drops_a_spoofed_source() -> None:
@@ -251,7 +254,7 @@ def test_all_branches_follow_each_dnat_with_its_probability(monkeypatch: pytest.
     result = trace(dp, pkt("10.0.0.2", "10.96.0.5"), pod.ref, all_branches=True)
     assert [t.disposition for t in result.traces] == [Disposition.ACCEPTED, Disposition.DELIVERED]
     assert sum(t.probability for t in result.traces) == 1
-    assert all(t.steps(DnatStep)[0].after[1] == 8080 for t in result.traces)  # type: ignore[attr-defined]
+    assert all(t.steps(DnatStep)[0].after[1] == 8080 for t in result.traces)
     single = trace(dp, pkt("10.0.0.2", "10.96.0.5"), pod.ref)
     assert len(single.traces) == 1
 

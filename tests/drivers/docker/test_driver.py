@@ -41,7 +41,7 @@ def test_container_to_container_across_hosts() -> None:
     encap = t.steps(EncapStep)[0]
     assert (encap.encapsulation, encap.vni, encap.outer_dport, encap.overhead_bytes) == ("vxlan", 256, 4789, 50)  # type: ignore[attr-defined]
     assert (encap.outer_src, encap.outer_dst) == (ip_address("192.168.10.11"), ip_address("192.168.10.12"))  # type: ignore[attr-defined]
-    assert t.steps(DecapStep)[0].dev == "vxlan0"  # type: ignore[attr-defined]
+    assert t.steps(DecapStep)[0].dev == "vxlan0"
 
 
 @pytest.mark.tshark
