@@ -88,6 +88,11 @@ def _details(frame: Observation, previous: Observation | None) -> list[str]:
             else:
                 out.append("    clients (no affinity: each new connection is balanced afresh):")
             out += _wrap(sticky, 140, "      ")
+    if previous is not None and frame.chains != previous.chains:
+        gone = [c for c in previous.chains if c not in frame.chains]
+        new = [c for c in frame.chains if c not in previous.chains]
+        if gone or new:
+            out.append("  kube-proxy chains since the last step: " + ", ".join([*(f"+{c}" for c in new), *(f"-{c}" for c in gone)]))
     if previous is None or frame.env != previous.env:
         out.append(f"  env of a new pod: {', '.join(frame.env) or 'no service variables'}")
     return out
