@@ -21,7 +21,7 @@ from overlaynet.errors import Diagnostic, DriverOptionError, TopologyError
 from overlaynet.model import Cluster, Node, Pod
 
 from .ipam import RingIPAM
-from .mesh import Mesh, build_mesh
+from .mesh import Mesh, build_mesh, peer_name
 from .npc import NpcRules
 from .options import WeaveOptions, parse_options
 from .program import Station, program_host, stations
@@ -76,6 +76,12 @@ class WeaveDriver(Driver):
             for name in pair:
                 if name not in known:
                     raise DriverOptionError("weave", "connections", f"no node {name!r}; nodes: {', '.join(sorted(known))}")
+        for name in self.opts.former_peers:
+            if name in known:
+                raise DriverOptionError("weave", "formerPeers", f"{name!r} is a node of the topology, not a gone peer")
+        for _, by in self.opts.rmpeer:
+            if by not in known:
+                raise DriverOptionError("weave", "rmpeer", f"no node {by!r} to run weave rmpeer; nodes: {', '.join(sorted(known))}")
         for block in self.opts.blocked:
             for name in block.peers:
                 if name != "*" and name not in known:
@@ -104,9 +110,15 @@ class WeaveDriver(Driver):
         # weave-kube starts every peer with --ipalloc-init consensus=<number of nodes>: the
         # ring is split among all of them once they first met; the split is persisted
         # (weavedb), so a connection lost later does not undo it. Donations need a path.
-        quorum = sorted(mesh.peers, key=lambda n: mesh.peers[n].name)
+        # formerPeers took part too and are gone; their ranges stay theirs (unreachable)
+        # until a node runs `weave rmpeer` for them (Ring.Transfer)
+        names = {n: p.name for n, p in mesh.peers.items()}
+        names.update({n: peer_name(n) for n in self.opts.former_peers})
+        self.peer_names = names
+        quorum = sorted(names, key=lambda n: names[n])
         self.consensus = quorum
-        ipam = RingIPAM(self.opts.ipalloc_range, [mesh.peers[n].name for n in quorum], seed=self.seed)
+        ipam = RingIPAM(self.opts.ipalloc_range, [names[n] for n in quorum], seed=self.seed)
+        self.reclaimed = {gone: (by, ipam.rmpeer(names[gone], names[by])) for gone, by in self.opts.rmpeer}
         group_of = {n: g for g in groups for n in g}
         errors: list[Diagnostic] = []
         for pod in self.cluster.pods:
@@ -156,8 +168,8 @@ class WeaveDriver(Driver):
         self._stations: list[Station] = stations(self.cluster.pods, self.expose)
         return self.cluster
 
-    def _nick(self, peer_name: str | None) -> str:
-        return next((p.nickname for p in self.mesh.peers.values() if p.name == peer_name), "?")
+    def _nick(self, name: str | None) -> str:
+        return next((n for n, p in self.peer_names.items() if p == name), "?")
 
     # --- dataplane ------------------------------------------------------------------------
     def pod_mtu(self, node: Node) -> int:

@@ -20,7 +20,7 @@ __all__ = ["BLOCKABLE", "Block", "WeaveOptions", "parse_options"]
 
 IPv4Network = ipaddress.IPv4Network
 
-KNOWN = ("noFastdp", "password", "ipallocRange", "mtu", "connLimit", "connections", "blocked")
+KNOWN = ("noFastdp", "password", "ipallocRange", "mtu", "connLimit", "connections", "blocked", "formerPeers", "rmpeer")
 
 #: What a firewall between two peers can drop: Weave's control (TCP 6783), sleeve (UDP 6783),
 #: fastdp (UDP 6784) and, for encrypted fastdp, IPsec ESP (IP protocol 50).
@@ -52,6 +52,8 @@ class WeaveOptions:
     conn_limit: int = 200
     connections: tuple[tuple[str, str], ...] | None = None  # None: full mesh
     blocked: tuple[Block, ...] = ()
+    former_peers: tuple[str, ...] = ()  # took part in the consensus, gone since
+    rmpeer: tuple[tuple[str, str], ...] = ()  # (gone peer, the node that ran weave rmpeer)
 
     @property
     def encrypted(self) -> bool:
@@ -66,6 +68,8 @@ class WeaveOptions:
             "connLimit": self.conn_limit,
             "connections": "full" if self.connections is None else [list(p) for p in self.connections],
             "blocked": [{"peers": list(b.peers), "ports": list(b.ports)} for b in self.blocked],
+            "formerPeers": list(self.former_peers),
+            "rmpeer": [list(p) for p in self.rmpeer],
         }
 
 
@@ -130,6 +134,22 @@ def _blocked(value: Any) -> tuple[Block, ...]:
     return tuple(out)
 
 
+def _former(options: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    former = options.get("formerPeers") or ()
+    if not isinstance(former, list | tuple) or not all(isinstance(n, str) and n for n in former):
+        raise _err("formerPeers", f"expected a list of peer names, got {former!r}")
+    raw = options.get("rmpeer") or ()
+    if not isinstance(raw, list | tuple):
+        raise _err("rmpeer", f"expected a list of [gone peer, node] pairs, got {raw!r}")
+    pairs = []
+    for i, value in enumerate(raw):
+        gone, by = _pair(value, "rmpeer", f"rmpeer[{i}]")
+        if gone not in former:
+            raise _err("rmpeer", f"rmpeer[{i}]: {gone!r} is not in formerPeers ({', '.join(former) or 'none'})")
+        pairs.append((gone, by))
+    return tuple(dict.fromkeys(former)), tuple(pairs)
+
+
 def parse_options(options: Mapping[str, Any]) -> WeaveOptions:
     """Validate ``options``; unknown keys name the closest known one.
 
@@ -151,6 +171,7 @@ def parse_options(options: Mapping[str, Any]) -> WeaveOptions:
         raise _err("ipallocRange", f"expected an IPv4 CIDR such as 10.32.0.0/12: {exc}") from exc
     if not isinstance(ipalloc, IPv4Network) or ipalloc.prefixlen > 30:
         raise _err("ipallocRange", f"expected an IPv4 CIDR of /30 or larger, got {raw_range!r}")
+    former, rmpeer = _former(options)
     return WeaveOptions(
         no_fastdp=_bool(options, "noFastdp", False),
         password=password,
@@ -159,4 +180,6 @@ def parse_options(options: Mapping[str, Any]) -> WeaveOptions:
         conn_limit=_int(options, "connLimit", 200, 0, 100_000),
         connections=_connections(options.get("connections", "full")),
         blocked=_blocked(options.get("blocked")),
+        former_peers=former,
+        rmpeer=rmpeer,
     )

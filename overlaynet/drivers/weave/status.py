@@ -50,14 +50,15 @@ def ipam(drv: WeaveDriver, me: str) -> list[dict[str, Any]]:
     total = drv.opts.ipalloc_range.num_addresses
     rows: list[dict[str, Any]] = []
     for nick in drv.consensus:
-        peer = drv.mesh.peers[nick]
-        ranges = drv.ipam.ranges_of(peer.name)
+        name = drv.peer_names[nick]
+        ranges = drv.ipam.ranges_of(name)
         size = sum(r.num_addresses for r in ranges)
-        active = sum(1 for a in drv.ipam.used.values() if a.peer == peer.name)
+        active = sum(1 for a in drv.ipam.used.values() if a.peer == name)
         rows.append({
-            "peer": peer.name, "nickname": nick, "ranges": [str(r) for r in ranges], "ips": size,
+            "peer": name, "nickname": nick, "ranges": [str(r) for r in ranges], "ips": size,
             "percent": round(100.0 * size / total, 1), "active": active,
             "reachable": nick == me or nick in drv.mesh.routes.get(me, {}),
+            "gone": nick in drv.opts.former_peers,
         })
     return rows
 
@@ -65,10 +66,11 @@ def ipam(drv: WeaveDriver, me: str) -> list[dict[str, Any]]:
 def status(drv: WeaveDriver, node: str | None = None) -> dict[str, Any]:
     """The whole status: range, consensus, donations, and per peer its connections."""
     shown = [node] if node is not None else sorted(drv.mesh.peers)
-    nick = {p.name: n for n, p in drv.mesh.peers.items()}
+    nick = {p: n for n, p in drv.peer_names.items()}
     return {
         "ipallocRange": str(drv.opts.ipalloc_range),
-        "consensus": [drv.mesh.peers[n].name for n in drv.consensus],
+        "consensus": [drv.peer_names[n] for n in drv.consensus],
+        "rmpeer": [{"gone": g, "by": by, "ranges": [str(r) for r in moved]} for g, (by, moved) in drv.reclaimed.items()],
         "donations": [
             {"from": nick.get(d, d), "to": nick.get(t, t), "range": f"{_ip(s)}-{_ip(e - 1)}"}
             for d, t, s, e in drv.ipam.donations
@@ -116,6 +118,8 @@ def render(data: dict[str, Any]) -> str:
     for row in data["ipam"]:
         lines.append(f"  {row['peer']}({row['nickname']})  {row['ips']} IPs ({row['percent']}% of total) "
                      f"({row['active']} active){'' if row['reachable'] else ' - unreachable!'}  {' '.join(row['ranges'])}")
+    for r in data["rmpeer"]:
+        lines.append(f"  weave rmpeer {r['gone']} on {r['by']}: {' '.join(r['ranges']) or 'nothing'} reclaimed")
     for d in data["donations"]:
         lines.append(f"  donated {d['range']} from {d['from']} to {d['to']}")
     return "\n".join(lines)

@@ -152,3 +152,19 @@ def test_tshark_decodes_the_fastdp_pcap_as_vxlan(tmp_path: Path) -> None:
     enc = t.steps(EncapStep)[0]
     assert vx and all(p.endswith(":tcp") for _, p, _ in vx)
     assert {int(n) for _, _, n in vx} == {enc.vni} and {int(n) for n, _, _ in vx} == {enc.wire_bytes}
+
+
+def test_a_gone_peer_keeps_its_ranges_until_rmpeer(tmp_path: Path) -> None:
+    base = (TOPOLOGIES / "weave-full-mesh.yaml").read_text()
+    kept = _net("weave-full-mesh.yaml", base.replace("driver: weave", "driver: weave\n    options: {formerPeers: [old-node]}"), tmp_path)
+    drv = kept.driver
+    gone = drv.peer_names["old-node"]  # type: ignore[attr-defined]
+    assert [str(r) for r in drv.ipam.ranges_of(gone)] == ["10.32.0.0/14"]  # type: ignore[attr-defined]
+    assert all(p.ip not in ipaddress.ip_network("10.32.0.0/14") for p in kept.cluster.pods if p.ips)
+    rm = _net("weave-full-mesh.yaml", base.replace(
+        "driver: weave", "driver: weave\n    options: {formerPeers: [old-node], rmpeer: [[old-node, node-1]]}"), tmp_path)
+    drv = rm.driver
+    assert drv.ipam.ranges_of(drv.peer_names["old-node"]) == []  # type: ignore[attr-defined]
+    assert "10.32.0.0/14" in [str(r) for r in drv.ipam.ranges_of(drv.peer_names["node-1"])]  # type: ignore[attr-defined]
+    with pytest.raises(DriverOptionError, match="'nope' is not in formerPeers"):
+        _net("weave-full-mesh.yaml", base.replace("driver: weave", "driver: weave\n    options: {rmpeer: [[nope, node-1]]}"), tmp_path)
