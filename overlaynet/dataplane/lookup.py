@@ -188,24 +188,23 @@ def is_local(ns: NetNamespace, ip: IPAddress, addresses: frozenset[IPAddress] | 
     return route is not None and route.type == "local"
 
 
-def iface_address(ns: NetNamespace, ifname: str, version: int) -> IPAddress | None:
-    """The address MASQUERADE gives a packet leaving through ``ifname``: the device's primary
-    address in the family, else — as the kernel's ``inet_select_addr`` does for a device with
-    none, such as Calico's address-less ``cali*`` veths — the first global address of any
-    device of the namespace, in device order. None when the namespace has no such address
-    (the kernel then drops the packet)."""
-    iface = ns.interfaces.get(ifname)
-    if iface is None:
+def iface_address(ns: NetNamespace, ifname: str, version: int, nexthop: IPAddress | None = None) -> IPAddress | None:
+    """The address MASQUERADE gives a packet leaving through ``ifname``: the kernel's
+    ``inet_select_addr`` over this namespace's devices (``HostAddresses.masquerade_source``,
+    the one implementation ``iptables trace`` uses too) — the device's primary address (the
+    one on the next hop's subnet first), else, for a device with none such as Calico's
+    address-less ``cali*`` veths, the first global address of any device in device order.
+    None when the namespace has no such address (the kernel then drops the packet)."""
+    import ipaddress
+
+    from overlaynet.dataplane.netfilter.hostaddr import HostAddresses
+
+    if ifname not in ns.interfaces:
         return None
-    for addr in iface.addresses:
-        if addr.ip.version == version:
-            return addr.ip
-    for other in ns.interfaces.values():
-        for addr in other.addresses:
-            ip = addr.ip
-            if ip.version == version and not (ip.is_loopback or ip.is_link_local):
-                return ip
-    return None
+    hosts = HostAddresses.build(
+        (i.name, [ipaddress.ip_interface(f"{a.ip}/{a.prefixlen}") for a in i.addresses]) for i in ns.interfaces.values()
+    )
+    return hosts.masquerade_source(ifname, version, nexthop)
 
 
 def _matching(addrs: list[Address], target: IPAddress) -> Address | None:
