@@ -20,6 +20,7 @@ from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet, ephemeral_port
 from overlaynet.dataplane.underlay import UPLINK, routers_on
 from overlaynet.dns.client import client_resolve
+from overlaynet.dns.docker import EMBEDDED_DNS, is_docker_container, resolve_embedded
 from overlaynet.drivers.base import Driver
 from overlaynet.errors import TraceError
 from overlaynet.model import Cluster, Pod
@@ -143,6 +144,9 @@ def resolve_source(cluster: Cluster, dp: Dataplane, text: str) -> Endpoint:
         return Endpoint(NsRef(text), None, label=f"node {text}")
     if any(r.name == text for r in cluster.underlay.routers):
         return Endpoint(NsRef(text), None, label=f"router {text}")
+    container = cluster._pod_index.get(("default", text))
+    if container is not None and container.ip is not None:  # a plain Docker container by its name
+        return Endpoint(_pod_ns(container), container.ip, container, f"container {text}")
     ip = _ip(text)
     if ip is None:
         raise TraceError(f"--from {text!r}: not a pod (ns/name), a node, a router or an IP address")
@@ -209,6 +213,13 @@ def _resolve_target(cluster: Cluster, src: Endpoint, text: str) -> tuple[IPAddre
 def _resolve_name(cluster: Cluster, src: Endpoint, name: str, port: int | None) -> tuple[IPAddress | None, int | None, DnsStep]:
     if src.pod is None:
         raise TraceError(f"--to {name!r}: a DNS name is resolved from a pod's resolv.conf; give --from a pod")
+    if is_docker_container(cluster, src.pod):
+        ans = resolve_embedded(cluster, src.pod, name)
+        if not ans.addresses:
+            raise TraceError(f"--to {name!r}: no container or alias {name!r} on the networks of {src.pod.name}; "
+                             f"Docker's embedded DNS forwards it to the host's resolvers; give its IP address instead")
+        where = f"{EMBEDDED_DNS} (Docker's embedded DNS, network {ans.network})"
+        return ans.addresses[0], port, DnsStep(name, ((name, "A", ans.rcode),), ans.addresses, ans.rcode, server=where)
     res = client_resolve(cluster, src.pod, name, "A")
     queries = tuple((q.name, q.type, q.rcode) for q in res.queries)
     addresses = tuple(res.addresses)

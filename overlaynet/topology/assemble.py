@@ -33,7 +33,7 @@ from overlaynet.topology import controllers
 from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.naming import pod_name
-from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry
+from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry, frozen_plain
 from overlaynet.topology.scheduler import fits
 
 DEFAULT_POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
@@ -402,7 +402,10 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
         endpoint_slices=_given_slices(parsed),
         network_policies=tuple(parsed.network_policies),
         resource_quotas=tuple(parsed.resource_quotas),
-        extra=FrozenDict({"calico": tuple(parsed.calico)}) if parsed.calico else FrozenDict(),
+        extra=FrozenDict({
+            **({"calico": tuple(parsed.calico)} if parsed.calico else {}),
+            **({"docker": tuple((k, frozen_plain(v), src) for k, v, src in parsed.docker)} if parsed.docker else {}),
+        }),
         source=spec.source if spec else None,
     )
     return _run_controllers(ctx, cluster, all_pods), ranges

@@ -11,6 +11,11 @@ from collections.abc import Callable
 
 from overlaynet.topology import fields as f
 from overlaynet.topology.cluster_kind import read_cluster
+from overlaynet.topology.docker_kinds import (
+    is_network_inspect,
+    read_container,
+    read_network_inspect,
+)
 from overlaynet.topology.fields import Ctx
 from overlaynet.topology.k8s_policy import read_network_policy, read_resource_quota
 from overlaynet.topology.k8s_services import read_endpoint_slice, read_endpoints, read_service
@@ -23,6 +28,7 @@ Reader = Callable[[Ctx, Parsed, Y, dict[str, Y]], None]
 _APPS = ("apps/v1", "apps/v1beta2", "apps/v1beta1", "extensions/v1beta1")
 KINDS: dict[str, tuple[tuple[str, ...], Reader]] = {
     "Cluster": (("overlaynet/v1",), read_cluster),
+    "Container": (("overlaynet/v1",), read_container),
     "Namespace": (("v1",), read_namespace),
     "Node": (("v1",), read_node),
     "Pod": (("v1",), read_pod),
@@ -51,6 +57,9 @@ TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status", "items", "subs
 def read_document(ctx: Ctx, parsed: Parsed, doc: Y) -> None:
     """Read one document (or each item of a List) into ``parsed``."""
     if doc.value is None:
+        return
+    if is_network_inspect(doc):
+        read_network_inspect(ctx, parsed, doc)
         return
     if not isinstance(doc.value, dict):
         ctx.error(doc, f"expected a Kubernetes object or a Cluster (a mapping with apiVersion and kind), found {f.describe(doc)}")

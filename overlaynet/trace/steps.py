@@ -75,11 +75,14 @@ class DnsStep(Step):
     queries: tuple[tuple[str, str, str], ...]  # (name, type, rcode)
     answer: tuple[IPAddress, ...]
     rcode: str
+    #: the server asked when it is not the cluster DNS (Docker's embedded 127.0.0.11)
+    server: str = ""
 
     def summary(self) -> str:
         tried = ", ".join(f"{n} {t} → {r}" for n, t, r in self.queries)
         got = ", ".join(str(a) for a in self.answer) or self.rcode
-        return f"resolve {self.name}: {tried}; answer {got}"
+        via = f" via {self.server}" if self.server else ""
+        return f"resolve {self.name}{via}: {tried}; answer {got}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from overlaynet.dataplane.ir import Dataplane, NsRef
 from overlaynet.drivers.base import Driver
 from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import Cluster, IPNetwork, Node, Pod
+from overlaynet.model import Cluster, FrozenDict, IPNetwork, Node, Pod
 
+from .containers import ENDPOINTS_EXTRA, DockerObjects
 from .ipam import Allocator, IPAMError
 from .options import NetworkConf, parse_options, validate_options
 from .program import Attachment, HostPlan, max_mtu, program_host
@@ -66,7 +67,8 @@ class DockerOverlayDriver(Driver):
         kv: KVStore | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(cluster, options, kv=kv, seed=seed)
+        self.docker = DockerObjects.of(cluster)
+        super().__init__(cluster, self.docker.merged_options(options or {}), kv=kv, seed=seed)
         self.opts = parse_options(self.options)
         self.allocator = Allocator(self.kv, cluster=cluster.name, mode=self.opts.mode)
         self.networks: tuple[NetworkRecord, ...] = ()
@@ -84,7 +86,19 @@ class DockerOverlayDriver(Driver):
 
     # --- IPAM -----------------------------------------------------------------------------
     def attachments_of(self, pod: Pod) -> list[NetworkConf]:
-        """The networks ``pod`` joins, in interface order."""
+        """The networks ``pod`` joins, in interface order: a Container's own list, else by
+        ``podSelector``, else the first network."""
+        container = self.docker.containers.get(pod.key)
+        if container is not None:
+            confs = {c.name: c for c in self.opts.networks}
+            missing = [n for n in container.networks if n not in confs]
+            if missing:
+                src = pod.source
+                where = (src.file, src.line, src.column) if src else ("<cluster>", 0, 0)
+                raise TopologyError([Diagnostic(*where, "spec.networks", (
+                    f"container {container.name}: network {missing[0]} not found (docker: 'network {missing[0]} not "
+                    f"found'); define it in spec.network.options.networks or paste its docker network inspect"))])
+            return [confs[n] for n in container.networks]
         chosen = [
             c for c in self.opts.networks
             if c.pod_selector is not None and all(pod.labels.get(k) == v for k, v in c.pod_selector.items())
@@ -115,8 +129,10 @@ class DockerOverlayDriver(Driver):
             for position, conf in enumerate(self.attachments_of(pod)):
                 net = records[conf.name]
                 want = pod.ip if position == 0 and not pod.allocated and isinstance(pod.ip, IPv4Address) else None
+                want = self.docker.address(pod.key, conf.name) or want
+                aliases = self.docker.aliases(pod.key, conf.name)
                 try:
-                    ep = self.allocator.create_endpoint(net, pod.key, node.ip, ip=want)
+                    ep = self.allocator.create_endpoint(net, pod.key, node.ip, ip=want, aliases=aliases)
                 except IPAMError as exc:
                     errors.append(Diagnostic(*_where(pod), "status.podIP", f"pod {pod.key}: {exc}"))
                     break
@@ -129,7 +145,11 @@ class DockerOverlayDriver(Driver):
                 pods[index] = replace(pod, ips=(primary,), allocated=True)
         if errors:
             raise TopologyError(errors)
-        self._allocated = replace(cluster, pods=tuple(pods))
+        # what Docker's embedded DNS serves: each container's name and aliases per network
+        endpoints = FrozenDict({
+            key: tuple((a.net.name, a.endpoint.ip, a.endpoint.aliases) for a in atts) for key, atts in self._attachments.items()
+        })
+        self._allocated = replace(cluster, pods=tuple(pods), extra=FrozenDict({**cluster.extra, ENDPOINTS_EXTRA: endpoints}))
         return self._allocated
 
     def _state(self) -> Cluster:

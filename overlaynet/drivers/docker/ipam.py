@@ -131,7 +131,7 @@ class Allocator:
                 gateway = conf.gateway
             else:
                 gateway = subnet.network_address + seq.set_any(lo, hi)
-            vni, idm_value = self._take_vni(read)
+            vni, idm_value = self._take_vni(read, conf.vni)
             record = NetworkRecord(
                 id=nid, name=conf.name, subnet=subnet, gateway=gateway, ip_range=conf.ip_range, vni=vni,
                 encrypted=conf.encrypted, internal=conf.internal, attachable=conf.attachable, mtu=conf.mtu or 0,
@@ -158,10 +158,18 @@ class Allocator:
         start = int(ip_range.network_address) - int(subnet.network_address)
         return start, start + ip_range.num_addresses - 1
 
-    def _take_vni(self, read: _Read) -> tuple[int, str]:
+    def _take_vni(self, read: _Read, wanted: int | None = None) -> tuple[int, str]:
         bits, first, base = self._vni_bits()
         got = read.get(key(*VNI_IDM))
         seq = BitSequence.from_json(got.value)[1] if got is not None else BitSequence.empty(bits)
+        if wanted is not None:  # GetSpecificID: a VNI the network already has
+            if not base <= wanted < base + bits:
+                raise IPAMError(f"docker-overlay: VXLAN ID {wanted} is outside {base}-{base + bits - 1}")
+            try:
+                seq.set(wanted - base)
+            except BitAllocated:
+                raise IPAMError(f"docker-overlay: VXLAN ID {wanted} is already another network's") from None
+            return wanted, seq.to_json(VNI_IDM[1])
         try:
             ordinal = seq.set_any(first, bits - 1, self._vni_cursor)  # GetID(serial=true)
         except AddressExhausted:

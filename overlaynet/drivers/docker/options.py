@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_NETWORK", "DockerOptions", "NetworkConf", "parse_options", "
 DRIVER = "docker-overlay"
 DEFAULT_NETWORK = "overlay"
 KNOWN = ("mode", "networks", "mtu", "encrypted", "gwbridgeSubnet", "vxlanPort")
-NETWORK_KEYS = ("name", "subnet", "gateway", "ipRange", "encrypted", "internal", "attachable", "mtu", "podSelector")
+NETWORK_KEYS = ("name", "subnet", "gateway", "ipRange", "encrypted", "internal", "attachable", "mtu", "podSelector", "vni")
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
@@ -43,6 +43,7 @@ class NetworkConf:
     internal: bool = False
     attachable: bool = False
     mtu: int | None = None  # com.docker.network.driver.mtu; None: 1500
+    vni: int | None = None  # a VXLAN ID the store already gave it (docker network inspect)
     #: the pods that join (labels they must carry; empty: every pod); None: only pods no
     #: other network selects, and only when this is the first network
     pod_selector: FrozenDict[str, str] | None = None
@@ -125,6 +126,10 @@ def _network(raw: Any, index: int, defaults: Mapping[str, Any]) -> dict[str, Any
     if selector is not None and (not isinstance(selector, Mapping) or not all(isinstance(v, str) for v in selector.values())):
         raise _fail(f"{where}.podSelector", f"expected a mapping of label to value, got {selector!r}")
     out["podSelector"] = {str(k): v for k, v in selector.items()} if selector is not None else None
+    vni = raw.get("vni")
+    if vni is not None and (isinstance(vni, bool) or not isinstance(vni, int) or not 1 <= vni <= (1 << 24) - 1):
+        raise _fail(f"{where}.vni", f"expected a VXLAN ID 1-16777215, got {vni!r}")
+    out["vni"] = vni
     return out
 
 
@@ -183,6 +188,7 @@ def parse_options(options: Mapping[str, Any]) -> DockerOptions:
             internal=n["internal"],
             attachable=n["attachable"],
             mtu=n["mtu"],
+            vni=n.get("vni"),
             pod_selector=FrozenDict(n["podSelector"]) if n["podSelector"] is not None else None,
         )
         for n in options["networks"]

@@ -17,7 +17,7 @@ from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load_cluster as load
 from overlaynet.trace import Disposition
 from overlaynet.trace.pcap import write_pcap
-from overlaynet.trace.steps import BridgeStep, DecapStep, EncapStep, FragmentStep, SnatStep
+from overlaynet.trace.steps import BridgeStep, DecapStep, DnsStep, EncapStep, FragmentStep, SnatStep
 
 ROOT = Path(__file__).resolve().parents[3] / "topologies"
 
@@ -151,3 +151,16 @@ def test_overhead_modes_from_frames() -> None:
     report = compare_overhead(cluster, modes=parse_modes("docker-overlay"), payloads=parse_payloads("64,1400"), message=100_000)
     got = {m["mode"]: (m["overhead_bytes"], m["pod_mtu"], m["mss"]) for m in report.to_dict()["modes"]}
     assert got == {"docker-overlay:vxlan": (50, 1450, 1410), "docker-overlay:encrypted": (76, 1424, 1384)}
+
+
+def test_plain_docker_trace_shows_the_embedded_dns_lookup() -> None:
+    net, t = _trace("docker-plain.yaml", "api-1", "db", proto="tcp", port=5432)
+    assert t.disposition is Disposition.DELIVERED, t.reason
+    dns = t.steps(DnsStep)[0]
+    assert dns.server.startswith("127.0.0.11") and dns.answer == (ip_address("10.2.0.7"),)
+    back = next(n for n in net.driver.networks if n.name == "back")  # type: ignore[attr-defined]
+    assert (back.vni, str(back.subnet)) == (4097, "10.2.0.0/24")  # as docker network inspect said
+    assert t.steps(EncapStep)[0].vni == 4097
+    api = net.dataplane.namespace(NsRef.pod("host-2", "default/api-1"))
+    assert sorted((n, str(i.addresses[0])) for n, i in api.interfaces.items() if n != "lo") == [
+        ("eth0", "10.1.0.4/24"), ("eth1", "172.18.0.2/16"), ("eth2", "10.2.0.2/24")]
