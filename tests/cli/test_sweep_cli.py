@@ -87,3 +87,12 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     assert code == 2 and err.strip() == "error: --external 'nope': expected an IP address"
     code, _, err = _run("sweep", str(TOPOLOGIES / "demo.yaml"), "--scheduler", "tcp://127.0.0.1:9", "--timeout", "1")
     assert code == 2 and "cannot reach the Dask scheduler" in err and "Traceback" not in err
+
+
+def test_the_diff_shown_in_docs_is_what_the_command_prints(tmp_path: Path) -> None:
+    changed = _without_allow_frontend(tmp_path)
+    code, stdout, _ = _run("sweep", "diff", str(TOPOLOGIES / "calico-policy.yaml"), str(changed), "--services", "api")
+    assert code == 1
+    doc = (TOPOLOGIES.parent / "docs" / "sweep.md").read_text()
+    shown = doc.split("$ overlaynet sweep diff topologies/calico-policy.yaml changed.yaml --services api\n", 1)[1].split("```", 1)[0]
+    assert stdout == shown
