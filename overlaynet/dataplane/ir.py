@@ -333,6 +333,22 @@ class XfrmPolicy:
                 and (self.vni is None or self.vni == vni))
 
 
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """What an agent tried to write into a namespace and the kernel refused (or the agent
+    logged and skipped), in words, with the destinations it leaves without their route
+    (``dst``; None: it may concern any)."""
+
+    message: str
+    dst: IPNetwork | None = None
+
+    def concerns(self, ip: IPAddress) -> bool:
+        return self.dst is None or (ip.version == self.dst.version and ip in self.dst)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass
 class NetNamespace:
     ref: NsRef
@@ -348,9 +364,10 @@ class NetNamespace:
     forwarders: dict[str, Forwarder] = field(default_factory=dict)
     xfrm: list[XfrmPolicy] = field(default_factory=list)  # outbound IPsec policies (ESP)
     #: What an agent tried to write here and the kernel refused, or logged and skipped, in
-    #: words (flannel host-gw: "... Nexthop has invalid gateway ..."); the tracer shows them
-    #: when a lookup in this namespace fails or a packet leaves through a default route.
-    diagnostics: list[str] = field(default_factory=list)
+    #: words (flannel host-gw: "... Nexthop has invalid gateway ..."), a ``Diagnosis`` when
+    #: it knows which destinations lost their route; the tracer shows those that concern the
+    #: packet when a lookup in this namespace fails or it leaves through a default route.
+    diagnostics: list[str | Diagnosis] = field(default_factory=list)
     #: Derived indexes (route LPM, neighbour and FDB maps) kept by ``dataplane.lookup``; each
     #: is rebuilt when the list it indexes changes. Not part of the namespace's identity.
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from overlaynet.dataplane.iproute import format_route
-from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef, Route
+from overlaynet.dataplane.ir import Dataplane, Diagnosis, NetNamespace, NsRef, Route
 from overlaynet.dataplane.lookup import (
     connected_route,
     iface_address,
@@ -332,7 +332,10 @@ class Walker:
         p = f.packet
         route = lookup_route(ns, p.dst)
         if ns.diagnostics and (route is None or route.dst.prefixlen == 0):
-            fresh = tuple(f"{ns.ref}: {d}" for d in ns.diagnostics if f"{ns.ref}: {d}" not in f.notes)
+            # only what concerns this destination: the one refused route that would have
+            # carried it, not every peer's
+            said = (f"{ns.ref}: {d}" for d in ns.diagnostics if not isinstance(d, Diagnosis) or d.concerns(p.dst))
+            fresh = tuple(n for n in said if n not in f.notes)
             f = f.evolve(notes=f.notes + fresh).add(*(WarningStep(n) for n in fresh))
         if route is None:
             reason = f"no route to {p.dst} in {ns.ref}"

@@ -300,3 +300,19 @@ def test_a_policy_step_does_not_say_policy_twice() -> None:
     assert policies and not [p for p in policies if p.policy.lower().startswith("policy")]
     text = render_trace(t, width=400)
     assert "policy policy" not in text and "policy denied, no policy allows it" in text
+
+
+def test_host_gw_why_names_only_the_route_that_would_have_carried_the_packet() -> None:
+    # two nodes on rack-b: node-1 refuses a route to each; a packet to node-3's pod is
+    # explained by node-3's route alone
+    base = cluster("host-gw")
+    nodes = (*base.nodes, Node("node-4", A("192.168.20.14"), "rack-b"))
+    net = assemble(replace(base, nodes=nodes, pods=(*base.pods, Pod("e", node="node-4"))))
+    root = net.dataplane.namespace(NsRef("node-1"))
+    refused = [d for d in root.diagnostics if "refused by the kernel" in str(d)]
+    assert len(refused) == 2
+    t = run(net, TraceRequest("default/a", "default/d")).forward.trace
+    d_subnet = next(str(d.dst) for d in refused if t.packet.dst in d.dst)  # type: ignore[union-attr, operator]
+    why = [s.message for s in t.steps(WarningStep) if s.message.startswith("why: ")]
+    assert len(why) == 1 and d_subnet in why[0] and "192.168.20.13" in why[0] and "192.168.20.14" not in why[0]
+    assert t.reason.count("refused by the kernel") == 1

@@ -13,6 +13,7 @@ from typing import Protocol
 from overlaynet.dataplane.ir import (
     Address,
     Dataplane,
+    Diagnosis,
     FdbEntry,
     Interface,
     IpipInfo,
@@ -206,7 +207,7 @@ def _program_remote_routes(driver: CalicoAgent, root: NetNamespace, node: Node) 
             )
 
 
-def root_diag(ns: NetNamespace) -> list[str]:
+def root_diag(ns: NetNamespace) -> list[str | Diagnosis]:
     return ns.diagnostics
 
 
@@ -229,11 +230,11 @@ def _route_to(
             hop in a.network for a in root.interfaces["eth0"].addresses
         ) if "eth0" in root.interfaces else False
         if not connected:
-            root_diag(root).append(
+            root_diag(root).append(Diagnosis(
                 f"BIRD cannot install {prefix} via {hop}: the next hop is not on a connected network of "
                 f"{node.name} (native routing needs L2 adjacency between {node.segment} and {other.segment}, "
-                "or routers that learn pod routes)"
-            )
+                "or routers that learn pod routes)", prefix,
+            ))
             return
         root.add_route(Route(prefix, dev="eth0", via=hop, proto="bird", origin=why + ", no encapsulation"))
         return

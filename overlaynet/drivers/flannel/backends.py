@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from overlaynet.dataplane.ir import (
     Address,
+    Diagnosis,
     FdbEntry,
     Forwarder,
     ForwarderEntry,
@@ -183,10 +184,10 @@ def _host_gw(ctx: HostContext) -> None:
             continue
         # RouteNetwork calls RouteAdd; the kernel answers EINVAL because the gateway is not
         # on a network connected through the interface; flanneld logs it and goes on.
-        ctx.root.diagnostics.append(ctx.why(
+        ctx.root.diagnostics.append(Diagnosis(ctx.why(
             f"route {peer.subnet} via {peer.public_ip} dev {ctx.ext} refused by the kernel "
             f"(Nexthop has invalid gateway): host-gw needs L2 adjacency: {peer.public_ip} is "
-            f"not on a connected network of {ctx.node.name}"))
+            f"not on a connected network of {ctx.node.name}"), peer.subnet))
 
 
 def _udp(ctx: HostContext) -> None:

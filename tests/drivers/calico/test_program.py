@@ -82,7 +82,7 @@ def test_native_mode_across_segments_cannot_install_and_says_why() -> None:
     net = _net({"encapsulation": "none"}, racks=2, nodes_per_rack=1)
     root = net.dataplane.namespace(NsRef("node-00"))
     assert not [r for r in root.routes if r.proto == "bird" and r.type == "unicast"]
-    assert any("not on a connected network" in d and "L2 adjacency" in d for d in root.diagnostics)
+    assert any("not on a connected network" in str(d) and "L2 adjacency" in str(d) for d in root.diagnostics)
     assert net.driver.pod_mtu(net.cluster.nodes[0]) == 1500
 
 
@@ -90,7 +90,7 @@ def test_bgp_session_down_is_a_diagnostic_and_routes_are_missing() -> None:
     net = _net({"encapsulation": "ipip"}, racks=2, nodes_per_rack=1, router=False)
     root = net.dataplane.namespace(NsRef("node-00"))
     assert not [r for r in root.routes if r.dev == "tunl0"]
-    assert any("BGP session" in d and "Active" in d for d in root.diagnostics)
+    assert any("BGP session" in str(d) and "Active" in str(d) for d in root.diagnostics)
 
 
 def test_borrowed_address_shows_up_as_a_32_route() -> None:
