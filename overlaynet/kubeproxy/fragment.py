@@ -48,9 +48,10 @@ class Fragment:
 
     service: str  # "namespace/name", the key kube-proxy's tests sort service rules by
     nat_chains: tuple[str, ...]
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...]  # those in the chains all services share
     spellings: tuple[w.Spelling, ...]
     runs: tuple[Run, ...]
+    own: OwnChains | None = None  # the rules of the chains only this service port writes
 
     @classmethod
     def of(cls, service: str, nat_chains: tuple[str, ...], lines: list[w.Written]) -> Fragment:
@@ -61,9 +62,11 @@ class Fragment:
 
     @property
     def lines(self) -> Iterator[w.Written]:
-        for table, chain, start, end in self.runs:
-            for i in range(start, end):
-                yield w.Written(table, chain, self.rules[i], self.spellings[i])
+        """Every rule, its own chains' after the shared ones."""
+        for part in (self, self.own.fragment()) if self.own is not None else (self,):
+            for table, chain, start, end in part.runs:
+                for i in range(start, end):
+                    yield w.Written(table, chain, part.rules[i], part.spellings[i])
 
 
 class _Writer:
@@ -96,37 +99,131 @@ class _Writer:
         return Fragment(service, nat_chains, tuple(self.rules), tuple(self.spellings), tuple(self.runs))
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one service port's rules are made of: its inputs and the decisions of
+    syncProxyRules' loop body (which chains it uses, where traffic goes)."""
+
+    sp: ServicePortInfo
+    cat: Categorized
+    g: Globals
+    node_ip: IPAddress | None
+    nets: w.HostNets
+    cluster_chain: str
+    local_chain: str
+    ext_chain: str
+    fw_chain: str
+    internal_chain: str
+    external_policy_chain: str
+    has_internal: bool
+    has_external: bool
+    uses_cluster_chain: bool
+    uses_local_chain: bool
+    uses_ext_chain: bool
+    uses_fw: bool
+    sep_names: dict[str, str]
+
+    @classmethod
+    def of(cls, sp: ServicePortInfo, cat: Categorized, g: Globals, node_ip: IPAddress | None,
+           nets: w.HostNets) -> _Plan:
+        h = names.port_proto_hash(sp.name, sp.protocol)
+        cluster_chain, local_chain = names.SVC_PREFIX + h, names.SVL_PREFIX + h
+        has_endpoints = cat.has_any
+        internal_chain, has_internal = cluster_chain, has_endpoints
+        if sp.internal_policy_local:
+            internal_chain = local_chain
+            has_internal = has_internal and bool(cat.local)
+        external_policy_chain, has_external = cluster_chain, has_endpoints
+        if sp.external_policy_local:
+            external_policy_chain = local_chain
+            has_external = has_external and bool(cat.local)
+        sep_names: dict[str, str] = {}
+        for ep in (*cat.reachable, *cat.cluster, *cat.local):
+            if ep.string not in sep_names:
+                sep_names[ep.string] = names.sep_chain(sp.name, sp.protocol, ep.string)
+        return cls(
+            sp, cat, g, node_ip, nets, cluster_chain, local_chain, names.EXT_PREFIX + h, names.FW_PREFIX + h,
+            internal_chain, external_policy_chain, has_internal, has_external,
+            uses_cluster_chain=bool(cat.cluster) and sp.uses_cluster_endpoints,
+            uses_local_chain=bool(cat.local) and sp.uses_local_endpoints,
+            uses_ext_chain=has_endpoints and sp.externally_accessible,
+            uses_fw=has_endpoints and bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges),
+            sep_names=sep_names,
+        )
+
+    @property
+    def own_chains(self) -> tuple[str, ...]:
+        """The nat chains only this service port writes, in kube-proxy's declaration order."""
+        out = [self.ext_chain] if self.uses_ext_chain else []
+        if self.uses_fw:
+            out.append(self.fw_chain)
+        if self.uses_cluster_chain:
+            out.append(self.cluster_chain)
+        if self.uses_local_chain:
+            out.append(self.local_chain)
+        out.extend(self.sep_names[ep.string] for ep in self.cat.reachable)
+        return tuple(out)
+
+
+class OwnChains:
+    """The rules of the chains one service port owns (KUBE-SVC/SVL/EXT/FW/SEP-…), typed,
+    built on first use and then kept: most of a node's rules are there (three per
+    endpoint), and a trace enters only the chains of the Services it touches. Nodes that
+    share the fragment share these rules."""
+
+    __slots__ = ("_built", "_by_chain", "_plan")
+
+    def __init__(self, plan: _Plan) -> None:
+        self._plan = plan
+        self._built: Fragment | None = None
+        self._by_chain: dict[str, tuple[Rule, ...]] | None = None
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        return self._plan.own_chains
+
+    def fragment(self) -> Fragment:
+        """The rules, spellings and runs (as a Fragment without chains of its own)."""
+        if self._built is None:
+            out = _Writer()
+            _write_own(self._plan, out)
+            self._built = out.fragment(f"{self._plan.sp.namespace}/{self._plan.sp.service}", ())
+        return self._built
+
+    def rules(self, chain: str) -> tuple[Rule, ...]:
+        """The rules of one of these chains, in order."""
+        if self._by_chain is None:
+            built = self.fragment()
+            by_chain: dict[str, tuple[Rule, ...]] = {}
+            for _, c, start, end in built.runs:  # a chain may have several runs (SVC: masquerade, then cascade)
+                by_chain[c] = by_chain.get(c, ()) + built.rules[start:end]
+            self._by_chain = by_chain
+        return self._by_chain.get(chain, ())
+
+
 def service_port_fragment(
     sp: ServicePortInfo, cat: Categorized, g: Globals, node_ip: IPAddress | None, nets: w.HostNets
 ) -> Fragment:
     """The rules of one service port, in the order syncProxyRules writes them (``nets``
-    supplies the host networks of the addresses it names)."""
-    proto = sp.protocol
-    spn = sp.name
-    h = names.port_proto_hash(spn, proto)
-    cluster_chain = names.SVC_PREFIX + h
-    local_chain = names.SVL_PREFIX + h
-    ext_chain = names.EXT_PREFIX + h
-    fw_chain = names.FW_PREFIX + h
+    supplies the host networks of the addresses it names): those in the shared chains now,
+    those of its own chains on first use (``Fragment.own``)."""
+    plan = _Plan.of(sp, cat, g, node_ip, nets)
     out = _Writer()
+    _write_dispatch(plan, out)
+    built = out.fragment(f"{sp.namespace}/{sp.service}", plan.own_chains)
+    return Fragment(built.service, built.nat_chains, built.rules, built.spellings, built.runs, OwnChains(plan))
+
+
+def _write_dispatch(plan: _Plan, out: _Writer) -> None:
+    """The service port's rules in the chains all services share (KUBE-SERVICES,
+    KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES, KUBE-PROXY-FIREWALL)."""
+    sp, g, nets = plan.sp, plan.g, plan.nets
+    proto, spn = sp.protocol, sp.name
     nat, filt = out.nat, out.filt
-    nat_chains: list[str] = []
-
-    has_endpoints = cat.has_any
-    uses_cluster_chain = bool(cat.cluster) and sp.uses_cluster_endpoints
-    uses_local_chain = bool(cat.local) and sp.uses_local_endpoints
-    internal_chain, has_internal = cluster_chain, has_endpoints
-    if sp.internal_policy_local:
-        internal_chain = local_chain
-        has_internal = has_internal and bool(cat.local)
-    external_policy_chain, has_external = cluster_chain, has_endpoints
-    if sp.external_policy_local:
-        external_policy_chain = local_chain
-        has_external = has_external and bool(cat.local)
-    uses_ext_chain = has_endpoints and sp.externally_accessible
-    uses_fw = has_endpoints and bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges)
+    has_endpoints, has_internal, has_external = plan.cat.has_any, plan.has_internal, plan.has_external
+    ext_chain, fw_chain, uses_fw = plan.ext_chain, plan.fw_chain, plan.uses_fw
+    internal_chain = plan.internal_chain
     lb_chain = fw_chain if uses_fw else ext_chain
-
     int_target = ext_target = w.verdict("REJECT")
     int_comment = ext_comment = w.comment(f"{spn} has no endpoints")
     if has_endpoints:
@@ -180,6 +277,20 @@ def service_port_fragment(
              (w.comment(f"{spn} health check node port"), *w.service_dst("tcp", None, sp.health_check_node_port)),
              w.verdict("ACCEPT"), w.NODEPORT)
 
+
+
+def _write_own(plan: _Plan, out: _Writer) -> None:
+    """The rules of the service port's own chains, in the order syncProxyRules writes them."""
+    sp, cat, g, nets, node_ip = plan.sp, plan.cat, plan.g, plan.nets, plan.node_ip
+    proto, spn = sp.protocol, sp.name
+    nat = out.nat
+    has_internal, has_external = plan.has_internal, plan.has_external
+    internal_chain, external_policy_chain = plan.internal_chain, plan.external_policy_chain
+    cluster_chain, local_chain, ext_chain, fw_chain = plan.cluster_chain, plan.local_chain, plan.ext_chain, plan.fw_chain
+    uses_ext_chain, uses_fw, sep_names = plan.uses_ext_chain, plan.uses_fw, plan.sep_names
+    cluster_ip_comment = w.comment(f"{spn} cluster IP")
+    cluster_dst = w.service_dst(proto, nets[sp.cluster_ip], sp.port)
+    lb_comment = w.comment(f"{spn} loadbalancer IP")
     # Internal traffic handling.
     if has_internal:
         if g.masquerade_all:
@@ -190,7 +301,6 @@ def service_port_fragment(
 
     # External traffic handling.
     if uses_ext_chain:
-        nat_chains.append(ext_chain)
         if not sp.external_policy_local:
             nat(ext_chain, (w.comment(f"masquerade traffic for {spn} external destinations"),),
                 w.MARK_MASQ, w.COMMENT_ONLY)
@@ -207,7 +317,6 @@ def service_port_fragment(
 
     # Firewall chain for loadBalancerSourceRanges.
     if uses_fw:
-        nat_chains.append(fw_chain)
         allow_from_node = False
         to_ext = w.jump(ext_chain)
         for cidr in sp.load_balancer_source_ranges:
@@ -220,15 +329,9 @@ def service_port_fragment(
         nat(fw_chain, (w.comment(f"other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"),),
             None, w.COMMENT_ONLY)
 
-    sep_names: dict[str, str] = {}
-    for ep in (*cat.reachable, *cat.cluster, *cat.local):
-        if ep.string not in sep_names:
-            sep_names[ep.string] = names.sep_chain(spn, proto, ep.string)
-    if uses_cluster_chain:
-        nat_chains.append(cluster_chain)
+    if plan.uses_cluster_chain:
         _service_to_endpoints(nat, sp, spn, cluster_chain, cat.cluster, g, sep_names)
-    if uses_local_chain:
-        nat_chains.append(local_chain)
+    if plan.uses_local_chain:
         _service_to_endpoints(nat, sp, spn, local_chain, cat.local, g, sep_names)
 
     # Per-endpoint chains.
@@ -242,11 +345,9 @@ def service_port_fragment(
     dnat_matches = (number, *spn_only, ports) if not sp.client_ip_affinity else ()
     for ep in cat.reachable:
         chain = sep_names[ep.string]
-        nat_chains.append(chain)
         nat(chain, (w.source(nets[ep.ip]), *spn_only), w.MARK_MASQ, hairpin_spelling)
         matches = dnat_matches or (number, *spn_only, w.recent_set(chain), ports)
         nat(chain, matches, w.dnat(ep.ip, ep.port), dnat_spelling)
-    return out.fragment(f"{sp.namespace}/{sp.service}", tuple(nat_chains))
 
 
 def _service_to_endpoints(

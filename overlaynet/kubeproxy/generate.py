@@ -224,20 +224,28 @@ def _sorted_pieces(table: str, chain: str, pieces: list[Piece]) -> list[Piece]:
     return pieces
 
 
-def group_tables(payload: Payload, extra: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict[str, list[Piece]]]:
+def group_tables(
+    payload: Payload, extra: dict[str, tuple[str, ...]] | None = None, *, own: bool = True
+) -> dict[str, dict[str, list[Piece]]]:
     """The rules of the filter and nat tables by chain (as pieces of fragments), chains
-    and rules in the canonical order; ``extra`` declares more (empty) chains per table."""
+    and rules in the canonical order; ``extra`` declares more (empty) chains per table.
+    ``own=False`` leaves the service ports' own chains empty (their rules not built)."""
     tables: dict[str, dict[str, list[Piece]]] = {}
+    skip: set[str] = set()
+    if not own:
+        skip = {chain for fragment in payload.fragments if fragment.own is not None for chain in fragment.nat_chains}
     for table, chains in (("filter", payload.filter_chains), ("nat", payload.nat_chains)):
         more = extra.get(table, ()) if extra else ()
-        tables[table] = {c: [] for c in (*chains, *more)}
+        tables[table] = {c: [] for c in (*chains, *more) if c not in skip}
     for fragment in payload.fragments:
-        for table, chain, start, end in fragment.runs:
-            by_chain = tables[table]
-            pieces = by_chain.get(chain)
-            if pieces is None:
-                pieces = by_chain[chain] = []
-            pieces.append((fragment, start, end))
+        parts = (fragment, fragment.own.fragment()) if own and fragment.own is not None else (fragment,)
+        for part in parts:
+            for table, chain, start, end in part.runs:
+                by_chain = tables[table]
+                pieces = by_chain.get(chain)
+                if pieces is None:
+                    pieces = by_chain[chain] = []
+                pieces.append((part, start, end))
     return {
         table: {c: _sorted_pieces(table, c, by_chain[c]) for c in sorted(by_chain, key=_chain_order)}
         for table, by_chain in tables.items()

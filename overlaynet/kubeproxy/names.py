@@ -28,12 +28,15 @@ _ROLES = {
 }
 
 
+_BY_PREFIX = dict(_PREFIX_ROLES)
+
+
 def chain_role(name: str) -> ChainRole:
     """What a chain of kube-proxy's layout is for (kube-proxy names its chains; it knows)."""
-    for prefix, role in _PREFIX_ROLES:
-        if name.startswith(prefix):
-            return role
-    return _ROLES.get(name, ChainRole.UNKNOWN)
+    # KUBE-SVC-/SVL-/EXT-/SEP- are nine characters, KUBE-FW- eight: two lookups, no scan
+    # (a node at 10,000 Services has 110,000 chains)
+    role = _BY_PREFIX.get(name[:9]) or _BY_PREFIX.get(name[:8])
+    return role if role is not None else _ROLES.get(name, ChainRole.UNKNOWN)
 
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

@@ -15,8 +15,9 @@ immutable Rule values of the fragments they have in common.
 from __future__ import annotations
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
-from overlaynet.dataplane.netfilter.rules import Rule
+from overlaynet.dataplane.netfilter.rules import Chain, Rule
 from overlaynet.kubeproxy import names
+from overlaynet.kubeproxy.fragment import OwnChains
 from overlaynet.kubeproxy.full import BUILTIN_CHAINS, JUMPS, TABLE_ORDER
 from overlaynet.kubeproxy.generate import (
     KUBE_FIREWALL,
@@ -38,22 +39,57 @@ _SERVICE_CHAIN_PREFIXES = (names.SVC_PREFIX, names.SVL_PREFIX, names.EXT_PREFIX,
 KubeProxyCache = FragmentCache  # one per assembled network: what node 1 leaves for node 2..n
 
 
-def node_tables(payload: Payload) -> dict[str, dict[str, list[Rule]]]:
-    """Payload plus kube-proxy's out-of-payload chains, as {table: {chain: [rules]}};
+class DeferredChain(Chain):
+    """A service port's own chain (KUBE-SVC/SVL/EXT/FW/SEP-…) whose rules are made on first
+    use: a node's dataplane is built when a trace enters it, and a trace enters only the
+    chains of the Services it touches. Anything reading ``rules`` (a trace, iptables-save,
+    the materializer) sees them; setting ``rules`` replaces them as on any chain."""
+
+    def __init__(self, name: str, own: OwnChains) -> None:
+        super().__init__(name, origin=ORIGIN, role=chain_role(name))
+        self._own: OwnChains | None = own
+
+    @property  # type: ignore[override]
+    def rules(self) -> list[Rule]:
+        if self._own is not None:
+            self._rules = list(self._own.rules(self.name))
+            self._own = None
+        return self._rules
+
+    @rules.setter
+    def rules(self, value: list[Rule]) -> None:
+        self._rules = value
+        self._own = None
+
+
+Tables = dict[str, dict[str, "list[Rule] | OwnChains"]]
+
+
+def node_tables(payload: Payload) -> Tables:
+    """Payload plus kube-proxy's out-of-payload chains, as {table: {chain: rules}}: a list
+    of rules, or the ``OwnChains`` a service port's own chain is built from on first use;
     built-in chains map to the jumps kube-proxy ensures in them (in final order)."""
-    tables: dict[str, dict[str, list[Rule]]] = {"mangle": {KUBE_PROXY_CANARY: []}}
-    grouped = group_tables(payload, {"filter": (KUBE_PROXY_CANARY, KUBE_FIREWALL), "nat": (KUBE_PROXY_CANARY,)})
+    tables: Tables = {"mangle": {KUBE_PROXY_CANARY: []}}
+    grouped = group_tables(payload, {"filter": (KUBE_PROXY_CANARY, KUBE_FIREWALL), "nat": (KUBE_PROXY_CANARY,)},
+                           own=False)
     for table, chains in grouped.items():
         tables[table] = {chain: chain_rules(pieces) for chain, pieces in chains.items()}
+    nat = tables["nat"]
+    for fragment in payload.fragments:  # the service ports' own chains: built on first use
+        if fragment.own is not None:
+            for chain in fragment.nat_chains:
+                nat[chain] = fragment.own
     for table in TABLE_ORDER:
         for chain in BUILTIN_CHAINS[table]:
             tables[table].setdefault(chain, [])
     for jump in JUMPS:
-        tables[jump.table][jump.chain].insert(0, jump.written.rule)
+        builtin = tables[jump.table][jump.chain]
+        assert isinstance(builtin, list)
+        builtin.insert(0, jump.written.rule)
     return tables
 
 
-def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[Rule]]]) -> None:
+def _merge(ns: NetNamespace, tables: Tables) -> None:
     ruleset = ns.netfilter
     if "nat" in ruleset.tables:  # stale service chains go, as kube-proxy's `-X` lines do
         nat = ruleset.tables["nat"].chains
@@ -61,7 +97,11 @@ def _merge(ns: NetNamespace, tables: dict[str, dict[str, list[Rule]]]) -> None:
             del nat[name]
     for table in TABLE_ORDER:
         builtins = BUILTIN_CHAINS[table]
+        chains = ruleset.table(table).chains
         for chain, rules in tables[table].items():
+            if not isinstance(rules, list):
+                chains[chain] = DeferredChain(chain, rules)
+                continue
             if chain not in builtins:
                 target = ruleset.ensure_chain(table, chain, origin=ORIGIN, role=chain_role(chain))
                 target.rules = rules
