@@ -79,6 +79,8 @@ def split_frame(frame: Any, stack_depth: int) -> tuple[tuple[tuple[str, int], ..
             ips_seen += 1
         size = lengths[i] - lengths[i + 1]
         name = _names(layer, is_ip)
+        if name == "framing" and i > 0 and isinstance(chain[i - 1], IP) and chain[i - 1].proto == 50:
+            name = "ESP"  # SPI, sequence number and IV right after an IP header of protocol 50
         if name == "Ethernet":
             name = "inner Ethernet" if ether_seen else ("outer Ethernet" if stack_depth else "Ethernet")
             ether_seen += 1

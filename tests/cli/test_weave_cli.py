@@ -52,9 +52,10 @@ def test_status_bad_input_exits_2() -> None:
 
 
 def test_overhead_modes_all_lists_the_four_weave_modes_from_frames() -> None:
-    code, out, err = _run("overhead", str(TOPOLOGIES / "weave-full-mesh.yaml"), "--modes", "weave", "--json")
+    code, out, err = _run("overhead", str(TOPOLOGIES / "weave-full-mesh.yaml"), "--modes", "all", "--json")
     assert code == 0, err
-    modes = {m["mode"]: m for m in json.loads(out)["modes"]}
+    modes = {m["mode"]: m for m in json.loads(out)["modes"] if m["mode"].startswith("weave:")}
+    assert sorted(modes) == ["weave:fastdp", "weave:fastdp-encrypted", "weave:sleeve", "weave:sleeve-encrypted"]
     got = {k: (m["encapsulation"], m["overhead_bytes"], m["frames_agree"]) for k, m in modes.items()}
     assert got["weave:fastdp"] == ("vxlan", 50, True)
     assert got["weave:sleeve"] == ("udp", 62, True)

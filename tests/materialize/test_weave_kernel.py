@@ -13,7 +13,7 @@ from overlaynet.materialize.verify import verify
 from overlaynet.network import assemble
 from overlaynet.topology import load_cluster
 
-pytestmark = [pytest.mark.root, pytest.mark.tshark]
+pytestmark = [pytest.mark.root, pytest.mark.tshark, pytest.mark.ipset]
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 
