@@ -28,15 +28,16 @@ def status(files: tuple[str, ...], node: str | None, as_json: bool) -> None:
     """Peers, connections (established or failed and why, fastdp or sleeve, encrypted) and
     IPAM ownership, as ``weave status connections`` and ``weave status ipam``."""
     network = load_network(files)
-    driver = network.driver
-    if driver.name != "weave":
-        raise TraceError(f"weave status: the topology uses the {driver.name} driver, not weave")
+    from overlaynet.drivers.weave import WeaveDriver
     from overlaynet.drivers.weave import status as weave_status
 
-    names = sorted(driver.mesh.peers)  # type: ignore[attr-defined]
+    driver = network.driver
+    if not isinstance(driver, WeaveDriver):
+        raise TraceError(f"weave status: the topology uses the {driver.name} driver, not weave")
+    names = sorted(driver.mesh.peers)
     if node is not None and node not in names:
         raise TraceError(f"--node {node}: no such peer; peers: {', '.join(names)}")
-    data = weave_status.status(driver, node)  # type: ignore[arg-type]
+    data = weave_status.status(driver, node)
     if as_json:
         echo_json(data)
     else:

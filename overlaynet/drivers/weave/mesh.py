@@ -234,8 +234,7 @@ def build_mesh(cluster: Cluster, opts: WeaveOptions) -> Mesh:
     nodes = [n for n in cluster.nodes if isinstance(n.ip, IPv4Address)]
     names = {n.name: peer_name(n.name) for n in nodes}
     ids = _short_ids(list(names.values()))
-    peers = {n.name: Peer(names[n.name], n.name, ids[names[n.name]], n.ip) for n in nodes  # type: ignore[arg-type]
-             }
+    peers = {n.name: Peer(names[n.name], n.name, ids[names[n.name]], IPv4Address(n.ip)) for n in nodes}
     by_name: dict[str, Node] = {n.name: n for n in nodes}
     counts: dict[str, int] = dict.fromkeys(by_name, 0)
     conns: dict[tuple[str, str], Connection] = {}

@@ -76,8 +76,9 @@ def _ip(pod: Pod) -> IPv4Address | None:
     return next((a for a in pod.ips if isinstance(a, IPv4Address)), None)
 
 
-def _host(ip: IPv4Address) -> IPv4Network:
-    return IPv4Network(f"{ip}/32")
+def _hosts(pods: Iterable[Pod]) -> list[IPv4Network]:
+    """The pods' IPv4 addresses as /32 networks (ipset hash:ip members)."""
+    return [IPv4Network(f"{ip}/32") for p in pods if (ip := _ip(p)) is not None]
 
 
 def _selects(policy: NetworkPolicy, pod: Pod) -> bool:
@@ -191,9 +192,9 @@ def render_npc(cluster: Cluster) -> NpcRules:
     for ns in sorted({p.namespace for p in pods}):
         members = [p for p in pods if p.namespace == ns]
         ing = out.ipset(f"ingress-default-allow:{ns}", "hash:ip",
-                        (_host(_ip(p)) for p in members if p.key not in isolated["Ingress"]))  # type: ignore[arg-type]
+                        _hosts(p for p in members if p.key not in isolated["Ingress"]))
         egr = out.ipset(f"egress-default-allow:{ns}", "hash:ip",
-                        (_host(_ip(p)) for p in members if p.key not in isolated["Egress"]))  # type: ignore[arg-type]
+                        _hosts(p for p in members if p.key not in isolated["Egress"]))
         r.append(("WEAVE-NPC-DEFAULT", f'-m set --match-set {ing} dst -j ACCEPT -m comment --comment "DefaultAllow ingress isolation for namespace: {ns}"'))
         r.append(("WEAVE-NPC-EGRESS-DEFAULT", f'-m set --match-set {egr} src -j WEAVE-NPC-EGRESS-ACCEPT -m comment --comment "DefaultAllow egress isolation for namespace: {ns}"'))
         r.append(("WEAVE-NPC-EGRESS-DEFAULT", f'-m set --match-set {egr} src -j RETURN -m comment --comment "DefaultAllow egress isolation for namespace: {ns}"'))
@@ -222,19 +223,19 @@ def _peers(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, key: str, rule: 
             out_peers.append((out.ipset(f"{key}/peer{j}", "hash:net", _block_nets(peer)), text, None))
             continue
         members = _peer_pods(cluster, pol, peer, pods)
-        out_peers.append((out.ipset(f"{key}/peer{j}", "hash:ip", (_host(_ip(p)) for p in members)), text, members))  # type: ignore[arg-type]
+        out_peers.append((out.ipset(f"{key}/peer{j}", "hash:ip", _hosts(members)), text, members))
     return out_peers
 
 
 def _ingress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: PolicyRule,
              targets: Sequence[Pod], target_text: str, pods: Sequence[Pod]) -> None:
     key = f"{pol.key}/ingress{i}"
-    dst_all = out.ipset(f"{pol.key}/targets", "hash:ip", (_host(_ip(p)) for p in targets))  # type: ignore[arg-type]
+    dst_all = out.ipset(f"{pol.key}/targets", "hash:ip", _hosts(targets))
     for src, src_text, _ in _peers(out, cluster, pol, key, rule, pods):
         src_match = f" -m set --match-set {src} src" if src else ""
         for port in (rule.ports or (None,)):
             for k, (match, _, only) in enumerate(_port_groups(port, targets)):
-                dst = dst_all if only is None else out.ipset(f"{key}/{port}/{k}", "hash:ip", (_host(_ip(p)) for p in only))  # type: ignore[arg-type]
+                dst = dst_all if only is None else out.ipset(f"{key}/{port}/{k}", "hash:ip", _hosts(only))
                 proto, _, dport = match.partition(" --dport ")
                 spec = f"{proto}{src_match} -m set --match-set {dst} dst" + (f" {_l4(proto)} --dport {dport}" if dport else "")
                 out.rules.append(("WEAVE-NPC-INGRESS", f"{spec.strip()} {_comment(f'{src_text} -> {target_text} (ingress)', pol)} -j ACCEPT"))
@@ -243,7 +244,7 @@ def _ingress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: 
 def _egress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: PolicyRule,
             targets: Sequence[Pod], target_text: str, pods: Sequence[Pod]) -> None:
     key = f"{pol.key}/egress{i}"
-    src = out.ipset(f"{pol.key}/targets", "hash:ip", (_host(_ip(p)) for p in targets))  # type: ignore[arg-type]
+    src = out.ipset(f"{pol.key}/targets", "hash:ip", _hosts(targets))
     for dst, dst_text, members in _peers(out, cluster, pol, key, rule, pods):
         for port in (rule.ports or (None,)):
             named = port is not None and isinstance(port.port, str)
@@ -252,7 +253,7 @@ def _egress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: P
             for k, (match, _, only) in enumerate(_port_groups(port, pods if members is None else members)):
                 dst_set = dst
                 if only is not None:
-                    dst_set = out.ipset(f"{key}/{port}/{k}", "hash:ip", (_host(_ip(p)) for p in only))  # type: ignore[arg-type]
+                    dst_set = out.ipset(f"{key}/{port}/{k}", "hash:ip", _hosts(only))
                 proto, _, dport = match.partition(" --dport ")
                 spec = f"{proto} -m set --match-set {src} src" + (f" -m set --match-set {dst_set} dst" if dst_set else "")
                 spec += f" {_l4(proto)} --dport {dport}" if dport else ""

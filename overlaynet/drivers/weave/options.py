@@ -106,7 +106,7 @@ def _connections(value: Any) -> tuple[tuple[str, str], ...] | None:
     if not isinstance(value, list | tuple):
         raise _err("connections", f"expected 'full' or a list of [peerA, peerB] pairs, got {value!r}")
     pairs = [_pair(v, "connections", f"connections[{i}]") for i, v in enumerate(value)]
-    return tuple(sorted({tuple(sorted(p)) for p in pairs}))  # type: ignore[misc]
+    return tuple(sorted({(min(a, b), max(a, b)) for a, b in pairs}))
 
 
 def _blocked(value: Any) -> tuple[Block, ...]:
