@@ -20,12 +20,13 @@ Examples:
   overlaynet trace --demo
   overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to default/backend-lm568x9xcq-qjb4k
   overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to web --reply --json
+  overlaynet trace topologies/demo.yaml --from default/frontend-dtz8lffdhv-blt7m --to web --brief
   overlaynet trace topologies/demo.yaml --from node-1 --to 10.244.2.3 --proto icmp --size 1480 --df
   overlaynet trace topologies/demo.yaml --from 203.0.113.9 --to 192.168.20.13:30080 --pcap out.pcap
 """
 
 
-def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
+def _emit(report: Any, as_json: bool, pcap: str | None, brief: bool = False) -> None:
     from overlaynet.trace.render import render_result
 
     if pcap is not None:
@@ -37,10 +38,10 @@ def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         width = max(100, shutil.get_terminal_size((140, 24)).columns)
-        click.echo(render_result(report.forward, width=width), nl=False)
+        click.echo(render_result(report.forward, width=width, brief=brief), nl=False)
         if report.reply is not None:
             click.echo()
-            click.echo(render_result(report.reply, label="reply", width=width), nl=False)
+            click.echo(render_result(report.reply, label="reply", width=width, brief=brief), nl=False)
     sys.exit(0 if report.success else 1)
 
 
@@ -60,6 +61,7 @@ def _emit(report: Any, as_json: bool, pcap: str | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
 @click.option("--json", "as_json", is_flag=True, help="Print Trace.to_dict() as JSON.")
 @click.option("--pcap", type=click.Path(dir_okay=False), help="Write the packet on every wire it crosses.")
+@click.option("--brief", is_flag=True, help="Fold each hook's netfilter traversal into one line: the rules that decided.")
 def trace(
     files: tuple[str, ...],
     source: str | None,
@@ -76,6 +78,7 @@ def trace(
     seed: int,
     as_json: bool,
     pcap: str | None,
+    brief: bool,
 ) -> None:
     """Trace a packet hop by hop: where it goes and why. Exit 0 when delivered or accepted,
     1 when not, 2 on bad input."""
@@ -97,7 +100,7 @@ def trace(
     report = run(network, req, state)
     if client_state is not None:
         save_client_state(client_state, state)
-    _emit(report, as_json, pcap)
+    _emit(report, as_json, pcap, brief)
 
 
 EXAMPLES_ROUTES = """

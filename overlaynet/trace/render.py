@@ -19,16 +19,20 @@ def _packet_line(t: Trace) -> str:
     return f"{p['proto']} {p['src']} → {p['dst']}{ports}, {p['size']} bytes{df}, TTL {p['ttl']}"
 
 
-def _rows(steps: tuple[Step, ...]) -> list[tuple[str, str]]:
+def _rows(steps: tuple[Step, ...], brief: bool = False) -> list[tuple[str, str]]:
     """One row per step, except that consecutive netfilter rule hits of one hook share a
-    row (``PREROUTING: nat/PREROUTING #1 → <dispatch chain>, ...``); JSON keeps every hit."""
+    row (``PREROUTING: nat/PREROUTING #1 → <dispatch chain>, ...``); ``brief`` folds that
+    row to the path of jumps that decided (``_decision``). JSON keeps every hit."""
     rows: list[tuple[str, str]] = []
     run: list[NetfilterStep] = []
 
     def flush() -> None:
         if run:
-            hits = ", ".join(f"{h.table}/{h.chain} #{h.rule} → {h.verdict or 'match'}" for h in run)
-            rows.append(("netfilter", f"{run[0].hook}: {hits}"))
+            if brief:
+                rows.append(("netfilter", f"{run[0].hook}: {_decision(run)}"))
+            else:
+                hits = ", ".join(f"{h.table}/{h.chain} #{h.rule} → {h.verdict or 'match'}" for h in run)
+                rows.append(("netfilter", f"{run[0].hook}: {hits}"))
             run.clear()
 
     for step in steps:
@@ -44,7 +48,36 @@ def _rows(steps: tuple[Step, ...]) -> list[tuple[str, str]]:
     return rows
 
 
-def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = False) -> str:
+#: Verdicts that end a table's traversal of a hook (every other one is a jump into a chain,
+#: a RETURN, or a target that lets the packet go on, such as MARK or LOG).
+_DECISIVE = frozenset({"ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "QUEUE", "NFQUEUE"})
+
+
+def _decision(hits: list[NetfilterStep]) -> str:
+    """What one hook's rule hits come to, per table: the chain of jumps that led to the
+    rule that decided (``filter/FORWARD #5 → FLANNEL-FWD #1: ACCEPT``), leaving out chains
+    the packet went into and came back from; the hook's own policy when no rule decided."""
+    tables: dict[str, list[NetfilterStep]] = {}
+    for h in hits:
+        tables.setdefault(h.table, []).append(h)
+    said: list[str] = []
+    for table, seen in tables.items():
+        last = next((i for i in range(len(seen) - 1, -1, -1) if (seen[i].verdict or "") in _DECISIVE), None)
+        if last is None:
+            continue
+        path = [seen[last]]
+        for h in reversed(seen[:last]):  # the jump into each chain on the way, innermost first
+            if h.verdict == path[0].chain:
+                path.insert(0, h)
+        said.append(f"{table}/" + " → ".join(f"{h.chain} #{h.rule}" for h in path) + f": {seen[last].verdict}")
+    count = f"{len(hits)} rule{'s' if len(hits) != 1 else ''} matched"
+    if not said:
+        return f"no rule decided, the chain policy applies ({count})"
+    return f"{'; '.join(said)} ({count})"
+
+
+def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = False, brief: bool = False) -> str:
+    """The trace as a table; ``brief``: each hook's netfilter traversal on one short line."""
     from rich.console import Console
     from rich.table import Table
 
@@ -58,7 +91,7 @@ def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = F
         where = hop.host if hop.namespace == "root" else f"{hop.host} / {hop.namespace}"
         if i:
             table.add_section()
-        for j, (kind, text) in enumerate(_rows(hop.steps)):
+        for j, (kind, text) in enumerate(_rows(hop.steps, brief)):
             n += 1
             table.add_row(str(n), where if j == 0 else "", kind, text)
     buf = io.StringIO()
@@ -79,7 +112,7 @@ def render_trace(t: Trace, *, title: str = "", width: int = 140, color: bool = F
     return buf.getvalue()
 
 
-def render_result(result: TraceResult, *, label: str = "", width: int = 140, color: bool = False) -> str:
+def render_result(result: TraceResult, *, label: str = "", width: int = 140, color: bool = False, brief: bool = False) -> str:
     parts = []
     many = len(result.traces) > 1
     for i, t in enumerate(result.traces, 1):
@@ -88,7 +121,7 @@ def render_result(result: TraceResult, *, label: str = "", width: int = 140, col
             title = f"{label}: {title}"
         if many:
             title = f"branch {i}/{len(result.traces)} (p={t.probability}) {title}"
-        parts.append(render_trace(t, title=title, width=width, color=color))
+        parts.append(render_trace(t, title=title, width=width, color=color, brief=brief))
     if many:
         parts.append(_outcomes(result))
     return "\n".join(parts)

@@ -141,3 +141,11 @@ def test_bad_client_state_is_exit_2(pods: dict[str, list[str]], tmp_path: Path) 
     state.write_text("[1, 2]")
     res = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", pods["backend"][0], "--client-state", str(state))
     assert res.exit_code == 2 and "not a saved client state" in res.output
+
+
+def test_brief_folds_each_hook_to_the_rules_that_decided(pods: dict[str, list[str]]) -> None:
+    res = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", "web", "--brief")
+    assert res.exit_code == 0, res.output
+    assert "FLANNEL-FWD #1: ACCEPT" in res.output and "KUBE-PROXY-FIREWALL" not in res.output
+    full = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", "web")
+    assert "KUBE-PROXY-FIREWALL" in full.output and len(res.output) < len(full.output)
