@@ -34,7 +34,7 @@ from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.naming import pod_name
 from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry, frozen_plain
-from overlaynet.topology.scheduler import fits
+from overlaynet.topology.scheduler import NodeFit
 
 DEFAULT_POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
 DEFAULT_SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
@@ -290,10 +290,11 @@ def _selectors_fit(ctx: Ctx, cluster: Cluster, entries: list[PodEntry]) -> bool:
     """Every pod left for the scheduler has a node matching its nodeSelector (else errors)."""
     ok = True
     reported: set[tuple[str, int, int]] = set()
+    fit = NodeFit(cluster.nodes)
     for e in entries:
         if e.pod.node is not None or not e.node_selector or not cluster.nodes:
             continue
-        if any(fits(n, e.node_selector) for n in cluster.nodes):
+        if fit.fitting(e.node_selector):
             continue
         ok = False
         src = e.pod.source
