@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,6 +28,28 @@ def load_network(files: tuple[str, ...] | list[str], *, seed: int = 0) -> Networ
     from overlaynet.network import assemble
 
     return assemble(load_cluster(files), seed=seed)
+
+
+def serve_until_interrupted(option: str, address: str, make: Callable[[str, int], Any], what: str) -> None:
+    """``--listen``/``--serve HOST:PORT``: bind ``make(host, port)`` (a ThreadingHTTPServer)
+    there and serve until Ctrl-C; a bad address or one that cannot be bound is a UsageError
+    (exit 2)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.UsageError(f"{option} {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        server = make(host, int(port))
+    except OSError as exc:
+        raise click.UsageError(f"{option} {address}: cannot serve there: {exc.strerror or exc}") from None
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"{what}: http://{shown}:{server.server_address[1]}/  (Ctrl-C stops)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def echo_json(data: Any) -> None:

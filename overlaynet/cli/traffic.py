@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from overlaynet.cli._common import echo_json, load_network
+from overlaynet.cli._common import echo_json, load_network, serve_until_interrupted
 
 
 @click.command(epilog="""
@@ -46,20 +46,8 @@ def traffic(files: tuple[str, ...], mix_path: str, as_json: bool, plot: str | No
     else:
         click.echo(_table(result.to_dict(), top))
     if serve:
-        host, sep, port = serve.rpartition(":")
-        if not sep or not port.isdigit():
-            raise click.UsageError(f"--serve {serve!r}: expected HOST:PORT, e.g. 127.0.0.1:9100")
-        try:
-            server = make_metrics_server(exposition(result), host.strip("[]") or "127.0.0.1", int(port))
-        except OSError as exc:
-            raise click.UsageError(f"--serve {serve}: cannot serve there: {exc.strerror or exc}") from None
-        click.echo(f"serving http://{serve}/metrics (Ctrl-C stops)", err=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        text = exposition(result)
+        serve_until_interrupted("--serve", serve, lambda h, p: make_metrics_server(text, h, p), "serving /metrics")
     sys.exit(0)
 
 

@@ -8,17 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from overlaynet.cli._common import load_network
+from overlaynet.cli._common import load_network, serve_until_interrupted
 
 if TYPE_CHECKING:
     from overlaynet.network import Network
-
-
-def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise click.BadParameter(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @click.command(epilog="""
@@ -35,20 +28,9 @@ def ui(files: tuple[str, ...], listen: str, seed: int) -> None:
     """Serve a web page that draws the topology and traces on it (Ctrl-C stops)."""
     from overlaynet.web.server import WebApp, make_server
 
-    host, port = _listen(listen)
     network = load_network(files, seed=seed)
-    try:
-        server = make_server(WebApp(network), host, port)
-    except OSError as exc:
-        raise click.UsageError(f"--listen {listen}: cannot serve there: {exc.strerror or exc}") from None
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"overlaynet ui: http://{shown}:{server.server_address[1]}/  (Ctrl-C stops)", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    app = WebApp(network)
+    serve_until_interrupted("--listen", listen, lambda h, p: make_server(app, h, p), "overlaynet ui")
 
 
 @click.command(epilog="""

@@ -4,15 +4,12 @@ and screenshots are kept in test-artifacts/."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from overlaynet.network import load
 from overlaynet.web.report import build_report
-from overlaynet.web.server import WebApp, make_server
 from overlaynet.web.view import element_id
 
 from .browser import load as browse
@@ -21,16 +18,6 @@ FRONTEND = "default/frontend-dtz8lffdhv-blt7m"
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    server = make_server(WebApp(load(["topologies/demo.yaml"])), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _cli_hops(network_files: list[str], src: str, dst: str) -> str:

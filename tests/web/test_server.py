@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-
-import pytest
-
-from overlaynet.network import load
-from overlaynet.web.server import WebApp, make_server
 
 FRONTEND = "default/frontend-dtz8lffdhv-blt7m"
 
 
-@pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    server = make_server(WebApp(load(["topologies/demo.yaml"])), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _get(url: str) -> tuple[int, str, bytes]:
