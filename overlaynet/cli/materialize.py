@@ -103,9 +103,11 @@ def verify(files: tuple[str, ...], pairs: tuple[tuple[str, str], ...], sample: i
            as_json: bool) -> None:
     """Materialize FILE, ping pod pairs in the kernel, compare with the tracer, tear down.
 
-    Compared: reachability, the reply's TTL, the size of the frames on the underlay
-    (encap wire_bytes), and "Frag needed" for a DF echo one byte above the tracer's path
-    MTU. Exit 0 when everything compared agrees, 1 on a disagreement.
+    Compared: reachability, the reply's TTL, every frame on the underlay (fragments and
+    tunnel packets counted one by one, as the pcap holds them), and "Frag needed" for a DF
+    echo one byte above the tracer's path MTU (its MTU and where it comes from). Exit 0
+    when everything compared agrees, 1 on a disagreement; what the kernel here cannot
+    answer is counted apart (n/a), never as agreement.
 
     \b
     Examples:

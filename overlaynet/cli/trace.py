@@ -207,14 +207,15 @@ def demo_request(network: Any, **options: Any) -> Any:
     return TraceRequest(src.key, dst.key, port=options.pop("port", None) or port, **options)
 
 
-@click.command(epilog="\b\nExamples:\n  overlaynet demo\n  overlaynet demo --size 1480 --df\n  overlaynet demo --json")
+@click.command(epilog="\b\nExamples:\n  overlaynet demo\n  overlaynet demo --size 1480 --df\n  overlaynet demo --brief\n  overlaynet demo --json")
 @click.option("--size", type=int, default=64, show_default=True)
 @click.option("--df", is_flag=True)
 @click.option("--reply", is_flag=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--pcap", type=click.Path(dir_okay=False))
-def demo(size: int, df: bool, reply: bool, seed: int, as_json: bool, pcap: str | None) -> None:
+@click.option("--brief", is_flag=True, help="Fold each hook's netfilter traversal into one line.")
+def demo(size: int, df: bool, reply: bool, seed: int, as_json: bool, pcap: str | None, brief: bool) -> None:
     """Trace TCP from a frontend pod on rack-a to a backend pod on rack-b across the packaged
     demo topology (Flannel VXLAN, two racks joined by router core)."""
     from overlaynet.network.request import run
@@ -224,4 +225,4 @@ def demo(size: int, df: bool, reply: bool, seed: int, as_json: bool, pcap: str |
     req = demo_request(network, size=size, df=df, reply=reply, seed=seed)
     if not as_json:
         click.echo(f"demo: {path.name} — {req.source} → {req.target}:{req.port}\n")
-    _emit(run(network, req), as_json, pcap)
+    _emit(run(network, req), as_json, pcap, brief)

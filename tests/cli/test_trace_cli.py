@@ -149,3 +149,9 @@ def test_brief_folds_each_hook_to_the_rules_that_decided(pods: dict[str, list[st
     assert "FLANNEL-FWD #1: ACCEPT" in res.output and "KUBE-PROXY-FIREWALL" not in res.output
     full = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", "web")
     assert "KUBE-PROXY-FIREWALL" in full.output and len(res.output) < len(full.output)
+
+
+def test_demo_brief() -> None:
+    res = cli("demo", "--brief")
+    assert res.exit_code == 0, res.output
+    assert "FORWARD: filter/FORWARD #5 → FLANNEL-FWD #1: ACCEPT" in res.output
