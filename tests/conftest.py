@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -60,3 +61,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if IN_CI:
             pytest.fail(f"CI=true and a required component is missing: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _load_cache_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI caches loaded topologies on disk; tests (and the CLIs they start) use a
+    directory of their own, never the user's ~/.cache."""
+    old = os.environ.get("OVERLAYNET_CACHE_DIR")
+    os.environ["OVERLAYNET_CACHE_DIR"] = str(tmp_path_factory.mktemp("overlaynet-cache"))
+    yield
+    if old is None:
+        os.environ.pop("OVERLAYNET_CACHE_DIR", None)
+    else:
+        os.environ["OVERLAYNET_CACHE_DIR"] = old

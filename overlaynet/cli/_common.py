@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
 
 def load_cluster(files: tuple[str, ...] | list[str]) -> Cluster:
-    """Load topology files; print warnings to stderr; errors propagate as TopologyError."""
+    """Load topology files (a second load of unchanged files comes from the on-disk cache,
+    ``overlaynet.topology.cache``); print warnings to stderr; errors propagate as
+    TopologyError."""
     from overlaynet.drivers import check_network
-    from overlaynet.topology import load
+    from overlaynet.topology.cache import load_cached
 
-    result = load(list(files), network_check=check_network)
+    result = load_cached(list(files), network_check=check_network)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     return result.cluster

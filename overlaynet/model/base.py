@@ -47,6 +47,9 @@ class FrozenDict(Mapping[K, V]):
     def __repr__(self) -> str:
         return f"FrozenDict({self._data!r})"
 
+    def __reduce__(self) -> tuple[type[FrozenDict[K, V]], tuple[dict[K, V]]]:
+        return (type(self), (self._data,))
+
 
 Labels = FrozenDict[str, str]
 EMPTY_LABELS: Labels = FrozenDict()

@@ -7,7 +7,7 @@ Workloads live in ``workloads.py``, Services and EndpointSlices in ``services.py
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, Literal
 
@@ -138,6 +138,10 @@ class Cluster:
     extra: FrozenDict[str, Any] = field(default_factory=FrozenDict)  # foreign kinds (e.g. Calico policies) by driver
     source: Source | None = field(default=None, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the fields only: lookup indexes (cached properties) are rebuilt on first use
+        return {f.name: self.__dict__[f.name] for f in fields(self)}
+
     # --- lookups -----------------------------------------------------------------------
     @cached_property
     def _node_index(self) -> Mapping[str, Node]:
@@ -189,15 +193,27 @@ class Cluster:
             raise AmbiguousName(text, [p.key for p in matches])
         return matches[0] if matches else None
 
+    @cached_property
+    def _slice_index(self) -> Mapping[tuple[str, str], tuple[EndpointSlice, ...]]:
+        out: dict[tuple[str, str], list[EndpointSlice]] = {}
+        for s in self.endpoint_slices:
+            out.setdefault((s.namespace, s.service), []).append(s)
+        return {k: tuple(v) for k, v in out.items()}
+
     def pods_on(self, node: str) -> tuple[Pod, ...]:
-        return tuple(p for p in self.pods if p.node == node)
+        return self._pods_by_node.get(node, ())
+
+    @cached_property
+    def _pods_by_node(self) -> Mapping[str, tuple[Pod, ...]]:
+        out: dict[str, list[Pod]] = {}
+        for p in self.pods:
+            if p.node is not None:
+                out.setdefault(p.node, []).append(p)
+        return {k: tuple(v) for k, v in out.items()}
 
     def slices_for(self, service: Service) -> tuple[EndpointSlice, ...]:
-        return tuple(
-            s
-            for s in self.endpoint_slices
-            if s.namespace == service.namespace and s.service == service.name
-        )
+        """The EndpointSlices of ``service`` (in the cluster's order), from an index built once."""
+        return self._slice_index.get((service.namespace, service.name), ())
 
     def namespace_labels(self, name: str) -> Labels:
         ns = self._namespace_index.get(name)

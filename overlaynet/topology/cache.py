@@ -1,0 +1,138 @@
+"""An on-disk cache of loaded topologies: ``load_cached`` answers a load of files it has seen
+before, unchanged, with the ``LoadResult`` the first load pickled, so only the first command
+on a large cluster pays for parsing, checks and controllers.
+
+The key is a SHA-256 over the cache format, overlaynet's version, a digest of every source
+file of the package (any change to the code makes old entries unreachable), Python's version,
+whether the network driver was judged, and each file's name and bytes. Entries live in
+``$OVERLAYNET_CACHE_DIR``, else ``$XDG_CACHE_HOME/overlaynet``, else ``~/.cache/overlaynet``
+(safe to delete at any time); ``OVERLAYNET_NO_CACHE=1`` turns the cache off. An entry that
+cannot be read (truncated, corrupt, another format, not ours) is ignored and rewritten:
+the cache never turns a good load into an error. Loads with errors are not cached.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import overlaynet
+from overlaynet.errors import Diagnostic, TopologyError
+from overlaynet.topology.fields import Ctx
+from overlaynet.topology.loader import LoadResult, NetworkCheck, _files, _load
+
+#: Bump when what is pickled changes shape in a way the code digest would not see.
+FORMAT = 1
+_MAGIC = b"overlaynet-load-cache\n"
+
+
+def cache_dir() -> Path:
+    """Where entries live: ``$OVERLAYNET_CACHE_DIR``, ``$XDG_CACHE_HOME/overlaynet`` or
+    ``~/.cache/overlaynet``."""
+    explicit = os.environ.get("OVERLAYNET_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "overlaynet"
+
+
+@cache
+def code_digest() -> str:
+    """SHA-256 over the names and contents of the package's source files (this process's)."""
+    root = Path(overlaynet.__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cache_key(texts: Sequence[tuple[str, str]], *, checked: bool) -> str:
+    """The entry name for these ``(file name, text)`` pairs, loaded with or without the
+    network driver's check."""
+    h = hashlib.sha256()
+    for part in (str(FORMAT), overlaynet.__version__, code_digest(), sys.version, str(checked)):
+        h.update(part.encode() + b"\0")
+    for name, text in texts:
+        data = text.encode()
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # (un)pickling a graph of 10^6 objects triggers the cyclic GC thousands of times for nothing
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(path: Path) -> LoadResult | None:
+    try:
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None  # only entries this user wrote, and no one else could have
+        with path.open("rb") as f:
+            if f.read(len(_MAGIC)) != _MAGIC:
+                return None
+            with _gc_paused():
+                result = pickle.load(f)  # noqa: S301 - our own file in our own directory
+    except FileNotFoundError:
+        return None
+    except Exception:  # noqa: BLE001 - a corrupt entry of any kind is a miss, never an error
+        return None
+    return result if isinstance(result, LoadResult) else None
+
+
+def _write(path: Path, result: LoadResult) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".load-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC)
+                with _gc_paused():
+                    pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)  # readers see the old entry or the whole new one
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, pickle.PicklingError, RecursionError, TypeError):
+        pass  # a read-only or full disk only costs the next load its time
+
+
+def entry_path(texts: Sequence[tuple[str, str]], *, checked: bool) -> Path:
+    return cache_dir() / f"load-{cache_key(texts, checked=checked)}.pickle"
+
+
+def load_cached(paths: Sequence[str | os.PathLike[str]], *, network_check: NetworkCheck | None = None) -> LoadResult:
+    """``topology.load(paths)``, answered from the on-disk cache when these files, with these
+    contents, were loaded before by this version of the code."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    ctx = Ctx()
+    texts = _files(paths, ctx)
+    if not texts and not ctx.diagnostics:
+        raise TopologyError([Diagnostic("<topology>", 1, 1, "", "expected at least one topology file, found none")])
+    if ctx.diagnostics or os.environ.get("OVERLAYNET_NO_CACHE"):
+        return _load(texts, ctx, network_check)
+    path = entry_path(texts, checked=network_check is not None)
+    hit = _read(path)
+    if hit is not None:
+        return hit
+    result = _load(texts, ctx, network_check)
+    _write(path, result)
+    return result
