@@ -431,10 +431,17 @@ class Walker:
         forwarding namespace answers with an ICMP error whose source is the address it would
         send to the packet's source from (``icmp_send`` routes the error back, as
         ``icmp_errors_use_inbound_ifaddr=0`` has it); the sender's own stack refuses the send
-        (EMSGSIZE) and sends nothing."""
+        (EMSGSIZE) and sends nothing. A router refuses any IPv6 packet too big, DF or not
+        (Packet Too Big): only an IPv6 source fragments."""
         iface = ns.interfaces[dev]
         p = f.packet
-        if p.size <= iface.mtu or not p.df:
+        v6_router = forwarded and p.version == 6
+        if v6_router:
+            # IPv6 routers never fragment (ip6_forward): whatever does not fit, in the pieces
+            # it came in (conntrack's frag_max_size), is answered with Packet Too Big
+            if max(f.pieces()) <= iface.mtu:
+                return None
+        elif p.size <= iface.mtu or not p.df:
             return None
         link = f"{dev} (veth to {iface.peer[0]}:{iface.peer[1]})" if iface.peer else f"{dev} ({iface.kind})"
         mtu, to, size = iface.mtu, p.src, p.size
@@ -446,9 +453,11 @@ class Walker:
                 mtu, to, size = iface.mtu - enc.overhead, inner.src, inner.size
             back = lookup_route(ns, to)
             icmp_from = select_source(ns, back, to) if back is not None and back.type == "unicast" else None
-            answer = f"ICMP fragmentation needed, mtu {mtu}, from {icmp_from or '(no address)'} to {to}"
+            what = "ICMPv6 packet too big" if v6_router else "ICMP fragmentation needed"
+            answer = f"{what}, mtu {mtu}, from {icmp_from or '(no address)'} to {to}"
         else:
             icmp_from = None
             answer = f"the sender's own stack refuses it: message too long, mtu {mtu}"
-        reason = f"packet of {p.size} bytes with DF set exceeds MTU {iface.mtu} of {link} in {ns.ref} ({answer})"
+        df = "" if v6_router else " with DF set"
+        reason = f"packet of {p.size} bytes{df} exceeds MTU {iface.mtu} of {link} in {ns.ref} ({answer})"
         return f.drop(Disposition.FRAG_NEEDED, reason, dev=dev, size=size, mtu=mtu, icmp_from=icmp_from)
