@@ -49,7 +49,7 @@ class DeferredChain(Chain):
         super().__init__(name, origin=ORIGIN, role=chain_role(name))
         self._own: OwnChains | None = own
 
-    @property  # type: ignore[override]
+    @property
     def rules(self) -> list[Rule]:
         if self._own is not None:
             self._rules = list(self._own.rules(self.name))
