@@ -104,3 +104,22 @@ def test_config_for_node_reads_detect_local_mode_and_primary_from_the_topology()
         config_for_node(cluster, "node-1", detect_local_mode="InterfaceNamePrefix")
     none = Cluster(nodes=(node,), pod_cidrs=(ip_network("10.244.0.0/16"),), kube_proxy=KubeProxySpec(cluster_cidrs=()))
     assert config_for_node(none, "node-1").local_detector is None  # clusterCIDR configured empty
+
+
+def test_nodeport_addresses_golden() -> None:
+    """A NodePort service on a host with several addresses, --nodeport-addresses holding two
+    of them and loopback (localhost NodePorts, KUBE-FIREWALL); test_restore.py loads it."""
+    from overlaynet.kubeproxy import generate
+
+    from .golden import check_golden
+    from .proxier_cases import ep, eps, svc
+
+    services = [svc("ns1", "svc1", "172.30.0.41", type="NodePort", node_port=30080)]
+    slices = [eps("ns1", "svc1", ep("10.180.0.1"))]
+    cfg = ProxierConfig("n1", (NODE,), (ip_network("10.0.0.0/8"),), random_fully=True, interface_ips=INTERFACES,
+                        nodeport_addresses=(ip_network("10.0.0.0/24"), ip_network("192.168.0.0/24"),
+                                            ip_network("127.0.0.0/8")))
+    text = generate(services, slices, cfg)
+    check_golden("nodeport_addresses.rules", text)
+    assert [line.rsplit(" -d ", 1)[1] for line in text.splitlines() if line.endswith("-j KUBE-NODEPORTS")] == [
+        "10.0.0.5 -j KUBE-NODEPORTS", "127.0.0.1 -j KUBE-NODEPORTS", "192.168.0.2 -j KUBE-NODEPORTS"]

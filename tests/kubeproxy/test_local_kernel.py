@@ -1,6 +1,7 @@
-"""--detect-local-mode against the kernel: each mode's full ruleset loaded into a real node
-namespace; a real TCP connection to the ClusterIP from a pod (on ``cni0`` or ``veth1a2b``)
-or from an outside client (on ``eth0``) is masqueraded exactly when the tracer says.
+"""--detect-local-mode and --nodeport-addresses against the kernel: each ruleset loaded into
+a real node namespace; a real TCP connection to the ClusterIP from a pod (on ``cni0`` or
+``veth1a2b``) or from an outside client (on ``eth0``) is masqueraded exactly when the tracer
+says, and a NodePort answers on exactly the node addresses the tracer says.
 
     pod  10.99.0.7   ── cni0 ─┐                 ┌─ kbe0 ── be0 10.180.0.1:8080
     pod2 10.98.0.7   ─ veth1a2b ─ node (rules) ─┤
@@ -119,3 +120,41 @@ def test_kernel_masquerades_as_the_mode_and_the_tracer_say(
         peer, backend = out[0], out[1]
         gateway = next(gw for be, gw, _ in BACKENDS.values() if be == backend)
         assert peer == (gateway if masquerades else addr), (mode, client, peer)
+
+
+SECOND_ADDRESS = "192.168.0.3"  # a second address on the node's client-side interface
+
+
+@pytest.mark.parametrize(
+    ("nodeport_addresses", "dst", "answers"),
+    [
+        ((), NODE_IP, True), ((), SECOND_ADDRESS, True),  # default: every local address
+        (("192.168.0.3/32",), SECOND_ADDRESS, True), (("192.168.0.3/32",), NODE_IP, False),
+        (("primary",), NODE_IP, True), (("primary",), SECOND_ADDRESS, False),
+    ],
+)
+def test_kernel_answers_nodeports_where_nodeport_addresses_say(
+    lab: dict[str, str], nodeport_addresses: tuple[str, ...], dst: str, answers: bool
+) -> None:
+    from overlaynet.kubeproxy.node import parse_nodeport_addresses
+
+    node = lab["node"]
+    if SECOND_ADDRESS not in run(node, "ip", "-4", "addr", "show", "dev", "eth0").stdout:
+        _ip(node, "addr", "add", f"{SECOND_ADDRESS}/24", "dev", "eth0")
+    local = [ip_address(gw) for _, gw, _ in (*BACKENDS.values(), *CLIENTS.values())]
+    interfaces = (*local, ip_address(SECOND_ADDRESS), ip_address("127.0.0.1"))
+    cidrs = parse_nodeport_addresses(list(nodeport_addresses), [ip_address(NODE_IP)]) if nodeport_addresses else ()
+    services = [svc("ns1", "svc1", CLUSTER_IP, type="NodePort", node_port=30080)]
+    slices = [eps("ns1", "svc1", *(ep(addr) for addr, _, _ in BACKENDS.values()), port=8080)]
+    cfg = ProxierConfig("node", (ip_address(NODE_IP),), (ip_network("10.99.0.0/16"),),
+                        nodeport_addresses=cidrs, interface_ips=interfaces)
+    text = generate_full(services, slices, cfg)
+    traced = trace_inbound(parse_save(text), Packet(ip_address("192.168.0.100"), ip_address(dst), "tcp", 45000, 30080),
+                           set(interfaces))
+    assert {r.destination is not None for r in traced} == {answers}
+    run(node, "iptables-restore", input=text)
+    result = run(lab["client"], sys.executable, "-c", CLIENT, dst, "30080", check=False)
+    if answers:
+        assert result.returncode == 0 and result.stdout.split()[1] in {a for a, _, _ in BACKENDS.values()}
+    else:  # nothing listens on the node itself: the connection is refused
+        assert result.returncode != 0 and "ConnectionRefusedError" in result.stderr
