@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-import overlaynet
 from overlaynet.errors import Diagnostic, TopologyError
 from overlaynet.topology.fields import Ctx
 from overlaynet.topology.loader import LoadResult, NetworkCheck, _files, _load
@@ -47,7 +46,7 @@ def cache_dir() -> Path:
 @cache
 def code_digest() -> str:
     """SHA-256 over the names and contents of the package's source files (this process's)."""
-    root = Path(overlaynet.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the overlaynet package
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode() + b"\0")
@@ -59,7 +58,7 @@ def cache_key(texts: Sequence[tuple[str, str]], *, checked: bool) -> str:
     """The entry name for these ``(file name, text)`` pairs, loaded with or without the
     network driver's check."""
     h = hashlib.sha256()
-    for part in (str(FORMAT), overlaynet.__version__, code_digest(), sys.version, str(checked)):
+    for part in (str(FORMAT), _package_version(), code_digest(), sys.version, str(checked)):
         h.update(part.encode() + b"\0")
     for name, text in texts:
         data = text.encode()
@@ -136,3 +135,13 @@ def load_cached(paths: Sequence[str | os.PathLike[str]], *, network_check: Netwo
     result = _load(texts, ctx, network_check)
     _write(path, result)
     return result
+
+
+def _package_version() -> str:
+    """The installed overlaynet's version (no import of the top level from down here)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("overlaynet")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -10,7 +10,7 @@ from ipaddress import ip_address
 import pytest
 from trace_irs import namespace, pod_and_host, route, two_routers_on_segment, veth
 
-from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
+from overlaynet.dataplane.ir import Address, Dataplane, Interface, NetNamespace, NsRef
 from overlaynet.dataplane.netfilter import ChainRole, HookOutcome, NatRecord, RuleHit, parse_save
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
@@ -285,7 +285,7 @@ def test_loose_rp_filter_drops_a_source_with_no_route_back() -> None:
     assert trace(dp, pkt("172.16.0.9", "10.0.0.1"), pod.ref).trace.disposition is Disposition.ACCEPTED
 
 
-def _v6_pods() -> tuple[object, object, object]:
+def _v6_pods() -> tuple[Dataplane, NetNamespace, NetNamespace]:
     dp = Dataplane()
     host = namespace(dp, "h1")
     a = namespace(dp, "h1", "default/a", kind="pod", forward=False)
@@ -299,7 +299,7 @@ def _v6_pods() -> tuple[object, object, object]:
 
 def test_an_ipv6_router_answers_packet_too_big_and_never_fragments() -> None:
     dp, a, _ = _v6_pods()
-    t = trace(dp, pkt("fd00::2", "fd01::2", size=1400), a.ref).trace  # type: ignore[attr-defined]
+    t = trace(dp, pkt("fd00::2", "fd01::2", size=1400), a.ref).trace
     assert t.disposition is Disposition.FRAG_NEEDED and not t.steps(FragmentStep)
     drop = t.steps(DropStep)[-1]
     assert (drop.mtu, drop.icmp_from, drop.dev) == (1280, A("fd00::1"), "veth-b")
@@ -308,8 +308,8 @@ def test_an_ipv6_router_answers_packet_too_big_and_never_fragments() -> None:
 
 def test_an_ipv6_source_fragments_with_the_fragment_header() -> None:
     dp, a, _ = _v6_pods()
-    a.interfaces["eth0"].mtu = 1280  # type: ignore[attr-defined]
-    t = trace(dp, pkt("fd00::2", "fd01::2", size=2000), a.ref).trace  # type: ignore[attr-defined]
+    a.interfaces["eth0"].mtu = 1280
+    t = trace(dp, pkt("fd00::2", "fd01::2", size=2000), a.ref).trace
     assert t.disposition is Disposition.DELIVERED, t.reason
     # 1232 payload bytes behind 40 + 8 (fragment header) per piece: 1960 = 1232 + 728
     assert [w.ip_sizes() for w in t.wires] == [(1280, 776), (1280, 776)]
