@@ -263,8 +263,7 @@ class FrameRoute:
     framing_bytes: int = 0
     dst_ident: int | None = None
     df: bool = False  # the outer packet's DF bit
-    cipher: str = ""  # what encrypts the frame on this hop, if anything
-    esp_icv: int = 0  # > 0: the tunnel datagram is wrapped in ESP (transport mode) with this ICV
+    cipher: str = ""  # what the forwarder itself encrypts the frame with (its framing has the bytes)
     relay: str = ""
     origin: str = ""
     #: set when the forwarder knows the station but cannot reach its host: why (ARP for it fails)

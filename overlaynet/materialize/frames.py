@@ -10,8 +10,8 @@ The bridge's static FDB sends each station's MAC to its next hop's port, so a re
 bridge forwarding between two VXLAN ports. What differs from the forwarder, said in the
 skipped list: a relayed frame's tunnel key names the hop (the forwarder keeps the first and
 last forwarder), UDP-framed entries (Weave sleeve) are stood in for by VXLAN on their
-port, so their wire bytes differ by their framing minus VXLAN's, and ESP (encrypted fastdp)
-is not set up.
+port, so their wire bytes differ by their framing minus VXLAN's. ESP (encrypted fastdp) is
+the namespace's IPsec policies (``xfrm.py``), set up where the kernel has the cipher.
 """
 
 from __future__ import annotations
@@ -84,10 +84,6 @@ def _rebuild(ns: NetNamespace, dp: Dataplane, skipped: list[Skipped]) -> NetName
                 out.fdb.append(FdbEntry(mac=e.mac, dev=name, master=bridge, self_=False, origin="materialize"))
                 if e.ip is not None:
                     out.neighbors.append(Neighbor(ip=e.ip, dev=name, lladdr=e.mac, origin="materialize"))
-            esp = [e for e in entries if e.esp_icv]
-            if esp:
-                skipped.append(Skipped(str(ns.ref), f"xfrm ESP transport ({esp[0].cipher}) to {peer_ip}", (
-                    "not set up: the frames cross the underlay unencrypted, without ESP's 34-37 bytes")))
             udp = [e for e in entries if e.encap != "vxlan"]
             if udp:
                 skipped.append(Skipped(str(ns.ref), f"userspace {fw.name} {udp[0].encap} to {peer_ip}:{port}", (

@@ -167,15 +167,20 @@ def _frame_encap(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, entry: Fra
         vni = (src_ident << fw.key_shifts[0]) | (entry.dst_ident << fw.key_shifts[1])
     sport = entry.sport if entry.sport is not None else flow_source_port(f.packet, w.seed)
     iface = ns.interfaces[fw.tun]
-    esp = 0
-    if entry.esp_icv:  # ESP in transport mode around the tunnel's UDP datagram
-        # (the largest tunnel packet's: one per fragment when the frame is an IP fragment)
-        datagram = max(f.pieces()) + overhead(entry.encap, entry.peer.version, entry.framing_bytes) - ip_header(entry.peer.version)
-        esp = esp_transport_bytes(datagram, icv=entry.esp_icv)
     g = f.wire(f"{fw.name} {entry.encap} frame", iface.mac, entry.mac)
+    # an IPsec policy of the namespace may wrap the tunnel's UDP datagram in ESP (transport
+    # mode): Weave's encrypted fastdp (net/ipsec)
+    policy = next((x for x in ns.xfrm if x.selects(entry.peer, entry.port, None)), None)
+    if policy is None:
+        return _encap(w, g, ns, iface, entry.encap, None, entry.peer, sport, entry.port, vni, entry.framing_bytes,
+                      entry.origin, inner_dst_mac=entry.mac, tag=src_ident, df=entry.df, cipher=entry.cipher)
+    # the largest tunnel packet's datagram: one per fragment when the frame is an IP fragment
+    datagram = max(g.pieces()) + overhead(entry.encap, entry.peer.version, entry.framing_bytes) - ip_header(entry.peer.version)
+    esp = esp_transport_bytes(datagram, icv=policy.icv)
+    cipher = f"IPsec ESP transport, AES-GCM ICV {policy.icv} (SPI {policy.spi:#x}; {policy.origin})"
     return _encap(w, g, ns, iface, entry.encap, None, entry.peer, sport, entry.port, vni, entry.framing_bytes,
-                  entry.origin, inner_dst_mac=entry.mac, tag=src_ident, df=entry.df, cipher=entry.cipher,
-                  cipher_bytes=esp, esp_icv=entry.esp_icv)
+                  entry.origin, inner_dst_mac=entry.mac, tag=src_ident, df=entry.df, cipher=cipher,
+                  cipher_bytes=esp, esp_icv=policy.icv)
 
 
 def _frame_receive(w: Path, f: Flight, ns: NetNamespace, fw: Forwarder, in_iface: str) -> list[Trace]:

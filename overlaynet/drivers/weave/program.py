@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from overlaynet.dataplane.ir import Dataplane, Forwarder, FrameRoute, Interface, NetNamespace, NsRef
+from overlaynet.dataplane.ir import (
+    Dataplane,
+    Forwarder,
+    FrameRoute,
+    Interface,
+    NetNamespace,
+    NsRef,
+    XfrmPolicy,
+)
 from overlaynet.dataplane.netfilter import BUILTIN_CHAINS, ChainRole, parse_save
 from overlaynet.drivers.cni import BridgeConf, local_mac, program_bridge
 from overlaynet.model import Node, Pod
@@ -121,13 +129,27 @@ def _entry(mesh: Mesh, opts: WeaveOptions, me: str, st: Station) -> FrameRoute:
         return FrameRoute(
             st.mac, st.ip, peer.ip, "vxlan", FASTDP_PORT, None, 0, mesh.peers[st.peer].short_id, df=True,
             via_ident=peer.short_id,
-            cipher="IPsec ESP transport, AES-GCM-16" if conn.encrypted else "",
-            esp_icv=ESP_ICV if conn.encrypted else 0, relay=relay, origin=origin)
+            relay=relay, origin=origin)
     framing = SLEEVE_FRAMING + (SLEEVE_NACL if conn.encrypted else 0)
     return FrameRoute(
         st.mac, st.ip, peer.ip, "udp", CONTROL_PORT, CONTROL_PORT, framing, mesh.peers[st.peer].short_id, df=True,
         via_ident=peer.short_id,
         cipher="NaCl secretbox (XSalsa20-Poly1305)" if conn.encrypted else "", relay=relay, origin=origin)
+
+
+def _ipsec(root: NetNamespace, mesh: Mesh, me: str) -> None:
+    """Encrypted fastdp (``net/ipsec/ipsec.go``): per encrypted fastdp connection an outbound
+    ESP transport-mode SA and policy for the VXLAN datagrams to the peer, AES-GCM with a
+    16-byte ICV; the SPI is per direction (Weave derives it in the connection's handshake)."""
+    mine = mesh.peers[me]
+    for conn in sorted(mesh.connections.values(), key=lambda c: (c.a, c.b)):
+        if me not in (conn.a, conn.b) or conn.datapath != "fastdp" or not conn.encrypted:
+            continue
+        other = mesh.peers[conn.other(me)]
+        spi = (mine.short_id << 12 | other.short_id) | 0x1000000  # distinct per direction
+        root.xfrm.append(XfrmPolicy(
+            dst=other.ip, src=mine.ip, dport=FASTDP_PORT, spi=spi, icv=ESP_ICV,
+            origin=f"weave on {me}: encrypted fastdp to {conn.other(me)}"))
 
 
 def _nat_text(cidr: str) -> str:
@@ -209,6 +231,7 @@ def program_host(
         ident=mesh.peers[me].short_id, key_shifts=(0, 12),
         origin=(f"{why}: weave router {mesh.peers[me]}, short ID {mesh.peers[me].short_id}; "
                 + ("fastdp flows in the kernel datapath (VXLAN UDP 6784), sleeve on UDP 6783" if fastdp else "sleeve only (noFastdp)")))
+    _ipsec(root, mesh, me)
     cidr = str(opts.ipalloc_range)
     install_rules(root, "nat", _nat_text(cidr), {"WEAVE": ChainRole.NAT}, "weave")
     if npc_rules is None:

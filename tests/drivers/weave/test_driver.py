@@ -117,6 +117,9 @@ def test_encrypted_connections_name_their_cipher_and_bytes() -> None:
     assert ("ESP", 16) in fast.layers
     sleeve = run(net, TraceRequest("default/a1", "default/c1")).forward.trace.steps(EncapStep)[0]
     assert sleeve.cipher.startswith("NaCl") and sleeve.overhead_bytes == 86
+    # encrypted fastdp is the host's IPsec policies, as weave's net/ipsec programs them
+    root = net.build_all().namespace(NsRef("node-1"))
+    assert [(str(x.dst), x.dport, x.icv) for x in root.xfrm] == [("192.168.10.12", 6784, 16)]
 
 
 @pytest.mark.parametrize("size", [100, 101, 102, 103])
