@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from overlaynet.errors import AddressExhausted, TopologyError
+from overlaynet.scenario.controllers import place
 from overlaynet.scenario.spec import Apply, Step
 from overlaynet.scenario.state import Controller, Deployment, SimPod
 from overlaynet.topology.controllers import allocate_service_addresses
@@ -78,12 +79,11 @@ def apply_parsed(engine: Engine, step: Step, act: Apply) -> None:
             raise _error(step, f"expected a new pod name, found existing pod {pod.key}")
         sim = SimPod(pod.name, pod.namespace, dict(pod.labels), None, pod, pod.node, None, st.now, st.next_index(),
                      grace=pod.termination_grace_period_seconds)
-        if sim.node is None:
-            nodes = [n.name for n in st.base.nodes if st.node_ready(n.name)]
-            sim.node = min(nodes, key=lambda n: (sum(1 for p in st.live_pods() if p.node == n), n)) if nodes else None
-        if sim.node is not None:
-            sim.ip = st.allocate_ip(sim.node)
         st.pods.append(sim)
+        if sim.node is None:
+            place(st, [sim], e.node_selector)
+        else:
+            sim.ip = st.allocate_ip(sim.node)
         st.emit(src, f"pod/{pod.name} created on {sim.node}")
     if parsed.network_policies or parsed.endpoint_slices:
         st.base = replace(st.base, network_policies=(*st.base.network_policies, *parsed.network_policies),

@@ -87,18 +87,19 @@ def create_pods(state: State, ctrl: Controller, count: int) -> int:
         state.pods.append(pod)
         made.append(pod)
         state.emit(f"{ctrl.kind.lower()}-controller/{ctrl.name}", f"Created pod: {name}")
-    _schedule(state, made, ctrl)
+    place(state, made, ctrl.node_selector)
     return len(made)
 
 
-def _schedule(state: State, pods: list[SimPod], ctrl: Controller) -> None:
-    """kube-scheduler (the project's deterministic stand-in) over the Ready nodes."""
+def place(state: State, pods: list[SimPod], node_selector: FrozenDict[str, str] | None = None) -> None:
+    """kube-scheduler (the project's deterministic stand-in) over the Ready nodes, then an
+    address from the chosen node's subnet."""
     if not pods:
         return
     nodes = tuple(n for n in state.base.nodes if state.node_ready(n.name))
     existing = [p.freeze() for p in state.live_pods() if p.node is not None]
     new = [replace(p.freeze(), node=None) for p in pods]
-    selectors = {(p.namespace, p.name): ctrl.node_selector for p in pods if ctrl.node_selector}
+    selectors = {(p.namespace, p.name): node_selector for p in pods if node_selector}
     if not nodes:
         for p in pods:
             state.emit("default-scheduler", f"pod {p.name}: 0/{len(state.base.nodes)} nodes are available (none Ready)", warning=True)
@@ -122,7 +123,7 @@ def schedule_pending(state: State) -> None:
     for ctrl in state.controllers.values():
         pending = [p for p in state.owned(ctrl.ref, ctrl.namespace) if p.node is None and p.deleted is None]
         if pending and any(state.node_ready(n.name) for n in state.base.nodes):
-            _schedule(state, pending, ctrl)
+            place(state, pending, ctrl.node_selector)
 
 
 def deletion_rank(pod: SimPod) -> tuple[int, int, int, float]:
@@ -234,6 +235,11 @@ def _rolling(state: State, d: Deployment, new: Controller, olds: list[Controller
 
 
 def _progress(state: State, d: Deployment, new: Controller, olds: list[Controller]) -> None:
+    # progress is a ReplicaSet scaled (see _scale_rs) or more of the new pods available
+    now_available = available(state, new)
+    if now_available > d.new_available:
+        d.last_progress = state.now
+    d.new_available = now_available
     done = new.replicas == d.replicas and available(state, new) == d.replicas and sum(rs.replicas for rs in olds) == 0
     if done and not d.complete:
         d.complete = True

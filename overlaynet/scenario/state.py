@@ -118,6 +118,7 @@ class Deployment:
     progress_deadline: int
     revision: int = 1
     last_progress: float = 0.0
+    new_available: int = 0  # the new ReplicaSet's available pods at the last sync
     condition: str = "NewReplicaSetAvailable"
     complete: bool = True
 

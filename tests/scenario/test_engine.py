@@ -91,6 +91,8 @@ def test_apply_adds_services_with_addresses_dns_and_env_and_a_deployment_that_ro
     assert views["default/web-headless"].address == "None"
     assert views["default/web-headless"].dns == tuple(sorted(e.address.split(":")[0] for e in views["default/web"].endpoints))
     assert first.env == ("API_SERVICE_HOST", "WEB_SERVICE_HOST")
+    debug = next(p for p in first.pods if p[0] == "debug")
+    assert debug[2] == "node-2" and debug[3] is not None and debug[3].startswith("10.244.1.")  # scheduled by its nodeSelector
     scaled = {s.service: s for s in timeline.steps[1].frames[-1].services}
     assert len(scaled["default/web-headless"].dns or ()) == 1
     rolled = {s.service: s for s in timeline.steps[2].frames[-1].services}
