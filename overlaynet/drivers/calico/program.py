@@ -23,7 +23,9 @@ from overlaynet.dataplane.ir import (
     Route,
     VxlanInfo,
 )
-from overlaynet.dataplane.netfilter import ChainRole
+from overlaynet.dataplane.netfilter import ChainRole, Rule
+from overlaynet.dataplane.netfilter.matches import Comment, Destination, Source
+from overlaynet.dataplane.netfilter.targets import Jump, Masquerade, Verdict_
 from overlaynet.drivers.calico.bgp import BGPState
 from overlaynet.drivers.calico.ipam import CalicoIPAM
 from overlaynet.drivers.calico.options import CalicoOptions
@@ -251,34 +253,31 @@ def _route_to(
         root.add_fdb(FdbEntry(mac, "vxlan.calico", dst=other.ip, origin=f"felix: VTEP of {other.name} at {other.ip}"))
 
 
-def _merge(root: NetNamespace, payload: str, label: str, roles: Mapping[str, ChainRole]) -> None:
-    """Felix's way: its own chains replaced wholesale, its jumps inserted at the top of the
-    built-in chains (ChainInsertMode=insert), everything else left alone. Every chain of its
-    own carries ``origin`` FELIX and its role from ``roles``."""
-    from overlaynet.dataplane.netfilter import parse_save
-
-    parsed = parse_save(payload, file=label)
-    for table in parsed.ordered_tables():
-        for chain in table.ordered_chains():
-            if chain.builtin:
-                target = root.netfilter.ensure_chain(table.name, chain.name)
-            else:
-                target = root.netfilter.ensure_chain(table.name, chain.name, origin=FELIX, role=roles[chain.name])
-            if chain.builtin:
-                for rule in reversed(chain.rules):
-                    if rule not in target.rules:
-                        root.netfilter.insert(table.name, chain.name, rule, 1)
-            else:
-                target.rules = list(chain.rules)
-                target.compiled = None
+def _install(root: NetNamespace, table: str, chains: Mapping[str, list[Rule]], roles: Mapping[str, ChainRole],
+             jumps: list[tuple[str, Rule]]) -> None:
+    """Felix's way: its own chains replaced wholesale (each with ``origin`` FELIX and its
+    role), its jumps inserted at the top of the built-in chains (ChainInsertMode=insert),
+    everything else left alone."""
+    ruleset = root.netfilter
+    ruleset.table(table)  # the built-in chains exist even when Felix writes nothing there
+    for builtin in dict.fromkeys(chain for chain, _ in jumps):
+        ours = [rule for chain, rule in jumps if chain == builtin]
+        target = ruleset.ensure_chain(table, builtin)
+        for rule in reversed(ours):
+            if rule not in target.rules:
+                ruleset.insert(table, builtin, rule, 1)
+    for name, rules in chains.items():
+        target = ruleset.ensure_chain(table, name, origin=FELIX, role=roles[name])
+        target.rules = list(rules)
+        target.compiled = None
 
 
 def _program_policy(driver: CalicoAgent, root: NetNamespace, node: Node) -> None:
     from overlaynet.drivers.calico.policy import render_node_policy
 
     local = [(p, veth_name(p)) for p in driver.cluster.pods_on(node.name) if p.ips and not p.host_network]
-    payload, roles = render_node_policy(driver.cluster, driver.policies, local)
-    _merge(root, payload, "<calico felix policy>", roles)
+    felix = render_node_policy(driver.cluster, driver.policies, local)
+    _install(root, "filter", felix.chains, felix.roles, felix.jumps)
 
 
 def _program_nat_outgoing(driver: CalicoAgent, root: NetNamespace) -> None:
@@ -287,16 +286,14 @@ def _program_nat_outgoing(driver: CalicoAgent, root: NetNamespace) -> None:
     if not driver.opts.nat_outgoing:
         return
     pools = [p for p in driver.pools if p.version == 4]
-    lines = ["*nat", ":POSTROUTING ACCEPT [0:0]", ":cali-POSTROUTING - [0:0]", ":cali-nat-outgoing - [0:0]"]
-    lines.append('-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING')
-    lines.append('-A cali-POSTROUTING -m comment --comment "cali:Z-c7XtVd2Bq7s_hA" -j cali-nat-outgoing')
-    for pool in pools:  # traffic staying inside any pool is not masqueraded
-        lines.append(f'-A cali-nat-outgoing -d {pool} -m comment --comment "calico natOutgoing: inside pool {pool}" -j RETURN')
-    for pool in pools:
-        lines.append(
-            f'-A cali-nat-outgoing -s {pool} -m comment --comment "calico natOutgoing: pool {pool}" '
-            "-j MASQUERADE --random-fully"
-        )
-    lines.append("COMMIT")
+    outgoing = [Rule((Destination(pool), Comment(f"calico natOutgoing: inside pool {pool}")), Verdict_("RETURN"))
+                for pool in pools]  # traffic staying inside any pool is not masqueraded
+    outgoing += [Rule((Source(pool), Comment(f"calico natOutgoing: pool {pool}")), Masquerade(random_fully=True))
+                 for pool in pools]
+    chains = {
+        "cali-POSTROUTING": [Rule((Comment("cali:Z-c7XtVd2Bq7s_hA"),), Jump("cali-nat-outgoing"))],
+        "cali-nat-outgoing": outgoing,
+    }
     roles = {"cali-POSTROUTING": ChainRole.NAT, "cali-nat-outgoing": ChainRole.MASQUERADE}
-    _merge(root, "\n".join(lines) + "\n", "<calico nat-outgoing>", roles)
+    jumps = [("POSTROUTING", Rule((Comment("cali:O3lYWMrLQYEMJtB5"),), Jump("cali-POSTROUTING")))]
+    _install(root, "nat", chains, roles, jumps)
