@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from overlaynet.dataplane.ir import Address, Dataplane, Interface, NetNamespace, NsRef, Route
 from overlaynet.errors import AddressExhausted, Diagnostic, TopologyError
 from overlaynet.model import Node, Pod
+from overlaynet.model.base import evolve
 
 __all__ = [
     "BridgeConf",
@@ -173,7 +174,7 @@ def allocate_pod_ips(
                 )
             ip = IPv4Address(candidate)
             taken[node_name][ip] = pods[index].key
-            out[index] = replace(pods[index], ips=(ip,), allocated=True)
+            out[index] = evolve(pods[index], ips=(ip,), allocated=True)
             candidate += 1
     return tuple(out)
 

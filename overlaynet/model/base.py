@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -49,6 +49,39 @@ class FrozenDict(Mapping[K, V]):
 
     def __reduce__(self) -> tuple[type[FrozenDict[K, V]], tuple[dict[K, V]]]:
         return (type(self), (self._data,))
+
+
+T = TypeVar("T")
+_EVOLVERS: dict[type, tuple[frozenset[str], Callable[[Any, dict[str, Any]], Any]] | None] = {}
+
+
+def evolve(obj: T, /, **changes: Any) -> T:
+    """``dataclasses.replace(obj, **changes)`` for the model's frozen dataclasses, without a
+    call to ``__init__`` (a copy of each field; about twice as fast, which counts where the
+    loader copies 150,000 pods several times). Classes with ``__post_init__`` or fields
+    outside ``__init__`` go through ``replace``."""
+    cls = type(obj)
+    if cls not in _EVOLVERS:
+        _EVOLVERS[cls] = _evolver(cls)
+    entry = _EVOLVERS[cls]
+    if entry is None:
+        return replace(obj, **changes)  # type: ignore[type-var]
+    names, copy = entry
+    if not names.issuperset(changes):
+        raise TypeError(f"{cls.__name__} has no field {sorted(set(changes) - names)[0]!r}")
+    return copy(obj, changes)
+
+
+def _evolver(cls: type) -> tuple[frozenset[str], Callable[[Any, dict[str, Any]], Any]] | None:
+    fs = fields(cls)
+    if hasattr(cls, "__post_init__") or any(not f.init for f in fs) or not all(n.isidentifier() for n in (f.name for f in fs)):
+        return None
+    lines = ["def copy(o, ch):", "    new = new_(cls)"]
+    lines += [f"    set_(new, {f.name!r}, ch[{f.name!r}] if {f.name!r} in ch else o.{f.name})" for f in fs]
+    lines.append("    return new")
+    scope: dict[str, Any] = {"new_": object.__new__, "set_": object.__setattr__, "cls": cls}
+    exec("\n".join(lines), scope)  # noqa: S102 - field names of our own dataclasses
+    return frozenset(f.name for f in fs), scope["copy"]
 
 
 Labels = FrozenDict[str, str]

@@ -29,6 +29,7 @@ from overlaynet.model import (
     Service,
     Underlay,
 )
+from overlaynet.model.base import evolve
 from overlaynet.topology import controllers
 from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
@@ -229,7 +230,7 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
             lbls = dict(w.template.labels)
             if wl.kind == "Deployment":
                 lbls["pod-template-hash"] = name.split("-")[-2]
-            pod = replace(w.template, name=name, labels=FrozenDict(lbls), owner=f"{wl.kind}/{wl.name}", creation_timestamp=w.timestamp)
+            pod = evolve(w.template, name=name, labels=FrozenDict(lbls), owner=f"{wl.kind}/{wl.name}", creation_timestamp=w.timestamp)
             out.append(PodEntry(pod, w.order, w.timestamp, w.node_selector))
             ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
     return out
@@ -244,7 +245,7 @@ def _creation_order(pods: list[PodEntry], parsed: Parsed) -> tuple[list[Pod], li
     for i, s in enumerate(parsed.services):
         rows.append(((0, s.timestamp, s.order, i) if s.timestamp else (1, "", s.order, i), "svc", i))
     rank = {(kind, i): r for r, (_, kind, i) in enumerate(sorted(rows))}
-    out_pods = [replace(e.pod, creation_index=rank[("pod", i)]) for i, e in enumerate(pods)]
+    out_pods = [evolve(e.pod, creation_index=rank[("pod", i)]) for i, e in enumerate(pods)]
     out_svcs = [replace(s.service, creation_index=rank[("svc", i)]) for i, s in enumerate(parsed.services)]
     return out_pods, out_svcs
 
@@ -318,7 +319,7 @@ def _node_entries(ctx: Ctx, parsed: Parsed, all_pods: list[PodEntry]) -> tuple[l
                 w = _where(ctx, ("pod", e.pod.namespace, e.pod.name, "node"), e.pod)
                 ctx.error(w, f"expected spec.nodeName to name a node ({', '.join(sorted(declared))}), found unknown node {e.pod.node!r}")
         kept = [e if e.pod.node is None or e.pod.node in declared
-                else PodEntry(replace(e.pod, node=None), e.order, e.timestamp, e.node_selector) for e in all_pods]
+                else PodEntry(evolve(e.pod, node=None), e.order, e.timestamp, e.node_selector) for e in all_pods]
         return entries, kept
     named: set[str] = set()
     for e in all_pods:

@@ -17,6 +17,7 @@ from overlaynet.model import (
     Pod,
     Service,
 )
+from overlaynet.model.base import evolve
 
 NODE_MASK = {4: 24, 6: 64}  # kube-controller-manager --node-cidr-mask-size-ipv4/-ipv6
 
@@ -125,13 +126,13 @@ def allocate_default(cluster: Cluster) -> Cluster:
             pods.append(pod)
             continue
         if pod.host_network:
-            pods.append(replace(pod, ips=node_.ips))
+            pods.append(evolve(pod, ips=node_.ips))
             continue
         ips: list[IPAddress] = []
         for cidr in _first_per_family(node_.pod_cidrs):
             # .1 is the bridge gateway: pods from .2
             ips.append(_next_free(cidr, used, cursors, 2, f"no free address left in pod CIDR {cidr} of node {pod.node} for pod {pod.key}"))
-        pods.append(replace(pod, ips=tuple(ips), allocated=True) if ips else pod)
+        pods.append(evolve(pod, ips=tuple(ips), allocated=True) if ips else pod)
     return replace(cluster, nodes=tuple(nodes), pods=tuple(pods))
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from overlaynet.errors import Diagnostic, TopologyError
 from overlaynet.model import Cluster, Labels, Node, Pod
+from overlaynet.model.base import evolve
 from overlaynet.topology.endpoints import ZONE_LABEL
 
 
@@ -211,7 +212,7 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
             low = min(zones_used.get(z, 0) for z in spread.nodes)
             _, name = min(best_in_zone(group, sel, spread, z) for z in spread.nodes if zones_used.get(z, 0) == low)
         count(group, name)
-        pods.append(replace(pod, node=name))
+        pods.append(evolve(pod, node=name))
         remaining[group] -= 1
         if not remaining[group]:  # the owner is placed: drop its heaps
             for key in [k for k in own_heaps if k[0] == group]:
