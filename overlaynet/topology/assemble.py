@@ -406,7 +406,8 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
         resource_quotas=tuple(parsed.resource_quotas),
         extra=FrozenDict({
             **({"calico": tuple(parsed.calico)} if parsed.calico else {}),
-            **({"docker": tuple((k, frozen_plain(v), src) for k, v, src in parsed.docker)} if parsed.docker else {}),
+            # (kind, record); a record's source is its pod's (Container) or not needed (Network)
+            **({"docker": tuple((k, frozen_plain(v)) for k, v, _src in parsed.docker)} if parsed.docker else {}),
         }),
         source=spec.source if spec else None,
     )

@@ -33,7 +33,7 @@ from overlaynet.topology.fields import Ctx
 from overlaynet.topology.parsed import Parsed, PodEntry
 from overlaynet.topology.yamlsrc import Y
 
-__all__ = ["CONTAINER_LABEL", "is_network_inspect", "read_container", "read_network_inspect"]
+__all__ = ["CONTAINER_LABEL", "is_network_inspect", "read_container", "read_network_inspect", "render_docker"]
 
 CONTAINER_LABEL = "docker.overlaynet.io/container"
 SPEC_FIELDS = ("host", "image", "networks", "aliases", "ports")
@@ -139,3 +139,49 @@ def read_network_inspect(ctx: Ctx, parsed: Parsed, doc: Y) -> None:
                 containers[c["Name"]] = str(c["IPv4Address"]).split("/")[0]
         record = {"kind": "Network", "network": net, "containers": containers, "id": plain.get("Id", "")}
         parsed.docker.append(("Network", record, ctx.source(item)))
+
+
+# --- rendering (topology/render.py): the same documents back ------------------------------
+def render_docker(records: Any, pods: Any) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    """Container documents by pod key (written where the pod would be) and one
+    ``docker network inspect`` array of the pasted networks, from ``Cluster.extra["docker"]``."""
+    by_key = {p.key: p for p in pods}
+    containers: dict[str, dict[str, Any]] = {}
+    networks: list[dict[str, Any]] = []
+    for kind, record in records:
+        if kind == "Container":
+            pod = by_key.get(f"default/{record['name']}")
+            nets = [n["name"] if not n.get("aliases") and not n.get("ipv4Address") else
+                    {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.items() if v not in (None, ())}
+                    for n in record["networks"]]
+            spec: dict[str, Any] = {"host": record["host"]}
+            if pod is not None and pod.image:
+                spec["image"] = pod.image
+            spec["networks"] = nets
+            if record.get("aliases"):
+                spec["aliases"] = list(record["aliases"])
+            if pod is not None and pod.ports:
+                spec["ports"] = [p.port for p in pod.ports]
+            meta: dict[str, Any] = {"name": record["name"]}
+            labels = {k: v for k, v in (pod.labels.items() if pod is not None else ()) if k != CONTAINER_LABEL}
+            if labels:
+                meta["labels"] = labels
+            containers[f"default/{record['name']}"] = {"apiVersion": "overlaynet/v1", "kind": "Container", "metadata": meta, "spec": spec}
+        elif kind == "Network":
+            net = record["network"]
+            config = {k: net[f] for k, f in (("Subnet", "subnet"), ("Gateway", "gateway"), ("IPRange", "ipRange")) if net.get(f)}
+            options: dict[str, str] = {}
+            if net.get("vni") is not None:
+                options[VXLAN_IDS] = str(net["vni"])
+            if net.get("mtu") is not None:
+                options[MTU_OPTION] = str(net["mtu"])
+            if net.get("encrypted"):
+                options["encrypted"] = ""
+            item: dict[str, Any] = {"Name": net["name"], "Id": record.get("id", ""), "Driver": "overlay",
+                                    "IPAM": {"Driver": "default", "Config": [config]}, "Options": options,
+                                    "Containers": {name: {"Name": name, "IPv4Address": ip} for name, ip in (record.get("containers") or {}).items()}}
+            for key, field_ in (("Internal", "internal"), ("Attachable", "attachable")):
+                if field_ in net:
+                    item[key] = net[field_]
+            networks.append(item)
+    return containers, networks

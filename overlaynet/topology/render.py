@@ -29,6 +29,7 @@ from overlaynet.model import (
     Service,
     Workload,
 )
+from overlaynet.topology.docker_kinds import render_docker
 
 __all__ = ["render"]
 
@@ -46,18 +47,21 @@ def render(cluster: Cluster) -> str:
     so loading allocates them again the same way.
     """
     selected = {(s.namespace, s.name) for s in cluster.services if s.selector is not None and s.type != "ExternalName"}
-    docs: list[dict[str, Any]] = [_cluster(cluster)]
+    docs: list[Any] = [_cluster(cluster)]  # mappings, and one array of docker network inspect
     docs += [_namespace(n) for n in cluster.namespaces]
     docs += [_node_object(n) for n in cluster.nodes if n.extra_ips]
     docs += [_workload(w) for w in cluster.workloads]
     # Pods and Services share the creation counter: interleave them in creation order.
     made: list[Pod | Service] = sorted([*cluster.pods, *cluster.services], key=lambda o: o.creation_index)
-    docs += [_pod(o) if isinstance(o, Pod) else _service(o) for o in made]
+    containers, inspected = render_docker(cluster.extra.get("docker", ()), cluster.pods)
+    docs += [(containers.get(o.key) or _pod(o)) if isinstance(o, Pod) else _service(o) for o in made]
     docs += [_slice(s) for s in cluster.endpoint_slices if (s.namespace, s.service) not in selected]
     docs += [_policy(p) for p in cluster.network_policies]
     docs += [_quota(q) for q in cluster.resource_quotas]
     # Calico's own kinds are kept raw as (kind, document, source) for the Calico driver.
     docs += [_plain(entry[1]) for entry in cluster.extra.get("calico", ())]
+    if inspected:  # networks pasted from `docker network inspect`, as it prints them
+        docs.append(inspected)
     return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 

@@ -24,7 +24,7 @@ def test_containers_become_pods_and_docker_records() -> None:
     cluster = load_text(PLAIN.read_text(), str(PLAIN)).cluster
     api = cluster.pod("default", "api-1")
     assert (api.node, api.labels["docker.overlaynet.io/container"], [p.port for p in api.ports]) == ("host-2", "api-1", [8080])
-    records = {(k, r["name"] if k == "Container" else r["network"]["name"]): r for k, r, _ in cluster.extra["docker"]}
+    records = {(k, r["name"] if k == "Container" else r["network"]["name"]): r for k, r in cluster.extra["docker"]}
     assert [n["name"] for n in records[("Container", "api-1")]["networks"]] == ["front", "back"]
     assert records[("Container", "api-1")]["networks"][1]["aliases"] == ("backend",)
     back = records[("Network", "back")]

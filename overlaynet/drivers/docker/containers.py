@@ -36,7 +36,7 @@ class DockerObjects:
     @classmethod
     def of(cls, cluster: Cluster) -> DockerObjects:
         out = cls()
-        for kind, record, _src in cluster.extra.get("docker", ()):
+        for kind, record in cluster.extra.get("docker", ()):
             if kind == "Container":
                 per = {n["name"]: (tuple(n.get("aliases") or ()), IPv4Address(n["ipv4Address"]) if n.get("ipv4Address") else None)
                        for n in record["networks"]}

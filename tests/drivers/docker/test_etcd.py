@@ -158,3 +158,20 @@ def test_etcd_killed_mid_allocation(etcd: Etcd) -> None:
     assert len(acked) == 60
     stored = _consistent(etcd.url)
     assert stored == acked  # every acknowledged endpoint, with the address it was given
+
+
+def test_topology_with_an_etcd_kv_section(etcd: Etcd) -> None:
+    """``spec.kv: {backend: etcd, endpoints: [...]}``: the driver's state lands in that etcd,
+    where a second daemon (a second assembly) finds the same networks and endpoints."""
+    from overlaynet.network import assemble
+    from overlaynet.topology import load_text
+
+    root = Path(__file__).resolve().parents[3] / "topologies" / "docker-k8s.yaml"
+    text = root.read_text().replace("  underlay:\n", f'  kv: {{backend: etcd, endpoints: ["{etcd.url}"]}}\n  underlay:\n', 1)
+    first = assemble(load_text(text, "docker-k8s-etcd.yaml").cluster)
+    ips = {p.key: p.ip for p in first.cluster.pods}
+    kv = EtcdKV([etcd.url])
+    assert len(kv.list_prefix(key("endpoint"))) == 6 and kv.get(key("idm", "vxlan-id")) is not None
+    again = assemble(load_text(text, "docker-k8s-etcd.yaml").cluster)
+    assert {p.key: p.ip for p in again.cluster.pods} == ips  # read back, nothing allocated twice
+    assert len(kv.list_prefix(key("endpoint"))) == 6
