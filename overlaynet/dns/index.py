@@ -7,7 +7,9 @@ comparisons between query data and Kubernetes data are case-insensitive (spec 2.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import dns.name
 
@@ -71,28 +73,62 @@ class ZoneIndex:
         for svc in cluster.services:
             self.services.setdefault((svc.namespace.lower(), svc.name.lower()), svc)
 
-        self.endpoints: dict[tuple[str, str], tuple[EndpointSubset, ...]] = {}
-        for key, svc in self.services.items():
-            self.endpoints[key] = _subsets(cluster, svc)
+        # Built on first use: a trace resolving one name needs one Service's endpoints, not
+        # every Service's (the reverse maps and pod addresses are built when a PTR or pod name
+        # is asked).
+        self.endpoints: Mapping[tuple[str, str], tuple[EndpointSubset, ...]] = _Subsets(cluster, self.services)
+        self._cluster = cluster
 
-        # PTR: the first service owning a ClusterIP wins (CoreDNS reverse.go), else endpoints.
-        self.reverse_services: dict[IPAddress, Service] = {}
-        self.reverse_endpoints: dict[IPAddress, list[ReverseTarget]] = {}
+    @cached_property
+    def reverse_services(self) -> dict[IPAddress, Service]:
+        """PTR: the first service owning a ClusterIP wins (CoreDNS reverse.go)."""
+        out: dict[IPAddress, Service] = {}
         for svc in self.services.values():
             for ip in svc.cluster_ips:
-                self.reverse_services.setdefault(ip, svc)
+                out.setdefault(ip, svc)
+        return out
+
+    @cached_property
+    def reverse_endpoints(self) -> dict[IPAddress, list[ReverseTarget]]:
+        """PTR for endpoint addresses, when no service owns the address."""
+        out: dict[IPAddress, list[ReverseTarget]] = {}
         for (ns, name), subsets in self.endpoints.items():
             for subset in subsets:
                 for addr in subset.addresses:
-                    targets = self.reverse_endpoints.setdefault(addr.ip, [])
+                    targets = out.setdefault(addr.ip, [])
                     target = ReverseTarget(addr.label, name, ns)
                     if target not in targets:
                         targets.append(target)
+        return out
 
-        self.pods_by_ip: dict[str, list[Pod]] = {}
-        for pod in cluster.pods:
+    @cached_property
+    def pods_by_ip(self) -> dict[str, list[Pod]]:
+        out: dict[str, list[Pod]] = {}
+        for pod in self._cluster.pods:
             if pod.ip is not None:
-                self.pods_by_ip.setdefault(str(pod.ip), []).append(pod)
+                out.setdefault(str(pod.ip), []).append(pod)
+        return out
+
+
+class _Subsets(Mapping[tuple[str, str], tuple["EndpointSubset", ...]]):
+    """Each Service's ready endpoint subsets, computed on first lookup and kept."""
+
+    def __init__(self, cluster: Cluster, services: Mapping[tuple[str, str], Service]) -> None:
+        self._cluster = cluster
+        self._services = services
+        self._done: dict[tuple[str, str], tuple[EndpointSubset, ...]] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[EndpointSubset, ...]:
+        found = self._done.get(key)
+        if found is None:
+            found = self._done[key] = _subsets(self._cluster, self._services[key])
+        return found
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._services)
+
+    def __len__(self) -> int:
+        return len(self._services)
 
 
 def _subsets(cluster: Cluster, svc: Service) -> tuple[EndpointSubset, ...]:

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from overlaynet.errors import Diagnostic, TopologyError
+from overlaynet.topology.endpoints import remember_reconciled
 from overlaynet.topology.fields import Ctx
 from overlaynet.topology.loader import LoadResult, NetworkCheck, _files, _load
 
@@ -131,6 +132,7 @@ def load_cached(paths: Sequence[str | os.PathLike[str]], *, network_check: Netwo
     path = entry_path(texts, checked=network_check is not None)
     hit = _read(path)
     if hit is not None:
+        remember_reconciled(hit.cluster)  # the loader's last step made its slices
         return hit
     result = _load(texts, ctx, network_check)
     _write(path, result)

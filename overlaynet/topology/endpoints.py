@@ -5,6 +5,8 @@ select, with ready/serving/terminating as the real reconciler sets them. Pure; s
 
 from __future__ import annotations
 
+import operator
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -120,6 +122,31 @@ class PodIndex:
         return [p for p in self.candidates(namespace, selector) if _selects(selector, p.labels)]
 
 
+# The inputs of the last few reconciles, by the id of the slices they produced: reconciling
+# again a cluster whose slices, pods and Services are those very objects (a driver's IPAM
+# that moved no pod) returns it as it is instead of redoing every Service.
+_Inputs = tuple[tuple[EndpointSlice, ...], tuple[Pod, ...], tuple[Service, ...], tuple[tuple[str, str | None], ...]]
+_RECONCILED: OrderedDict[int, _Inputs] = OrderedDict()
+_RECONCILED_MAX = 8
+
+
+def _zones(cluster: Cluster) -> tuple[tuple[str, str | None], ...]:
+    return tuple((n.name, n.labels.get(ZONE_LABEL)) for n in cluster.nodes)
+
+
+def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
+
+
+def remember_reconciled(cluster: Cluster) -> None:
+    """Note that ``cluster``'s EndpointSlices are what ``reconcile_endpoints`` makes of its
+    pods and Services (the loader's result, also when read back from its on-disk cache)."""
+    _RECONCILED[id(cluster.endpoint_slices)] = (cluster.endpoint_slices, cluster.pods, cluster.services, _zones(cluster))
+    _RECONCILED.move_to_end(id(cluster.endpoint_slices))
+    while len(_RECONCILED) > _RECONCILED_MAX:
+        _RECONCILED.popitem(last=False)
+
+
 def reconcile_endpoints(cluster: Cluster) -> Cluster:
     """Return ``cluster`` with EndpointSlices recomputed for every Service with a selector.
 
@@ -127,6 +154,16 @@ def reconcile_endpoints(cluster: Cluster) -> Cluster:
     slices for services that do not exist are kept as given, and so are slices another
     controller manages (``managed-by`` neither controller's). Pure and idempotent.
     """
+    known = _RECONCILED.get(id(cluster.endpoint_slices))
+    if (known is not None and known[0] is cluster.endpoint_slices and _same_objects(known[1], cluster.pods)
+            and _same_objects(known[2], cluster.services) and known[3] == _zones(cluster)):
+        return cluster
+    out = _reconcile(cluster)
+    remember_reconciled(out)
+    return out
+
+
+def _reconcile(cluster: Cluster) -> Cluster:
     zones = {n.name: n.labels.get(ZONE_LABEL) for n in cluster.nodes}
     index = PodIndex(cluster.pods)
     selected = {(s.namespace, s.name) for s in cluster.services if s.selector is not None and s.type != "ExternalName"}

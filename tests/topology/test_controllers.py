@@ -26,6 +26,7 @@ from overlaynet.topology.controllers import (
     reconcile_endpoints,
     schedule,
 )
+from overlaynet.topology.endpoints import ZONE_LABEL
 
 
 def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -67,6 +68,18 @@ def test_moved_pod_ips_are_followed() -> None:
     moved = replace(c, pods=(replace(c.pods[0], ips=(ip("10.244.7.9"),)),))
     assert reconcile_endpoints(moved).endpoint_slices[0].endpoints[0].addresses == (ip("10.244.7.9"),)
 
+
+
+def test_reconciling_unchanged_inputs_again_returns_the_cluster_and_changes_are_seen() -> None:
+    c = reconcile_endpoints(Cluster(nodes=NODES, pods=(web_pod(0), web_pod(1)), services=(SVC,)))
+    same_pods = replace(c, nodes=tuple(replace(n, pod_cidrs=(net("10.244.9.0/24"),)) for n in NODES), pods=tuple(c.pods))
+    assert reconcile_endpoints(same_pods) is same_pods  # a driver's IPAM that moved no pod
+    not_ready = replace(c, pods=(c.pods[0], replace(c.pods[1], ready=False)))
+    assert [e.ready for e in reconcile_endpoints(not_ready).endpoint_slices[0].endpoints] == [True, False]
+    zoned = replace(c, nodes=(replace(NODES[0], labels=FrozenDict({ZONE_LABEL: "z1"})), NODES[1]))
+    assert reconcile_endpoints(zoned).endpoint_slices[0].endpoints[0].zone == "z1"
+    forged = replace(c, endpoint_slices=c.endpoint_slices[:0] + tuple(c.endpoint_slices))
+    assert reconcile_endpoints(forged).endpoint_slices == c.endpoint_slices
 
 def test_slices_hold_at_most_100_endpoints() -> None:
     c = reconcile_endpoints(Cluster(nodes=NODES, pods=tuple(web_pod(i) for i in range(230)), services=(SVC,)))
