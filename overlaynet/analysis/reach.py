@@ -8,7 +8,9 @@ re-decides only the classes that policy selected before or after the change.
 Policy semantics follow the driver: Kubernetes NetworkPolicy (vectorized over classes),
 Calico's ordered policies (decided per class pair), or none for drivers that enforce none.
 Routing comes in as a callable ``(src_pod, dst_pod) -> bool`` asked once per node pair
-(``overlaynet.network.traced_routing`` builds one from traces of an assembled network).
+(``overlaynet.network.traced_routing`` builds one from traces of an assembled network); a
+callable with a ``key(pod)`` attribute is asked once per pair of such keys instead (pods
+on one node whose interfaces sit on different networks route differently: Docker overlay).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ class ReachAnalyzer:
         self.query = query
         self.routing = routing
         self.flavour = policies
-        self._route_cache: dict[tuple[str | None, str | None], bool] = {}
+        self._route_cache: dict[tuple[Any, Any], bool] = {}
         self._build()
 
     # --- classes ------------------------------------------------------------------------
@@ -191,8 +193,14 @@ class ReachAnalyzer:
             tuple(sorted((p.name, p.protocol, p.port) for p in pod.ports if p.name)),
             tuple(any(b.contains(ip) for ip in pod.ips) for b in blocks),
             tuple(any(ip in n for ip in pod.ips if ip.version == n.version) for n in nets),
-            pod.node if self.routing is not None else None,
+            self._route_key(pod) if self.routing is not None else None,
         )
+
+    def _route_key(self, pod: Pod) -> Any:
+        """What a pod's routing depends on: its node, unless the routing callable says more
+        with a ``key`` attribute (pods on one node but on different networks)."""
+        key = getattr(self.routing, "key", None)
+        return key(pod) if key is not None else pod.node
 
     def _build(self) -> None:
         self._cm: np.ndarray | None = None
@@ -335,7 +343,7 @@ class ReachAnalyzer:
             return
         for a in range(n):
             for b in range(n):
-                key = (self.reps[a].node, self.reps[b].node)
+                key = (self._route_key(self.reps[a]), self._route_key(self.reps[b]))
                 if key not in self._route_cache:
                     self._route_cache[key] = self.routing(self.reps[a], self.reps[b])
                 self.route[a, b] = self._route_cache[key]

@@ -101,7 +101,9 @@ class Network:
         """The same cluster and driver with no NetworkPolicy or Calico policy object."""
         from overlaynet.model import FrozenDict
 
-        bare = replace(self.cluster, network_policies=(), extra=FrozenDict())
+        # only the policies go: other drivers' objects (Docker's containers) stay
+        extra = FrozenDict({k: v for k, v in self.cluster.extra.items() if k != "calico"})
+        bare = replace(self.cluster, network_policies=(), extra=extra)
         return assemble(bare, driver=self.driver.name, driver_options=self.driver.options, seed=self.driver.seed)
 
     def namespace_of(self, node: str, namespace: NsRef | str = "root") -> NsRef:
@@ -148,6 +150,17 @@ def traced_routing(network: Network, *, port: int = 80, proto: str = "tcp") -> A
     def route(a: Pod, b: Pod) -> bool:
         return network.trace(a.key, b.key, port=port, proto=proto.lower()).forward.success  # type: ignore[arg-type]
 
+    def key(pod: Pod) -> Any:
+        # pods route alike when they share a node and the networks their interfaces are on
+        from overlaynet.dataplane.ir import NsRef
+
+        try:
+            ns = network.dataplane.namespace(NsRef.of_pod(pod))
+        except (KeyError, ValueError):
+            return (pod.node, ())
+        return (pod.node, tuple(sorted(str(a.network) for _, a in ns.addresses() if not a.ip.is_loopback)))
+
+    route.key = key  # type: ignore[attr-defined]
     return route
 
 

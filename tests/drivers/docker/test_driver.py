@@ -164,3 +164,12 @@ def test_plain_docker_trace_shows_the_embedded_dns_lookup() -> None:
     api = net.dataplane.namespace(NsRef.pod("host-2", "default/api-1"))
     assert sorted((n, str(i.addresses[0])) for n, i in api.interfaces.items() if n != "lo") == [
         ("eth0", "10.1.0.4/24"), ("eth1", "172.18.0.2/16"), ("eth2", "10.2.0.2/24")]
+
+
+def test_reach_tells_networks_apart_on_one_host() -> None:
+    """web-2 and db share host-3 but not a network: reach's routing must not lump them."""
+    net = assemble(load([ROOT / "docker-plain.yaml"]))
+    m = net.reach(port=80)
+    ok = {(a.key, b.key) for i, a in enumerate(m.pods) for j, b in enumerate(m.pods) if m.allowed[i, j]}
+    assert ("default/web-1", "default/web-2") in ok and ("default/api-1", "default/db") in ok
+    assert ("default/web-1", "default/db") not in ok and ("default/db", "default/web-2") not in ok
