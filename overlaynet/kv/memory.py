@@ -7,6 +7,7 @@ full change history is kept so watches can replay from any revision.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,9 @@ class MemoryKV(KVStore):
         self._rev = 1  # etcd's revision for a fresh store
         self._history: list[WatchEvent] = []
         self._leases: dict[int, _Lease] = {}
+        #: no lease expires before this (a lower bound: every operation checks it, and only
+        #: scans the leases once it has passed, so a put does not cost O(leases))
+        self._earliest = math.inf
         self._next_lease = 1
         self._watches: list[_MemoryWatch] = []
         self._closed = False
@@ -57,8 +61,11 @@ class MemoryKV(KVStore):
     def _expire_leases(self) -> None:
         with self._lock:
             now = self._clock()
+            if now < self._earliest:
+                return
             for lease_id in sorted(i for i, lease in self._leases.items() if now >= lease.deadline):
                 self._drop_lease(lease_id)
+            self._earliest = min((lease.deadline for lease in self._leases.values()), default=math.inf)
 
     def _drop_lease(self, lease_id: int) -> None:
         lease = self._leases.pop(lease_id)
@@ -196,6 +203,7 @@ class MemoryKV(KVStore):
             lease_id = self._next_lease
             self._next_lease += 1
             self._leases[lease_id] = _Lease(ttl, self._clock() + ttl)
+            self._earliest = min(self._earliest, self._leases[lease_id].deadline)
             return lease_id
 
     def keepalive(self, lease: int) -> None:
@@ -204,6 +212,7 @@ class MemoryKV(KVStore):
             self._check_lease(lease)
             entry = self._leases[lease]
             entry.deadline = self._clock() + entry.ttl
+            self._earliest = min(self._earliest, entry.deadline)
 
     def revoke_lease(self, lease: int) -> None:
         with self._lock:
