@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from overlaynet.dataplane.ir import NsRef
+from overlaynet.dataplane.lookup import lookup_route, select_source
 from overlaynet.dataplane.netfilter import NetfilterState
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import MaterializeError
@@ -200,7 +201,7 @@ def _traced_pair(network: Any, a: Pod, b: Pod, size: int, mtu: bool, tcp_port: i
     from overlaynet.trace import trace
 
     state = NetfilterState()
-    request = Packet(_ipv4(a), _ipv4(b), proto="icmp", icmp_type=8, size=size)
+    request = Packet(_source(network, a, _ipv4(b)), _ipv4(b), proto="icmp", icmp_type=8, size=size)
     pair = _Pair(a, b, _pod_ref(a), _pod_ref(b), trace(network, request, _pod_ref(a), state=state).trace)
     if pair.fwd.success:
         pair.rev = trace(network, request.reversed(), pair.dst, state=state).trace
@@ -209,6 +210,16 @@ def _traced_pair(network: Any, a: Pod, b: Pod, size: int, mtu: bool, tcp_port: i
     if mtu and pair.fwd.success:
         _trace_path_mtu(network, pair, request)
     return pair
+
+
+def _source(network: Any, pod: Pod, dst: Any) -> Any:
+    """The address the kernel sends from in ``pod`` to ``dst``: the source its route gives
+    (a pod on several networks, such as a Docker container, has one per network), else the
+    pod's first IPv4 address."""
+    ns = network.dataplane.namespace(_pod_ref(pod))
+    route = lookup_route(ns, dst)
+    chosen = select_source(ns, route, dst) if route is not None and route.type == "unicast" else None
+    return chosen if chosen is not None and chosen.version == 4 else _ipv4(pod)
 
 
 def _trace_path_mtu(network: Any, pair: _Pair, request: Packet) -> None:
@@ -233,7 +244,7 @@ def _trace_tcp(network: Any, pair: _Pair, port: int) -> None:
     from overlaynet.trace import trace
 
     state = NetfilterState()
-    syn = Packet(_ipv4(pair.a), _ipv4(pair.b), proto="tcp", sport=43210, dport=port, size=60)
+    syn = Packet(pair.fwd.packet.src, _ipv4(pair.b), proto="tcp", sport=43210, dport=port, size=60)
     pair.tcp_fwd = trace(network, syn, pair.src, state=state).trace
     if pair.tcp_fwd.success:
         pair.tcp_rev = trace(network, syn.reversed(), pair.dst, state=state).trace
@@ -358,7 +369,7 @@ def _compare(m: Materialized, pair: _Pair, frames: dict[tuple[str, str, int], li
         for label, t, src, dst in (("request", pair.fwd, pair.a, pair.b), ("reply", pair.rev, pair.b, pair.a)):
             if t is None or not t.success:
                 continue
-            out.append(_compare_wire(label, t, src, dst, frames))
+            out.append(_compare_wire(label, t, src, dst, frames))  # t.packet: the addresses sent
     if "too_big" in pair.results:
         out += _compare_mtu(pair)
     return out
@@ -394,7 +405,7 @@ def _compare_wire(label: str, trace: Any, src: Pod, dst: Pod, frames: dict[tuple
     if not expected:
         how = f"{label}: stays off the underlay"
     icmp_type = 8 if label == "request" else 0
-    seen = sorted(frames.get((str(_ipv4(src)), str(_ipv4(dst)), icmp_type), []))
+    seen = sorted(frames.get((str(trace.packet.src), str(trace.packet.dst), icmp_type), []))
     return Comparison("wire_bytes", src.key, dst.key, _sizes(expected), _sizes(seen), seen == expected, how)
 
 

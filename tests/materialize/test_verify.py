@@ -186,3 +186,16 @@ def test_the_summary_counts_what_was_not_compared_and_calls_only_the_rest_agreem
     assert report(True, True).summary().endswith("0 not compared in 1.0s (run r1): tracer and kernel agree")
     assert report(None).summary().endswith("1 not compared in 1.0s (run r1): nothing could be compared")
     assert report(True, False, None).summary().endswith("1 disagree, 1 not compared in 1.0s (run r1): tracer and kernel DISAGREE")
+
+
+def test_a_container_on_two_networks_sends_from_the_address_its_route_gives(run_id: str) -> None:
+    # api-1 is on `front` (10.1.0.0/24, its first address) and `back`; db only on `back`.
+    # The kernel pings db from api-1's `back` address, so the tracer must too: from the
+    # first address the reply had no route back (a disagreement on the shipped example)
+    network = assemble(load_cluster([SHIPPED / "docker-plain.yaml"]))
+    report = verify(network, [("default/api-1", "default/db")], run_id=run_id, mtu=False)
+    assert report.disagreements == [], "\n".join(map(str, report.disagreements))
+    [reach] = _by(report, "reach")
+    assert (reach.tracer, reach.kernel, reach.agree) == ("DELIVERED, reply DELIVERED", "reply", True)
+    [wire] = [c for c in _by(report, "wire_bytes") if c.detail.startswith("request")]
+    assert wire.agree and wire.kernel == "148"  # the echo, found by the addresses really sent
