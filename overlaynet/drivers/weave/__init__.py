@@ -95,7 +95,7 @@ class WeaveDriver(Driver):
         for me in sorted(self.mesh.peers, key=lambda n: self.mesh.peers[n].name):
             if me in seen:
                 continue
-            group = sorted([me, *self.mesh.routes.get(me, {})], key=lambda n: self.mesh.peers[n].name)
+            group = sorted(self.mesh.routes.reachable(me), key=lambda n: self.mesh.peers[n].name)
             seen.update(group)
             out.append(group)
         return sorted(out, key=lambda g: (-len(g), self.mesh.peers[g[0]].name))
@@ -145,9 +145,10 @@ class WeaveDriver(Driver):
         if errors:
             raise TopologyError(errors)
 
+        reach_of = {id(g): [mesh.peers[n].name for n in g] for g in groups}
+
         def take(node: str, owner: str) -> IPv4Address:
-            reach = [mesh.peers[n].name for n in group_of[node]]
-            return ipam.allocate(mesh.peers[node].name, owner, reach).ip
+            return ipam.allocate(mesh.peers[node].name, owner, reach_of[id(group_of[node])]).ip
 
         self.expose: dict[str, IPv4Address] = {}
         for node in self.cluster.nodes:

@@ -33,6 +33,9 @@ class Ring:
     start: int
     end: int
     tokens: list[tuple[int, str]] = field(default_factory=list)
+    _ranges: list[tuple[int, int, str]] | None = field(default=None, repr=False, compare=False)
+    _by_owner: tuple[list[tuple[int, int, str]], dict[str, list[tuple[int, int]]]] | None = field(
+        default=None, repr=False, compare=False)
 
     @classmethod
     def claim_for_peers(cls, network: IPv4Network, peers: Sequence[str]) -> Ring:
@@ -56,7 +59,10 @@ class Ring:
         self._subdivide(mid + share % 2, hi, peers[len(peers) // 2:])
 
     def ranges(self) -> list[tuple[int, int, str]]:
-        """(start, end, owner) for every token, merged where neighbours share an owner."""
+        """(start, end, owner) for every token, merged where neighbours share an owner
+        (kept until the tokens change: ``grant`` and ``transfer`` replace them)."""
+        if self._ranges is not None:
+            return self._ranges
         out: list[tuple[int, int, str]] = []
         toks = sorted(self.tokens)
         for i, (tok, owner) in enumerate(toks):
@@ -65,10 +71,17 @@ class Ring:
                 out[-1] = (out[-1][0], end, owner)
             else:
                 out.append((tok, end, owner))
+        self._ranges = out
         return out
 
     def owned(self, peer: str) -> list[tuple[int, int]]:
-        return [(s, e) for s, e, o in self.ranges() if o == peer]
+        ranges = self.ranges()
+        if self._by_owner is None or self._by_owner[0] is not ranges:
+            index: dict[str, list[tuple[int, int]]] = {}
+            for s, e, o in ranges:
+                index.setdefault(o, []).append((s, e))
+            self._by_owner = (ranges, index)
+        return list(self._by_owner[1].get(peer, ()))
 
     def owner(self, addr: int) -> str | None:
         for s, e, o in self.ranges():
@@ -84,11 +97,13 @@ class Ring:
         if hi < self.end and after is not None and all(t != hi for t, _ in kept):
             kept.append((hi, after))
         self.tokens = sorted(kept)
+        self._ranges = None
 
     def transfer(self, gone: str, to: str) -> list[tuple[int, int]]:
         """``rmpeer``: every range of ``gone`` becomes ``to``'s; returns what moved."""
         moved = self.owned(gone)
         self.tokens = [(t, to if o == gone else o) for t, o in self.tokens]
+        self._ranges = None
         return moved
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +31,7 @@ __all__ = [
     "Connection",
     "Mesh",
     "Peer",
+    "Routes",
     "build_mesh",
     "unicast_routes",
 ]
@@ -95,7 +96,7 @@ class Mesh:
 
     peers: Mapping[str, Peer]
     connections: Mapping[tuple[str, str], Connection]
-    routes: Mapping[str, Mapping[str, str]]
+    routes: Routes
 
     def connection(self, a: str, b: str) -> Connection | None:
         return self.connections.get((min(a, b), max(a, b)))
@@ -174,27 +175,78 @@ def unicast_routes(me: str, names: Mapping[str, str], links: Iterable[tuple[str,
     >>> unicast_routes("a", names, [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
     {'b': 'b', 'c': 'c', 'd': 'b'}
     """
+    return _bfs(me, names, _adjacency(names, links))
+
+
+def _adjacency(names: Mapping[str, str], links: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each peer's connected peers, sorted by peer name (the order mesh visits them in)."""
     adj: dict[str, set[str]] = {}
     for x, y in links:
         adj.setdefault(x, set()).add(y)
         adj.setdefault(y, set()).add(x)
+    return {p: sorted(ns, key=lambda n: names[n]) for p, ns in adj.items()}
+
+
+def _bfs(me: str, names: Mapping[str, str], adj: Mapping[str, Sequence[str]]) -> dict[str, str]:
     routes: dict[str, str | None] = {me: None}
     worklist = [me]
     while worklist:
         nxt: list[str] = []
         for cur in sorted(worklist, key=lambda n: names[n]):
-            for remote in sorted(adj.get(cur, ()), key=lambda n: names[n]):
+            hop = routes[cur]
+            for remote in adj.get(cur, ()):
                 if remote in routes:
                     continue
-                routes[remote] = remote if cur == me else routes[cur]
+                routes[remote] = remote if hop is None else hop
                 nxt.append(remote)
         worklist = nxt
-    return {dst: hop for dst, hop in routes.items() if hop is not None}
+    return {dst: h for dst, h in routes.items() if h is not None}
+
+
+class Routes(Mapping[str, Mapping[str, str]]):
+    """Every peer's unicast routes, each computed the first time it is asked for (a trace
+    needs those of the peers on its path, not all of them)."""
+
+    def __init__(self, names: Mapping[str, str], links: Iterable[tuple[str, str]]) -> None:
+        self._names = names
+        self._adj = _adjacency(names, links)
+        self._cache: dict[str, dict[str, str]] = {}
+
+    def __getitem__(self, me: str) -> dict[str, str]:
+        if me not in self._names:
+            raise KeyError(me)
+        hit = self._cache.get(me)
+        if hit is None:
+            hit = self._cache[me] = _bfs(me, self._names, self._adj)
+        return hit
+
+    def reachable(self, me: str) -> set[str]:
+        """The peers ``me`` can reach (itself included), without computing next hops."""
+        seen = {me}
+        todo = [me]
+        while todo:
+            for nxt in self._adj.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def _configured(opts: WeaveOptions, nodes: Sequence[str]) -> list[tuple[str, str]]:
+    """The pairs told to connect, in the order their connections come up. A full mesh comes
+    up nearest neighbours first around the ring of nodes (each peer dials its peers in
+    turn), so when ``connLimit`` stops it every peer still has connections and the mesh
+    stays connected, as Weave's randomly ordered dialling leaves it."""
     if opts.connections is None:
-        return [(a, b) for i, a in enumerate(nodes) for b in nodes[i + 1:]]
+        n = len(nodes)
+        pairs = [(i, (i + k) % n, k) for k in range(1, n // 2 + 1) for i in range(n) if not (2 * k == n and i >= k)]
+        return [(min(nodes[i], nodes[j]), max(nodes[i], nodes[j])) for i, j, _ in pairs]
     return [(min(a, b), max(a, b)) for a, b in opts.connections]
 
 
@@ -238,10 +290,14 @@ def build_mesh(cluster: Cluster, opts: WeaveOptions) -> Mesh:
     by_name: dict[str, Node] = {n.name: n for n in nodes}
     counts: dict[str, int] = dict.fromkeys(by_name, 0)
     conns: dict[tuple[str, str], Connection] = {}
+    paths: dict[tuple[str, str], tuple[list[str] | None, int]] = {}
     for a, b in _configured(opts, sorted(by_name)):
         na, nb = by_name[a], by_name[b]
-        segs = _segment_path(cluster, na.segment, nb.segment)
-        mtu = min(_mtu(cluster, s) for s in segs) if segs else 0
+        key = (na.segment, nb.segment)
+        if key not in paths:  # segments are few; pairs are many
+            found = _segment_path(cluster, *key)
+            paths[key] = (found, min(_mtu(cluster, x) for x in found) if found else 0)
+        segs, mtu = paths[key]
         enc = opts.encrypted
         if segs is None:
             conns[(a, b)] = Connection(a, b, "failed", (
@@ -251,7 +307,7 @@ def build_mesh(cluster: Cluster, opts: WeaveOptions) -> Mesh:
         if (block := _blocked(opts, a, b, "tcp/6783")) is not None:
             conns[(a, b)] = Connection(a, b, "failed", f"TCP {CONTROL_PORT} blocked by {block}: connect: connection timed out")
             continue
-        full = next((x for x in (a, b) if counts[x] >= opts.conn_limit), None)
+        full = a if counts[a] >= opts.conn_limit else (b if counts[b] >= opts.conn_limit else None)
         if full is not None:
             conns[(a, b)] = Connection(a, b, "failed", f"connection limit reached on {full} (connLimit {opts.conn_limit})")
             continue
@@ -263,5 +319,4 @@ def build_mesh(cluster: Cluster, opts: WeaveOptions) -> Mesh:
         counts[b] += 1
         conns[(a, b)] = Connection(a, b, "established", "", datapath, why, enc, mtu)
     links = [k for k, c in conns.items() if c.established]
-    routes = {me: unicast_routes(me, names, links) for me in by_name}
-    return Mesh(peers, conns, routes)
+    return Mesh(peers, conns, Routes(names, links))

@@ -103,7 +103,18 @@ def _isolation(mesh: Mesh, me: str, dst: str) -> str:
     return text
 
 
-def _entry(mesh: Mesh, opts: WeaveOptions, me: str, st: Station) -> FrameRoute:
+def _table(mesh: Mesh, opts: WeaveOptions, me: str, all_stations: Sequence[Station]) -> list[FrameRoute]:
+    """``me``'s router table: one entry per station, the why of each peer computed once."""
+    why: dict[str, str] = {}
+    out = []
+    for st in all_stations:
+        if st.peer != me and st.peer not in mesh.routes[me] and st.peer not in why:
+            why[st.peer] = _isolation(mesh, me, st.peer)
+        out.append(_entry(mesh, opts, me, st, why.get(st.peer, "")))
+    return out
+
+
+def _entry(mesh: Mesh, opts: WeaveOptions, me: str, st: Station, isolation: str) -> FrameRoute:
     """How ``me``'s router sends frames for ``st``."""
     if st.peer == me:
         return FrameRoute(st.mac, st.ip, None, origin=f"weave router on {me}: {st.what} is local (MAC learned on {BRIDGE})")
@@ -112,7 +123,7 @@ def _entry(mesh: Mesh, opts: WeaveOptions, me: str, st: Station) -> FrameRoute:
     if nxt is None:
         return FrameRoute(st.mac, st.ip, None, origin=f"weave router on {me}", unreachable=(
             f"peer {st.peer} ({st.what}) is unreachable from {me}: no path over established connections; "
-            + _isolation(mesh, me, st.peer)))
+            + isolation))
     conn = mesh.connection(me, nxt)
     assert conn is not None and conn.datapath is not None
     peer = mesh.peers[nxt]
@@ -224,7 +235,7 @@ def program_host(
         root.add_interface(Interface(
             name=DATAPATH, kind="dummy", mtu=mtu, mac=local_mac(f"{me}:{DATAPATH}"),
             origin=f"{why}: the Open vSwitch datapath's internal port (its flows are the forwarder '{ROUTER}'), MTU {mtu}"))
-    table = [_entry(mesh, opts, me, st) for st in all_stations]
+    table = _table(mesh, opts, me, all_stations)
     listen: tuple[tuple[str, int], ...] = (("udp", CONTROL_PORT), ("vxlan", FASTDP_PORT)) if fastdp else (("udp", CONTROL_PORT),)
     root.forwarders[ROUTER] = Forwarder(
         name=ROUTER, tun=capture, port=CONTROL_PORT, frames=True, stations=table, listen=listen,

@@ -127,3 +127,13 @@ def test_peer_short_ids_are_unique() -> None:
     ids = [p.short_id for p in mesh.peers.values()]
     assert len(set(ids)) == len(ids) and all(0 <= i < 4096 for i in ids)
     assert all(isinstance(p.ip, ipaddress.IPv4Address) for p in mesh.peers.values())
+
+
+def test_conn_limit_on_a_full_mesh_leaves_it_connected() -> None:
+    nodes = tuple((f"node-{i}", f"192.168.10.{10 + i}", None) for i in range(8))
+    c = cluster((("rack-a", "192.168.10.0/24", 1500),), nodes, driver="weave", options={"connLimit": 2})
+    mesh = build_mesh(c, parse_options({"connLimit": 2}))
+    up = [k for k, conn in mesh.connections.items() if conn.established]
+    assert len(up) == 8  # a ring: two connections each
+    for me in mesh.peers:
+        assert set(mesh.routes[me]) == set(mesh.peers) - {me}
