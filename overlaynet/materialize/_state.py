@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize.naming import IFNAMSIZ, NETNS_DIR, NameMap, kernel_ifname
+from overlaynet.model.base import IPAddress
 
 T = TypeVar("T")
 AGENT = Path(__file__).with_name("_agent.py")
@@ -31,6 +32,10 @@ class Skipped:
     namespace: str  # the IR namespace (``node-1``, ``node-1/pod:default/a``) or ``segment X``
     object: str  # ``tun flannel0``, ``route 10.244.2.0/24 dev flannel0`` …
     reason: str
+    #: the remote tunnel end whose tunnel packets from this namespace do not look here as
+    #: the IR says (a stand-in for a userspace datapath, an SA the kernel refused): the
+    #: frames of those packets cannot be compared with the tracer's
+    remote: IPAddress | None = None
 
     def __str__(self) -> str:
         return f"{self.namespace}: {self.object}: {self.reason}"
@@ -169,8 +174,8 @@ class ApplyState:
             raise MaterializeError(f"namespace {nsname}: link {ifname}: not found")
         return int(found[0])
 
-    def skip(self, ref: NsRef | str, obj: str, reason: str) -> None:
-        self.skipped.append(Skipped(str(ref), obj, reason))
+    def skip(self, ref: NsRef | str, obj: str, reason: str, remote: IPAddress | None = None) -> None:
+        self.skipped.append(Skipped(str(ref), obj, reason, remote))
 
     # --- the one place kernel errors are translated -------------------------------------
     def call(self, nsname: str, obj: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

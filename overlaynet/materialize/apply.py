@@ -32,6 +32,7 @@ from overlaynet.materialize.naming import (
 )
 from overlaynet.materialize.tables import apply_addresses, apply_fdb, apply_neighbors, apply_routes
 from overlaynet.materialize.xfrm import apply_xfrm
+from overlaynet.model.base import IPAddress
 
 __all__ = ["Materialized", "Skipped", "materialize"]
 
@@ -48,6 +49,10 @@ class Materialized:
         self._ifnames = {ref: dict(m) for ref, m in state.ifnames.items()}
         self._created = list(state.created)
         self.skipped_interfaces: frozenset[tuple[NsRef, str]] = frozenset(state.skipped_ifaces)
+        #: (host, remote tunnel end): tunnel packets from that host to that end are not built
+        #: as the IR says (``Skipped.remote``), so their frames are not comparable
+        self.unlike_wire: frozenset[tuple[str, IPAddress]] = frozenset(
+            (s.namespace.split("/")[0], s.remote) for s in state.skipped if s.remote is not None)
 
     # --- names ---------------------------------------------------------------------------
     @property

@@ -88,7 +88,7 @@ def _rebuild(ns: NetNamespace, dp: Dataplane, skipped: list[Skipped]) -> NetName
             if udp:
                 skipped.append(Skipped(str(ns.ref), f"userspace {fw.name} {udp[0].encap} to {peer_ip}:{port}", (
                     f"stood in for by VXLAN device {name} on UDP {port}: the kernel here has no such userspace "
-                    f"datapath, so frames carry VXLAN's 50 bytes instead of {20 + 8 + udp[0].framing_bytes}")))
+                    f"datapath, so frames carry VXLAN's 50 bytes instead of {20 + 8 + udp[0].framing_bytes}"), peer_ip))
             relayed = [e for e in entries if e.dst_ident != via]
             if relayed:
                 skipped.append(Skipped(str(ns.ref), f"{fw.name} relay through {peer_ip}", (

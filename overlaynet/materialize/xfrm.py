@@ -47,11 +47,11 @@ def _apply_one(state: ApplyState, ref: NsRef, policy: XfrmPolicy) -> None:
     name = state.ns_names[ref]
     obj = f"xfrm policy to {policy.dst}" + (f" VNI {policy.vni}" if policy.vni is not None else "")
     if policy.src is None:
-        state.skip(ref, obj, "no source address in the IR to bind the SA to")
+        state.skip(ref, obj, "no source address in the IR to bind the SA to", policy.dst)
         return
     out = run_in_ns(name, _state_cmd(policy), timeout=10)
     if out.returncode != 0:
-        state.skip(ref, obj, f"the kernel refused the SA ({out.stderr.strip()}): the tunnel stays in clear here")
+        state.skip(ref, obj, f"the kernel refused the SA ({out.stderr.strip()}): the tunnel stays in clear here", policy.dst)
         return
     peer = _owner(state, policy.dst)
     if peer is not None:
@@ -69,9 +69,9 @@ def _apply_one(state: ApplyState, ref: NsRef, policy: XfrmPolicy) -> None:
                 "-m", "u32", "--u32", f"0>>22&0x3C@12&0xFFFFFF00={policy.vni << 8:#x}", "-j", "MARK", "--set-mark", MARK]
         marked = run_in_ns(name, rule, timeout=10)
         if marked.returncode != 0:
-            state.skip(ref, obj, f"iptables refused the mark rule: {marked.stderr.strip()}")
+            state.skip(ref, obj, f"iptables refused the mark rule: {marked.stderr.strip()}", policy.dst)
             return
     sp += ["tmpl", "src", str(policy.src), "dst", str(policy.dst), "proto", "esp", "reqid", "1", "mode", "transport"]
     done = run_in_ns(name, sp, timeout=10)
     if done.returncode != 0:
-        state.skip(ref, obj, f"the kernel refused the policy: {done.stderr.strip()}")
+        state.skip(ref, obj, f"the kernel refused the policy: {done.stderr.strip()}", policy.dst)
