@@ -103,7 +103,7 @@ def local_client(workers: int) -> Any:
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address=":0", silence_logs=40)  # ":0": no fixed port to collide on
     return Client(cluster)
 
 
