@@ -155,7 +155,7 @@ def _policies(draw: st.DrawFn, namespaces: Sequence[str]) -> tuple[NetworkPolicy
 @st.composite
 def clusters_(draw: st.DrawFn, *, nodes: tuple[int, int], segments: tuple[int, int], drivers: Sequence[str],
               driver_options: Mapping[str, Any], max_pods_per_node: int, services: bool, policies: bool,
-              dual_stack: bool) -> Cluster:
+              dual_stack: bool, ipam: bool = False) -> Cluster:
     pod_cidrs = (draw(st.sampled_from(POD_CIDRS_V4)),) + ((POD_CIDR_V6,) if dual_stack else ())
     service_cidrs = (draw(st.sampled_from(SERVICE_CIDRS_V4)),) + ((SERVICE_CIDR_V6,) if dual_stack else ())
     underlay = _underlay(draw, segments)
@@ -199,6 +199,8 @@ def clusters_(draw: st.DrawFn, *, nodes: tuple[int, int], segments: tuple[int, i
         network_policies=pol_list,
         resource_quotas=quotas,
     )
+    if ipam:  # no address given: the driver's IPAM chooses each when the cluster is assembled
+        cluster = replace(cluster, pods=tuple(replace(p, ips=(), allocated=True) for p in cluster.pods))
     return reconcile_endpoints(cluster)  # the slices the loader's endpoints controller makes
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -177,6 +177,7 @@ def clusters(
     services: bool = True,
     policies: bool = False,
     dual_stack: bool = False,
+    pod_ips: Literal["drawn", "ipam"] = "drawn",
 ) -> st.SearchStrategy[Cluster]:
     """Whole, valid clusters.
 
@@ -187,7 +188,10 @@ def clusters(
     ``dual_stack``); pods unique names and addresses inside their node's pod CIDR; services
     unique ClusterIPs inside the service CIDR and unique NodePorts; EndpointSlices are those
     the endpoints controller makes from the selectors (selector-less services get
-    hand-written slices).
+    hand-written slices). ``pod_ips="ipam"`` leaves every pod's address to the driver's IPAM
+    (what a topology file without ``status.podIP`` does): needed for drivers whose pod
+    network is their own range, not the cluster's podCIDR (weave, docker-overlay); the
+    EndpointSlices follow the addresses the driver gives when the cluster is assembled.
     """
     _check_int("min_nodes", min_nodes, 0)
     if _check_int("max_nodes", max_nodes, 1) < min_nodes:
@@ -205,9 +209,12 @@ def clusters(
         if not isinstance(value, Mapping | st.SearchStrategy):
             raise InvalidArgument(f"driver_options[{key!r}]={value!r}: expected a mapping or a strategy")
     _check_int("max_pods_per_node", max_pods_per_node, 0)
+    if pod_ips not in ("drawn", "ipam"):
+        raise InvalidArgument(f"pod_ips={pod_ips!r}: expected 'drawn' or 'ipam'")
     return _cluster.clusters_(
         nodes=(min_nodes, max_nodes), segments=seg_range, drivers=driver_names, driver_options=options,
         max_pods_per_node=max_pods_per_node, services=services, policies=policies, dual_stack=dual_stack,
+        ipam=pod_ips == "ipam",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -128,3 +128,24 @@ def test_public_names() -> None:
     assert sorted(ost.__all__) == ost.__all__
     for name in ost.__all__:
         assert callable(getattr(ost, name))
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(ost.clusters(max_nodes=3, drivers=("weave", "docker-overlay"), services=False, pod_ips="ipam"))
+def test_ipam_pod_ips_let_drivers_with_their_own_range_assemble_and_deliver(cluster: Cluster) -> None:
+    import overlaynet
+
+    assert all(not p.ips and p.allocated for p in cluster.pods)
+    net = overlaynet.assemble(cluster)
+    pods = net.cluster.pods
+    assert all(p.ips for p in pods if p.node is not None)
+    for a in pods:
+        for b in pods:
+            if a != b:
+                t = net.trace(a.key, b.key).trace
+                assert t.disposition is overlaynet.Disposition.DELIVERED, (net.driver.name, a.key, b.key, t.reason)
+
+
+def test_pod_ips_must_be_drawn_or_ipam() -> None:
+    with pytest.raises(InvalidArgument, match="pod_ips='dhcp'"):
+        ost.clusters(pod_ips="dhcp").example()  # type: ignore[arg-type]
