@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from overlaynet.errors import OverlaynetError, TopologyError
+from overlaynet.model import Cluster
 from overlaynet.topology import load
 from overlaynet.topology.export import draw_png, graph_data, summary, to_dot, to_json
+from overlaynet.topology.system import is_system
 
 _PATHS = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
 
@@ -51,16 +53,30 @@ def validate(files: tuple[str, ...], each: bool, as_json: bool) -> None:
                     click.echo(str(d), err=True)
             continue
         c = result.cluster
+        pods = [p for p in c.pods if not is_system(p)]
+        services = [s for s in c.services if not is_system(s)]
+        added = [s.key for s in c.services if is_system(s)] + [p.key for p in c.pods if is_system(p)]
         reports.append({"file": label, "files": group, "ok": True, "errors": [], "warnings": [_diag(d) for d in result.warnings],
-                        "nodes": len(c.nodes), "pods": len(c.pods), "services": len(c.services)})
+                        "nodes": len(c.nodes), "pods": len(pods), "services": len(services), "added": added})
         if not as_json:
             for d in result.warnings:
                 click.echo(str(d), err=True)
-            click.echo(f"{label}: OK: {len(c.nodes)} nodes, {len(c.pods)} pods, {len(c.services)} services")
+            also = f" (and {len(added)} objects every cluster has: {_added(c)})" if added else ""
+            click.echo(f"{label}: OK: {len(c.nodes)} nodes, {len(pods)} pods, {len(services)} services{also}")
     if as_json:
         click.echo(json.dumps(reports, indent=2))
     if failed:
         raise SystemExit(2)
+
+
+def _added(c: Cluster) -> str:
+    services = [s.key for s in c.services if is_system(s)]
+    pods = [p for p in c.pods if is_system(p)]
+    owners: dict[str, int] = {}
+    for p in pods:
+        kind, _, name = (p.owner or f"Pod/{p.name}").partition("/")
+        owners[f"{kind} {p.namespace}/{name}"] = owners.get(f"{kind} {p.namespace}/{name}", 0) + 1
+    return ", ".join([*(f"service {k}" for k in services), *(f"{n} pods of {o}" for o, n in owners.items())])
 
 
 def _diag(d: object) -> dict[str, object]:

@@ -36,6 +36,7 @@ from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.naming import pod_name
 from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry, frozen_plain
 from overlaynet.topology.scheduler import NodeFit
+from overlaynet.topology.system import add_system_objects, apiserver_slices
 
 DEFAULT_POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
 DEFAULT_SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
@@ -379,6 +380,7 @@ def _run_controllers(ctx: Ctx, cluster: Cluster, all_pods: list[PodEntry]) -> Cl
 def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
     """The cluster the parsed documents describe, with every default and controller applied."""
     spec = parsed.cluster
+    apiserver = add_system_objects(ctx, parsed, has_nodes=bool(_all_node_entries(parsed) or parsed.pods or parsed.workloads))
     ranges = _ranges(parsed)
     entries, all_pods = _node_entries(ctx, parsed, parsed.pods + _expand_workloads(ctx, parsed))
     segments, routers, ranges.segments_origin = _segments(ctx, spec, entries)
@@ -401,7 +403,7 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
         workloads=tuple(w.workload for w in parsed.workloads),
         pods=tuple(pods),
         services=tuple(services),
-        endpoint_slices=_given_slices(parsed),
+        endpoint_slices=_given_slices(parsed) + (apiserver_slices(nodes) if apiserver else ()),
         network_policies=tuple(parsed.network_policies),
         resource_quotas=tuple(parsed.resource_quotas),
         extra=FrozenDict({

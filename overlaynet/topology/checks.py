@@ -11,6 +11,7 @@ from overlaynet.model import Cluster, IPAddress, IPNetwork, Node, Source
 from overlaynet.topology.assemble import Ranges
 from overlaynet.topology.controllers import PodIndex
 from overlaynet.topology.fields import Ctx, Where
+from overlaynet.topology.system import SYSTEM_FILE
 
 
 def _at(ctx: Ctx, key: tuple[object, ...], src: Source | None = None, path: str = "") -> Where:
@@ -84,7 +85,11 @@ def _cluster_ranges(ctx: Ctx, c: Cluster, r: Ranges) -> None:
     # The cluster DNS answers on its IP; another Service there would shadow it. A Service in
     # kube-system holding it is the DNS service of a dumped cluster (kube-dns, coredns, ...).
     owner = next((s for s in c.services if dns_ip in s.cluster_ips and s.namespace != "kube-system"), None)
-    if owner is not None and dns_ip is not None:
+    if owner is not None and dns_ip is not None and owner.source is not None and owner.source.file == SYSTEM_FILE:
+        ctx.error(_at(ctx, ("dns", "clusterIP"), c.source, "spec.dns.clusterIP"),
+                  f"expected a DNS clusterIP other than {dns_ip}, the first address of the service CIDR, "
+                  f"which the apiserver keeps for service {owner.key}")
+    elif owner is not None and dns_ip is not None:
         ctx.error(_at(ctx, ("service", owner.namespace, owner.name, "clusterIP", dns_ip), owner.source),
                   f"expected a ClusterIP other than the cluster DNS IP {dns_ip}, found it on service {owner.key}")
 
@@ -222,8 +227,8 @@ def _node_ports(ctx: Ctx, c: Cluster) -> None:
 def _selectors(ctx: Ctx, c: Cluster) -> None:
     index = PodIndex(c.pods)
     for s in c.services:
-        if s.selector is None or s.type == "ExternalName":
-            continue
+        if s.selector is None or s.type == "ExternalName" or (s.source is not None and s.source.file == SYSTEM_FILE):
+            continue  # (kube-dns has no CoreDNS pods in a topology without nodes: nothing to say)
         if not index.matching(s.namespace, s.selector):
             w = _at(ctx, ("service", s.namespace, s.name, "selector"), s.source)
             ctx.warn(w, f"service {s.key} selector {dict(s.selector)} matches no pod in namespace {s.namespace}: it has no endpoints")

@@ -30,6 +30,7 @@ from overlaynet.model import (
     Workload,
 )
 from overlaynet.topology.docker_kinds import render_docker
+from overlaynet.topology.system import is_system
 
 __all__ = ["render"]
 
@@ -50,12 +51,13 @@ def render(cluster: Cluster) -> str:
     docs: list[Any] = [_cluster(cluster)]  # mappings, and one array of docker network inspect
     docs += [_namespace(n) for n in cluster.namespaces]
     docs += [_node_object(n) for n in cluster.nodes if n.extra_ips]
-    docs += [_workload(w) for w in cluster.workloads]
-    # Pods and Services share the creation counter: interleave them in creation order.
+    docs += [_workload(w) for w in cluster.workloads if not is_system(w)]
+    # Pods and Services share the creation counter: interleave them in creation order. What
+    # every cluster has (kubernetes, kube-dns, CoreDNS) is left out: loading adds it again.
     made: list[Pod | Service] = sorted([*cluster.pods, *cluster.services], key=lambda o: o.creation_index)
     containers, inspected = render_docker(cluster.extra.get("docker", ()), cluster.pods)
-    docs += [(containers.get(o.key) or _pod(o)) if isinstance(o, Pod) else _service(o) for o in made]
-    docs += [_slice(s) for s in cluster.endpoint_slices if (s.namespace, s.service) not in selected]
+    docs += [(containers.get(o.key) or _pod(o)) if isinstance(o, Pod) else _service(o) for o in made if not is_system(o)]
+    docs += [_slice(s) for s in cluster.endpoint_slices if (s.namespace, s.service) not in selected and not is_system(s)]
     docs += [_policy(p) for p in cluster.network_policies]
     docs += [_quota(q) for q in cluster.resource_quotas]
     # Calico's own kinds are kept raw as (kind, document, source) for the Calico driver.

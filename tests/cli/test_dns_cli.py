@@ -271,3 +271,23 @@ def test_resolve_with_a_silent_upstream_is_servfail() -> None:
 def test_resolve_bad_upstream_is_bad_input() -> None:
     result = CliRunner().invoke(main, ["dns", "resolve", DEMO, "--from", frontend_pod(), "x", "--upstream", "nope"])
     assert result.exit_code == 2 and "expected IP or IP:PORT" in result.output
+
+
+def test_what_every_cluster_has_resolves() -> None:
+    """default/kubernetes and kube-system/kube-dns exist without being written (before, the
+    help's own PTR example answered NXDOMAIN and kubernetes.default did not resolve)."""
+    code, out = run("dns", "query", DEMO, "1.0.96.10.in-addr.arpa", "--type", "PTR")
+    assert code == 0 and "PTR\tkubernetes.default.svc.cluster.local." in out
+    code, out = run("dns", "query", DEMO, "10.0.96.10.in-addr.arpa", "--type", "PTR")
+    assert code == 0 and "PTR\tkube-dns.kube-system.svc.cluster.local." in out
+    code, out = run("dns", "resolve", DEMO, "--from", frontend_pod(), "kubernetes.default")
+    assert code == 0 and "kubernetes.default.svc.cluster.local. 30 IN A 10.96.0.1" in out
+    code, out = run("dns", "query", DEMO, "_dns._udp.kube-dns.kube-system.svc.cluster.local", "--type", "SRV")
+    assert code == 0 and "SRV\t0 100 53 kube-dns.kube-system.svc.cluster.local." in out
+
+
+def test_env_has_the_kubernetes_service() -> None:
+    code, out = run("dns", "env", DEMO, "--pod", frontend_pod())
+    assert code == 0
+    assert "KUBERNETES_SERVICE_HOST=10.96.0.1\n" in out and "KUBERNETES_SERVICE_PORT=443\n" in out
+    assert "KUBERNETES_SERVICE_PORT_HTTPS=443\n" in out and "KUBERNETES_PORT_443_TCP=tcp://10.96.0.1:443\n" in out

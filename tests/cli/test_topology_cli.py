@@ -29,7 +29,8 @@ def test_validate_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == len(files)
-    assert "topologies/demo.yaml: OK: 3 nodes, 5 pods, 2 services" in lines
+    assert ("topologies/demo.yaml: OK: 3 nodes, 5 pods, 2 services (and 4 objects every cluster has: service "
+            "default/kubernetes, service kube-system/kube-dns, 2 pods of Deployment kube-system/coredns)") in lines
 
 
 def test_validate_prints_warnings_and_keeps_going(tmp_path: Path) -> None:
@@ -61,7 +62,7 @@ def test_validate_judges_the_files_together(tmp_path: Path) -> None:
     assert f"{b}:3:18: metadata.name: duplicate pod 'default/p': expected unique names (first at {a}:1:1)" in err
     code, out, err = run("validate", str(a), str(svc))
     assert code == 0
-    assert out == f"{a} {svc}: OK: 1 nodes, 1 pods, 1 services\n"
+    assert out.startswith(f"{a} {svc}: OK: 1 nodes, 1 pods, 1 services (and 4 objects every cluster has")
     assert "selector" not in err  # alone, svc.yaml warns that its selector matches no pod
 
 
@@ -92,7 +93,8 @@ def test_show_json_lists_every_pod_and_service() -> None:
     code, out, _ = run("show", DEMO, "--json")
     assert code == 0
     data = json.loads(out)
-    assert len(data["pods"]) == 5
+    assert len(data["pods"]) == 7  # and the two CoreDNS pods behind kube-dns
+    assert sum(p["namespace"] == "kube-system" and p["name"].startswith("coredns-") for p in data["pods"]) == 2
     for pod in data["pods"]:
         assert {"namespace", "name", "ips", "node", "labels", "ready"} <= set(pod)
         assert pod["ips"] and pod["node"] in {"node-1", "node-2", "node-3"}
@@ -101,7 +103,7 @@ def test_show_json_lists_every_pod_and_service() -> None:
     assert services["frontend"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30080}]
     web_eps = services["web"]["endpoints"]
     assert len(web_eps) == 3 and all(e["ready"] and e["ports"][0]["port"] == 8080 for e in web_eps)
-    pod_ips = {ip for p in data["pods"] if p["labels"]["app"] == "backend" for ip in p["ips"]}
+    pod_ips = {ip for p in data["pods"] if p["labels"].get("app") == "backend" for ip in p["ips"]}
     assert {a for e in web_eps for a in e["addresses"]} == pod_ips
     assert [n["podCIDRs"] for n in data["nodes"]] == [["10.244.0.0/24"], ["10.244.1.0/24"], ["10.244.2.0/24"]]
 
@@ -138,7 +140,7 @@ def test_show_bad_file_exits_2(tmp_path: Path) -> None:
 def test_graph(tmp_path: Path, suffix: str) -> None:
     out_file = tmp_path / f"demo{suffix}"
     code, out, _ = run("graph", DEMO, "-o", str(out_file))
-    assert code == 0 and "11 nodes, 10 links" in out
+    assert code == 0 and "13 nodes, 12 links" in out  # 2 of them the CoreDNS pods
     data = out_file.read_bytes()
     if suffix == ".dot":
         text = data.decode()
@@ -146,7 +148,7 @@ def test_graph(tmp_path: Path, suffix: str) -> None:
     elif suffix == ".json":
         graph = json.loads(data)
         ids = {n["id"] for n in graph["nodes"]}
-        assert {"segment:rack-a", "router:core", "node:node-1"} <= ids and len(graph["links"]) == 10
+        assert {"segment:rack-a", "router:core", "node:node-1"} <= ids and len(graph["links"]) == 12
     else:
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
 
@@ -166,7 +168,7 @@ def test_validate_a_directory(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {nodeName: n1, containers: [{name: c, image: i}]}\n")
     (tmp_path / "b.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n")
     code, out, err = run("validate", str(tmp_path))
-    assert code == 0 and out == f"{tmp_path}: OK: 1 nodes, 1 pods, 1 services\n"
+    assert code == 0 and out.startswith(f"{tmp_path}: OK: 1 nodes, 1 pods, 1 services (and ")
     assert "matches no pod" in err
 
 

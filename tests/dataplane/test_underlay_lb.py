@@ -36,8 +36,9 @@ def test_external_client_outside_source_ranges_is_dropped_by_the_lb_firewall() -
 
 def test_traffic_policy_local_routes_to_a_node_with_an_endpoint() -> None:
     cluster = load_cluster([LB])
-    svc = replace(cluster.services[0], external_traffic_policy="Local")
-    net = assemble(replace(cluster, services=(svc,)))
+    web = cluster.service("default", "web")
+    svc = replace(web, external_traffic_policy="Local")
+    net = assemble(replace(cluster, services=tuple(svc if s is web else s for s in cluster.services)))
     core = net.dataplane.namespace(NsRef("core"))
     route = next(r for r in core.routes if str(r.dst) == "198.51.100.10/32")
     assert str(route.via) == "192.168.20.12" and "externalTrafficPolicy Local" in route.origin

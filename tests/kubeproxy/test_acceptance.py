@@ -51,7 +51,7 @@ def test_all_branches_lists_every_backend_with_1_over_n() -> None:
 
 def test_session_affinity_holds_across_stateful_traces(tmp_path: Path) -> None:
     cluster = load_cluster([AB_TEST])
-    svc = cluster.services[0]
+    svc = cluster.service("default", "node-js-scale")
     client = cluster.pods[0]
     state = tmp_path / "client-state.json"
     target = f"{svc.cluster_ip}:80"

@@ -65,24 +65,28 @@ def test_calico_vxlan_two_racks_agrees_with_the_kernel(run_id: str) -> None:
     node_of = {p.key: p.node for p in network.cluster.pods}
     report = verify(network, run_id=run_id, tcp_port=PORT)
     assert report.disagreements == [], _disagreements(report)
-    assert report.ok and report.pairs == 30 and report.namespaces == 12  # 3 nodes, 6 pods, core, 2 racks
-    assert [c.kernel for c in _by(report, "reach")] == ["reply"] * 30
-    assert [c.kernel for c in _by(report, "tcp")] == ["connected"] * 30
+    # 3 nodes, 6 pods and the 2 CoreDNS pods every cluster has, core, 2 racks
+    assert report.ok and report.pairs == 56 and report.namespaces == 14
+    assert [c.kernel for c in _by(report, "reach")] == ["reply"] * 56
+    assert [c.kernel for c in _by(report, "tcp")] == ["connected"] * 56
     assert all(c.agree for c in _by(report, "tcp_peer"))  # no NAT between pods in the pool
     # TTL: the node routes once between two of its pods (cali… → cali…), twice across
     # nodes (both hosts; `core` routes only the outer VXLAN packet)
     ttls = {(c.src, c.dst): int(c.kernel) for c in _by(report, "ttl")}
-    assert len(ttls) == 30 and all(ttl == (63 if node_of[a] == node_of[b] else 62) for (a, b), ttl in ttls.items())
+    assert len(ttls) == 56 and all(ttl == (63 if node_of[a] == node_of[b] else 62) for (a, b), ttl in ttls.items())
     # every cross-node echo and reply is one VXLAN frame of 84 + 50 + 14 bytes on the underlay
     wire = _by(report, "wire_bytes")
-    # (one frame per segment crossed: twice between the racks, through `core`)
-    assert Counter(c.kernel for c in wire) == Counter({"148": 16, "2×148": 32, "no frame": 12})
+    def want(a: str, b: str) -> str:  # one frame per segment crossed: twice between racks, through `core`
+        nodes = {node_of[a], node_of[b]}
+        return "no frame" if len(nodes) == 1 else "2×148" if "node-3" in nodes else "148"
+
+    assert wire and [c.kernel for c in wire] == [want(c.src, c.dst) for c in wire]
     assert all(c.detail.endswith("vxlan wire_bytes") for c in wire if c.kernel != "no frame")
     # Frag needed at the pod MTU: 1450 on rack-a, 8950 on rack-b (1500/9000 − 50); node-3's
     # pods reach rack-a pods through vxlan.calico (8950), and the receiving node refuses
     # 1451 bytes at its cali… veth (1450) with an ICMP from its own address
     frag = {(c.src, c.dst): c.kernel for c in _by(report, "frag_needed")}
-    assert len(frag) == 30 and len(_by(report, "fits")) == 30
+    assert len(frag) == 56 and len(_by(report, "fits")) == 56
     for (a, b), got in frag.items():
         if node_of[a] != "node-3":
             assert got == "frag_needed mtu 1450 (local)"
@@ -103,7 +107,7 @@ def test_calico_vxlan_crosssubnet_agrees_with_the_kernel(run_id: str, tmp_path: 
     node_of = {p.key: p.node for p in network.cluster.pods}
     report = verify(network, run_id=run_id)
     assert report.disagreements == [], _disagreements(report)
-    assert report.ok and report.pairs == 30
+    assert report.ok and report.pairs == 56  # 6 pods and 2 CoreDNS pods
     for c in _by(report, "wire_bytes"):
         nodes = {node_of[c.src], node_of[c.dst]}
         want = "no frame" if len(nodes) == 1 else "2×148" if "node-3" in nodes else "98"
@@ -121,7 +125,11 @@ def test_calico_vxlan_on_its_own_port_and_vni_agrees_with_the_kernel(run_id: str
     network = assemble(load_cluster([tmp_path / "port.yaml"]))
     report = verify(network, run_id=run_id, mtu=False)
     assert report.disagreements == [], _disagreements(report)
-    assert [c.kernel for c in _by(report, "wire_bytes")] == ["2×148"] * 4  # rack-a, then rack-b
+    node_of = {p.key: p.node for p in network.cluster.pods}
+    wire = _by(report, "wire_bytes")
+    # rack-a, then rack-b: two frames between the racks; none within a node
+    assert wire and [c.kernel for c in wire] == [
+        "no frame" if node_of[c.src] == node_of[c.dst] else "2×148" for c in wire]
 
 
 @pytest.mark.tshark
@@ -130,13 +138,13 @@ def test_calico_native_one_rack_agrees_with_the_kernel(run_id: str) -> None:
     node_of = {p.key: p.node for p in network.cluster.pods}
     report = verify(network, run_id=run_id, tcp_port=PORT)
     assert report.disagreements == [], _disagreements(report)
-    assert report.ok and report.pairs == 12
-    assert [c.kernel for c in _by(report, "tcp")] == ["connected"] * 12
+    assert report.ok and report.pairs == 30  # 4 pods and 2 CoreDNS pods
+    assert [c.kernel for c in _by(report, "tcp")] == ["connected"] * 30
     ttls = {(c.src, c.dst): int(c.kernel) for c in _by(report, "ttl")}
     assert all(ttl == (63 if node_of[a] == node_of[b] else 62) for (a, b), ttl in ttls.items())
     # no encapsulation: the plain frame (84 + 14) between nodes, nothing within a node
     wire = _by(report, "wire_bytes")
-    assert Counter(c.kernel for c in wire) == Counter({"98": 16, "no frame": 8})
+    assert wire and Counter(c.kernel for c in wire) == Counter("98" if node_of[c.src] != node_of[c.dst] else "no frame" for c in wire)
     assert {c.kernel for c in _by(report, "frag_needed")} == {"frag_needed mtu 1500 (local)"}
 
 
@@ -148,12 +156,14 @@ def test_calico_native_across_racks_fails_where_the_tracer_says(run_id: str) -> 
     report = verify(network, run_id=run_id, capture=False, tcp_port=PORT, timeout=0.5)
     assert report.disagreements == [], _disagreements(report)
     reach_ = {(c.src, c.dst): c for c in _by(report, "reach")}
-    assert len(reach_) == 6
+    node_of = {p.key: p.node for p in network.cluster.pods}
+    assert len(reach_) == 20  # 3 pods and the 2 CoreDNS pods
     for (a, b), c in reach_.items():
-        crosses = "default/b1" in (a, b)
+        crosses = (node_of[a] == "node-3") != (node_of[b] == "node-3")
         assert c.tracer.startswith("EXITS_NETWORK" if crosses else "DELIVERED"), c
         assert c.kernel.startswith("timeout" if crosses else "reply"), c
-    assert sum(c.kernel == "connected" for c in _by(report, "tcp")) == 2
+    assert sum(c.kernel == "connected" for c in _by(report, "tcp")) == sum(
+        (node_of[a] == "node-3") == (node_of[b] == "node-3") for a, b in reach_)
 
 
 def test_calico_pod_plumbing_works_in_the_kernel(run_id: str) -> None:
@@ -253,11 +263,18 @@ def _policy_agreement(network: Network, run_id: str, needles: tuple[str, ...] = 
     return {(a.key, b.key) for (a, b), k in zip(pairs, got, strict=True) if k.connected}
 
 
+def _kube_system_pairs(network: Network) -> list[tuple[str, str]]:
+    keys = [p.key for p in network.cluster.pods if p.ips]
+    return [(a, b) for a in keys for b in keys if a != b and "kube-system/" in a + b]
+
+
 @pytest.mark.parametrize("encapsulation", ["none", "vxlan"])
 def test_calico_policy_acls_agree_with_the_kernel(encapsulation: str, run_id: str, tmp_path: Path) -> None:
     network = _policy_network(tmp_path, encapsulation)
     ok = _policy_agreement(network, run_id)
-    assert len(ok) == 29  # of 72: the three policies deny the rest
+    mine = {pair for pair in ok if not any(k.startswith("kube-system/") for k in pair)}
+    assert len(mine) == 29  # of 72: the three policies deny the rest
+    assert all((a, b) in ok for a, b in _kube_system_pairs(network) if b.startswith("kube-system/"))  # no policy there
     assert ("prod/frontend", "prod/api") in ok and ("qa/frontend", "prod/api") not in ok  # default deny + allow
     assert ("qa/api", "staging/db") not in ok  # staging admits qa, but qa's egress excludes node-3's block
     assert ("qa/db", "staging/api") in ok and ("prod/db", "staging/api") not in ok  # namespaceSelector
@@ -272,7 +289,8 @@ def test_calico_policy_icmp_agrees_with_the_kernel(run_id: str, tmp_path: Path) 
     report = verify(_policy_network(tmp_path, "none"), run_id=run_id, capture=False, mtu=False, timeout=0.5)
     assert report.disagreements == [], _disagreements(report)
     answered = {(c.src, c.dst) for c in _by(report, "reach") if c.kernel == "reply"}
-    assert report.pairs == 72 and len(answered) == 28
+    mine = {pair for pair in answered if not any(k.startswith("kube-system/") for k in pair)}
+    assert report.pairs == 110 and len(mine) == 28  # 9 pods and 2 CoreDNS pods
     assert ("prod/frontend", "prod/api") not in answered and ("qa/db", "staging/api") in answered
     denied = next(c for c in _by(report, "reach") if (c.src, c.dst) == ("prod/frontend", "prod/api"))
     assert denied.tracer.startswith("DENIED") and denied.kernel.startswith("timeout")
@@ -312,6 +330,7 @@ def test_calico_v3_log_deny_pass_agree_with_the_kernel(run_id: str, tmp_path: Pa
     path.write_text((TOPOLOGIES / "calico-native-1rack.yaml").read_text() + CALICO_V3)
     ok = _policy_agreement(assemble(load_cluster([path])), run_id,
                            ('-j LOG --log-prefix "calico-packet: "', "-j MARK --set-xmark 0x20000/0x20000"))
+    ok = {pair for pair in ok if not any(k.startswith("kube-system/") for k in pair)}  # CoreDNS's own
     assert ok == {("default/a1", "default/a2"), ("default/a2", "default/a1"),
                   ("default/b1", "default/b2"), ("default/b2", "default/b1"),
                   ("default/b1", "default/a1"), ("default/b1", "default/a2"),
@@ -330,7 +349,7 @@ def test_calico_ipip_agrees_or_is_skipped_without_the_ipip_link_type(run_id: str
         pytest.skip(f"IP-in-IP cannot be materialized here: {missing[0]}")
     report = verify(network, run_id=run_id, tcp_port=PORT)  # wire sizes too where tshark is
     assert report.disagreements == [], _disagreements(report)
-    assert report.ok and report.pairs == 30
+    assert report.ok and report.pairs == 56  # 6 pods and 2 CoreDNS pods
 
 
 def _no_gateway(tmp_path: Path) -> Network:

@@ -34,9 +34,9 @@ def test_up_list_down(run_id: str) -> None:
     listed = json.loads(runner.invoke(main, ["materialize", "list", "--json"]).output)
     assert listed["runs"][run_id] == sorted(names.values())
     text = runner.invoke(main, ["materialize", "list"]).output
-    assert f"run {run_id}: 7 namespaces" in text
+    assert f"run {run_id}: 9 namespaces" in text  # with the 2 CoreDNS pods
     down = runner.invoke(main, ["materialize", "down", "--run-id", run_id])
-    assert down.exit_code == 0 and "7 namespaces removed" in down.output
+    assert down.exit_code == 0 and "9 namespaces removed" in down.output
     assert list_namespaces(run_prefix(run_id)) == []
 
 

@@ -35,35 +35,44 @@ def test_flannel_vxlan_three_nodes_two_racks_agrees_with_the_kernel(run_id: str)
     node_of = {p.key: p.node for p in network.cluster.pods}
     report = verify(network, run_id=run_id)
     assert report.disagreements == [], "\n".join(map(str, report.disagreements))
-    assert report.ok and report.pairs == 30 and report.namespaces == 12  # 3 nodes, 6 pods, core, 2 racks
+    # 3 nodes, 6 pods and the 2 CoreDNS pods every cluster has, core, 2 racks
+    assert report.ok and report.pairs == 56 and report.namespaces == 14
     # every pair is delivered by the tracer and answered by the kernel
-    assert [c.kernel for c in _by(report, "reach")] == ["reply"] * 30
+    assert [c.kernel for c in _by(report, "reach")] == ["reply"] * 56
     # TTL: 64 on the same node (cni0 bridges), 62 across nodes (both hosts route; `core`
     # routes only the outer packet)
     ttls = {(c.src, c.dst): int(c.kernel) for c in _by(report, "ttl")}
-    assert len(ttls) == 30
+    assert len(ttls) == 56
     assert all(ttl == (64 if node_of[a] == node_of[b] else 62) for (a, b), ttl in ttls.items())
     # the underlay shows each cross-node echo and reply as a VXLAN frame of 84 + 64 bytes
     wire = _by(report, "wire_bytes")
-    # (one frame per segment crossed: twice between the racks, through `core`)
-    assert Counter(c.kernel for c in wire) == Counter({"148": 16, "2×148": 32, "no frame": 12})
+    def want(a: str, b: str) -> str:  # one frame per segment crossed: twice between racks, through `core`
+        nodes = {node_of[a], node_of[b]}
+        return "no frame" if len(nodes) == 1 else "2×148" if "node-3" in nodes else "148"
+
+    assert wire and [c.kernel for c in wire] == [want(c.src, c.dst) for c in wire]
     assert all(c.detail.endswith("vxlan wire_bytes") for c in wire if c.kernel != "no frame")
-    # DF one byte above the tracer's path MTU: refused with the MTU of the sender's eth0,
-    # 1450 on rack-a (1500 − 50) and 8950 on rack-b (9000 − 50); one byte less is answered
+    # DF one byte above the tracer's path MTU: refused with the path's MTU, 8950 between
+    # pods of rack-b's node-3 (9000 − 50), 1450 on every path that touches rack-a (1500 − 50)
     frag = _by(report, "frag_needed")
-    assert len(frag) == 30 and len(_by(report, "fits")) == 30
-    mtus = {c.src: c.kernel.split()[2] for c in frag}
-    assert all(mtu == ("8950" if node_of[src] == "node-3" else "1450") for src, mtu in mtus.items())
+    assert len(frag) == 56 and len(_by(report, "fits")) == 56
+    mtus = {(c.src, c.dst): c.kernel.split()[2] for c in frag}
+    wrong = {k: m for k, m in mtus.items() if m != ("8950" if node_of[k[0]] == node_of[k[1]] == "node-3" else "1450")}
+    assert wrong == {}, wrong
     assert list_namespaces(run_prefix(run_id)) == []
 
 
 def test_flannel_host_gw_on_one_segment_agrees_with_the_kernel(run_id: str) -> None:
-    report = verify(_network("flannel-hostgw-1segment.yaml"), run_id=run_id)
+    network = _network("flannel-hostgw-1segment.yaml")
+    node_of = {p.key: p.node for p in network.cluster.pods}
+    report = verify(network, run_id=run_id)
     assert report.disagreements == [], "\n".join(map(str, report.disagreements))
-    assert report.ok and report.pairs == 6
-    assert {c.kernel for c in _by(report, "ttl")} == {"62"}
+    assert report.ok and report.pairs == 20  # 3 pods and 2 CoreDNS pods
+    across = [c for c in _by(report, "ttl") if node_of[c.src] != node_of[c.dst]]
+    assert across and {c.kernel for c in across} == {"62"}
     # no encapsulation: the plain frame, 84 + 14 bytes of Ethernet
-    assert {(c.kernel, c.detail.split(": ")[1]) for c in _by(report, "wire_bytes")} == {("98", "underlay frame_bytes")}
+    assert {(c.kernel, c.detail.split(": ")[1]) for c in _by(report, "wire_bytes")
+            if node_of[c.src] != node_of[c.dst]} == {("98", "underlay frame_bytes")}
     assert {c.kernel for c in _by(report, "frag_needed")} == {"frag_needed mtu 1500 (local)"}
 
 

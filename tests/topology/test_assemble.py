@@ -8,6 +8,7 @@ import pytest
 
 from overlaynet.errors import TopologyError
 from overlaynet.topology import load_text
+from overlaynet.topology.system import is_system
 
 CLUSTER = "apiVersion: overlaynet/v1\nkind: Cluster\nmetadata: {name: t}\nspec:\n"
 
@@ -105,9 +106,13 @@ def test_cluster_ip_allocation_skips_dns_and_taken_addresses() -> None:
         f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec: {{{cip}ports: [{{port: 80}}]}}\n"
         for i, cip in enumerate(["", "clusterIP: 10.96.0.2, ", "", "clusterIP: None, "])
     )
-    c = load_text(CLUSTER + "  dns: {clusterIP: 10.96.0.1}\n" + svcs).cluster
-    assert [s.cluster_ips for s in c.services] == [(ip("10.96.0.3"),), (ip("10.96.0.2"),), (ip("10.96.0.4"),), ()]
-    assert c.services[3].headless
+    c = load_text(CLUSTER + "  dns: {clusterIP: 10.96.0.5}\n" + svcs).cluster
+    # default/kubernetes holds the first address, kube-system/kube-dns the DNS IP
+    assert [(s.name, s.cluster_ips) for s in c.services] == [
+        ("kubernetes", (ip("10.96.0.1"),)), ("kube-dns", (ip("10.96.0.5"),)),
+        ("s0", (ip("10.96.0.3"),)), ("s1", (ip("10.96.0.2"),)), ("s2", (ip("10.96.0.4"),)), ("s3", ()),
+    ]
+    assert c.services[5].headless
 
 
 def test_node_ports_and_health_check_port() -> None:
@@ -118,7 +123,7 @@ def test_node_ports_and_health_check_port() -> None:
         "spec: {type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 443}]}\n"
     )
     c = load_text(text).cluster
-    a, lb = c.services
+    a, lb = (s for s in c.services if not is_system(s))
     assert [p.node_port for p in a.ports] == [30001, 30000]
     assert lb.ports[0].node_port == 30002 and lb.health_check_node_port == 30003
 
@@ -145,7 +150,7 @@ def test_creation_index_shares_one_counter() -> None:
     text = pod("first", "n1") + "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n" + pod("second", "n1")
     c = load_text(text).cluster
     assert [c.pod("default", "first").creation_index, c.service("default", "s").creation_index,
-            c.pod("default", "second").creation_index] == [0, 1, 2]
+            c.pod("default", "second").creation_index] == [2, 3, 4]  # kubernetes and kube-dns came first
 
 
 def test_workload_pods_are_not_generated_again_for_a_live_dump() -> None:
@@ -156,8 +161,8 @@ def test_workload_pods_are_not_generated_again_for_a_live_dump() -> None:
         "spec: {nodeName: n1, containers: [{name: c, image: i}]}\n"
     )
     c = load_text(text).cluster
-    assert [p.name for p in c.pods] == ["web-abc-xyz12"]
-    assert [w.name for w in c.workloads] == ["web-abc"]
+    assert [p.name for p in c.pods if not is_system(p)] == ["web-abc-xyz12"]
+    assert [w.name for w in c.workloads if not is_system(w)] == ["web-abc"]
 
 
 def test_terminating_and_not_ready_pods() -> None:
@@ -171,7 +176,7 @@ def test_terminating_and_not_ready_pods() -> None:
         "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n"
     )
     c = load_text(text).cluster
-    eps = {str(e.addresses[0]): (e.ready, e.serving, e.terminating) for s in c.endpoint_slices for e in s.endpoints}
+    eps = {str(e.addresses[0]): (e.ready, e.serving, e.terminating) for s in c.endpoint_slices if s.service == "web" for e in s.endpoints}
     assert eps == {"10.244.0.5": (True, True, False), "10.244.0.6": (False, True, True), "10.244.0.7": (False, False, False)}
 
 
@@ -184,7 +189,7 @@ def test_deployment_of_a_dump_without_its_replica_set_makes_no_pods() -> None:
         "spec: {nodeName: n1, containers: [{name: c, image: i}]}\n"
     )
     c = load_text(text).cluster
-    assert [p.name for p in c.pods] == ["web-7d4b9c6f8d-abcde"]
+    assert [p.name for p in c.pods if not is_system(p)] == ["web-7d4b9c6f8d-abcde"]
 
 
 def test_every_namespace_an_object_names_exists() -> None:
@@ -214,5 +219,5 @@ metadata: {name: e, namespace: epns}
 subsets: [{addresses: [{ip: 192.0.2.1}], ports: [{port: 80}]}]
 """
     c = load_text(text).cluster
-    assert {n.name for n in c.namespaces} == {"default", "polns", "depns", "quotans", "epns"}
+    assert {n.name for n in c.namespaces} == {"default", "kube-system", "polns", "depns", "quotans", "epns"}
     assert dict(next(n for n in c.namespaces if n.name == "polns").labels) == {"kubernetes.io/metadata.name": "polns"}

@@ -15,7 +15,7 @@ def test_summary_is_json_and_complete() -> None:
     c = load_cluster([DEMO])
     data = json.loads(json.dumps(summary(c)))
     assert {p["name"] for p in data["pods"]} == {p.name for p in c.pods}
-    assert {s["name"] for s in data["services"]} == {"web", "frontend"}
+    assert {s["name"] for s in data["services"]} == {"kubernetes", "kube-dns", "web", "frontend"}
     assert data["cluster"]["driverOptions"] == {"backend": "vxlan"}
     assert [r["name"] for r in data["routers"]] == ["core"]
 

@@ -10,6 +10,7 @@ import pytest
 from overlaynet.errors import TopologyError
 from overlaynet.model import IPBlock
 from overlaynet.topology import load_text
+from overlaynet.topology.system import is_system
 
 
 def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -246,7 +247,7 @@ spec:
     spec: {containers: [{name: c, image: i}]}
 """
     c = load_text(text).cluster
-    rs, rc = c.workloads
+    rs, rc = (w for w in c.workloads if not is_system(w))
     assert (rs.kind, rs.replicas, rs.namespace) == ("ReplicaSet", 2, "ns1")
     assert (rc.kind, rc.replicas) == ("ReplicationController", 1) and rc.selector.matches({"app": "y"})
     rs_pods = [p for p in c.pods if p.owner == "ReplicaSet/rs"]

@@ -9,6 +9,7 @@ import pytest
 
 from overlaynet.errors import TopologyError
 from overlaynet.topology import LoadResult, load, load_cluster, load_text
+from overlaynet.topology.system import is_system
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "topologies"
@@ -39,10 +40,19 @@ def test_demo() -> None:
     frontend = c.service("default", "frontend")
     assert frontend.type == "NodePort" and frontend.ports[0].node_port == 30080
     assert c.dns_ip == ip("10.96.0.10")
-    assert all(ip("10.96.0.10") not in s.cluster_ips for s in c.services)
+    assert all(ip("10.96.0.10") not in s.cluster_ips for s in c.services if s.name != "kube-dns")
     # every object knows where it was written
     assert c.nodes[2].source is not None and c.nodes[2].source.line == 30
-    assert all(p.source is not None and p.source.file.endswith("demo.yaml") for p in c.pods)
+    assert all(p.source is not None and p.source.file.endswith("demo.yaml") for p in c.pods if p.namespace != "kube-system")
+    # what every cluster has: the apiserver's Service on the first node, kube-dns on CoreDNS
+    api = c.service("default", "kubernetes")
+    assert api.cluster_ips == (ip("10.96.0.1"),) and api.selector is None
+    assert [(e.addresses, sl.ports[0].port) for sl in c.slices_for(api) for e in sl.endpoints] == [((ip("192.168.10.11"),), 6443)]
+    dns = c.service("kube-system", "kube-dns")
+    assert dns.cluster_ips == (c.dns_ip,)
+    coredns = [p for p in c.pods if p.owner == "Deployment/coredns"]
+    assert len(coredns) == 2 and all(is_system(p) and p.namespace == "kube-system" for p in coredns)
+    assert sorted(a for sl in c.slices_for(dns) for e in sl.endpoints for a in e.addresses) == sorted(p.ip for p in coredns)
 
 
 def test_demo_names_are_stable() -> None:
@@ -56,7 +66,7 @@ def test_demo_names_are_stable() -> None:
 
 def test_node_js() -> None:
     c = load_cluster([TOPOLOGIES / "node-js.yaml"])
-    pods = c.pods
+    pods = [p for p in c.pods if not is_system(p)]
     assert len(pods) == 3 and all(p.name.startswith("node-js-") and len(p.name) == len("node-js-") + 5 for p in pods)
     svc = c.service("default", "node-js")
     assert svc.type == "LoadBalancer"
@@ -67,7 +77,7 @@ def test_node_js() -> None:
 
 def test_ab_test() -> None:
     c = load_cluster([TOPOLOGIES / "ab-test.yaml"])
-    assert {w.name for w in c.workloads} == {"node-js-scale-a", "node-js-scale-b"}
+    assert {w.name for w in c.workloads} == {"node-js-scale-a", "node-js-scale-b", "coredns"}
     svc = c.service("default", "node-js-scale")
     assert svc.session_affinity == "ClientIP" and svc.session_affinity_timeout == 10800
     eps = [e for sl in c.slices_for(svc) for e in sl.endpoints]
@@ -129,8 +139,9 @@ def test_directory_loads_every_yaml_sorted(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n")
     (tmp_path / "notes.txt").write_text("not yaml")
     c = load_cluster([tmp_path])
-    assert [s.name for s in c.services] == ["a", "b"]
-    assert c.services[0].creation_index < c.services[1].creation_index
+    a, b = (s for s in c.services if not is_system(s))
+    assert [a.name, b.name] == ["a", "b"]
+    assert a.creation_index < b.creation_index
 
 
 def test_errors_of_all_files_are_collected(tmp_path: Path) -> None:
@@ -187,7 +198,7 @@ data: {a: b}
     assert any("ConfigMap is not part of the network model" in m for m in messages)
     assert all(w.severity == "warning" and w.file == "mem.yaml" for w in result.warnings)
     # a selector that matches nothing still gets its (empty) slice
-    (sl,) = result.cluster.endpoint_slices
+    (sl,) = (s for s in result.cluster.endpoint_slices if not is_system(s))
     assert sl.service == "lonely" and sl.endpoints == ()
 
 

@@ -21,6 +21,11 @@ NOT_DELIVERED = {
     ("docker-mtu1400", "default/db", "default/web-tuned"): "NO_ROUTE",
     ("calico-native", "default/a2", "default/b1"): "EXITS_NETWORK",
     ("flannel-host-gw", "default/a2", "default/b1"): "EXITS_NETWORK",
+    # and so does the way from rack-b to the CoreDNS pod on rack-a (every cluster has CoreDNS)
+    ("calico-native", "default/b1", "kube-system/coredns-kpj9ldf8t6-rg6xx"): "EXITS_NETWORK",
+    ("flannel-host-gw", "default/b1", "kube-system/coredns-kpj9ldf8t6-rg6xx"): "EXITS_NETWORK",
+    ("calico-native", "kube-system/coredns-kpj9ldf8t6-rg6xx", "kube-system/coredns-kpj9ldf8t6-kz5bc"): "EXITS_NETWORK",
+    ("flannel-host-gw", "kube-system/coredns-kpj9ldf8t6-rg6xx", "kube-system/coredns-kpj9ldf8t6-kz5bc"): "EXITS_NETWORK",
     ("calico-policy", "prod/frontend", "prod/api"): "DENIED",
     ("calico-policy", "prod/api", "prod/db"): "DENIED",
     ("calico-policy", "prod/db", "staging/frontend"): "DENIED",

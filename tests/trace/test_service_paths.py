@@ -250,3 +250,25 @@ def test_broadcast_and_multicast_targets_are_refused(net: Network, target: str) 
 
     with pytest.raises(TraceError, match="only unicast"):
         run(net, TraceRequest("default/a", target, proto="udp"))
+
+
+def test_a_pods_dns_packet_reaches_a_coredns_pod_and_the_answer_comes_from_the_service_ip(net: Network) -> None:
+    """Every cluster has kube-dns on CoreDNS: before, 10.96.0.10:53 had no Service and the
+    query left the cluster through the gateway's uplink."""
+    report = run(net, TraceRequest("default/a", "10.96.0.10:53", proto="udp", reply=True))
+    t = report.forward.trace
+    coredns = {p.key: p for p in net.cluster.pods if p.owner == "Deployment/coredns"}
+    assert t.disposition == Disposition.DELIVERED and t.hops[-1].namespace.removeprefix("pod:") in coredns
+    dnat = next(s for h in t.hops for s in h.steps if s.kind == "dnat")
+    assert dnat.before == (ip_address("10.96.0.10"), 53) and dnat.after[1] == 53  # type: ignore[attr-defined]
+    assert dnat.after[0] in {p.ip for p in coredns.values()}  # type: ignore[attr-defined]
+    assert report.reply is not None
+    back = report.reply.trace
+    assert back.disposition == Disposition.DELIVERED and back.hops[-1].namespace == "pod:default/a"
+    assert back.final_packet is not None and (str(back.final_packet.src), back.final_packet.sport) == ("10.96.0.10", 53)
+
+
+def test_the_apiserver_service_reaches_the_first_node(net: Network) -> None:
+    t = run(net, TraceRequest("default/b", "kubernetes.default:443")).forward.trace
+    assert t.disposition in (Disposition.ACCEPTED, Disposition.DELIVERED), t.reason
+    assert t.final_packet is not None and (str(t.final_packet.dst), t.final_packet.dport) == ("192.168.10.11", 6443)
