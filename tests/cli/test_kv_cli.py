@@ -19,7 +19,7 @@ def test_dump_docker_layout() -> None:
     keys = lines[0::2]
     assert "docker/network/v1.0/idm/vxlan-id/" in keys
     assert "docker/network/v1.0/ipam/default/data/GlobalDefault/10.0.0.0/24/" in keys
-    assert sum(k.startswith("docker/network/v1.0/endpoint/") for k in keys) == 6  # 4 on app, 2 on data
+    assert sum(k.startswith("docker/network/v1.0/endpoint/") for k in keys) == 8  # 6 on app (2 of them the CoreDNS pods), 2 on data
     assert keys == sorted(keys)
 
 

@@ -3,7 +3,6 @@ compared with the tracer's (reach, reply TTL, underlay frame sizes, Frag needed)
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from overlaynet.scenario import load_scenario, read_scenario, run
 from overlaynet.topology import load_cluster
+
+
+def _theirs(frame: Any) -> Any:
+    """The first Service the file wrote (not default/kubernetes or kube-system/kube-dns)."""
+    return next(s for s in frame.services if s.service not in ("default/kubernetes", "kube-system/kube-dns"))
 
 AB = ["topologies/ab-test.yaml"]
 
 
 def _shares(frame: object) -> dict[str, Fraction]:
-    return frame.services[0].shares  # type: ignore[attr-defined]
+    return _theirs(frame).shares  # type: ignore[attr-defined]
 
 
 def test_ab_shift_moves_shares_from_75_25_to_100_0_and_sticky_clients_move_only_when_their_pod_goes() -> None:
@@ -20,8 +26,8 @@ def test_ab_shift_moves_shares_from_75_25_to_100_0_and_sticky_clients_move_only_
     assert ends[1] == {"a": Fraction(3, 4), "b": Fraction(1, 4)}  # 3/1
     assert ends[3] == {"a": Fraction(1)}  # 4/0
     # a client on an `a` pod keeps it while the pod is in the service
-    before = {c.client: c.pod for c in timeline.steps[0].frames[-1].services[0].clients}
-    after = {c.client: c.pod for c in timeline.steps[3].frames[-1].services[0].clients}
+    before = {c.client: c.pod for c in _theirs(timeline.steps[0].frames[-1]).clients}
+    after = {c.client: c.pod for c in _theirs(timeline.steps[3].frames[-1]).clients}
     for client, pod in before.items():
         if pod is not None and "-a-" in pod:
             assert after[client] == pod
@@ -30,7 +36,7 @@ def test_ab_shift_moves_shares_from_75_25_to_100_0_and_sticky_clients_move_only_
     gone = {b.pod for f in last.frames for b in f.broken}
     assert len(gone) == 1
     victim = gone.pop()
-    moved = {c.client: c.pod for c in last.frames[-1].services[0].clients}
+    moved = {c.client: c.pod for c in _theirs(last.frames[-1]).clients}
     assert victim not in moved.values()
     assert any(before.get(c) == victim or after.get(c) == victim for c in moved)
 
@@ -52,7 +58,7 @@ def test_deployment_rollout_respects_surge_and_unavailability_bounds() -> None:
     timeline = run(load_cluster(["topologies/scenarios/deployment.yaml"]), load_scenario("topologies/scenarios/deployment-rollout.yaml"))
     step = timeline.steps[0]
     for views in step.workloads:
-        d = next(v for v in views if v.kind == "Deployment")
+        d = next(v for v in views if v.kind == "Deployment" and v.namespace != "kube-system")
         assert (d.min_available, d.max_total) == (8, 13)  # 25% of 10: surge rounds up to 3, unavailable down to 2
         assert d.available >= 8
         assert d.current <= 13
@@ -90,7 +96,7 @@ def test_apply_adds_services_with_addresses_dns_and_env_and_a_deployment_that_ro
     assert views["default/api"].shares == {"api:1": Fraction(1)}
     assert views["default/web-headless"].address == "None"
     assert views["default/web-headless"].dns == tuple(sorted(e.address.split(":")[0] for e in views["default/web"].endpoints))
-    assert first.env == ("API_SERVICE_HOST", "WEB_SERVICE_HOST")
+    assert first.env == ("API_SERVICE_HOST", "KUBERNETES_SERVICE_HOST", "KUBE_DNS_SERVICE_HOST", "WEB_SERVICE_HOST")
     debug = next(p for p in first.pods if p[0] == "debug")
     assert debug[2] == "node-2" and debug[3] is not None and debug[3].startswith("10.244.1.")  # scheduled by its nodeSelector
     scaled = {s.service: s for s in timeline.steps[1].frames[-1].services}
@@ -103,7 +109,7 @@ def test_a_lost_node_s_pods_go_not_ready_then_are_evicted_and_replaced_elsewhere
     sc = read_scenario("kind: Scenario\nspec:\n  steps:\n    - nodeDown: node-2\n      for: 6m\n    - nodeUp: node-2\n")
     timeline = run(load_cluster(PROBES), sc)
     down = timeline.steps[0]
-    on_node_2 = {p[0] for p in timeline.initial.pods if p[2] == "node-2" and p[0].startswith("web")}
+    on_node_2 = {p[0] for p in timeline.initial.pods if p[2] == "node-2"}  # a CoreDNS pod too
     not_ready = {e.message.split()[-3] for e in down.events if "marked pod" in e.message}
     assert not_ready == on_node_2
     assert {e.time for e in down.events if "marked pod" in e.message} == {40.0}  # node-monitor grace period
@@ -120,21 +126,21 @@ def test_a_lost_node_s_pods_go_not_ready_then_are_evicted_and_replaced_elsewhere
 def test_affinity_expires_after_its_timeout_and_recreate_empties_the_service_first() -> None:
     timeline = run(load_cluster(["tests/scenario/recreate-affinity.yaml"]), load_scenario("tests/scenario/recreate-affinity-scenario.yaml"))
     wait, update = timeline.steps
-    first = {c.client: c.pod for c in timeline.initial.services[0].clients}
-    after = wait.frames[-1].services[0].clients
+    first = {c.client: c.pod for c in _theirs(timeline.initial).clients}
+    after = _theirs(wait.frames[-1]).clients
     assert wait.frames[-1].time == 120
     moved = [c for c in after if c.pod != first[c.client]]
     assert moved and all(c.note == f"affinity to {first[c.client]} expired: idle since 0:00" for c in moved)
     assert all(c.note is None for c in after if c.pod == first[c.client])
     assert {c.version for c in after} == {"stable"}  # versionLabel: track
     # Recreate: every old pod goes before a new one is made, so the Service rejects meanwhile
-    empty = [f for f in update.frames if f.services[0].rejected]
-    assert empty and "default/web has no endpoints" in empty[0].services[0].rejected  # type: ignore[operator]
+    empty = [f for f in update.frames if _theirs(f).rejected]
+    assert empty and "default/web has no endpoints" in _theirs(empty[0]).rejected  # type: ignore[operator]
     made = min(e.time for e in update.events if e.message.startswith("Created pod"))
     removed = max(e.time for e in update.events if e.message.endswith("terminated and removed"))
     assert made >= removed
     views = update.workloads[-1]
-    d = next(v for v in views if v.kind == "Deployment")
+    d = next(v for v in views if v.kind == "Deployment" and v.namespace != "kube-system")
     assert d.min_available is None and d.available == 4  # no rolling bounds for Recreate
     # the startup probe passes before the pod can be ready
     started = [e for e in update.events if e.message.endswith("Started container")]

@@ -4,10 +4,16 @@ postStart before ready, preStop and the grace period keeping a terminating endpo
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from overlaynet.scenario import load_scenario, network_at, read_scenario, run
 from overlaynet.scenario.kubelet import backoff
 from overlaynet.topology import load_cluster, load_text
+
+
+def _theirs(frame: Any) -> Any:
+    """The first Service the file wrote (not default/kubernetes or kube-system/kube-dns)."""
+    return next(s for s in frame.services if s.service not in ("default/kubernetes", "kube-system/kube-dns"))
 
 PROBES = ["topologies/scenarios/probes.yaml"]
 
@@ -22,11 +28,11 @@ def test_readiness_outage_removes_the_endpoint_after_failure_threshold_periods_a
     victim = next(e.message.split()[1].rstrip(":") for e in outage.events if "now HTTP 503" in e.message)
     # failureThreshold 3 × periodSeconds 5 after the outage began at 0:00
     assert _ready_times(outage.events, victim, "not Ready") == [15.0]
-    ep = next(e for e in outage.frames[-1].services[0].endpoints if e.pod == victim)
+    ep = next(e for e in _theirs(outage.frames[-1]).endpoints if e.pod == victim)
     assert (ep.ready, ep.serving, ep.probability, ep.chain) == (False, False, Fraction(0), None)
     # successThreshold 2 × periodSeconds 5 after the recovery at 1:00
     assert _ready_times(recovery.events, victim, "Ready") == [70.0]
-    back = next(e for e in recovery.frames[-1].services[0].endpoints if e.pod == victim)
+    back = next(e for e in _theirs(recovery.frames[-1]).endpoints if e.pod == victim)
     assert back.ready and back.probability == Fraction(1, 3)
 
 
@@ -105,7 +111,7 @@ def test_pre_stop_keeps_a_terminating_endpoint_serving_but_without_new_connectio
     victim = next(e.message.split()[2] for e in first.events if e.message.startswith("deleting pod"))
     seen = []
     for frame in first.frames:
-        ep = next((e for e in frame.services[0].endpoints if e.pod == victim), None)
+        ep = next((e for e in _theirs(frame).endpoints if e.pod == victim), None)
         if ep is not None:
             assert (ep.ready, ep.serving, ep.terminating) == (False, True, True)
             assert ep.probability == 0  # ready endpoints exist

@@ -116,9 +116,12 @@ def test_peers_are_per_endpoint() -> None:
     app = net.driver.networks[0]  # type: ignore[attr-defined]
     sb = net.dataplane.namespace(NsRef.network("host-1", f"1-{app.id[:10]}"))
     remote = {str(n.ip): n.lladdr for n in sb.neighbors}
-    assert remote == {"10.0.0.3": "02:42:0a:00:00:03", "10.0.0.4": "02:42:0a:00:00:04", "10.0.0.5": "02:42:0a:00:00:05"}
+    # the remote endpoints of `app`, the CoreDNS pod on host-3 (10.0.0.7) among them
+    assert remote == {"10.0.0.3": "02:42:0a:00:00:03", "10.0.0.4": "02:42:0a:00:00:04", "10.0.0.5": "02:42:0a:00:00:05",
+                      "10.0.0.7": "02:42:0a:00:00:07"}
     fdb = {e.mac: str(e.dst) for e in sb.fdb}
-    assert fdb == {"02:42:0a:00:00:03": "192.168.20.13", "02:42:0a:00:00:04": "192.168.10.12", "02:42:0a:00:00:05": "192.168.20.13"}
+    assert fdb == {"02:42:0a:00:00:03": "192.168.20.13", "02:42:0a:00:00:04": "192.168.10.12", "02:42:0a:00:00:05": "192.168.20.13",
+                   "02:42:0a:00:00:07": "192.168.20.13"}
     vx = sb.interfaces["vxlan0"]
     assert vx.vxlan is not None and (vx.vxlan.vni, vx.vxlan.port, vx.vxlan.link_ns, vx.mtu, vx.master) == (256, 4789, NsRef("host-1"), 1450, "br0")
 

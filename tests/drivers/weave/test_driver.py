@@ -64,7 +64,7 @@ def test_pods_get_unique_addresses_in_the_default_range_and_the_weave_mtu() -> N
     net = _net("weave-full-mesh.yaml")
     pods = [p for p in net.cluster.pods if not p.host_network]
     ips = [p.ip for p in pods]
-    assert len(set(ips)) == len(ips) == 4
+    assert len(set(ips)) == len(ips) == 6  # 4 pods and the 2 CoreDNS pods
     assert all(ip in ipaddress.ip_network("10.32.0.0/12") for ip in ips)
     for pod in pods:
         peer = net.driver.mesh.peers[pod.node].name  # type: ignore[attr-defined]
