@@ -86,8 +86,14 @@ def test_env_plain_and_json() -> None:
     assert code == 0
     code, out = run("dns", "env", DEMO, "--pod", pod, "--json")
     data = json.loads(out)
-    # the demo's Services are created after its pods: kubelet gives them no variables
-    assert data["pod"] == pod and data["variables"] == {}
+    # the demo's Services are created after its pods: kubelet gives them no variables; the
+    # apiserver's default/kubernetes existed before any pod (before, it was missing: {})
+    assert data["pod"] == pod
+    assert data["variables"] == {
+        "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+        "KUBERNETES_PORT": "tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP_PROTO": "tcp", "KUBERNETES_PORT_443_TCP_PORT": "443", "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
+    }
     assert sorted((s["service"], s["reason"]) for s in data["skipped"]) == [
         ("default/frontend", "created after the pod"), ("default/web", "created after the pod")]
 
