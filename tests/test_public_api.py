@@ -54,7 +54,7 @@ def test_load_trace_reach_routes_rules_in_the_clis_words() -> None:
         routes, key=lambda r: (r.dst.version, int(r.dst.network_address), -r.dst.prefixlen))
     assert "KUBE-SERVICES" in net.rules(node).table("nat").chains
     m = net.reach(port=80)  # no policies, one flat network: everyone reaches everyone
-    assert m.allowed.shape == (5, 5) and m.allowed.all() and frontend.key in [p.key for p in m.pods]
+    assert m.allowed.shape == (7, 7) and m.allowed.all() and frontend.key in [p.key for p in m.pods]
     with pytest.raises(overlaynet.TraceError, match="no such node or router 'nowhere'"):
         net.routes("nowhere")
     with pytest.raises(overlaynet.TraceError, match="no pod"):

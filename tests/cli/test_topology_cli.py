@@ -122,7 +122,7 @@ def test_show_piped_keeps_every_name_on_one_line(monkeypatch: pytest.MonkeyPatch
     assert code == 0
     _, listed, _ = run("show", DEMO, "--json")
     pods = json.loads(listed)["pods"]
-    assert len(pods) == 5
+    assert len(pods) == 7  # with the 2 CoreDNS pods
     for pod in pods:  # each pod's row holds its whole name, address, node and labels
         labels = ",".join(f"{k}={v}" for k, v in pod["labels"].items())
         assert any(pod["name"] in line and pod["ips"][0] in line and labels in line for line in out.splitlines()), pod["name"]

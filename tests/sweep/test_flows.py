@@ -26,11 +26,11 @@ def test_demo_targets_every_service_port_through_each_address_kind() -> None:
     web = [f for f in p.flows if f.service == "default/web"]
     front = [f for f in p.flows if f.service == "default/frontend"]
     assert {f.kind for f in web} == {"ClusterIP"}
-    assert len(web) == 6  # 4 pod classes + 2 node classes
+    assert len(web) == 8  # 4 pod classes, the CoreDNS pods' class, 2 node classes... as planned
     nodeports = sorted(f.target for f in front if f.kind == "NodePort")
     assert nodeports == ["192.168.10.11:30080", "192.168.20.13:30080"]
     assert all(f.source == "203.0.113.10" for f in front if f.kind == "NodePort")
-    assert len(p.flows) == 14
+    assert len(p.flows) == 50  # with the ports of default/kubernetes and kube-system/kube-dns
 
 
 def test_filters_by_service_namespace_and_port() -> None:

@@ -21,6 +21,7 @@ NOT_DELIVERED = {
     ("docker-mtu1400", "default/db", "default/web-tuned"): "NO_ROUTE",
     # the CoreDNS pods every cluster has join the network `app` only (podSelector {}), not `tuned`
     ("docker-mtu1400", "default/db-tuned", "kube-system/coredns-kpj9ldf8t6-rg6xx"): "NO_ROUTE",
+    ("docker-plain", "default/db", "kube-system/coredns-kpj9ldf8t6-rg6xx"): "NO_ROUTE",
     ("calico-native", "default/a2", "default/b1"): "EXITS_NETWORK",
     ("flannel-host-gw", "default/a2", "default/b1"): "EXITS_NETWORK",
     # and so does the way from rack-b to the CoreDNS pod on rack-a (every cluster has CoreDNS)
