@@ -33,10 +33,11 @@ def test_sweep_json_lists_every_class_and_port_with_verdicts(tmp_path: Path) -> 
     data = json.loads(stdout)
     assert data == json.loads(out.read_text())
     assert data["format"] == "overlaynet-sweep/1"
-    assert data["summary"] == {"flows": 14, "by_verdict": {"DELIVERED": 14}}
+    assert data["summary"] == {"flows": 50, "by_verdict": {"ACCEPTED": 8, "DELIVERED": 42}}  # ACCEPTED: kubernetes:443 on a node
     kinds = sorted({(f["service"], f["kind"]) for f in data["flows"]})
-    assert kinds == [("default/frontend", "ClusterIP"), ("default/frontend", "NodePort"), ("default/web", "ClusterIP")]
-    assert len(data["classes"]) == 7
+    assert kinds == [("default/frontend", "ClusterIP"), ("default/frontend", "NodePort"), ("default/kubernetes", "ClusterIP"),
+                     ("default/web", "ClusterIP"), ("kube-system/kube-dns", "ClusterIP")]
+    assert len(data["classes"]) == 9  # the two CoreDNS pods (on different racks) are two source classes
 
 
 def test_sweep_table_names_the_endpoints() -> None:
@@ -44,7 +45,7 @@ def test_sweep_table_names_the_endpoints() -> None:
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0].split()[:3] == ["SOURCE", "CLASS", "SERVICE"]
-    assert lines[-1] == "6 flows from 6 source classes: DELIVERED 6"  # no outside client: web has no NodePort
+    assert lines[-1] == "8 flows from 8 source classes: DELIVERED 8"  # no outside client: web has no NodePort
     assert all("default/web:http" in line and line.count("1/3") == 3 for line in lines[1:-1])
 
 
@@ -53,7 +54,7 @@ def test_sweep_diff_names_the_flows_a_policy_change_breaks_and_the_policy(tmp_pa
     code, stdout, _ = _run("sweep", "diff", str(TOPOLOGIES / "calico-policy.yaml"), str(changed), "--services", "api", "--json")
     assert code == 1
     data = json.loads(stdout)
-    assert data["changed"] == 1 and data["unchanged"] == 35
+    assert data["changed"] == 1 and data["unchanged"] == 41
     [group] = data["groups"]
     assert "prod/default-deny-ingress selects prod/api" in group["cause"]
     assert group["cause"].startswith("now DENIED at node-2 ")
@@ -67,10 +68,10 @@ def test_sweep_diff_of_result_files(tmp_path: Path) -> None:
     assert _run("sweep", str(TOPOLOGIES / "calico-policy.yaml"), "--services", "api", "-o", str(a), "--json")[0] == 0
     assert _run("sweep", str(_without_allow_frontend(tmp_path)), "--services", "api", "-o", str(b), "--json")[0] == 0
     code, stdout, _ = _run("sweep", "diff", str(a), str(a))
-    assert (code, stdout.strip()) == (0, "no flow changed (36 compared)")
+    assert (code, stdout.strip()) == (0, "no flow changed (42 compared)")
     code, stdout, _ = _run("sweep", "diff", str(a), str(b))
     assert code == 1
-    assert stdout.splitlines()[0] == "1 flow(s) changed, 35 unchanged"
+    assert stdout.splitlines()[0] == "1 flow(s) changed, 41 unchanged"
     assert "pod prod {app=frontend} @node-1 → prod/api:http (ClusterIP 10.96.0.2:80/tcp): DELIVERED → DENIED" in stdout
 
 

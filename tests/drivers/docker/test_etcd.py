@@ -171,7 +171,7 @@ def test_topology_with_an_etcd_kv_section(etcd: Etcd) -> None:
     first = assemble(load_text(text, "docker-k8s-etcd.yaml").cluster)
     ips = {p.key: p.ip for p in first.cluster.pods}
     kv = EtcdKV([etcd.url])
-    assert len(kv.list_prefix(key("endpoint"))) == 6 and kv.get(key("idm", "vxlan-id")) is not None
+    assert len(kv.list_prefix(key("endpoint"))) == 8 and kv.get(key("idm", "vxlan-id")) is not None
     again = assemble(load_text(text, "docker-k8s-etcd.yaml").cluster)
     assert {p.key: p.ip for p in again.cluster.pods} == ips  # read back, nothing allocated twice
-    assert len(kv.list_prefix(key("endpoint"))) == 6
+    assert len(kv.list_prefix(key("endpoint"))) == 8  # 6 pods' and the 2 CoreDNS pods' endpoints
