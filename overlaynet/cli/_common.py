@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from overlaynet.model import Cluster
     from overlaynet.network import Network
 
@@ -52,6 +54,16 @@ def serve_until_interrupted(option: str, address: str, make: Callable[[str, int]
         pass
     finally:
         server.server_close()
+
+
+def plain_console(**options: Any) -> Console:
+    """A rich Console that prints user data exactly: no markup (``[x]``), no emoji codes (an
+    IPv6 address ``2001:db8:a:b::11`` holds ``:b:``, which rich would print as 🅱), no
+    highlighting. Every table and line the CLI prints goes through one of these; styles are
+    given as rich ``Text`` styles, never as markup inside strings."""
+    from rich.console import Console
+
+    return Console(markup=False, emoji=False, highlight=False, **options)
 
 
 def echo_json(data: Any) -> None:

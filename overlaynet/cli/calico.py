@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from overlaynet.cli._common import echo_json, load_network
+from overlaynet.cli._common import echo_json, load_network, plain_console
 from overlaynet.errors import TraceError
 
 
@@ -36,10 +36,9 @@ def bgp(files: tuple[str, ...], node: str | None, as_json: bool) -> None:
         data["ribs"] = {n: data["ribs"][n] for n in shown}
         echo_json(data)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=140)
+    console = plain_console(width=140)
     mode = "route reflectors " + ", ".join(state.reflectors) if state.reflectors else "full node-to-node mesh"
     sessions = [s for s in state.sessions if node is None or node in (s.a, s.b)]
     up = sum(1 for s in sessions if s.state == "Established")

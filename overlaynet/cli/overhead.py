@@ -70,11 +70,13 @@ def overhead(files: tuple[str, ...], modes_text: str, payload_text: str, message
 
 
 def _print(report: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from overlaynet.cli._common import plain_console
 
     width = shutil.get_terminal_size((170, 40)).columns
-    console = Console(width=max(width, 120), highlight=False)
+    console = plain_console(width=max(width, 120))
     ok = [m for m in report.modes if m.ok]
     head = Table(title=f"Per-packet overhead — {report.topology}, {report.underlay} underlay", title_justify="left")
     for col in ("mode", "tunnel", "headers on the wire (from the frames)", "+bytes/pkt", "pod MTU", "MSS",
@@ -111,11 +113,11 @@ def _print(report: Any) -> None:
 
     for m in report.modes:
         if not m.ok:
-            console.print(f"[bold]{m.mode.label}[/bold]: {m.status}: {m.reason}")
+            console.print(Text.assemble((m.mode.label, "bold"), f": {m.status}: {m.reason}"))
             continue
         note = f" ({m.pair_note})" if m.pair_note and m.pair_note != "pods on different segments" else ""
-        console.print(f"[bold]{m.mode.label}[/bold]: traced {m.pair}{note}; same node: {m.same_node}")
+        console.print(Text.assemble((m.mode.label, "bold"), f": traced {m.pair}{note}; same node: {m.same_node}"))
         if not m.frames_agree:
-            console.print(f"  [red]frames and trace disagree[/red]: {m.frame_mismatch}")
+            console.print(Text.assemble("  ", ("frames and trace disagree", "red"), f": {m.frame_mismatch}"))
         for w in m.warnings:
-            console.print(f"  [yellow]warning[/yellow]: {w}")
+            console.print(Text.assemble("  ", ("warning", "yellow"), f": {w}"))

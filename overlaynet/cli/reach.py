@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from overlaynet.cli._common import echo_json, load_network
+from overlaynet.cli._common import echo_json, load_network, plain_console
 
 if TYPE_CHECKING:
     from overlaynet.analysis.reach import ReachMatrix, ReachQuery
@@ -59,7 +59,6 @@ def reach(
     if as_json:
         echo_json(m.to_dict())
         return
-    from rich.console import Console
     from rich.table import Table
 
     keys = [p.key for p in m.pods]
@@ -70,7 +69,7 @@ def reach(
         table.add_column(str(i + 1), justify="center")
     for i, k in enumerate(keys):
         table.add_row(f"{i + 1} {k}", *("✓" if m.allowed[i, j] else "·" for j in range(len(keys))))
-    Console(width=max(100, 30 + 4 * len(keys))).print(table)
+    plain_console(width=max(100, 30 + 4 * len(keys))).print(table)
 
 
 def _explain(files: tuple[str, ...], pair: tuple[str, str], port: int, proto: str, as_json: bool) -> None:

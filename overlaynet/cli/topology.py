@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from overlaynet.cli._common import plain_console
 from overlaynet.errors import OverlaynetError, TopologyError
 from overlaynet.model import Cluster
 from overlaynet.topology import load
@@ -110,17 +111,17 @@ def show(files: tuple[str, ...], as_json: bool) -> None:
 
 
 def _print_tables(data: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    console = plain_console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # piped or redirected: nothing to fit, so no name is broken over lines (a script
         # reading the tables, grep, a diff of two runs see each name whole)
-        console = Console(width=100_000)
+        console = plain_console(width=100_000)
     c = data["cluster"]
-    console.print(f"[bold]{c['name']}[/bold]  domain {c['domain']}  pods {', '.join(c['podCIDRs'])}  "
-                  f"services {', '.join(c['serviceCIDRs'])}  DNS {c['dnsIP']}  driver {c['driver']}")
+    console.print(Text.assemble((c["name"], "bold"), f"  domain {c['domain']}  pods {', '.join(c['podCIDRs'])}  "
+                                f"services {', '.join(c['serviceCIDRs'])}  DNS {c['dnsIP']}  driver {c['driver']}"))
     t = Table(title="Nodes")
     for col in ("node", "ip", "segment", "pod CIDRs", "labels"):
         t.add_column(col, overflow="fold")
