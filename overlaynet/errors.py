@@ -128,7 +128,12 @@ class DriverOptionError(OverlaynetError, ValueError):
 
 
 class AddressExhausted(OverlaynetError, ValueError):
-    """No free address or subnet is left in a pool."""
+    """No free address or subnet is left in a pool; ``subject`` names who asked, as
+    ``("pod", "ns/name")``, ``("node", name)`` or ``("service", "ns/name")``, when known."""
+
+    def __init__(self, message: str, *, subject: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.subject = subject
 
 
 class IptablesSyntaxError(OverlaynetError, ValueError):

@@ -70,6 +70,12 @@ class LazyGroup(click.Group):
         except OverlaynetError as exc:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
             sys.exit(2)
+        except OSError as exc:
+            if exc.filename is None:  # not a file the user named: a real failure, shown whole
+                raise
+            # a file the user named cannot be written or read (--pcap, -o, --plot…)
+            click.echo(f"error: {exc.filename}: {exc.strerror or exc}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -177,10 +177,17 @@ def _external_entry(cluster: Cluster, dp: Dataplane, ip: IPAddress) -> Injection
 
 
 def _split_port(text: str) -> tuple[str, int | None]:
+    """``host:port`` → (host, port); an IPv6 address (more than one colon) has no port.
+
+    >>> _split_port("web:80"), _split_port("2001:db8::1")
+    (('web', 80), ('2001:db8::1', None))
+    """
     host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, int(port)
-    return text, None
+    if not sep or ":" in host:
+        return text, None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise TraceError(f"--to {text!r}: expected a port number 1-65535 after ':', found {port!r}")
+    return host, int(port)
 
 
 def _resolve_target(cluster: Cluster, src: Endpoint, text: str) -> tuple[IPAddress | None, int | None, DnsStep | None]:

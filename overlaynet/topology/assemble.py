@@ -372,9 +372,31 @@ def _run_controllers(ctx: Ctx, cluster: Cluster, all_pods: list[PodEntry]) -> Cl
     except TopologyError as exc:
         ctx.diagnostics.extend(exc.diagnostics)
     except AddressExhausted as exc:
-        src = cluster.source
-        ctx.error(Where(src.file if src else ctx.file, src.line if src else 1, src.column if src else 1, ""), str(exc))
+        ctx.error(_asker(ctx, cluster, exc), str(exc))
     return controllers.reconcile_endpoints(cluster)
+
+
+def _asker(ctx: Ctx, cluster: Cluster, exc: AddressExhausted) -> Where:
+    """Where the object that asked for the address is written: a workload's pod at its
+    ``replicas``, a pod, node or Service at its own place; else the Cluster document."""
+    kind, key = exc.subject or ("", "")
+    ns, _, name = key.partition("/")
+    if kind == "pod":
+        pod = next((p for p in cluster.pods if p.key == key), None)
+        if pod is not None and pod.owner is not None:
+            owner = pod.owner.partition("/")[2]
+            w = ctx.where.get(("workload", ns, owner, "replicas")) or ctx.where.get(("workload", ns, owner))
+            if w is not None:
+                return w
+        w = ctx.where.get(("pod", ns, name))
+    elif kind == "node":
+        w = ctx.where.get(("node", key, "podCIDR")) or ctx.where.get(("node", key))
+    elif kind == "service":
+        svc = next((s for s in cluster.services if s.key == key), None)
+        w = _where(ctx, ("service", ns, name), svc) if svc is not None else None
+    else:
+        w = None
+    return w or _where(ctx, ("cluster",), cluster)
 
 
 def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:

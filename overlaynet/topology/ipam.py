@@ -110,7 +110,8 @@ def allocate_default(cluster: Cluster) -> Cluster:
             if sub is None:
                 raise AddressExhausted(
                     f"no free /{sp.prefix} left in pod CIDR {sp.pool} for node {node.name} "
-                    f"({len(sp.taken)} node CIDRs already taken); use a larger podCIDR"
+                    f"({len(sp.taken)} node CIDRs already taken); use a larger podCIDR",
+                    subject=("node", node.name),
                 )
             added.append(sub)
         if added:
@@ -131,12 +132,13 @@ def allocate_default(cluster: Cluster) -> Cluster:
         ips: list[IPAddress] = []
         for cidr in _first_per_family(node_.pod_cidrs):
             # .1 is the bridge gateway: pods from .2
-            ips.append(_next_free(cidr, used, cursors, 2, f"no free address left in pod CIDR {cidr} of node {pod.node} for pod {pod.key}"))
+            ips.append(_next_free(cidr, used, cursors, 2, f"no free address left in pod CIDR {cidr} of node {pod.node} for pod {pod.key}", ("pod", pod.key)))
         pods.append(evolve(pod, ips=tuple(ips), allocated=True) if ips else pod)
     return replace(cluster, nodes=tuple(nodes), pods=tuple(pods))
 
 
-def _next_free(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork, int], first: int, exhausted: str) -> IPAddress:
+def _next_free(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork, int], first: int, exhausted: str,
+               subject: tuple[str, str] | None = None) -> IPAddress:
     """The next address of ``cidr`` not in ``used``, from offset ``first`` on (a cursor per
     CIDR keeps allocation linear); the IPv4 broadcast address is never handed out."""
     offset = cursors.get(cidr, first)
@@ -148,7 +150,7 @@ def _next_free(cidr: IPNetwork, used: set[IPAddress], cursors: dict[IPNetwork, i
             used.add(addr)
             cursors[cidr] = offset
             return addr
-    raise AddressExhausted(exhausted)
+    raise AddressExhausted(exhausted, subject=subject)
 
 
 # --- service addresses ------------------------------------------------------------------
@@ -175,7 +177,7 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
         while port <= hi and port in taken_ports:
             port += 1
         if port > hi:
-            raise AddressExhausted(f"no free node port left in {lo}-{hi} for service {svc.key}")
+            raise AddressExhausted(f"no free node port left in {lo}-{hi} for service {svc.key}", subject=("service", svc.key))
         taken_ports.add(port)
         cursor["port"] = port + 1
         return port
@@ -205,7 +207,7 @@ def allocate_service_addresses(cluster: Cluster) -> Cluster:
                     held.add(own[0])
                     ips.append(own[0])
                     continue
-                ips.append(_next_free(pool, taken_ips, ip_cursor, 1, f"no free ClusterIP left in service CIDR {pool} for service {svc.key}"))
+                ips.append(_next_free(pool, taken_ips, ip_cursor, 1, f"no free ClusterIP left in service CIDR {pool} for service {svc.key}", ("service", svc.key)))
             svc = replace(svc, cluster_ips=tuple(ips))
         if svc.type in ("NodePort", "LoadBalancer"):
             ports = tuple(p if p.node_port is not None else replace(p, node_port=next_port(svc)) for p in svc.ports)

@@ -434,6 +434,7 @@ def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind:
     workload = Workload(kind, meta.name, meta.namespace, 1 if replicas is None else replicas, selector, tlabels,  # type: ignore[arg-type]
                         template, node_selector, min_ready, strategy, surge, unavailable, deadline, ctx.source(doc))  # type: ignore[arg-type]
     ctx.remember(("workload", meta.namespace, meta.name), doc)
+    ctx.remember(("workload", meta.namespace, meta.name, "replicas"), spec.get("replicas"))
     digest = json.dumps(
         {"labels": dict(tlabels), "ports": [(p.port, p.name, p.protocol) for p in template.ports], "ns": meta.namespace, "name": meta.name},
         sort_keys=True,

@@ -95,6 +95,9 @@ def _load(texts: list[tuple[str, str]], ctx: Ctx, network_check: NetworkCheck | 
     for name, text in texts:
         docs, diags = read_documents(name, text)
         ctx.diagnostics.extend(diags)
+        if not diags and all(d.value is None for d in docs):  # empty, comments, or bare `---`
+            ctx.diagnostics.append(Diagnostic(
+                name, 1, 1, "", "the file holds no object: expected Kubernetes objects or a Cluster document", "warning"))
         ctx.file = name
         for doc in docs:
             read_document(ctx, parsed, doc)

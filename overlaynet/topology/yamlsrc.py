@@ -92,7 +92,9 @@ def read_documents(filename: str, text: str) -> tuple[list[Y], list[Diagnostic]]
             try:
                 _check_expansion(node)
                 conv = _Converter(filename, diags)
-                docs.append(conv.convert(node, "", node.start_mark.line + 1, node.start_mark.column + 1))
+                doc = conv.convert(node, "", node.start_mark.line + 1, node.start_mark.column + 1)
+                if not conv.refused_tag:  # a document with a refused tag is not read on (no cascade)
+                    docs.append(doc)
             except _BadDocument as exc:
                 diags.append(Diagnostic(filename, exc.line, exc.column, "", exc.message))
             except RecursionError:
@@ -165,6 +167,23 @@ def _check_expansion(root: yaml.Node) -> None:
 
 
 _STR_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+_CORE = "tag:yaml.org,2002:"
+#: The tags plain YAML data has (what kubectl and the safe loader produce); ``!`` is the
+#: non-specific tag of a quoted scalar.
+_DATA_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")} | {"!"}
+
+
+def _tag_problem(tag: str) -> str | None:
+    """Why a node's tag is refused: Python object tags are never constructed, and a local tag
+    (``!Ref``, CloudFormation's) has no meaning in a topology; neither is dropped silently."""
+    if tag in _DATA_TAGS:
+        return None
+    shown = "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+    if tag.startswith(f"{_CORE}python/"):
+        return f"unsupported YAML tag {shown!r}: Python object tags are never constructed; expected plain YAML data"
+    if tag.startswith(_CORE):
+        return f"unsupported YAML tag {shown!r}: expected plain YAML data (strings, numbers, booleans, null, mappings, lists)"
+    return f"unknown local YAML tag {shown!r}: expected plain YAML data (a tag such as !Ref is not expanded here)"
 
 
 class _Converter:
@@ -174,9 +193,15 @@ class _Converter:
         self.filename = filename
         self.diags = diags
         self.constructor = yaml.constructor.SafeConstructor()
+        self.refused_tag = False
 
     def convert(self, node: yaml.Node, path: str, key_line: int, key_col: int) -> Y:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        problem = _tag_problem(node.tag)
+        if problem is not None:
+            self.refused_tag = True
+            self._err(node, path, problem)
+            return Y(None, line, col, path, key_line, key_col, node.tag)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Y] = {}
             for k, v in self._pairs(node):

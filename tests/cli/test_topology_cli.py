@@ -182,3 +182,12 @@ def test_graph_unwritable_output_is_bad_input(tmp_path: Path, suffix: str) -> No
     code, out, err = run("graph", DEMO, "-o", str(tmp_path / "no-such-dir" / f"g{suffix}"))
     assert code == 2 and "Traceback" not in out + err
     assert f"cannot write {tmp_path / 'no-such-dir' / f'g{suffix}'}: No such file or directory" in err
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n---\n"])
+def test_an_empty_file_validates_with_a_warning(text: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(text)
+    code, out, err = run("validate", str(empty))
+    assert code == 0 and out.startswith(f"{empty}: OK: 0 nodes, 0 pods, 0 services")
+    assert err == f"{empty}:1:1: warning: the file holds no object: expected Kubernetes objects or a Cluster document\n"

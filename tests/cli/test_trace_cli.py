@@ -155,3 +155,17 @@ def test_demo_brief() -> None:
     res = cli("demo", "--brief")
     assert res.exit_code == 0, res.output
     assert "FORWARD: filter/FORWARD #5 → FLANNEL-FWD #1: ACCEPT" in res.output
+
+
+@pytest.mark.parametrize(("target", "port"), [("web:abc", "'abc'"), ("web:0", "'0'"), ("default/web:70000", "'70000'")])
+def test_a_bad_port_is_bad_input_not_a_dns_name(pods: dict[str, list[str]], target: str, port: str) -> None:
+    r = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", target)
+    assert r.exit_code == 2 and r.exception is None or isinstance(r.exception, SystemExit)
+    assert r.stderr == f"error: --to {target!r}: expected a port number 1-65535 after ':', found {port}\n"
+
+
+def test_an_unwritable_pcap_is_bad_input_without_a_traceback(pods: dict[str, list[str]], tmp_path: Path) -> None:
+    where = tmp_path / "no-such-dir" / "t.pcap"
+    r = cli("trace", DEMO, "--from", pods["frontend"][0], "--to", "web:80", "--pcap", str(where))
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.stderr == f"error: {where}: No such file or directory\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from overlaynet.topology import yamlsrc
 from overlaynet.topology.yamlsrc import Y, read_documents
 
@@ -20,10 +22,26 @@ def test_locations_and_paths() -> None:
     assert doc.plain() == {"a": 1, "b": ["x", {"c": True}]}
 
 
-def test_timestamps_stay_strings_and_unknown_tags_are_not_constructed() -> None:
-    docs, _ = read_documents("f.yaml", "t: 2024-03-01T10:00:05Z\nx: !!python/object:os.system 'ls'\n")
+def test_timestamps_stay_strings() -> None:
+    docs, diags = read_documents("f.yaml", "t: 2024-03-01T10:00:05Z\nq: !!str 5\n")
+    assert diags == []
     assert docs[0].value["t"].value == "2024-03-01T10:00:05Z"
-    assert docs[0].value["x"].value == "ls"
+    assert docs[0].value["q"].value == "5"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("x: !!python/object:os.system 'ls'\n",
+     "unsupported YAML tag '!!python/object:os.system': Python object tags are never constructed; expected plain YAML data"),
+    ("x: !!set {a, b}\n",
+     "unsupported YAML tag '!!set': expected plain YAML data (strings, numbers, booleans, null, mappings, lists)"),
+    ("x: !Ref WebIP\n", "unknown local YAML tag '!Ref': expected plain YAML data (a tag such as !Ref is not expanded here)"),
+    ("x: !GetAtt [a, b]\n", "unknown local YAML tag '!GetAtt': expected plain YAML data (a tag such as !Ref is not expanded here)"),
+])
+def test_tags_are_refused_by_name_not_constructed_nor_dropped(text: str, message: str) -> None:
+    """Before, a Python tag was read as the string it tagged and a local tag was dropped."""
+    docs, diags = read_documents("f.yaml", "a: 1\n" + text)
+    assert docs == []  # the document is not read on
+    assert [(d.line, d.column, d.path, d.message) for d in diags] == [(2, 4, "x", message)]
 
 
 def test_merge_keys_explicit_wins() -> None:
