@@ -104,7 +104,9 @@ def allocate_default(cluster: Cluster) -> Cluster:
         have = {c.version for c in node.pod_cidrs}
         added: list[IPNetwork] = []
         for sp in pools:
-            if sp.pool.version in have:
+            # a node's podCIDRs written in the file are kept as given: a dual-stack cluster
+            # does not force a second family on it (its pods get the families it has)
+            if sp.pool.version in have or (node.pod_cidrs and not node.pod_cidrs_allocated):
                 continue
             sub = sp.for_node(node.name, pod_ips.get(node.name, []))
             if sub is None:

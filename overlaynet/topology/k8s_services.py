@@ -49,8 +49,10 @@ def _ports(ctx: Ctx, y: Y | None, svc_type: str | None, ns: str, name: str) -> t
             continue
         number = f.port(ctx, f.required(ctx, item, pm, "port", "a port number 1-65535"), "a service port number")
         proto = f.choice(ctx, pm.get("protocol"), PROTOCOLS) or "TCP"
-        pname = f.dns_label(ctx, pm.get("name"), "a port name") if pm.get("name") is not None else None
-        if pname is None and len(items) > 1 and pm.get("name") is None:
+        # name: "" is no name, as the API server has it: fine on a single port, required on several
+        unnamed = pm.get("name") is None or pm["name"].value in (None, "")
+        pname = None if unnamed else f.dns_label(ctx, pm.get("name"), "a port name")
+        if pname is None and len(items) > 1 and unnamed:
             ctx.error(item, "expected a 'name' on every port of a multi-port service, found none", path=f"{item.path}.name")
         if pname is not None:
             if pname in names:

@@ -221,3 +221,29 @@ subsets: [{addresses: [{ip: 192.0.2.1}], ports: [{port: 80}]}]
     c = load_text(text).cluster
     assert {n.name for n in c.namespaces} == {"default", "kube-system", "polns", "depns", "quotans", "epns"}
     assert dict(next(n for n in c.namespaces if n.name == "polns").labels) == {"kubernetes.io/metadata.name": "polns"}
+
+
+def test_a_nodes_explicit_pod_cidrs_are_kept_in_a_dual_stack_cluster() -> None:
+    """Before, a node given only an IPv4 podCIDR got an IPv6 /64 forced on it."""
+    text = CLUSTER + (
+        "  podCIDR: [10.244.0.0/16, 'fd00:10:244::/56']\n  serviceCIDR: [10.96.0.0/12, 'fd00:10:96::/112']\n"
+        "  nodes: [{name: n1, ip: 192.168.0.11, podCIDR: 10.244.7.0/24}, {name: n2, ip: 192.168.0.12}]\n"
+    ) + pod("a", "n1") + pod("b", "n2")
+    c = load_text(text).cluster
+    n1, n2 = c.node("n1"), c.node("n2")
+    assert n1.pod_cidrs == (net("10.244.7.0/24"),) and not n1.pod_cidrs_allocated
+    assert [x.version for x in n2.pod_cidrs] == [4, 6] and n2.pod_cidrs_allocated
+    assert [i.version for i in c.pod("default", "a").ips] == [4]
+    assert [i.version for i in c.pod("default", "b").ips] == [4, 6]
+
+
+@pytest.mark.parametrize("name", ['""', "''"])
+def test_an_empty_port_name_on_a_single_port_is_no_name(name: str) -> None:
+    c = load_text(f"apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{ports: [{{name: {name}, port: 80}}]}}\n").cluster
+    assert c.service("default", "web").ports[0].name is None
+
+
+def test_an_empty_port_name_on_a_multi_port_service_is_a_missing_name() -> None:
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{name: '', port: 80}, {name: b, port: 81}]\n"
+    with pytest.raises(TopologyError, match=r"<string>:5:11: spec.ports\[0\].name: expected a 'name' on every port of a multi-port service"):
+        load_text(text)
