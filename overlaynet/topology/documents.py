@@ -50,6 +50,14 @@ IGNORED_KINDS = frozenset({
     "Lease", "CustomResourceDefinition", "APIService", "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration", "CSIDriver", "CSINode", "ComponentStatus",
 })
+#: The API groups Kubernetes itself serves (and ours): an unknown kind there is a typo, an
+#: error with a did-you-mean; a kind of any other group is a custom resource, skipped.
+BUILTIN_GROUPS = frozenset({
+    "", "overlaynet", "apps", "extensions", "batch", "autoscaling", "policy", "discovery.k8s.io",
+    "networking.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io", "coordination.k8s.io",
+    "scheduling.k8s.io", "admissionregistration.k8s.io", "apiregistration.k8s.io", "apiextensions.k8s.io",
+    "events.k8s.io", "node.k8s.io", "certificates.k8s.io", "flowcontrol.apiserver.k8s.io", "resource.k8s.io",
+})
 TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status", "items", "subsets",
               "addressType", "endpoints", "ports", "data", "stringData", "type")
 
@@ -87,7 +95,16 @@ def read_document(ctx: Ctx, parsed: Parsed, doc: Y) -> None:
         _read_list(ctx, parsed, doc, fields_)
         return
     if kind in IGNORED_KINDS:
-        ctx.warn(kind_y, f"kind {kind} is not part of the network model; ignored")
+        if _first_of_kind(parsed, api, kind):
+            ctx.warn(kind_y, f"kind {kind} is not part of the network model; ignored (every {kind} of the files)")
+        return
+    group = api.rpartition("/")[0]
+    if kind not in KINDS and group not in BUILTIN_GROUPS:
+        # a custom resource (cert-manager's Certificate, a Gateway, a ServiceMonitor…): a live
+        # dump is full of them and none changes where a packet goes
+        if _first_of_kind(parsed, api, kind):
+            ctx.warn(kind_y, f"kind {kind} of API group {group} is not part of the network model; skipped "
+                             f"(every {kind} of the files)")
         return
     if kind not in KINDS:
         close = difflib.get_close_matches(kind, [*KINDS, "List"], n=1, cutoff=0.6)
@@ -103,6 +120,15 @@ def read_document(ctx: Ctx, parsed: Parsed, doc: Y) -> None:
     else:
         f.mapping(ctx, doc, TOP_FIELDS, strict=False)
     reader(ctx, parsed, doc, fields_)
+
+
+def _first_of_kind(parsed: Parsed, api: str, kind: str) -> bool:
+    """True the first time (group, kind) is skipped: one warning per kind, not per object."""
+    key = (api.rpartition("/")[0], kind)
+    if key in parsed.skipped_kinds:
+        return False
+    parsed.skipped_kinds.add(key)
+    return True
 
 
 def _read_list(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:

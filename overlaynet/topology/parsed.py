@@ -105,6 +105,7 @@ class Parsed:
     network_policies: list[NetworkPolicy] = field(default_factory=list)
     resource_quotas: list[ResourceQuota] = field(default_factory=list)
     calico: list[tuple[str, dict[str, Any], Source]] = field(default_factory=list)
+    skipped_kinds: set[tuple[str, str]] = field(default_factory=set)  # (API group, kind) warned about once
     docker: list[tuple[str, dict[str, Any], Source]] = field(default_factory=list)  # Container, Network (inspect)
     order: int = 0
 

@@ -240,3 +240,25 @@ def test_creation_order_compares_instants_not_strings() -> None:
     assert c.service("default", "s").creation_timestamp == "2024-01-01T05:00:00.25Z"
     assert c.service("default", "t").creation_index < c.pod("default", "p").creation_index
     assert c.pod("default", "p").creation_index < c.service("default", "s").creation_index
+
+
+def test_a_dump_with_custom_resources_loads_with_one_warning_per_kind() -> None:
+    """A cert-manager Certificate in a live dump failed the load ('unknown kind')."""
+    text = "apiVersion: v1\nkind: List\nitems:\n" + "".join(
+        f"  - {{apiVersion: {api}, kind: {kind}, metadata: {{name: {name}}}}}\n"
+        for api, kind, name in [
+            ("cert-manager.io/v1", "Certificate", "a"), ("cert-manager.io/v1", "Certificate", "b"),
+            ("gateway.networking.k8s.io/v1", "Gateway", "g"), ("v1", "ConfigMap", "c"), ("v1", "ConfigMap", "d"),
+        ]
+    )
+    result = load_text(text, "dump.yaml")
+    assert [(w.line, w.message) for w in result.warnings] == [
+        (4, "kind Certificate of API group cert-manager.io is not part of the network model; skipped (every Certificate of the files)"),
+        (6, "kind Gateway of API group gateway.networking.k8s.io is not part of the network model; skipped (every Gateway of the files)"),
+        (7, "kind ConfigMap is not part of the network model; ignored (every ConfigMap of the files)"),
+    ]
+
+
+def test_an_unknown_kind_of_a_builtin_group_stays_an_error() -> None:
+    with pytest.raises(TopologyError, match="unknown kind 'Deploymnet'; did you mean 'Deployment'"):
+        load_text("apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n")
