@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from overlaynet.dataplane.ir import Dataplane
@@ -70,3 +71,32 @@ def assemble(driver: Driver) -> tuple[Cluster, Dataplane]:
         program_host(dp, allocated, node)
         driver.program_node(dp, node)
     return allocated, dp
+
+
+def node_rules_text(net: Any, node: str) -> str:
+    """Every netfilter table of every namespace of ``node`` as iptables-save text, each under
+    a ``# <namespace>`` line and followed by its user chains' ``origin`` and ``role``: what a
+    driver's golden file holds."""
+    from overlaynet.dataplane.netfilter import render_save
+
+    out = []
+    for ref, ns in sorted(net.dataplane.namespaces.items(), key=lambda kv: str(kv[0])):
+        if ref.host != node or not ns.netfilter.tables:
+            continue
+        out.append(f"# {ref}\n{render_save(ns.netfilter)}")
+        for table in ns.netfilter.ordered_tables():
+            out.extend(f"#   {table.name} {c.name}: origin={c.origin} role={c.role.value}\n"
+                       for c in table.ordered_chains())
+    return "".join(out)
+
+
+def check_golden(path: Path, text: str) -> None:
+    """Compare ``text`` with the golden file ``path``; OVERLAYNET_UPDATE_GOLDEN=1 rewrites it."""
+    import os
+
+    if os.environ.get("OVERLAYNET_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.exists(), f"{path} missing: run with OVERLAYNET_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(), f"{path} differs (OVERLAYNET_UPDATE_GOLDEN=1 regenerates it)"

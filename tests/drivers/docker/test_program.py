@@ -1,0 +1,61 @@
+"""What the Docker overlay driver writes into netfilter: for every docker example topology and every
+node, the rules (iptables-save text) and each chain's origin and role match the golden files;
+and programming builds typed rules, parsing no iptables text."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from overlaynet.network import Network, assemble
+from overlaynet.topology import load_cluster
+
+from ..helpers import check_golden, node_rules_text
+
+TOPOLOGIES = Path(__file__).resolve().parents[3] / "topologies"
+GOLDEN = Path(__file__).parent / "golden"
+EXAMPLES = sorted(p.stem for p in TOPOLOGIES.glob("docker-*.yaml"))
+
+
+@cache
+def _net(name: str) -> Network:
+    net = assemble(load_cluster([TOPOLOGIES / f"{name}.yaml"]))
+    net.build_all()
+    return net
+
+
+def _cases() -> list[tuple[str, str]]:
+    return [(name, node.name) for name in EXAMPLES for node in _net(name).cluster.nodes]
+
+
+def test_there_are_docker_examples() -> None:
+    assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize(("topology", "node"), _cases())
+def test_rules_match_the_golden_file(topology: str, node: str) -> None:
+    text = node_rules_text(_net(topology), node)
+    assert "*nat" in text
+    check_golden(GOLDEN / f"{topology}-{node}.rules", text)
+
+
+def test_programming_parses_no_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver builds typed rules: no tokenizer or parser runs while it programs."""
+    import overlaynet.dataplane.netfilter as nf
+    import overlaynet.dataplane.netfilter.parse as parse
+    from overlaynet.dataplane.netfilter import render_save
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("the docker overlay driver parsed iptables text")
+
+    for module in (nf, parse):
+        monkeypatch.setattr(module, "parse_rule", refuse)
+        monkeypatch.setattr(module, "parse_save", refuse)
+    monkeypatch.setattr(parse._RuleParser, "parse", refuse)
+    for name in EXAMPLES:
+        net = assemble(load_cluster([TOPOLOGIES / f"{name}.yaml"]))
+        net.build_all()
+        text = render_save(net.rules(net.cluster.nodes[0].name))
+        assert "-A POSTROUTING" in text, name
