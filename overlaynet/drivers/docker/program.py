@@ -18,7 +18,6 @@ import hashlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from overlaynet.dataplane.ir import (
     Address,
@@ -32,7 +31,10 @@ from overlaynet.dataplane.ir import (
     VxlanInfo,
     XfrmPolicy,
 )
-from overlaynet.dataplane.netfilter import ChainRole, Ruleset
+from overlaynet.dataplane.netfilter import ChainRole, Rule
+from overlaynet.dataplane.netfilter.matches import AddrType, Destination, InIface, OutIface, Source
+from overlaynet.dataplane.netfilter.matches_ct import Conntrack
+from overlaynet.dataplane.netfilter.targets import Jump, Masquerade, Verdict_
 from overlaynet.drivers.cni import local_mac, pod_namespace
 from overlaynet.model import Node, Pod
 
@@ -237,7 +239,7 @@ def _gwbridge(root: NetNamespace, subnet: IPv4Network) -> None:
     root.add_route(Route(dst=subnet, dev=GWBRIDGE, src=gateway, proto="kernel", scope="link",
                          origin=f"{why}: connected route"))
     root.sysctls["net.ipv4.ip_forward"] = "1"
-    _merge(root, _rules(str(subnet)))
+    _merge(root, _rules(subnet))
 
 
 #: (table, chain) -> role of every user chain dockerd writes
@@ -250,52 +252,38 @@ _ROLES = {
 }
 
 
-@lru_cache(maxsize=64)
-def _rules(subnet: str) -> Ruleset:
-    """The bridge driver's rules for ``docker_gwbridge`` (icc=false, ip masquerade on), as
-    ``iptables-save`` shows them on a Docker 20.10 host."""
-    from overlaynet.dataplane.netfilter import parse_save
-
+def _rules(subnet: IPv4Network) -> list[tuple[str, str, Rule]]:
+    """The bridge driver's rules for ``docker_gwbridge`` (icc=false, ip masquerade on) as
+    (table, chain, rule), in the order ``iptables-save`` shows them on a Docker 20.10 host."""
     b = GWBRIDGE
-    text = f"""*nat
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-:DOCKER - [0:0]
--A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
--A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
--A POSTROUTING -s {subnet} ! -o {b} -j MASQUERADE
--A DOCKER -i {b} -j RETURN
-COMMIT
-*filter
-:FORWARD ACCEPT [0:0]
-:DOCKER - [0:0]
-:DOCKER-ISOLATION-STAGE-1 - [0:0]
-:DOCKER-ISOLATION-STAGE-2 - [0:0]
-:DOCKER-USER - [0:0]
--A FORWARD -j DOCKER-USER
--A FORWARD -j DOCKER-ISOLATION-STAGE-1
--A FORWARD -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A FORWARD -o {b} -j DOCKER
--A FORWARD -i {b} ! -o {b} -j ACCEPT
--A FORWARD -i {b} -o {b} -j DROP
--A DOCKER-ISOLATION-STAGE-1 -i {b} ! -o {b} -j DOCKER-ISOLATION-STAGE-2
--A DOCKER-ISOLATION-STAGE-1 -j RETURN
--A DOCKER-ISOLATION-STAGE-2 -o {b} -j DROP
--A DOCKER-ISOLATION-STAGE-2 -j RETURN
--A DOCKER-USER -j RETURN
-COMMIT
-"""
-    return parse_save(text, file=f"<dockerd {b} rules>")
+    accept, ret, drop = Verdict_("ACCEPT"), Verdict_("RETURN"), Verdict_("DROP")
+    local = AddrType(dst_type=("LOCAL",))
+    return [
+        ("nat", "PREROUTING", Rule((local,), Jump("DOCKER"))),
+        ("nat", "OUTPUT", Rule((Destination(IPv4Network("127.0.0.0/8"), negated=True), local), Jump("DOCKER"))),
+        ("nat", "POSTROUTING", Rule((Source(subnet), OutIface(b, negated=True)), Masquerade())),
+        ("nat", "DOCKER", Rule((InIface(b),), ret)),
+        ("filter", "FORWARD", Rule((), Jump("DOCKER-USER"))),
+        ("filter", "FORWARD", Rule((), Jump("DOCKER-ISOLATION-STAGE-1"))),
+        ("filter", "FORWARD", Rule((OutIface(b), Conntrack(ctstate=frozenset({"RELATED", "ESTABLISHED"}))), accept)),
+        ("filter", "FORWARD", Rule((OutIface(b),), Jump("DOCKER"))),
+        ("filter", "FORWARD", Rule((InIface(b), OutIface(b, negated=True)), accept)),
+        ("filter", "FORWARD", Rule((InIface(b), OutIface(b)), drop)),
+        ("filter", "DOCKER-ISOLATION-STAGE-1", Rule((InIface(b), OutIface(b, negated=True)), Jump("DOCKER-ISOLATION-STAGE-2"))),
+        ("filter", "DOCKER-ISOLATION-STAGE-1", Rule((), ret)),
+        ("filter", "DOCKER-ISOLATION-STAGE-2", Rule((OutIface(b),), drop)),
+        ("filter", "DOCKER-ISOLATION-STAGE-2", Rule((), ret)),
+        ("filter", "DOCKER-USER", Rule((), ret)),
+    ]
 
 
-def _merge(root: NetNamespace, parsed: Ruleset) -> None:
-    """Append dockerd's rules (each once), marking the chains it owns."""
-    for table in parsed.ordered_tables():
-        for chain in table.ordered_chains():
-            role = _ROLES.get((table.name, chain.name))
-            target = root.netfilter.ensure_chain(
-                table.name, chain.name, origin=None if chain.builtin else DOCKERD, role=role)
-            for rule in chain.rules:
-                if rule not in target.rules:
-                    root.netfilter.append(table.name, chain.name, rule)
+def _merge(root: NetNamespace, rules: list[tuple[str, str, Rule]]) -> None:
+    """Append dockerd's rules (each once); every chain dockerd owns is created with its
+    origin and role, even without rules (the filter table's DOCKER chain)."""
+    nf = root.netfilter
+    for (table, chain), role in _ROLES.items():
+        nf.ensure_chain(table, chain, origin=DOCKERD, role=role)
+    for table, chain, rule in rules:
+        target = nf.ensure_chain(table, chain)
+        if rule not in target.rules:
+            nf.append(table, chain, rule)

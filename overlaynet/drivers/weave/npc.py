@@ -23,7 +23,24 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from overlaynet.dataplane.netfilter import ChainRole, IpSet
+from overlaynet.dataplane.netfilter import ChainRole, IpSet, Rule
+from overlaynet.dataplane.netfilter.matches import (
+    PROTO_NUMBERS,
+    AddrType,
+    Comment,
+    Destination,
+    InIface,
+    Mark,
+    Match,
+    OutIface,
+    Physdev,
+    PortRange,
+    Ports,
+    Protocol_,
+    SetMatch,
+)
+from overlaynet.dataplane.netfilter.matches_ct import Conntrack, State
+from overlaynet.dataplane.netfilter.targets import Jump, MarkTarget, Nflog, Target, Verdict_
 from overlaynet.model import Cluster, NetworkPolicy, Pod
 from overlaynet.model.policy import PolicyPeer, PolicyPort, PolicyRule
 
@@ -31,9 +48,11 @@ __all__ = ["EGRESS_MARK", "ROLES", "NpcRules", "render_npc"]
 
 IPv4Address = ipaddress.IPv4Address
 IPv4Network = ipaddress.IPv4Network
-EGRESS_MARK = "0x40000/0x40000"
+EGRESS_MARK = 0x40000  # with the same mask: weave-npc's "accepted by egress policy" bit
 BRIDGE = "weave"
 BRIDGE_PORT = "vethwe-bridge"
+NFLOG_GROUP = 86
+MULTICAST = IPv4Network("224.0.0.0/4")
 
 ROLES = {
     "WEAVE-NPC": ChainRole.POLICY_DISPATCH,
@@ -61,9 +80,9 @@ def short_name(text: str) -> str:
 
 @dataclass
 class NpcRules:
-    """The filter rules (chain, rule text) in order and the ipsets they name."""
+    """The filter rules (chain, rule) in order and the ipsets they name."""
 
-    rules: list[tuple[str, str]] = field(default_factory=list)
+    rules: list[tuple[str, Rule]] = field(default_factory=list)
     ipsets: dict[str, IpSet] = field(default_factory=dict)
 
     def ipset(self, key: str, kind: str, members: Iterable[IPv4Network]) -> str:
@@ -125,37 +144,73 @@ def _selector_text(policy: NetworkPolicy, peer: PolicyPeer) -> str:
     return f"namespaces: selector: {peer.namespace_selector}" + (f", pods: {peer.pod_selector}" if peer.pod_selector else "")
 
 
-def _port_groups(port: PolicyPort | None, dst_pods: Sequence[Pod] | None) -> list[tuple[str, IPv4Network | None, list[Pod] | None]]:
-    """``(match text, -, pods the port applies to)``: a number or range applies to every
-    destination; a named port to the destination pods that name it, grouped by number."""
+def _port_groups(port: PolicyPort | None, dst_pods: Sequence[Pod] | None) -> list[tuple[tuple[Match, ...], tuple[Match, ...], list[Pod] | None]]:
+    """``(protocol match, port match, pods the port applies to)``: a number or range applies
+    to every destination; a named port to the destination pods that name it, grouped by
+    number. The protocol (``-p``) leads a rule; the port match (``-m tcp --dport``) follows
+    the ipset matches, as weave-npc writes them."""
     if port is None:
-        return [("", None, None)]
-    proto = f"-p {port.protocol.lower()}"
+        return [((), (), None)]
+    name = port.protocol.lower()
+    proto: tuple[Match, ...] = (Protocol_(PROTO_NUMBERS[name]),)
     if port.port is None:
-        return [(proto, None, None)]
+        return [(proto, (), None)]
     if isinstance(port.port, int):
-        end = f":{port.end_port}" if port.end_port is not None and port.end_port > port.port else ""
-        return [(f"{proto} --dport {port.port}{end}", None, None)]
+        hi = port.end_port if port.end_port is not None and port.end_port > port.port else port.port
+        return [(proto, (Ports(name, dport=PortRange(port.port, hi)),), None)]
     groups: dict[int, list[Pod]] = {}
     for pod in dst_pods or ():
         for cp in pod.ports:
             if cp.name == port.port and cp.protocol == port.protocol:
                 groups.setdefault(cp.port, []).append(pod)
                 break
-    return [(f"{proto} --dport {num}", None, members) for num, members in sorted(groups.items())]
+    return [(proto, (Ports(name, dport=PortRange(num, num)),), members) for num, members in sorted(groups.items())]
 
 
-def _l4(proto: str) -> str:
-    """``-m tcp`` for ``-p tcp``: the match a ``--dport`` after other matches belongs to."""
-    return "-m " + proto.removeprefix("-p ").strip()
-
-
-def _comment(text: str, policy: NetworkPolicy) -> str:
+def _comment(text: str, policy: NetworkPolicy) -> Comment:
     """weave-npc's comment plus the policy's name, cut to iptables' 255 characters."""
     suffix = f" policy {policy.key}"
     if len(text) + len(suffix) > 255:
         text = text[: 255 - len(suffix) - 3] + "..."
-    return f'-m comment --comment "{text}{suffix}"'
+    return Comment(f"{text}{suffix}")
+
+
+def _rule(*matches: Match, target: Target) -> Rule:
+    return Rule(matches, target)
+
+
+def _fixed_rules() -> list[tuple[str, Rule]]:
+    """The chains and rules weave-npc installs whatever the policies (``net/bridge.go``,
+    ``prog/weave-npc/main.go``)."""
+    accept, ret, drop = Verdict_("ACCEPT"), Verdict_("RETURN"), Verdict_("DROP")
+    note = Comment("NOTE: this must go before '-j KUBE-FORWARD'")
+    new = State(frozenset({"NEW"}))
+    established = State(frozenset({"RELATED", "ESTABLISHED"}))
+    unmarked = Mark(EGRESS_MARK, EGRESS_MARK, negated=True)
+    nflog = Nflog(group=NFLOG_GROUP)
+    return [
+        ("FORWARD", _rule(InIface(BRIDGE), note, target=Jump("WEAVE-NPC-EGRESS"))),
+        ("FORWARD", _rule(OutIface(BRIDGE), note, target=Jump("WEAVE-NPC"))),
+        ("FORWARD", _rule(OutIface(BRIDGE), new, target=nflog)),
+        ("FORWARD", _rule(OutIface(BRIDGE), target=drop)),
+        ("FORWARD", _rule(InIface(BRIDGE), OutIface(BRIDGE, negated=True), target=accept)),
+        ("FORWARD", _rule(OutIface(BRIDGE), Conntrack(ctstate=frozenset({"RELATED", "ESTABLISHED"})), target=accept)),
+        ("INPUT", _rule(InIface(BRIDGE), target=Jump("WEAVE-NPC-EGRESS"))),
+        ("WEAVE-NPC", _rule(established, target=accept)),
+        ("WEAVE-NPC", _rule(Destination(MULTICAST), target=accept)),
+        ("WEAVE-NPC", _rule(Physdev(physdev_out=BRIDGE_PORT, is_bridged=True), target=accept)),
+        ("WEAVE-NPC", _rule(new, target=Jump("WEAVE-NPC-DEFAULT"))),
+        ("WEAVE-NPC", _rule(new, target=Jump("WEAVE-NPC-INGRESS"))),
+        ("WEAVE-NPC-EGRESS-ACCEPT", _rule(target=MarkTarget(EGRESS_MARK, EGRESS_MARK))),
+        ("WEAVE-NPC-EGRESS", _rule(established, target=accept)),
+        ("WEAVE-NPC-EGRESS", _rule(Physdev(physdev_in=BRIDGE_PORT, is_bridged=True), target=ret)),
+        ("WEAVE-NPC-EGRESS", _rule(AddrType(dst_type=("LOCAL",)), target=ret)),
+        ("WEAVE-NPC-EGRESS", _rule(Destination(MULTICAST), target=ret)),
+        ("WEAVE-NPC-EGRESS", _rule(new, target=Jump("WEAVE-NPC-EGRESS-DEFAULT"))),
+        ("WEAVE-NPC-EGRESS", _rule(new, unmarked, target=Jump("WEAVE-NPC-EGRESS-CUSTOM"))),
+        ("WEAVE-NPC-EGRESS", _rule(new, unmarked, target=nflog)),
+        ("WEAVE-NPC-EGRESS", _rule(unmarked, target=drop)),
+    ]
 
 
 def render_npc(cluster: Cluster) -> NpcRules:
@@ -164,29 +219,7 @@ def render_npc(cluster: Cluster) -> NpcRules:
     pods = [p for p in cluster.pods if p.node is not None and not p.host_network and _ip(p) is not None]
     policies = sorted(cluster.network_policies, key=lambda p: p.key)
     r = out.rules
-    r += [
-        ("FORWARD", f'-i {BRIDGE} -m comment --comment "NOTE: this must go before \'-j KUBE-FORWARD\'" -j WEAVE-NPC-EGRESS'),
-        ("FORWARD", f'-o {BRIDGE} -m comment --comment "NOTE: this must go before \'-j KUBE-FORWARD\'" -j WEAVE-NPC'),
-        ("FORWARD", f"-o {BRIDGE} -m state --state NEW -j NFLOG --nflog-group 86"),
-        ("FORWARD", f"-o {BRIDGE} -j DROP"),
-        ("FORWARD", f"-i {BRIDGE} ! -o {BRIDGE} -j ACCEPT"),
-        ("FORWARD", f"-o {BRIDGE} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-        ("INPUT", f"-i {BRIDGE} -j WEAVE-NPC-EGRESS"),
-        ("WEAVE-NPC", "-m state --state RELATED,ESTABLISHED -j ACCEPT"),
-        ("WEAVE-NPC", "-d 224.0.0.0/4 -j ACCEPT"),
-        ("WEAVE-NPC", f"-m physdev --physdev-out {BRIDGE_PORT} --physdev-is-bridged -j ACCEPT"),
-        ("WEAVE-NPC", "-m state --state NEW -j WEAVE-NPC-DEFAULT"),
-        ("WEAVE-NPC", "-m state --state NEW -j WEAVE-NPC-INGRESS"),
-        ("WEAVE-NPC-EGRESS-ACCEPT", f"-j MARK --set-xmark {EGRESS_MARK}"),
-        ("WEAVE-NPC-EGRESS", "-m state --state RELATED,ESTABLISHED -j ACCEPT"),
-        ("WEAVE-NPC-EGRESS", f"-m physdev --physdev-in {BRIDGE_PORT} --physdev-is-bridged -j RETURN"),
-        ("WEAVE-NPC-EGRESS", "-m addrtype --dst-type LOCAL -j RETURN"),
-        ("WEAVE-NPC-EGRESS", "-d 224.0.0.0/4 -j RETURN"),
-        ("WEAVE-NPC-EGRESS", "-m state --state NEW -j WEAVE-NPC-EGRESS-DEFAULT"),
-        ("WEAVE-NPC-EGRESS", f"-m state --state NEW -m mark ! --mark {EGRESS_MARK} -j WEAVE-NPC-EGRESS-CUSTOM"),
-        ("WEAVE-NPC-EGRESS", f"-m state --state NEW -m mark ! --mark {EGRESS_MARK} -j NFLOG --nflog-group 86"),
-        ("WEAVE-NPC-EGRESS", f"-m mark ! --mark {EGRESS_MARK} -j DROP"),
-    ]
+    r += _fixed_rules()
     isolated = {d: {p.key for p in pods if any(d in pol.policy_types and _selects(pol, p) for pol in policies)}
                 for d in ("Ingress", "Egress")}
     for ns in sorted({p.namespace for p in pods}):
@@ -195,9 +228,11 @@ def render_npc(cluster: Cluster) -> NpcRules:
                         _hosts(p for p in members if p.key not in isolated["Ingress"]))
         egr = out.ipset(f"egress-default-allow:{ns}", "hash:ip",
                         _hosts(p for p in members if p.key not in isolated["Egress"]))
-        r.append(("WEAVE-NPC-DEFAULT", f'-m set --match-set {ing} dst -j ACCEPT -m comment --comment "DefaultAllow ingress isolation for namespace: {ns}"'))
-        r.append(("WEAVE-NPC-EGRESS-DEFAULT", f'-m set --match-set {egr} src -j WEAVE-NPC-EGRESS-ACCEPT -m comment --comment "DefaultAllow egress isolation for namespace: {ns}"'))
-        r.append(("WEAVE-NPC-EGRESS-DEFAULT", f'-m set --match-set {egr} src -j RETURN -m comment --comment "DefaultAllow egress isolation for namespace: {ns}"'))
+        r.append(("WEAVE-NPC-DEFAULT", _rule(
+            SetMatch(ing, ("dst",)), Comment(f"DefaultAllow ingress isolation for namespace: {ns}"), target=Verdict_("ACCEPT"))))
+        egress_default = (SetMatch(egr, ("src",)), Comment(f"DefaultAllow egress isolation for namespace: {ns}"))
+        r.append(("WEAVE-NPC-EGRESS-DEFAULT", _rule(*egress_default, target=Jump("WEAVE-NPC-EGRESS-ACCEPT"))))
+        r.append(("WEAVE-NPC-EGRESS-DEFAULT", _rule(*egress_default, target=Verdict_("RETURN"))))
     for pol in policies:
         targets = [p for p in pods if _selects(pol, p)]
         target_text = f"pods: namespace: {pol.namespace}, selector: {pol.pod_selector}"
@@ -232,13 +267,13 @@ def _ingress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: 
     key = f"{pol.key}/ingress{i}"
     dst_all = out.ipset(f"{pol.key}/targets", "hash:ip", _hosts(targets))
     for src, src_text, _ in _peers(out, cluster, pol, key, rule, pods):
-        src_match = f" -m set --match-set {src} src" if src else ""
+        src_match = (SetMatch(src, ("src",)),) if src else ()
+        comment = _comment(f"{src_text} -> {target_text} (ingress)", pol)
         for port in (rule.ports or (None,)):
-            for k, (match, _, only) in enumerate(_port_groups(port, targets)):
+            for k, (proto, l4, only) in enumerate(_port_groups(port, targets)):
                 dst = dst_all if only is None else out.ipset(f"{key}/{port}/{k}", "hash:ip", _hosts(only))
-                proto, _, dport = match.partition(" --dport ")
-                spec = f"{proto}{src_match} -m set --match-set {dst} dst" + (f" {_l4(proto)} --dport {dport}" if dport else "")
-                out.rules.append(("WEAVE-NPC-INGRESS", f"{spec.strip()} {_comment(f'{src_text} -> {target_text} (ingress)', pol)} -j ACCEPT"))
+                out.rules.append(("WEAVE-NPC-INGRESS", _rule(
+                    *proto, *src_match, SetMatch(dst, ("dst",)), *l4, comment, target=Verdict_("ACCEPT"))))
 
 
 def _egress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: PolicyRule,
@@ -250,13 +285,12 @@ def _egress(out: NpcRules, cluster: Cluster, pol: NetworkPolicy, i: int, rule: P
             named = port is not None and isinstance(port.port, str)
             if named and dst is not None and members is None:
                 continue  # a named port names no address of an ipBlock
-            for k, (match, _, only) in enumerate(_port_groups(port, pods if members is None else members)):
+            for k, (proto, l4, only) in enumerate(_port_groups(port, pods if members is None else members)):
                 dst_set = dst
                 if only is not None:
                     dst_set = out.ipset(f"{key}/{port}/{k}", "hash:ip", _hosts(only))
-                proto, _, dport = match.partition(" --dport ")
-                spec = f"{proto} -m set --match-set {src} src" + (f" -m set --match-set {dst_set} dst" if dst_set else "")
-                spec += f" {_l4(proto)} --dport {dport}" if dport else ""
-                comment = _comment(f"{target_text} -> {dst_text} (egress)", pol)
-                out.rules.append(("WEAVE-NPC-EGRESS-CUSTOM", f"{spec.strip()} {comment} -j WEAVE-NPC-EGRESS-ACCEPT"))
-                out.rules.append(("WEAVE-NPC-EGRESS-CUSTOM", f"{spec.strip()} {comment} -j RETURN"))
+                dst_match = (SetMatch(dst_set, ("dst",)),) if dst_set else ()
+                spec = (*proto, SetMatch(src, ("src",)), *dst_match, *l4,
+                        _comment(f"{target_text} -> {dst_text} (egress)", pol))
+                out.rules.append(("WEAVE-NPC-EGRESS-CUSTOM", _rule(*spec, target=Jump("WEAVE-NPC-EGRESS-ACCEPT"))))
+                out.rules.append(("WEAVE-NPC-EGRESS-CUSTOM", _rule(*spec, target=Verdict_("RETURN"))))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from overlaynet.dataplane.ir import (
@@ -25,7 +24,10 @@ from overlaynet.dataplane.ir import (
     NsRef,
     XfrmPolicy,
 )
-from overlaynet.dataplane.netfilter import BUILTIN_CHAINS, ChainRole, parse_save
+from overlaynet.dataplane.netfilter import ChainRole, Rule
+from overlaynet.dataplane.netfilter.matches import Destination, InIface, OutIface, Source
+from overlaynet.dataplane.netfilter.matches_ct import Conntrack
+from overlaynet.dataplane.netfilter.targets import Jump, Masquerade, Verdict_
 from overlaynet.drivers.cni import BridgeConf, local_mac, program_bridge
 from overlaynet.model import Node, Pod
 
@@ -163,49 +165,46 @@ def _ipsec(root: NetNamespace, mesh: Mesh, me: str) -> None:
             origin=f"weave on {me}: encrypted fastdp to {conn.other(me)}"))
 
 
-def _nat_text(cidr: str) -> str:
+MULTICAST = ipaddress.IPv4Network("224.0.0.0/4")
+#: ``Chain.origin`` of the chains weaver and weave-npc write
+WEAVER = "weave"
+WEAVE_NPC = "weave-npc"
+
+
+def nat_rules(cidr: ipaddress.IPv4Network) -> list[tuple[str, Rule]]:
     """The nat rules of ``weave expose`` (``net/expose.go``) and ``net/bridge.go``."""
-    rules = [
-        ("POSTROUTING", "-j WEAVE"),
-        ("WEAVE", f"-s {cidr} -d 224.0.0.0/4 -j RETURN"),
-        ("WEAVE", f"! -s {cidr} -d {cidr} -j MASQUERADE"),
-        ("WEAVE", f"-s {cidr} ! -d {cidr} -j MASQUERADE"),
+    masquerade = Masquerade()
+    return [
+        ("POSTROUTING", Rule((), Jump("WEAVE"))),
+        ("WEAVE", Rule((Source(cidr), Destination(MULTICAST)), Verdict_("RETURN"))),
+        ("WEAVE", Rule((Source(cidr, negated=True), Destination(cidr)), masquerade)),
+        ("WEAVE", Rule((Source(cidr), Destination(cidr, negated=True)), masquerade)),
     ]
-    return _restore("nat", rules)
 
 
-def _filter_text(bridge: str) -> str:
+def filter_rules(bridge: str) -> list[tuple[str, Rule]]:
     """The FORWARD rules ``ConfigureIPTables`` puts at the top when NPC is off."""
-    rules = [
-        ("FORWARD", f"-i {bridge} -o {bridge} -j ACCEPT"),
-        ("FORWARD", f"-i {bridge} ! -o {bridge} -j ACCEPT"),
-        ("FORWARD", f"-o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+    accept = Verdict_("ACCEPT")
+    return [
+        ("FORWARD", Rule((InIface(bridge), OutIface(bridge)), accept)),
+        ("FORWARD", Rule((InIface(bridge), OutIface(bridge, negated=True)), accept)),
+        ("FORWARD", Rule((OutIface(bridge), Conntrack(ctstate=frozenset({"RELATED", "ESTABLISHED"}))), accept)),
     ]
-    return _restore("filter", rules)
 
 
-def _restore(table: str, rules: Sequence[tuple[str, str]], chains_: Sequence[str] = ()) -> str:
-    chains = dict.fromkeys([*chains_, *(chain for chain, _ in rules)])
-    lines = [f"*{table}"]
-    lines += [f":{c} {'ACCEPT' if c in BUILTIN_CHAINS[table] else '-'} [0:0]" for c in chains]
-    lines += [f"-A {chain} {rule}" for chain, rule in rules]
-    return "\n".join([*lines, "COMMIT"]) + "\n"
-
-
-@lru_cache(maxsize=64)
-def _parsed(table: str, text: str) -> dict[str, object]:
-    return dict(parse_save(text, file=f"<weave {table} rules>").tables[table].chains)
-
-
-def install_rules(root: NetNamespace, table: str, text: str, roles: Mapping[str, ChainRole], origin: str) -> None:
-    from overlaynet.dataplane.netfilter import Chain
-
-    for name, chain in _parsed(table, text).items():
-        assert isinstance(chain, Chain)
-        target = root.netfilter.ensure_chain(table, name, origin=origin if name in roles else None, role=roles.get(name))
-        for rule in chain.rules:
-            if rule not in target.rules:
-                root.netfilter.append(table, name, rule)
+def install_rules(
+    root: NetNamespace, table: str, rules: Sequence[tuple[str, Rule]], roles: Mapping[str, ChainRole], origin: str,
+) -> None:
+    """Append ``rules`` to ``root``'s ``table`` (each rule once per chain). Every chain of
+    ``roles`` is created, with ``origin`` and its role, even without rules; built-in chains
+    stay the kernel's."""
+    nf = root.netfilter
+    for name, role in roles.items():
+        nf.ensure_chain(table, name, origin=origin, role=role)
+    for name, rule in rules:
+        target = nf.ensure_chain(table, name)
+        if rule not in target.rules:
+            nf.append(table, name, rule)
 
 
 def program_host(
@@ -243,12 +242,11 @@ def program_host(
         origin=(f"{why}: weave router {mesh.peers[me]}, short ID {mesh.peers[me].short_id}; "
                 + ("fastdp flows in the kernel datapath (VXLAN UDP 6784), sleeve on UDP 6783" if fastdp else "sleeve only (noFastdp)")))
     _ipsec(root, mesh, me)
-    cidr = str(opts.ipalloc_range)
-    install_rules(root, "nat", _nat_text(cidr), {"WEAVE": ChainRole.NAT}, "weave")
+    install_rules(root, "nat", nat_rules(opts.ipalloc_range), {"WEAVE": ChainRole.NAT}, WEAVER)
     if npc_rules is None:
-        install_rules(root, "filter", _filter_text(BRIDGE), {}, "weave")
+        install_rules(root, "filter", filter_rules(BRIDGE), {}, WEAVER)
         return
     from .npc import ROLES
 
-    install_rules(root, "filter", _restore("filter", npc_rules.rules, list(ROLES)), ROLES, "weave-npc")
+    install_rules(root, "filter", npc_rules.rules, ROLES, WEAVE_NPC)
     root.ipsets.update(npc_rules.ipsets)

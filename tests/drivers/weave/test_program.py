@@ -66,9 +66,25 @@ def test_programming_parses_no_text(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(module, "parse_rule", refuse)
         monkeypatch.setattr(module, "parse_save", refuse)
     monkeypatch.setattr(parse._RuleParser, "parse", refuse)
+    _assert_no_module_caches()
     for name in [*EXAMPLES, NPC]:
         net = assemble(load_cluster(_paths(name)))
         net.build_all()
         text = render_save(net.rules(net.cluster.nodes[0].name))
         assert "-j WEAVE" in text, name
     assert "-j WEAVE-NPC-EGRESS-ACCEPT" in text
+
+
+def _assert_no_module_caches() -> None:
+    """No module of the driver keeps a cache of its own (a cache belongs to the network): a
+    warm one would also hide a parse from the test above."""
+    import importlib
+    import pkgutil
+
+    import overlaynet.drivers.weave as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        cached = [name for name, value in vars(module).items()
+                  if callable(value) and hasattr(value, "cache_info") and getattr(value, "__module__", None) == module.__name__]
+        assert not cached, f"{module.__name__} keeps module-level caches: {cached}"
