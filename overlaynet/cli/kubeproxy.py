@@ -90,10 +90,10 @@ def rules(
     \b
     Examples:
       overlaynet kube-proxy rules topologies/demo.yaml --node node-1
-      overlaynet kube-proxy rules svc.yaml --node n1 --node-ip 192.168.0.2 --cluster-cidr 10.0.0.0/8
+      overlaynet kube-proxy rules tests/topology/fixtures/kubectl-list.yaml --node n1 --node-ip 192.168.0.2 --cluster-cidr 10.0.0.0/8
       overlaynet kube-proxy rules topologies/demo.yaml --node node-1 --detect-local-mode BridgeInterface --pod-bridge-interface cni0
       overlaynet kube-proxy rules topologies/demo.yaml --node node-1 --node-address 10.0.0.5 --nodeport-addresses 10.0.0.0/8
-      overlaynet kube-proxy rules svc.yaml --node n1 --node-ip 192.168.0.2 | iptables-restore --test --noflush
+      overlaynet kube-proxy rules tests/topology/fixtures/kubectl-list.yaml --node n1 --node-ip 192.168.0.2 | iptables-restore --test --noflush
     """
     from overlaynet.cli._common import load_cluster
     from overlaynet.kubeproxy.node import config_for_node, node_rules, parse_nodeport_addresses

@@ -28,12 +28,14 @@ def materialize() -> None:
     """Apply a topology's dataplane to real Linux network namespaces (needs root).
 
     Every namespace is named onet-<run id>-<name>; every interface lives inside one.
+    Run as root (from a root shell with the venv activated: sudo would not find the
+    venv's overlaynet on its PATH).
 
     \b
-    Examples:
-      sudo overlaynet materialize up topologies/demo.yaml --run-id demo
-      sudo overlaynet materialize verify topologies/demo.yaml
-      sudo overlaynet materialize down --run-id demo
+    Examples (as root):
+      overlaynet materialize up topologies/demo.yaml --run-id demo
+      overlaynet materialize verify topologies/demo.yaml
+      overlaynet materialize down --run-id demo
     """
 
 
@@ -49,9 +51,9 @@ def up(files: tuple[str, ...], run_id: str | None, seed: int, as_json: bool) -> 
     `ip netns exec onet-<run id>-<name> …`; remove them with `materialize down`.
 
     \b
-    Example:
-      sudo overlaynet materialize up topologies/demo.yaml --run-id demo
-      sudo ip netns exec onet-demo-node-1 ip route
+    Example (as root):
+      overlaynet materialize up topologies/demo.yaml --run-id demo
+      ip netns exec onet-demo-node-1 ip route
     """
     from overlaynet.materialize import materialize as apply
 
@@ -110,10 +112,10 @@ def verify(files: tuple[str, ...], pairs: tuple[tuple[str, str], ...], sample: i
     answer is counted apart (n/a), never as agreement.
 
     \b
-    Examples:
-      sudo overlaynet materialize verify topologies/demo.yaml
-      sudo overlaynet materialize verify topologies/demo.yaml --sample 5 --json
-      sudo overlaynet materialize verify t.yaml --pair default/a1 default/c2 --tcp 8080
+    Examples (as root):
+      overlaynet materialize verify topologies/demo.yaml
+      overlaynet materialize verify topologies/demo.yaml --sample 5 --json
+      overlaynet materialize verify tests/materialize/topologies/flannel-vxlan-3node.yaml --pair default/a1 default/c2 --tcp 8080
     """
     from overlaynet.materialize.verify import verify as run_verify
 
@@ -145,9 +147,9 @@ def down(run_id: str | None, all_runs: bool, as_json: bool) -> None:
     """Remove the namespaces of one run (and every interface in them), or of all runs.
 
     \b
-    Examples:
-      sudo overlaynet materialize down --run-id demo
-      sudo overlaynet materialize down --all
+    Examples (as root):
+      overlaynet materialize down --run-id demo
+      overlaynet materialize down --all
     """
     from overlaynet.materialize.naming import PREFIX, list_namespaces, remove_namespaces, remove_run
 

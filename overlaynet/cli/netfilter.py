@@ -58,6 +58,7 @@ def iptables() -> None:
 
     \b
     Example:
+      overlaynet kube-proxy rules topologies/demo.yaml --node node-1 --full > node-1.save
       overlaynet iptables trace node-1.save --src 10.244.1.5 --dst 10.96.0.10 --dport 53 --proto udp
     """
 
@@ -129,7 +130,9 @@ def trace(savefile: Path, src: str, dst: str, dport: int | None, sport: int, pro
 
     \b
     Examples:
-      overlaynet iptables trace node.save --src 10.244.1.5 --dst 10.96.0.1 --dport 443 --all-branches
+      overlaynet kube-proxy rules topologies/demo.yaml --node node-1 --full > node-1.save
+      overlaynet iptables trace node-1.save --src 10.244.1.5 --dst 10.96.0.1 --dport 443 --all-branches
+      overlaynet kube-proxy rules topologies/demo.yaml --node node-1 > payload.save
       overlaynet iptables trace payload.save --kube-proxy-jumps --src 8.8.8.8 \\
           --dst 192.168.0.11 --dport 30080 --iface eth0=192.168.0.11/24 --json
       overlaynet iptables trace tests/dataplane/netfilter/data/iptables-dumps/helowd-master01-broken.iptables-save \\

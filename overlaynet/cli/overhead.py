@@ -12,9 +12,9 @@ EXAMPLES = """
 \b
 Examples:
   overlaynet overhead topologies/demo.yaml --modes all --plot overhead.png
-  overlaynet overhead demo.yaml --modes flannel:vxlan,flannel:host-gw,calico:ipip --payload 64,1400,imix
-  overlaynet overhead demo.yaml --modes calico --message 10000000 --underlay-mtu 9000 --json
-  overlaynet overhead demo.yaml --modes all --ipv6-underlay
+  overlaynet overhead topologies/demo.yaml --modes flannel:vxlan,flannel:host-gw,calico:ipip --payload 64,1400,imix
+  overlaynet overhead topologies/demo.yaml --modes calico --message 10000000 --underlay-mtu 9000 --json
+  overlaynet overhead topologies/demo.yaml --modes all --ipv6-underlay
 """
 
 

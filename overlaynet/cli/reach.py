@@ -88,7 +88,7 @@ def _explain(files: tuple[str, ...], pair: tuple[str, str], port: int, proto: st
     epilog="""
 \b
 Examples:
-  overlaynet diff before.yaml after.yaml --port 8080
+  overlaynet diff topologies/calico-native.yaml topologies/calico-vxlan.yaml --port 8080
 """
 )
 @click.argument("file_a", type=click.Path(exists=True))

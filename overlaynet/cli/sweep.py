@@ -34,9 +34,10 @@ _EPILOG = """
 Examples:
   overlaynet sweep topologies/demo.yaml
   overlaynet sweep topologies/demo.yaml --services web --json -o before.json
-  overlaynet sweep topologies/demo.yaml --workers 2
+  overlaynet sweep topologies/demo.yaml --services web --workers 2 --json -o after.json
   overlaynet sweep topologies/demo.yaml --scheduler tcp://127.0.0.1:8786
   overlaynet sweep diff before.json after.json
+  sed 's/{matchLabels: {app: frontend}}/{matchLabels: {app: nobody}}/' topologies/calico-policy.yaml > changed-policy.yaml
   overlaynet sweep diff topologies/calico-policy.yaml changed-policy.yaml
 """
 
