@@ -182,13 +182,20 @@ def _workload(w: Workload) -> dict[str, Any]:
             "selector": selector,
             "template": {
                 "metadata": {"labels": dict(w.template_labels)},
-                "spec": _pod_spec(w.template) if w.template is not None else {"containers": [{"name": "app", "image": PAUSE_IMAGE}]},
+                "spec": _template_spec(w),
             },
             **({"minReadySeconds": w.min_ready_seconds} if w.min_ready_seconds else {}),
             **({"progressDeadlineSeconds": w.progress_deadline_seconds} if w.progress_deadline_seconds != 600 else {}),
             **({"strategy": _strategy(w)} if w.kind == "Deployment" else {}),
         },
     }
+
+
+def _template_spec(w: Workload) -> dict[str, Any]:
+    spec = _pod_spec(w.template) if w.template is not None else {"containers": [{"name": "app", "image": PAUSE_IMAGE}]}
+    if w.node_selector:
+        spec = {"nodeSelector": dict(w.node_selector), **spec}
+    return spec
 
 
 def _strategy(w: Workload) -> dict[str, Any]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from overlaynet.model import Cluster
+from overlaynet.model import Cluster, Hook, Pod, PodDNSConfig, Probe
 from overlaynet.testing.strategies import clusters
 from overlaynet.topology import load, load_text
 from overlaynet.topology.render import render
@@ -25,6 +28,92 @@ TOPOLOGIES = sorted((Path(__file__).parents[2] / "topologies").glob("*.yaml"))
 def test_render_then_load_gives_the_same_cluster(cluster: Cluster) -> None:
     text = render(cluster)
     assert without_system(load_text(text, "rendered.yaml").cluster) == cluster
+
+
+def everything(value: Any) -> Any:
+    """``value`` with every field, those kept off equality too (a pod's image, an exec
+    probe's command, a workload's template), but not where it came from (``source``)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, tuple((f.name, everything(getattr(value, f.name)))
+                                            for f in dataclasses.fields(value) if f.name != "source"))
+    if isinstance(value, Mapping):
+        return tuple(sorted(((repr(k), everything(v)) for k, v in value.items()), key=lambda kv: kv[0]))
+    if isinstance(value, tuple | list):
+        return tuple(everything(v) for v in value)
+    return value
+
+
+_COMMANDS = (("/bin/check",), ("cat", "/tmp/healthy"), ("sh", "-c", "test -f /ready"))
+#: exec hooks with the drain delay the loader reads from a ``sleep N`` in the command
+_EXEC_HOOKS = ((("/bin/drain",), 0), (("sh", "-c", "sleep 5"), 5), (("sleep", "10"), 10))
+
+
+@st.composite
+def _probes(draw: st.DrawFn, *, liveness: bool = False) -> Probe | None:
+    kind = draw(st.sampled_from(("none", "httpGet", "tcpSocket", "grpc", "exec")))
+    if kind == "none":
+        return None
+    port = None if kind == "exec" else draw(st.integers(1, 65535) | st.sampled_from(("http", "metrics")))
+    if kind == "grpc":
+        port = draw(st.integers(1, 65535))
+    return Probe(
+        kind, port, draw(st.sampled_from(("/healthz", "/"))) if kind == "httpGet" else None,  # type: ignore[arg-type]
+        draw(st.integers(0, 30)), draw(st.integers(1, 60)), draw(st.integers(1, 10)),
+        1 if liveness else draw(st.integers(1, 5)), draw(st.integers(1, 10)),
+        draw(st.sampled_from(_COMMANDS)) if kind == "exec" else ())
+
+
+@st.composite
+def _hooks(draw: st.DrawFn) -> Hook | None:
+    kind = draw(st.sampled_from(("none", "sleep", "exec", "httpGet", "tcpSocket")))
+    if kind == "none":
+        return None
+    if kind == "sleep":
+        return Hook("sleep", draw(st.integers(0, 60)))
+    if kind == "exec":
+        command, seconds = draw(st.sampled_from(_EXEC_HOOKS))
+        return Hook("exec", seconds, command)
+    return Hook(kind)  # type: ignore[arg-type]
+
+
+@st.composite
+def _pods_with_containers(draw: st.DrawFn, pod: Pod) -> Pod:
+    """``pod`` with what its container spec can say beyond ports: image, the three probes
+    (every threshold, exec commands), lifecycle hooks and the grace period."""
+    return replace(
+        pod, image=draw(st.sampled_from(("nginx:1.25", "registry.k8s.io/e2e-test-images/agnhost:2.45"))),
+        readiness_probe=draw(_probes()), liveness_probe=draw(_probes(liveness=True)),
+        startup_probe=draw(_probes(liveness=True)), post_start=draw(_hooks()), pre_stop=draw(_hooks()),
+        termination_grace_period_seconds=draw(st.sampled_from((30, 0, 5, 120))),
+        enable_service_links=draw(st.booleans()), **draw(_dns()))
+
+
+@st.composite
+def _dns(draw: st.DrawFn) -> dict[str, Any]:
+    policy = draw(st.sampled_from(("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")))
+    config = None
+    if policy == "None" or draw(st.booleans()):
+        config = PodDNSConfig(
+            tuple(draw(st.lists(st.sampled_from(("10.0.0.53", "1.1.1.1", "2001:db8::53")), unique=True, max_size=2))),
+            tuple(draw(st.lists(st.sampled_from(("svc.corp", "corp")), unique=True, max_size=2))),
+            draw(st.none() | st.integers(0, 15)))
+    return {"dns_policy": policy, "dns_config": config}
+
+
+@st.composite
+def _rich_clusters(draw: st.DrawFn) -> Cluster:
+    cluster = draw(clusters(max_nodes=3, policies=True))
+    return replace(cluster, pods=tuple(draw(_pods_with_containers(p)) for p in cluster.pods))
+
+
+@PROPERTIES
+@given(_rich_clusters())
+def test_render_then_load_keeps_every_field_the_loader_reads(cluster: Cluster) -> None:
+    text = render(cluster)
+    back = without_system(load_text(text, "rendered.yaml").cluster)
+    assert back == cluster
+    for want, got in zip(cluster.pods, back.pods, strict=True):
+        assert everything(got) == everything(want), want.key
 
 
 @PROPERTIES
@@ -49,6 +138,72 @@ def test_example_topologies_round_trip(path: Path) -> None:
     back = load_text(render(cluster), f"rendered-{path.name}").cluster
     assert _without_owners(back) == _without_owners(cluster)
     assert back.workloads == cluster.workloads
+    assert everything(_without_owners(back)) == everything(_without_owners(cluster))
+
+
+WORKLOADS = """
+apiVersion: overlaynet/v1
+kind: Cluster
+metadata: {name: workloads}
+spec:
+  nodes:
+    - {name: node-1, ip: 192.168.10.11, labels: {zone: a}}
+    - {name: node-2, ip: 192.168.10.12, labels: {zone: b}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 3
+  minReadySeconds: 5
+  progressDeadlineSeconds: 120
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      nodeSelector: {zone: b}
+      terminationGracePeriodSeconds: 45
+      containers:
+        - name: c
+          image: nginx:1.25
+          ports: [{containerPort: 80, name: http}]
+          readinessProbe: {httpGet: {port: http, path: /ready}, periodSeconds: 3, failureThreshold: 2, timeoutSeconds: 2, successThreshold: 2}
+          startupProbe: {exec: {command: [cat, /tmp/ok]}, failureThreshold: 30}
+          lifecycle: {preStop: {exec: {command: [sh, -c, "sleep 7"]}}, postStart: {sleep: {seconds: 1}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: default}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: batch}}
+  template:
+    metadata: {labels: {app: batch}}
+    spec: {containers: [{name: c, image: busybox, livenessProbe: {grpc: {port: 9000}, timeoutSeconds: 3}}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: rs, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchExpressions: [{key: app, operator: In, values: [rs]}]}
+  template:
+    metadata: {labels: {app: rs}}
+    spec: {nodeSelector: {zone: a}, containers: [{name: c, image: busybox}]}
+"""
+
+
+def test_workloads_round_trip_with_their_templates_strategy_and_node_selector() -> None:
+    cluster = load_text(WORKLOADS, "workloads.yaml").cluster
+    web = next(w for w in cluster.workloads if w.name == "web")
+    assert web.node_selector == {"zone": "b"} and web.template is not None
+    assert web.template.pre_stop == Hook("exec", 7, ("sh", "-c", "sleep 7"))
+    back = load_text(render(cluster), "rendered.yaml").cluster
+    assert everything(back.workloads) == everything(cluster.workloads)
+    assert everything(_without_owners(back)) == everything(_without_owners(cluster))
+    assert {p.node for p in back.pods if p.name.startswith("web-")} == {"node-2"}  # the selector's zone
 
 
 def test_render_writes_plain_pods_and_only_hand_written_slices() -> None:
