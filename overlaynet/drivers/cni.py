@@ -174,7 +174,8 @@ def allocate_pod_ips(
                 )
             ip = IPv4Address(candidate)
             taken[node_name][ip] = pods[index].key
-            out[index] = evolve(pods[index], ips=(ip,), allocated=True)
+            if pods[index].ips != (ip,) or not pods[index].allocated:  # same pod when IPAM agrees (endpoints stay valid)
+                out[index] = evolve(pods[index], ips=(ip,), allocated=True)
             candidate += 1
     return tuple(out)
 
