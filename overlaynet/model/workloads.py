@@ -117,10 +117,12 @@ class Pod:
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """A pod-making controller as written in the file: ReplicationController, ReplicaSet or
-    Deployment. Its pods are expanded into ``Cluster.pods`` with stable names."""
+    """A pod-making controller as written in the file: ReplicationController, ReplicaSet,
+    Deployment, StatefulSet or DaemonSet. Its pods are expanded into ``Cluster.pods`` with
+    stable names (a StatefulSet's ``<name>-<ordinal>``; a DaemonSet's one per fitting node,
+    whose count ``replicas`` does not hold: it is 0 for a DaemonSet)."""
 
-    kind: Literal["ReplicationController", "ReplicaSet", "Deployment"]
+    kind: Literal["ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"]
     name: str
     namespace: str
     replicas: int
@@ -135,6 +137,10 @@ class Workload:
     max_unavailable: int | str = "25%"
     progress_deadline_seconds: int = 600
     source: Source | None = field(default=None, compare=False)
+    #: StatefulSet: the governing (headless) Service its pods' DNS names live under
+    service_name: str | None = None
+    #: StatefulSet: the first ordinal (spec.ordinals.start)
+    first_ordinal: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,15 @@ from overlaynet.model.base import evolve
 from overlaynet.topology import controllers
 from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
-from overlaynet.topology.naming import pod_name
-from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, PodEntry, frozen_plain
+from overlaynet.topology.naming import generated, pod_name
+from overlaynet.topology.parsed import (
+    ClusterSpec,
+    NodeEntry,
+    Parsed,
+    PodEntry,
+    WorkloadEntry,
+    frozen_plain,
+)
 from overlaynet.topology.scheduler import NodeFit
 from overlaynet.topology.system import add_system_objects, apiserver_slices
 
@@ -221,6 +228,9 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
         key = (wl.namespace, wl.kind, wl.name)
         if key in owned or (wl.kind == "Deployment" and key in rs_owned):
             continue
+        if wl.kind == "StatefulSet":
+            out.extend(_stateful_pods(ctx, w, names))
+            continue
         for index in range(wl.replicas):
             attempt = 0
             name = pod_name(wl.kind, wl.namespace, wl.name, index, w.template_hash)
@@ -233,6 +243,42 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
                 lbls["pod-template-hash"] = name.split("-")[-2]
             pod = evolve(w.template, name=name, labels=FrozenDict(lbls), owner=f"{wl.kind}/{wl.name}", creation_timestamp=w.timestamp)
             out.append(PodEntry(pod, w.order, w.timestamp, w.node_selector))
+            ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
+    return out
+
+
+def _stateful_pods(ctx: Ctx, w: WorkloadEntry, names: set[tuple[str, str]]) -> list[PodEntry]:
+    """A StatefulSet's pods: stable ordinal names ``<name>-<i>``, each its own hostname under
+    the governing Service (``subdomain``), so that a headless Service of that name gives
+    ``<pod>.<serviceName>.<ns>.svc.<zone>`` (the StatefulSet controller sets both)."""
+    wl = w.workload
+    out = []
+    for ordinal in range(wl.first_ordinal, wl.first_ordinal + wl.replicas):
+        name = f"{wl.name}-{ordinal}"
+        names.add((wl.namespace, name))
+        lbls = {**w.template.labels, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(ordinal)}
+        pod = replace(w.template, name=name, labels=FrozenDict(lbls), owner=f"StatefulSet/{wl.name}",
+                      hostname=name, subdomain=wl.service_name or w.template.subdomain, creation_timestamp=w.timestamp)
+        out.append(PodEntry(pod, w.order, w.timestamp, w.node_selector))
+        ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
+    return out
+
+
+def _daemon_pods(ctx: Ctx, parsed: Parsed, nodes: list[Node], owned: set[tuple[str, str, str]]) -> list[PodEntry]:
+    """A DaemonSet's pods: one on every node its nodeSelector fits, bound to it (the
+    DaemonSet controller sets the node affinity; taints are not modelled, so every node
+    tolerates), named ``<name>-xxxxx`` stably per node."""
+    out: list[PodEntry] = []
+    fit = NodeFit(nodes)
+    for w in parsed.workloads:
+        wl = w.workload
+        if wl.kind != "DaemonSet" or (wl.namespace, "DaemonSet", wl.name) in owned:
+            continue
+        for node in fit.fitting(w.node_selector):
+            name = generated(wl.name, f"DaemonSet/{wl.namespace}/{wl.name}/{node.name}")
+            pod = replace(w.template, name=name, labels=FrozenDict({**w.template.labels, "pod-template-generation": "1"}),
+                          owner=f"DaemonSet/{wl.name}", node=node.name, creation_timestamp=w.timestamp)
+            out.append(PodEntry(pod, w.order, w.timestamp, FrozenDict()))
             ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
     return out
 
@@ -407,6 +453,8 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
     entries, all_pods = _node_entries(ctx, parsed, parsed.pods + _expand_workloads(ctx, parsed))
     segments, routers, ranges.segments_origin = _segments(ctx, spec, entries)
     nodes = _place_nodes(ctx, entries, segments, routers)
+    owned = {(e.pod.namespace, *ref) for e in parsed.pods for ref in e.owner_refs}
+    all_pods = all_pods + _daemon_pods(ctx, parsed, nodes, owned)  # they need the nodes
     pods, services = _creation_order(all_pods, parsed)
     services = _families(ctx, parsed, services, ranges.service_cidrs)
     cluster = Cluster(

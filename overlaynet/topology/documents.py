@@ -35,6 +35,8 @@ KINDS: dict[str, tuple[tuple[str, ...], Reader]] = {
     "ReplicationController": (("v1",), lambda c, p, d, fl: read_workload(c, p, d, fl, "ReplicationController")),
     "ReplicaSet": (_APPS, lambda c, p, d, fl: read_workload(c, p, d, fl, "ReplicaSet")),
     "Deployment": (_APPS, lambda c, p, d, fl: read_workload(c, p, d, fl, "Deployment")),
+    "StatefulSet": (_APPS, lambda c, p, d, fl: read_workload(c, p, d, fl, "StatefulSet")),
+    "DaemonSet": (_APPS, lambda c, p, d, fl: read_workload(c, p, d, fl, "DaemonSet")),
     "Service": (("v1",), read_service),
     "Endpoints": (("v1",), read_endpoints),
     "EndpointSlice": (("discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"), read_endpoint_slice),
@@ -43,7 +45,7 @@ KINDS: dict[str, tuple[tuple[str, ...], Reader]] = {
 }
 # Real kinds a `kubectl get ... -o yaml` dump may carry that have no effect on the network model.
 IGNORED_KINDS = frozenset({
-    "ConfigMap", "Secret", "ServiceAccount", "DaemonSet", "StatefulSet", "Job", "CronJob",
+    "ConfigMap", "Secret", "ServiceAccount", "Job", "CronJob",
     "Ingress", "IngressClass", "PersistentVolume", "PersistentVolumeClaim", "Event",
     "HorizontalPodAutoscaler", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
     "ControllerRevision", "PodDisruptionBudget", "LimitRange", "PriorityClass", "StorageClass",

@@ -391,11 +391,15 @@ def read_pod(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
 WORKLOAD_SPEC_FIELDS = (
     "replicas", "selector", "template", "minReadySeconds", "strategy", "revisionHistoryLimit",
     "progressDeadlineSeconds", "paused",
+    # StatefulSet and DaemonSet
+    "serviceName", "podManagementPolicy", "updateStrategy", "volumeClaimTemplates",
+    "persistentVolumeClaimRetentionPolicy", "ordinals",
 )
 
 
 def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind: str) -> None:
-    """ReplicationController (map selector), ReplicaSet and Deployment (LabelSelector)."""
+    """ReplicationController (map selector), ReplicaSet, Deployment, StatefulSet and
+    DaemonSet (LabelSelector)."""
     meta = read_meta(ctx, doc, fields_)
     spec_y = fields_.get("spec")
     spec = f.mapping(ctx, spec_y, WORKLOAD_SPEC_FIELDS, strict=False, what=f"a {kind} spec")
@@ -429,10 +433,19 @@ def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind:
     min_ready = f.integer(ctx, spec.get("minReadySeconds"), 0, None, "a number of seconds") or 0
     deadline = f.integer(ctx, spec.get("progressDeadlineSeconds"), 1, None, "a number of seconds") or 600
     strategy, surge, unavailable = _strategy(ctx, spec.get("strategy"), kind)
+    service_name, first = None, 0
+    if kind == "StatefulSet":
+        service_name = f.dns_label(ctx, spec.get("serviceName"), "the name of the governing Service")
+        ordinals = f.mapping(ctx, spec.get("ordinals"), ("start",), what="ordinals") or {}
+        first = f.integer(ctx, ordinals.get("start"), 0, None, "a first ordinal") or 0
+    if kind == "DaemonSet" and spec.get("replicas") is not None:
+        ctx.error(spec["replicas"], "unknown field 'replicas' for a DaemonSet: it runs one pod on every fitting node", at_key=True)
     if meta.name is None or selector is None:
         return
-    workload = Workload(kind, meta.name, meta.namespace, 1 if replicas is None else replicas, selector, tlabels,  # type: ignore[arg-type]
-                        template, node_selector, min_ready, strategy, surge, unavailable, deadline, ctx.source(doc))  # type: ignore[arg-type]
+    count = 0 if kind == "DaemonSet" else 1 if replicas is None else replicas
+    workload = Workload(kind, meta.name, meta.namespace, count, selector, tlabels,  # type: ignore[arg-type]
+                        template, node_selector, min_ready, strategy, surge, unavailable, deadline, ctx.source(doc),  # type: ignore[arg-type]
+                        service_name, first)
     ctx.remember(("workload", meta.namespace, meta.name), doc)
     ctx.remember(("workload", meta.namespace, meta.name, "replicas"), spec.get("replicas"))
     digest = json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -246,4 +247,57 @@ def test_an_empty_port_name_on_a_single_port_is_no_name(name: str) -> None:
 def test_an_empty_port_name_on_a_multi_port_service_is_a_missing_name() -> None:
     text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{name: '', port: 80}, {name: b, port: 81}]\n"
     with pytest.raises(TopologyError, match=r"<string>:5:11: spec.ports\[0\].name: expected a 'name' on every port of a multi-port service"):
+        load_text(text)
+
+
+STS = Path(__file__).parent / "fixtures" / "statefulset-daemonset.yaml"
+
+
+def test_statefulset_pods_have_ordinal_names_and_dns_under_the_governing_service() -> None:
+    """StatefulSets and DaemonSets were skipped as 'not part of the network model'."""
+    from overlaynet.dns.resolver import Resolver
+    from overlaynet.topology import load_cluster
+
+    c = load_cluster([STS])
+    db = [p for p in c.pods if p.owner == "StatefulSet/db"]
+    assert [p.name for p in db] == ["db-0", "db-1", "db-2"]
+    assert all(p.hostname == p.name and p.subdomain == "db" for p in db)
+    assert all(p.labels["statefulset.kubernetes.io/pod-name"] == p.name for p in db)
+    (sl,) = c.slices_for(c.service("default", "db"))
+    assert sorted(e.hostname or "" for e in sl.endpoints) == ["db-0", "db-1", "db-2"]
+    answer = Resolver(c).answer("db-1.db.default.svc.cluster.local", "A")
+    assert [r.rdata().to_text() for r in answer.answer] == [str(c.pod("default", "db-1").ip)]
+
+
+def test_daemonset_runs_one_pod_on_every_fitting_node() -> None:
+    from overlaynet.topology import load_cluster
+
+    c = load_cluster([STS])
+    agent = [p for p in c.pods if p.owner == "DaemonSet/agent"]
+    assert [(p.namespace, p.node) for p in agent] == [("kube-system", "node-1")]  # nodeSelector disk: ssd
+    everywhere = sorted((p.node, p.name) for p in c.pods if p.owner == "DaemonSet/everywhere")
+    assert [n for n, _ in everywhere] == ["node-1", "node-2"]
+    assert all(name.startswith("everywhere-") and len(name) == len("everywhere-") + 5 for _, name in everywhere)
+    assert load_cluster([STS]).pods == c.pods  # stable names
+
+
+def test_a_dumps_statefulset_and_daemonset_pods_are_not_made_again() -> None:
+    text = (
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n"
+        "spec: {serviceName: db, replicas: 2, selector: {matchLabels: {app: db}}, template: {metadata: {labels: {app: db}}, spec: {containers: [{name: c}]}}}\n"
+        "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: ds}\n"
+        "spec: {selector: {matchLabels: {app: ds}}, template: {metadata: {labels: {app: ds}}, spec: {containers: [{name: c}]}}}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: db-0, labels: {app: db}, ownerReferences: [{kind: StatefulSet, name: db}]}\n"
+        "spec: {nodeName: n1, hostname: db-0, subdomain: db, containers: [{name: c}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: ds-abcde, labels: {app: ds}, ownerReferences: [{kind: DaemonSet, name: ds}]}\n"
+        "spec: {nodeName: n1, containers: [{name: c}]}\n"
+    )
+    c = load_text(text).cluster
+    assert sorted(p.name for p in c.pods if not is_system(p)) == ["db-0", "ds-abcde"]
+
+
+def test_a_daemonset_takes_no_replicas() -> None:
+    text = ("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: ds}\n"
+            "spec:\n  replicas: 2\n  selector: {matchLabels: {app: ds}}\n  template: {metadata: {labels: {app: ds}}, spec: {containers: [{name: c}]}}\n")
+    with pytest.raises(TopologyError, match="<string>:5:3: spec.replicas: unknown field 'replicas' for a DaemonSet"):
         load_text(text)
