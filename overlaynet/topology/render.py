@@ -178,7 +178,9 @@ def _workload(w: Workload) -> dict[str, Any]:
     return {
         "apiVersion": api, "kind": w.kind, "metadata": _meta(w.name, w.namespace),
         "spec": {
-            "replicas": w.replicas,
+            **({} if w.kind == "DaemonSet" else {"replicas": w.replicas}),  # one per fitting node
+            **({"serviceName": w.service_name} if w.service_name else {}),
+            **({"ordinals": {"start": w.first_ordinal}} if w.first_ordinal else {}),
             "selector": selector,
             "template": {
                 "metadata": {"labels": dict(w.template_labels)},
