@@ -238,6 +238,33 @@ def _resolve_name(cluster: Cluster, src: Endpoint, name: str, port: int | None) 
     return (addresses[0] if addresses else None), port, step
 
 
+def _with_dns_packets(network: Any, src: Endpoint, step: DnsStep, seed: int) -> DnsStep:
+    """Trace the pod's last DNS query as the packet it is (UDP to the first nameserver of its
+    resolv.conf, port 53: the kube-dns ClusterIP, which kube-proxy DNATs to a CoreDNS pod)
+    and its answer back, with a conntrack of their own; the step carries both traces."""
+    import dns.message
+
+    from overlaynet.dns.client import pod_resolver
+
+    assert src.pod is not None
+    servers = pod_resolver(network.cluster, src.pod).nameservers
+    server = _ip(servers[0]) if servers else None
+    if server is None or not step.queries or src.ip is None or server.version != src.ip.version:
+        return step
+    qname, qtype, _ = step.queries[-1]
+    wire = len(dns.message.make_query(qname, qtype).to_wire())
+    size = (20 if server.version == 4 else 40) + 8 + wire
+    dp = network.dataplane
+    query = Packet(_source_ip(dp, src, server), server, "udp", ephemeral_port(seed + 53), 53, size, False, 64)
+    state = NetfilterState(seed=seed)
+    out = trace(dp, query, src.start, state=state, seed=seed).trace
+    traces = [out]
+    if out.success and out.final_packet is not None:
+        answer = out.final_packet.reversed().with_(ttl=64)
+        traces.append(trace(dp, answer, out.hops[-1].ns, state=state, seed=seed).trace)
+    return replace(step, exchange=tuple(traces))
+
+
 def _source_ip(dp: Dataplane, src: Endpoint, dst: IPAddress) -> IPAddress:
     if src.ip is not None:
         if src.pod is None or not isinstance(src.start, NsRef):
@@ -292,6 +319,8 @@ def run(network: Programmed, req: TraceRequest, state: NetfilterState | None = N
     dp = network.dataplane
     src = resolve_source(cluster, dp, req.source)
     dst, port, dns = _resolve_target(cluster, src, req.target)
+    if dns is not None and not dns.server and src.pod is not None:
+        dns = _with_dns_packets(network, src, dns, req.seed)
     state = state if state is not None else NetfilterState(seed=req.seed)
     if dst is None:
         assert dns is not None

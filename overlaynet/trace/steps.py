@@ -35,6 +35,8 @@ __all__ = [
 
 
 def _plain(value: object) -> Any:
+    if hasattr(value, "to_dict") and not isinstance(value, type):  # a Trace embedded in a step
+        return value.to_dict()
     if isinstance(value, IPv4Address | IPv6Address):
         return str(value)
     if isinstance(value, Enum):
@@ -77,12 +79,29 @@ class DnsStep(Step):
     rcode: str
     #: the server asked when it is not the cluster DNS (Docker's embedded 127.0.0.11)
     server: str = ""
+    #: the DNS packets themselves: the trace of the UDP query to the pod's nameserver (the
+    #: kube-dns Service, DNATed to a CoreDNS pod) and of its answer back; () when not traced
+    exchange: tuple[Any, ...] = ()
 
     def summary(self) -> str:
         tried = ", ".join(f"{n} {t} → {r}" for n, t, r in self.queries)
         got = ", ".join(str(a) for a in self.answer) or self.rcode
         via = f" via {self.server}" if self.server else ""
-        return f"resolve {self.name}{via}: {tried}; answer {got}"
+        return f"resolve {self.name}{via}: {tried}; answer {got}{self._packets()}"
+
+    def _packets(self) -> str:
+        if not self.exchange or not hasattr(self.exchange[0], "packet"):
+            return ""
+        query = self.exchange[0]
+        p = query.packet
+        said = f"; the query: udp {p.src}:{p.sport} → {p.dst}:{p.dport} ({p.size} bytes) {query.disposition.value}"
+        if query.hops:
+            said += f" at {query.hops[-1].ns}"
+        if len(self.exchange) > 1:
+            back = self.exchange[1]
+            final = back.final_packet or back.packet
+            said += f"; the answer from {final.src}:{final.sport}: {back.disposition.value}"
+        return said
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,24 @@ def test_the_apiserver_service_reaches_the_first_node(net: Network) -> None:
     t = run(net, TraceRequest("default/b", "kubernetes.default:443")).forward.trace
     assert t.disposition in (Disposition.ACCEPTED, Disposition.DELIVERED), t.reason
     assert t.final_packet is not None and (str(t.final_packet.dst), t.final_packet.dport) == ("192.168.10.11", 6443)
+
+
+def test_a_trace_of_a_name_carries_the_dns_packet_to_coredns_and_back(net: Network) -> None:
+    """The DNS step holds the trace of the UDP query to the pod's nameserver (kube-dns,
+    DNATed to a CoreDNS pod) and of the answer back from the Service address."""
+    report = run(net, TraceRequest("default/a", "aff:80"))
+    t = report.forward.trace
+    dns_step = t.hops[0].steps[0]
+    assert dns_step.kind == "dns"
+    query, answer = dns_step.exchange  # type: ignore[attr-defined]
+    assert (str(query.packet.dst), query.packet.dport, query.packet.proto) == ("10.96.0.10", 53, "udp")
+    coredns = {f"pod:{p.key}" for p in net.cluster.pods if p.owner == "Deployment/coredns"}
+    assert query.disposition == Disposition.DELIVERED and query.hops[-1].namespace in coredns
+    # 20 IP + 8 UDP + the question for aff.default.svc.cluster.local. A (47 bytes)
+    assert query.packet.size == 20 + 8 + 47
+    assert answer.disposition == Disposition.DELIVERED and answer.hops[-1].namespace == "pod:default/a"
+    assert answer.final_packet is not None and (str(answer.final_packet.src), answer.final_packet.sport) == ("10.96.0.10", 53)
+    assert "the query: udp 10.244." in dns_step.summary() and "DELIVERED at" in dns_step.summary()
+    step_json: Any = report.to_dict()["hops"][0]["steps"][0]  # type: ignore[call-overload]  # --json carries both traces whole
+    assert [x["disposition"] for x in step_json["exchange"]] == ["DELIVERED", "DELIVERED"]
+    assert step_json["exchange"][0]["hops"][-1]["namespace"] in coredns
