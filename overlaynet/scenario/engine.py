@@ -316,8 +316,11 @@ def _setup(cluster: Cluster, seed: int, pod_start: int) -> State:
                 w.name, w.namespace, w.replicas, w.selector, template, w.node_selector, w.min_ready_seconds, w.strategy,
                 w.max_surge, w.max_unavailable, w.progress_deadline_seconds)
             continue
+        # a DaemonSet wants the pods it has (one per fitting node, made at load), not replicas
+        desired = sum(1 for p in allocated.pods if p.owner == f"DaemonSet/{w.name}" and p.namespace == w.namespace) \
+            if w.kind == "DaemonSet" else w.replicas
         st.controllers[(w.kind, w.namespace, w.name)] = Controller(
-            w.kind, w.name, w.namespace, w.replicas, dict(w.selector.match_labels), template, w.node_selector, w.min_ready_seconds)
+            w.kind, w.name, w.namespace, desired, dict(w.selector.match_labels), template, w.node_selector, w.min_ready_seconds)
     for pod in allocated.pods:
         owner = pod.owner
         if owner and owner.startswith("Deployment/"):

@@ -146,3 +146,13 @@ def test_affinity_expires_after_its_timeout_and_recreate_empties_the_service_fir
     started = [e for e in update.events if e.message.endswith("Started container")]
     ready = [e for e in update.events if " Ready: " in e.message]
     assert min(e.time for e in ready) > min(e.time for e in started)
+
+
+def test_daemonset_and_statefulset_pods_stay_while_nothing_happens() -> None:
+    """A DaemonSet's desired count is its pods (one per fitting node), not replicas: the
+    scenario's controller deleted every DaemonSet pod at 0:00."""
+    sc = read_scenario("kind: Scenario\nspec:\n  steps:\n    - wait: 30\n")
+    timeline = run(load_cluster(["tests/topology/fixtures/statefulset-daemonset.yaml"]), sc)
+    assert not [e for s in timeline.steps for e in s.events if "deleting pod" in e.message]
+    names = {p[0] for p in timeline.steps[-1].frames[-1].pods}
+    assert {"db-0", "db-1", "db-2"} <= names and sum(n.startswith("everywhere-") for n in names) == 2
