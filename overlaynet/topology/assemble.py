@@ -456,6 +456,9 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
     owned = {(e.pod.namespace, *ref) for e in parsed.pods for ref in e.owner_refs}
     all_pods = all_pods + _daemon_pods(ctx, parsed, nodes, owned)  # they need the nodes
     pods, services = _creation_order(all_pods, parsed)
+    # pods in the order they were created (as IPAM meets them in a real cluster), whether a
+    # file lists them or a controller made them: a rendered file gives the same order back
+    pods.sort(key=lambda p: p.creation_index)
     services = _families(ctx, parsed, services, ranges.service_cidrs)
     cluster = Cluster(
         name=spec.name if spec else "cluster",

@@ -208,9 +208,8 @@ def test_workloads_round_trip_with_their_templates_strategy_and_node_selector() 
 
 def test_statefulsets_and_daemonsets_render_as_they_load() -> None:
     """A DaemonSet is written without replicas (the loader refuses them) and a StatefulSet
-    with its serviceName; their pods come back with the same names, nodes and DNS names.
-    (Known gap: the loader appends DaemonSet pods after the CoreDNS pods while render writes
-    pods in creation order, so the addresses IPAM chooses for them can differ.)"""
+    with its serviceName; the cluster comes back with every field (pods are kept in creation
+    order, so IPAM meets the DaemonSet's pods in the same order again)."""
     cluster = load([Path(__file__).parents[1] / "topology" / "fixtures" / "statefulset-daemonset.yaml"]).cluster
     back = load_text(render(cluster), "rendered.yaml").cluster
     assert everything(back.workloads) == everything(cluster.workloads)
@@ -221,6 +220,36 @@ def test_statefulsets_and_daemonsets_render_as_they_load() -> None:
 
     assert placed(back) == placed(cluster)
     assert ("default/db-2", cluster.pod("default", "db-2").node, "db-2", "db") in placed(back)
+    assert everything(_without_owners(back)) == everything(_without_owners(cluster))
+
+
+ORDER = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: solo}
+spec: {nodeName: node-1, containers: [{name: c, image: busybox}]}
+"""
+
+
+def test_a_workload_before_a_pod_keeps_its_addresses_through_render() -> None:
+    """Pods are in creation order (the Deployment's first, then the Pod after it in the
+    file), so IPAM gives the same addresses when the rendered file is loaded."""
+    cluster = load_text(ORDER, "order.yaml").cluster
+    mine = [p for p in cluster.pods if p.namespace == "default"]
+    assert [p.name for p in mine][-1] == "solo" and all(p.allocated for p in mine)
+    back = load_text(render(cluster), "rendered.yaml").cluster
+    assert [(p.key, p.ips) for p in back.pods] == [(p.key, p.ips) for p in cluster.pods]
+    assert _without_owners(back) == _without_owners(cluster)
 
 
 def test_render_writes_plain_pods_and_only_hand_written_slices() -> None:

@@ -111,7 +111,9 @@ def test_every_example_loads_without_errors(name: str) -> None:
 def test_kubectl_list_dump() -> None:
     result = load([FIXTURES / "kubectl-list.yaml"])
     c = result.cluster
-    assert [p.name for p in c.pods] == ["web-7d4b9c6f8d-x2x9q", "web-7d4b9c6f8d-mt5lk", "kube-dns-5b8c6b8d9f-q8rzt"]
+    # pods in creation order: kube-dns (2024-02-20) before the web pods (2024-03-01), each
+    # pair of equal timestamps in file order
+    assert [p.name for p in c.pods] == ["kube-dns-5b8c6b8d9f-q8rzt", "web-7d4b9c6f8d-x2x9q", "web-7d4b9c6f8d-mt5lk"]
     assert c.pod_cidrs == (ipaddress.ip_network("10.4.0.0/16"),)
     assert c.service_cidrs == (ipaddress.ip_network("10.8.0.0/16"),)
     assert c.dns_ip == ip("10.8.0.10")  # taken from kube-system/kube-dns
