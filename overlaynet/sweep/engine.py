@@ -139,17 +139,33 @@ def _run_dask(
 
 
 def _submit(client: Any, source: TopologySource, tasks: list[list[Flow]], total: int, progress: Progress | None) -> list[FlowResult]:
+    """Run the tasks with a bounded number in flight (a few per worker), so the scheduler holds
+    a window of the sweep, never millions of futures at once."""
     from distributed import as_completed
 
     [shipped] = client.scatter([source], broadcast=True)
-    futures = [client.submit(trace_flows, shipped, task, pure=True, retries=2) for task in tasks]
-    index = {f.key: i for i, f in enumerate(futures)}
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    window = 4 * workers + 8
     done: list[list[FlowResult] | None] = [None] * len(tasks)
+    index: dict[str, int] = {}
+    pending = iter(range(len(tasks)))
+    running = as_completed()
+
+    def submit_next() -> None:
+        i = next(pending, None)
+        if i is not None:
+            fut = client.submit(trace_flows, shipped, tasks[i], pure=True, retries=2)
+            index[fut.key] = i
+            running.add(fut)
+
+    for _ in range(window):
+        submit_next()
     count = 0
-    for fut in as_completed(futures):
+    for fut in running:
         chunk = fut.result()
         done[index[fut.key]] = chunk
         count += len(chunk)
+        submit_next()
         if progress is not None:
             progress(count, total)
     return [r for chunk in done for r in (chunk or [])]
