@@ -6,7 +6,9 @@ and §2.3/§2.5):
   ``config_params.go`` / ``int_dataplane.go``, Calico ``mtu.mdx``);
 - IP-in-IP 20 (flannel ``ipip.go``, felix ``ipip_mgr.go``);
 - flannel udp 28 (``udp_network_amd64.go``);
-- host-gw and Calico without encapsulation 0 (flannel ``hostgw.go``, Calico ``mtu.mdx``).
+- host-gw and Calico without encapsulation 0 (flannel ``hostgw.go``, Calico ``mtu.mdx``);
+- Weave fastdp 50, sleeve 62, fastdp encrypted 84–87, sleeve encrypted 86 (pod MTU 1376);
+  Docker overlay 50, encrypted 76 (MTU 1424).
 
 The default pod MTU on a 1500 underlay is checked too (same sources: 1450, 1480, 1472, 1500).
 """
@@ -37,6 +39,15 @@ PUBLISHED: dict[str, tuple[str | None, int, int]] = {
     "calico:vxlan-crosssubnet": ("vxlan", 50, 1450),
     "calico:none": (None, 0, 1500),
     "fake:default": (None, 0, 1500),  # the test driver: kubenet-style bridge, no encapsulation
+    # Weave (router/sleeve.go, frame_crypto.go, net/bridge.go, docs/fastdp-crypto.md): pod MTU 1376
+    "weave:fastdp": ("vxlan", 50, 1376),
+    "weave:sleeve": ("udp", 62, 1376),  # one frame: UDP + sender name + frame header + inner Ethernet
+    # 84-87 by ESP padding: a 64-byte inner packet makes a 96-byte ESP payload, a multiple of 4, so 84
+    "weave:fastdp-encrypted": ("vxlan", 84, 1376),
+    "weave:sleeve-encrypted": ("udp", 86, 1376),  # + seq/flags 8 + NaCl tag 16
+    # libnetwork (overlay.go, encryption.go): VXLAN 50, encrypted + ESP with an 8-byte ICV 26
+    "docker-overlay:vxlan": ("vxlan", 50, 1450),
+    "docker-overlay:encrypted": ("vxlan", 76, 1424),
 }
 VXLAN_IPV6 = 70
 
