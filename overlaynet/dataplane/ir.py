@@ -11,10 +11,10 @@ tracer and ``routes``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self, SupportsIndex
 
 from overlaynet.dataplane.netfilter import IpSet, Ruleset
 from overlaynet.model.base import IPAddress, IPNetwork
@@ -176,6 +176,72 @@ class TunInfo:
     forwarder: str  # key into NetNamespace.forwarders
 
 
+#: How many writes any ``Interface`` has seen (a field set, its address list changed): the
+#: indexes ``dataplane.lookup`` and ``trace.l2`` derive from interfaces are rebuilt when it
+#: moves, so a lookup checks one integer instead of re-reading every device.
+_INTERFACE_EDITS = [0]
+
+
+def interface_edits() -> int:
+    """The interface write counter (see ``_INTERFACE_EDITS``)."""
+    return _INTERFACE_EDITS[0]
+
+
+class AddressList(list[Address]):
+    """An interface's address list: a plain list that counts its writes."""
+
+    def _edited(self) -> None:
+        _INTERFACE_EDITS[0] += 1
+
+    def append(self, item: Address) -> None:
+        self._edited()
+        super().append(item)
+
+    def extend(self, items: Iterable[Address]) -> None:
+        self._edited()
+        super().extend(items)
+
+    def insert(self, index: SupportsIndex, item: Address) -> None:
+        self._edited()
+        super().insert(index, item)
+
+    def remove(self, item: Address) -> None:
+        self._edited()
+        super().remove(item)
+
+    def pop(self, index: SupportsIndex = -1) -> Address:
+        self._edited()
+        return super().pop(index)
+
+    def clear(self) -> None:
+        self._edited()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._edited()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        self._edited()
+        super().reverse()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._edited()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._edited()
+        super().__delitem__(index)
+
+    def __iadd__(self, items: Iterable[Address]) -> Self:  # type: ignore[override,misc]
+        self._edited()
+        return super().__iadd__(items)
+
+    def __imul__(self, n: SupportsIndex) -> Self:
+        self._edited()
+        return super().__imul__(n)
+
+
 @dataclass
 class Interface:
     name: str
@@ -192,6 +258,12 @@ class Interface:
     tun: TunInfo | None = None
     proxy_arp: bool = False
     origin: str = ""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "addresses" and not isinstance(value, AddressList):
+            value = AddressList(value)  # type: ignore[call-overload]
+        _INTERFACE_EDITS[0] += 1
+        object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +448,7 @@ class NetNamespace:
         if iface.name in self.interfaces:
             raise ValueError(f"{self.ref}: interface {iface.name} exists")
         self.interfaces[iface.name] = iface
+        _INTERFACE_EDITS[0] += 1  # a bridge index in another namespace may see it as a peer
         return iface
 
     def add_route(self, route: Route) -> Route:

@@ -12,16 +12,26 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_network
 from typing import TypeVar
 
-from overlaynet.dataplane.ir import Address, FdbEntry, Interface, Neighbor, NetNamespace, Route
+from overlaynet.dataplane.ir import (
+    Address,
+    FdbEntry,
+    Interface,
+    Neighbor,
+    NetNamespace,
+    Route,
+    interface_edits,
+)
 from overlaynet.model.base import IPAddress, IPNetwork
 
 __all__ = [
     "RouteIndex",
+    "cached",
     "connected_route",
     "effective_routes",
     "find_fdb",
     "find_neighbor",
     "iface_address",
+    "iface_key",
     "is_local",
     "linear_lookup_route",
     "lookup_route",
@@ -31,7 +41,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _cached(ns: NetNamespace, name: str, key: object, build: Callable[[], T]) -> T:
+def cached(ns: NetNamespace, name: str, key: object, build: Callable[[], T]) -> T:
     """Return ``ns.cache[name]`` if it was built from an equal ``key``, else rebuild it."""
     entry = ns.cache.get(name)
     if isinstance(entry, tuple) and entry[0] == key:
@@ -41,8 +51,11 @@ def _cached(ns: NetNamespace, name: str, key: object, build: Callable[[], T]) ->
     return value
 
 
-def _iface_key(ns: NetNamespace) -> tuple[object, ...]:
-    return tuple((i.name, i.up, tuple(i.addresses)) for i in ns.interfaces.values())
+def iface_key(ns: NetNamespace) -> tuple[object, ...]:
+    """What an index derived from ``ns``'s interfaces depends on: which devices it has (by
+    name, in order) and the write counter every change to a device's fields or addresses
+    moves (``ir.interface_edits``)."""
+    return (interface_edits(), tuple(ns.interfaces.items()))
 
 
 def _prefix_routes(ns: NetNamespace, explicit: tuple[Route, ...]) -> list[Route]:
@@ -81,7 +94,7 @@ def effective_routes(ns: NetNamespace, table: str = "main") -> tuple[Route, ...]
         mine = tuple(r for r in explicit if r.table == table)
         return mine + tuple(_prefix_routes(ns, mine)) if table == "main" else mine
 
-    return _cached(ns, f"routes:{table}", (explicit, _iface_key(ns)), build)
+    return cached(ns, f"routes:{table}", (explicit, iface_key(ns)), build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +149,8 @@ def _up(ns: NetNamespace) -> Callable[[str | None], bool]:
 def lookup_route(ns: NetNamespace, dst: IPAddress, table: str = "main") -> Route | None:
     """The route the kernel picks for ``dst``: longest prefix, then lowest metric."""
     routes = effective_routes(ns, table)
-    index = _cached(ns, f"lpm:{table}", routes, lambda: RouteIndex.build(routes, _up(ns)))
+    # the index also depends on which devices are up (it leaves out linkdown routes)
+    index = cached(ns, f"lpm:{table}", (routes, iface_key(ns)), lambda: RouteIndex.build(routes, _up(ns)))
     return index.lookup(dst)
 
 
@@ -248,7 +262,7 @@ def find_neighbor(ns: NetNamespace, ip: IPAddress, dev: str) -> Neighbor | None:
             out.setdefault((n.ip, n.dev), n)
         return out
 
-    return _cached(ns, "neigh", entries, build).get((ip, dev))
+    return cached(ns, "neigh", entries, build).get((ip, dev))
 
 
 def find_fdb(ns: NetNamespace, mac: str, dev: str) -> FdbEntry | None:
@@ -262,7 +276,7 @@ def find_fdb(ns: NetNamespace, mac: str, dev: str) -> FdbEntry | None:
             out.setdefault((e.mac.lower(), e.dev), e)
         return out
 
-    index = _cached(ns, "fdb", entries, build)
+    index = cached(ns, "fdb", entries, build)
     return index.get((mac.lower(), dev)) or index.get(("00:00:00:00:00:00", dev))
 
 

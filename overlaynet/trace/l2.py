@@ -20,7 +20,7 @@ from overlaynet.dataplane.ir import (
     NetNamespace,
     NsRef,
 )
-from overlaynet.dataplane.lookup import find_fdb, find_neighbor, lookup_route
+from overlaynet.dataplane.lookup import cached, find_fdb, find_neighbor, iface_key, lookup_route
 from overlaynet.model.base import IPAddress
 
 __all__ = ["Crossing", "L2Answer", "Member", "bridge_station", "frame_forwarder", "resolve"]
@@ -67,45 +67,150 @@ class L2Answer:
     origin: str = ""
 
 
-def _bridge_members(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str | None, path: tuple[Crossing, ...]) -> Iterator[Member]:
-    """The bridge itself, then the veth peer of each other port (lazily: a caller that finds
-    its station early does not visit every pod namespace behind the bridge)."""
-    yield Member(ns.ref, ns.interfaces[bridge], (*path, Crossing("bridge", ns.ref, bridge, in_port=in_port)))
-    for port in ns.interfaces.values():
-        if port.master != bridge or port.name == in_port or port.kind != "veth" or port.peer is None:
-            continue
-        peer_ref, peer_name = port.peer
-        peer = dp.namespace(peer_ref).interfaces.get(peer_name)
-        if peer is None:
-            continue
-        yield Member(
-            peer_ref,
-            peer,
-            (
-                *path,
-                Crossing("bridge", ns.ref, bridge, to_dev=port.name, in_port=in_port),
-                Crossing("veth", ns.ref, port.name, peer_ref, peer_name),
-            ),
+@dataclass(frozen=True, slots=True)
+class _Port:
+    """A bridge port that is a veth, and the station at its peer end."""
+
+    name: str
+    peer_ref: NsRef
+    peer_name: str
+    peer: Interface
+
+
+@dataclass(frozen=True, slots=True)
+class _BridgeIndex:
+    """The stations behind one bridge's veth ports, in port order, indexed by what ARP asks:
+    positions of the ports whose station carries a MAC (any state) or owns an address (up),
+    and of those that may answer by proxy. Built once per change of any interface instead
+    of visiting every pod namespace behind the bridge on every lookup."""
+
+    ports: tuple[_Port, ...]
+    by_mac: dict[str, tuple[int, ...]]
+    by_ip: dict[IPAddress, tuple[int, ...]]
+    proxies: tuple[int, ...]
+
+    @classmethod
+    def build(cls, dp: Dataplane, ns: NetNamespace, bridge: str) -> _BridgeIndex:
+        ports: list[_Port] = []
+        by_mac: dict[str, list[int]] = {}
+        by_ip: dict[IPAddress, list[int]] = {}
+        proxies: list[int] = []
+        for port in ns.interfaces.values():
+            if port.master != bridge or port.kind != "veth" or port.peer is None:
+                continue
+            peer_ref, peer_name = port.peer
+            peer = dp.namespace(peer_ref).interfaces.get(peer_name)
+            if peer is None:
+                continue
+            at = len(ports)
+            ports.append(_Port(port.name, peer_ref, peer_name, peer))
+            if peer.mac is not None:
+                by_mac.setdefault(peer.mac.lower(), []).append(at)
+            if peer.up:
+                for ip in dict.fromkeys(a.ip for a in peer.addresses):
+                    by_ip.setdefault(ip, []).append(at)
+                if peer.proxy_arp and peer.kind != "bridge":
+                    proxies.append(at)
+        return cls(
+            tuple(ports),
+            {k: tuple(v) for k, v in by_mac.items()},
+            {k: tuple(v) for k, v in by_ip.items()},
+            tuple(proxies),
         )
 
 
-def _domain(dp: Dataplane, ns: NetNamespace, iface: Interface) -> Iterator[Member]:
-    """Every station reachable at L2 from ``iface`` (not counting ``iface`` itself)."""
+def _bridge_index(dp: Dataplane, ns: NetNamespace, bridge: str) -> _BridgeIndex:
+    return cached(ns, f"bridge:{bridge}", iface_key(ns), lambda: _BridgeIndex.build(dp, ns, bridge))
+
+
+def _first(positions: tuple[int, ...], ports: tuple[_Port, ...], in_port: str | None) -> int | None:
+    for at in positions:
+        if ports[at].name != in_port:
+            return at
+    return None
+
+
+class _Bridge:
+    """One bridge as an L2 domain seen from ``in_port`` (None: from the bridge's own stack),
+    reached by ``path``; ``with_self``: the bridge's own interface is a station too."""
+
+    def __init__(self, dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str | None, path: tuple[Crossing, ...], with_self: bool) -> None:
+        self.dp, self.ns, self.bridge, self.in_port, self.path = dp, ns, bridge, in_port, path
+        self.with_self = with_self
+        self.index = _bridge_index(dp, ns, bridge)
+
+    def self_member(self) -> Member:
+        return Member(self.ns.ref, self.ns.interfaces[self.bridge], (*self.path, Crossing("bridge", self.ns.ref, self.bridge, in_port=self.in_port)))
+
+    def member(self, at: int) -> Member:
+        port = self.index.ports[at]
+        return Member(
+            port.peer_ref,
+            port.peer,
+            (
+                *self.path,
+                Crossing("bridge", self.ns.ref, self.bridge, to_dev=port.name, in_port=self.in_port),
+                Crossing("veth", self.ns.ref, port.name, port.peer_ref, port.peer_name),
+            ),
+        )
+
+    def members(self) -> Iterator[Member]:
+        if self.with_self:
+            yield self.self_member()
+        for at, port in enumerate(self.index.ports):
+            if port.name != self.in_port:
+                yield self.member(at)
+
+    def with_mac(self, mac: str) -> Member | None:
+        """The first station (in ``members`` order) whose MAC is ``mac``."""
+        if self.with_self:
+            me = self.ns.interfaces[self.bridge]
+            if me.mac is not None and me.mac.lower() == mac:
+                return self.self_member()
+        at = _first(self.index.by_mac.get(mac, ()), self.index.ports, self.in_port)
+        return self.member(at) if at is not None else None
+
+    def answer(self, ip: IPAddress, lladdr: str | None) -> tuple[Member, str] | None:
+        """``_answer`` over ``members()``, by index: the same station in the same order."""
+        wanted = lladdr.lower() if lladdr is not None else None
+        if self.with_self:
+            me = self.ns.interfaces[self.bridge]
+            if wanted is not None and me.mac is not None and me.mac.lower() == wanted:
+                return self.self_member(), "table"
+            if me.up and any(a.ip == ip for a in me.addresses):
+                return self.self_member(), "table" if lladdr is not None else "arp"
+        ports = self.index.ports
+        by_mac = _first(self.index.by_mac.get(wanted, ()), ports, self.in_port) if wanted is not None else None
+        by_ip = _first(self.index.by_ip.get(ip, ()), ports, self.in_port)
+        if by_mac is not None and (by_ip is None or by_mac <= by_ip):
+            return self.member(by_mac), "table"
+        if by_ip is not None:
+            return self.member(by_ip), "table" if lladdr is not None else "arp"
+        # the bridge's own interface is never a proxy (its kind is "bridge")
+        for at in self.index.proxies:
+            if ports[at].name != self.in_port:
+                m = self.member(at)
+                if _proxies(self.dp, m, ip):
+                    return m, "proxy_arp"
+        return None
+
+
+def _domain(dp: Dataplane, ns: NetNamespace, iface: Interface) -> _Bridge | Iterator[Member]:
+    """Every station reachable at L2 from ``iface`` (not counting ``iface`` itself): a bridge
+    domain (indexed), or the one station at a veth's peer end."""
     if iface.kind == "bridge":
-        members = _bridge_members(dp, ns, iface.name, None, ())
-        next(members)  # the bridge's own stack is where the frame comes from
-        yield from members
-    elif iface.kind == "veth" and iface.peer is not None:
+        return _Bridge(dp, ns, iface.name, None, (), with_self=False)
+    if iface.kind == "veth" and iface.peer is not None:
         peer_ref, peer_name = iface.peer
         peer_ns = dp.namespace(peer_ref)
         peer = peer_ns.interfaces.get(peer_name)
         if peer is None:
-            return
+            return iter(())
         hop = (Crossing("veth", ns.ref, iface.name, peer_ref, peer_name),)
         if peer.master is not None and peer.master in peer_ns.interfaces:
-            yield from _bridge_members(dp, peer_ns, peer.master, peer_name, hop)
-        else:
-            yield Member(peer_ref, peer, hop)
+            return _Bridge(dp, peer_ns, peer.master, peer_name, hop, with_self=True)
+        return iter((Member(peer_ref, peer, hop),))
+    return iter(())
 
 
 def _segment_members(dp: Dataplane, seg: L2Segment, ip: IPAddress, me: tuple[NsRef, str]) -> Iterator[Member]:
@@ -163,9 +268,10 @@ def resolve(dp: Dataplane, ns: NetNamespace, dev: str, ip: IPAddress) -> L2Answe
         if seg is None:
             return L2Answer("failed", lladdr, reason=f"{dev} is not plugged into a segment", origin=origin)
         members: Iterator[Member] = _segment_members(dp, seg, ip, (ns.ref, dev))
+        hit = _answer(dp, members, ip, lladdr)
     else:
-        members = _domain(dp, ns, iface)
-    hit = _answer(dp, members, ip, lladdr)
+        domain = _domain(dp, ns, iface)
+        hit = domain.answer(ip, lladdr) if isinstance(domain, _Bridge) else _answer(dp, domain, ip, lladdr)
     if hit is not None:
         member, how = hit
         mac = lladdr or member.iface.mac
@@ -247,10 +353,10 @@ def _bridge_of(dp: Dataplane, ns: NetNamespace, iface: Interface) -> tuple[NetNa
 def bridge_station(dp: Dataplane, ns: NetNamespace, bridge: str, in_port: str, ip: IPAddress, mac: str | None) -> Member | None:
     """Where a bridge sends a frame that came in on ``in_port`` (a decapsulated VXLAN port):
     the station with the frame's destination MAC, else the one owning ``ip``."""
-    members = list(_bridge_members(dp, ns, bridge, in_port, ()))
+    domain = _Bridge(dp, ns, bridge, in_port, (), with_self=True)
     if mac is not None:
-        for m in members:
-            if m.iface.mac is not None and m.iface.mac.lower() == mac.lower():
-                return m
-    hit = _answer(dp, iter(members), ip, None)
+        found = domain.with_mac(mac.lower())
+        if found is not None:
+            return found
+    hit = domain.answer(ip, None)
     return hit[0] if hit is not None else None

@@ -133,3 +133,24 @@ def test_neighbour_and_fdb_lookup() -> None:
     ns.add_fdb(FdbEntry("00:00:00:00:00:00", "flannel.1", dst=A("192.168.20.99")))
     flood = find_fdb(ns, "aa:bb:cc:00:00:04", "flannel.1")
     assert flood is not None and flood.dst == A("192.168.20.99")
+
+
+def test_prefix_route_index_follows_every_kind_of_interface_edit() -> None:
+    """The route indexes are cached; each edit of a device below must be seen at once."""
+    ns = host()
+    target = A("10.9.0.5")
+    assert lookup_route(ns, target) is None
+    ns.interfaces["eth0"].addresses.append(Address(A("10.9.0.1"), 24))
+    assert lookup_route(ns, target).dev == "eth0"  # type: ignore[union-attr]
+    ns.interfaces["eth0"].up = False
+    assert lookup_route(ns, target) is None
+    ns.interfaces["eth0"].up = True
+    assert lookup_route(ns, target).dev == "eth0"  # type: ignore[union-attr]
+    del ns.interfaces["eth0"].addresses[-1]
+    assert lookup_route(ns, target) is None
+    ns.interfaces["flannel.1"].addresses = [Address(A("10.9.0.2"), 16)]
+    assert lookup_route(ns, target).dst == ip_network("10.9.0.0/16")  # type: ignore[union-attr]
+    ns.interfaces["flannel.1"].addresses[0] = Address(A("10.8.0.2"), 16)
+    assert lookup_route(ns, target) is None
+    ns.add_interface(Interface("dummy0", "dummy", addresses=[Address(A("10.9.0.3"), 28)]))
+    assert lookup_route(ns, target).dev == "dummy0"  # type: ignore[union-attr]
