@@ -32,6 +32,7 @@ __all__ = [
     "find_neighbor",
     "iface_address",
     "iface_key",
+    "iface_stamp",
     "is_local",
     "linear_lookup_route",
     "lookup_route",
@@ -51,11 +52,27 @@ def cached(ns: NetNamespace, name: str, key: object, build: Callable[[], T]) -> 
     return value
 
 
-def iface_key(ns: NetNamespace) -> tuple[object, ...]:
-    """What an index derived from ``ns``'s interfaces depends on: which devices it has (by
-    name, in order) and the write counter every change to a device's fields or addresses
-    moves (``ir.interface_edits``)."""
+def iface_stamp(ns: NetNamespace) -> tuple[object, ...]:
+    """Changes whenever ``ns``'s devices might have: which devices it has (by name, in order)
+    and the write counter every change to any device's fields or addresses moves
+    (``ir.interface_edits``). Cheap to compare, but moves with edits in other namespaces too
+    (a host being built)."""
     return (interface_edits(), tuple(ns.interfaces.items()))
+
+
+def iface_key(ns: NetNamespace) -> tuple[object, ...]:
+    """What the route indexes derive from ``ns``'s devices: name, state and addresses of
+    each. Re-read only when ``iface_stamp`` moved; when the content is what it was (an edit
+    elsewhere), the same tuple is returned so the indexes keyed on it are kept."""
+    stamp = iface_stamp(ns)
+    memo = ns.cache.get("iface")
+    if isinstance(memo, tuple) and memo[0] == stamp:
+        return memo[1]
+    content = tuple((i.name, i.up, tuple(i.addresses)) for i in ns.interfaces.values())
+    if isinstance(memo, tuple) and memo[1] == content:
+        content = memo[1]
+    ns.cache["iface"] = (stamp, content)
+    return content
 
 
 def _prefix_routes(ns: NetNamespace, explicit: tuple[Route, ...]) -> list[Route]:

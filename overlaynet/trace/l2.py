@@ -20,7 +20,7 @@ from overlaynet.dataplane.ir import (
     NetNamespace,
     NsRef,
 )
-from overlaynet.dataplane.lookup import cached, find_fdb, find_neighbor, iface_key, lookup_route
+from overlaynet.dataplane.lookup import cached, find_fdb, find_neighbor, iface_stamp, lookup_route
 from overlaynet.model.base import IPAddress
 
 __all__ = ["Crossing", "L2Answer", "Member", "bridge_station", "frame_forwarder", "resolve"]
@@ -120,7 +120,7 @@ class _BridgeIndex:
 
 
 def _bridge_index(dp: Dataplane, ns: NetNamespace, bridge: str) -> _BridgeIndex:
-    return cached(ns, f"bridge:{bridge}", iface_key(ns), lambda: _BridgeIndex.build(dp, ns, bridge))
+    return cached(ns, f"bridge:{bridge}", iface_stamp(ns), lambda: _BridgeIndex.build(dp, ns, bridge))
 
 
 def _first(positions: tuple[int, ...], ports: tuple[_Port, ...], in_port: str | None) -> int | None:
