@@ -99,6 +99,25 @@ def _merge_unambiguous(state: NetfilterState, branches: list[NetfilterState]) ->
             state.conntrack[key] = values[0]
 
 
+
+#: The iptables-save text and comment of rules that matched, by ``id`` of the (frozen) rule;
+#: each entry holds its rule, so the id is not reused while the entry lives. A warm trace
+#: hits the same kube-proxy rules again and again; bounded, cleared when full.
+_RULE_TEXT: dict[int, tuple[Rule, str, str, str | None]] = {}
+_RULE_TEXT_MAX = 1 << 16
+
+
+def _rule_text(chain: str, rule: Rule) -> tuple[str, str | None]:
+    entry = _RULE_TEXT.get(id(rule))
+    if entry is not None and entry[0] is rule and entry[1] == chain:
+        return entry[2], entry[3]
+    if len(_RULE_TEXT) >= _RULE_TEXT_MAX:
+        _RULE_TEXT.clear()
+    text, comment = render_rule(chain, rule), rule.comment
+    _RULE_TEXT[id(rule)] = (rule, chain, text, comment)
+    return text, comment
+
+
 class _Run:
     """One walk of one hook along one sequence of statistic decisions (the Env of matches)."""
 
@@ -323,8 +342,8 @@ class _Run:
         return compiled_chain(chain) if use and chain.rules else None
 
     def hit(self, table: Table, chain: Chain, number: int, rule: Rule, verdict: str | None) -> None:
-        self.hits.append(RuleHit(table.name, chain.name, number, render_rule(chain.name, rule), verdict, rule.comment,
-                                 chain.role, chain.origin))
+        text, comment = _rule_text(chain.name, rule)
+        self.hits.append(RuleHit(table.name, chain.name, number, text, verdict, comment, chain.role, chain.origin))
 
     def apply(self, table: Table, chain: Chain, number: int, rule: Rule, target: t.Target | None) -> str | None:
         """Do what the rule's target does; return a verdict, RETURN, "JUMP", or None to go on."""

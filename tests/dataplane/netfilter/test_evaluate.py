@@ -336,3 +336,22 @@ def test_snat_source_port_as_get_unique_tuple_picks_it(target: str, sport: int, 
     [again] = run_hook(ruleset, pkt, make_ctx("POSTROUTING", NetfilterState(seed=7), out_iface="eth0"))
     assert again.packet.sport == out.packet.sport  # deterministic per seed
     assert (ports == {sport}) is kept
+
+
+def test_a_hit_s_rule_text_is_its_own_under_its_own_chain_every_time() -> None:
+    """The evaluator remembers the text of rules it matched; a rule reached from two chains,
+    or an equal rule object, must each get the text iptables-save prints for it."""
+    from overlaynet.dataplane.netfilter.evaluate import _rule_text
+    from overlaynet.dataplane.netfilter.render import render_rule
+
+    rs = parse_save(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+        '-A INPUT -s 10.0.0.0/8 -p tcp -m comment --comment "first" -j DROP\n'
+        "-A FORWARD -d 10.1.0.0/16 -j ACCEPT\nCOMMIT\n"
+    )
+    table = rs.tables["filter"]
+    drop, accept = table.chains["INPUT"].rules[0], table.chains["FORWARD"].rules[0]
+    for _ in range(2):
+        assert _rule_text("INPUT", drop) == ('-A INPUT -s 10.0.0.0/8 -p tcp -m comment --comment "first" -j DROP', "first")
+        assert _rule_text("OTHER", drop)[0] == render_rule("OTHER", drop)
+        assert _rule_text("FORWARD", accept) == ("-A FORWARD -d 10.1.0.0/16 -j ACCEPT", None)
