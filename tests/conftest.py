@@ -74,3 +74,19 @@ def _load_cache_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Itera
         os.environ.pop("OVERLAYNET_CACHE_DIR", None)
     else:
         os.environ["OVERLAYNET_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def no_text_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the test runs, reading iptables text (the one tokenizer and parser, meant for
+    real dumps) fails: agents must build typed rules, never render and parse them back."""
+    import overlaynet.dataplane.netfilter as nf
+    import overlaynet.dataplane.netfilter.parse as parse
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("iptables text was parsed while an agent programmed its rules")
+
+    for module in (nf, parse):
+        monkeypatch.setattr(module, "parse_rule", refuse)
+        monkeypatch.setattr(module, "parse_save", refuse)
+    monkeypatch.setattr(parse._RuleParser, "parse", refuse)

@@ -135,18 +135,8 @@ def test_every_chain_kube_proxy_writes_names_its_origin_and_role() -> None:
     assert nat["PREROUTING"].origin is None  # built-in chains belong to the kernel
 
 
-def test_programming_parses_no_text(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_programming_parses_no_text(no_text_parsing: None) -> None:
     """kube-proxy builds typed rules: no tokenizer or parser runs while programming."""
-    import overlaynet.dataplane.netfilter as nf
-    import overlaynet.dataplane.netfilter.parse as parse
-
-    def refuse(*_a: object, **_k: object) -> None:
-        raise AssertionError("kube-proxy programming parsed iptables text")
-
-    for module in (nf, parse):
-        monkeypatch.setattr(module, "parse_rule", refuse)
-        monkeypatch.setattr(module, "parse_save", refuse)
-    monkeypatch.setattr(parse._RuleParser, "parse", refuse)
     cluster = _cluster()
     dp = _dataplane(cluster)
     for node in cluster.nodes:
