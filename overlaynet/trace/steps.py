@@ -3,11 +3,12 @@ does to a packet. Each has ``kind`` (its JSON tag), ``to_dict()`` and ``summary(
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, ClassVar
 
+from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter.rules import ChainRole
 from overlaynet.model.base import IPAddress
 from overlaynet.trace.disposition import Disposition
@@ -53,6 +54,17 @@ def _ep(ip: IPAddress, port: int | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Port:
+    """A device in a namespace: where a frame leaves or arrives (``node-1:eth0``)."""
+
+    ns: NsRef
+    dev: str
+
+    def __str__(self) -> str:
+        return f"{self.ns}:{self.dev}"
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """Base of every step kind."""
 
@@ -61,7 +73,8 @@ class Step:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
         for f in fields(self):
-            out[f.name] = _plain(getattr(self, f.name))
+            if f.metadata.get("json", True):
+                out[f.name] = _plain(getattr(self, f.name))
         return out
 
     def summary(self) -> str:
@@ -169,6 +182,8 @@ class ForwardStep(Step):
     dev: str
     to: str
     link: str  # "veth" | "tun" | "uplink" | ...
+    #: a veth's receiving end as values (``to`` is its rendering): what counts bytes in reads these
+    peer: Port | None = field(default=None, compare=False, metadata={"json": False})
 
     def summary(self) -> str:
         return f"out {self.dev} ({self.link}) → {self.to}"
@@ -329,6 +344,8 @@ class UnderlayStep(Step):
     to_port: str
     frame_bytes: int  # the largest frame
     frames: tuple[int, ...] = ()  # every frame's length, in order (fragments, tunnel packets)
+    #: the two ports as values (``from_port``/``to_port`` are their rendering)
+    ports: tuple[Port, Port] | None = field(default=None, compare=False, metadata={"json": False})
 
     def summary(self) -> str:
         sizes = self.frames or (self.frame_bytes,)

@@ -43,6 +43,7 @@ from overlaynet.trace.steps import (
     EncapStep,
     ForwardStep,
     NeighborStep,
+    Port,
     RelayStep,
     UnderlayStep,
 )
@@ -101,7 +102,8 @@ def _send_phys(w: Path, f: Flight, ns: NetNamespace, iface: Interface, nexthop: 
     member = ans.member
     g = f.add(_neighbor_step(nexthop, iface.name, ans)).wire(f"segment {seg.name}", iface.mac, ans.lladdr)
     frames = tuple(size + ETHERNET for size in f.pieces())
-    g = g.add(UnderlayStep(seg.name, seg.mtu, f"{ns.ref}:{iface.name}", f"{member.ns}:{member.iface.name}", max(frames), frames))
+    out, into = Port(ns.ref, iface.name), Port(member.ns, member.iface.name)
+    g = g.add(UnderlayStep(seg.name, seg.mtu, str(out), str(into), max(frames), frames, (out, into)))
     return w.receive(g.enter(member.ns), member.iface.name)
 
 
@@ -110,7 +112,8 @@ def _walk_path(f: Flight, path: tuple[Crossing, ...], mac: str | None) -> Flight
     for c in path:
         if c.kind == "veth" and c.to_ns is not None and c.to_dev is not None:
             g = g.wire(f"veth {c.ns}:{c.dev} → {c.to_ns}:{c.to_dev}", None, mac)
-            g = g.add(ForwardStep(c.dev, f"{c.to_ns}:{c.to_dev}", "veth"))
+            peer = Port(c.to_ns, c.to_dev)
+            g = g.add(ForwardStep(c.dev, str(peer), "veth", peer))
             if c.to_ns != g.ns:
                 g = g.enter(c.to_ns)
         elif c.kind == "bridge":

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from overlaynet.dataplane.ir import NsRef
 from overlaynet.trace.model import Trace
 from overlaynet.trace.steps import (
     DecapStep,
@@ -22,6 +21,7 @@ from overlaynet.trace.steps import (
     EncapStep,
     ForwardStep,
     FragmentStep,
+    Port,
     UnderlayStep,
 )
 
@@ -67,13 +67,8 @@ def fragment_sizes(size: int, mtu: int, header: int = 20) -> list[int]:
     return out
 
 
-def _port(text: str) -> Iface:
-    ref_text, _, dev = text.rpartition(":")
-    try:
-        ref = NsRef.parse(ref_text)
-    except ValueError:
-        return ("outside", "", text)
-    return (ref.host, ref.label, dev)
+def _iface(port: Port) -> Iface:
+    return (port.ns.host, port.ns.label, port.dev)
 
 
 def _tunnel_bytes(kind: str, sizes: list[int]) -> int:
@@ -94,8 +89,8 @@ def count_trace(t: Trace) -> Counts:
                 me: Iface = (here.host, here.label, s.dev)
                 c.tx_packets[me] += len(sizes)
                 c.tx_bytes[me] += sum(x + ETH for x in sizes)
-                if s.link == "veth":
-                    peer = _port(s.to)
+                if s.peer is not None:
+                    peer = _iface(s.peer)
                     c.rx_packets[peer] += len(sizes)
                     c.rx_bytes[peer] += sum(x + ETH for x in sizes)
             elif isinstance(s, EncapStep):
@@ -107,7 +102,9 @@ def count_trace(t: Trace) -> Counts:
                 sizes = [x + s.overhead_bytes for x in inner]
             elif isinstance(s, UnderlayStep):
                 frames = list(s.frames) or [s.frame_bytes]
-                out, into = _port(s.from_port), _port(s.to_port)
+                if s.ports is None:
+                    raise ValueError(f"underlay step without its ports: {s.summary()}")
+                out, into = (_iface(p) for p in s.ports)
                 c.tx_packets[out] += len(frames)
                 c.tx_bytes[out] += sum(frames)
                 c.rx_packets[into] += len(frames)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
-from overlaynet.dataplane.ir import Dataplane, Interface, NetNamespace, Neighbor
-from overlaynet.trace.l2 import bridge_station, resolve
 from trace_irs import addr, namespace, veth
+
+from overlaynet.dataplane.ir import Dataplane, Interface, Neighbor, NetNamespace
+from overlaynet.trace.l2 import bridge_station, resolve
 
 A = ip_address
 
