@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +58,8 @@ def main() -> None:
     ap.add_argument("--deployments", type=int, default=1000)
     ap.add_argument("--replicas", type=int, default=15)
     ap.add_argument("--flows", type=int, default=2000)
+    ap.add_argument("--hosts-only", action="store_true",
+                    help="Only load the cluster and build every host in this process: time and peak memory.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cluster.yaml"
@@ -66,6 +69,14 @@ def main() -> None:
         network = network_for(source)
         load = time.perf_counter() - t0
         c = network.cluster
+        if args.hosts_only:
+            # what one worker pays and holds once its flows have entered every host
+            t0, c0 = time.perf_counter(), time.process_time()
+            network.build_all()
+            print(f"cluster: {len(c.nodes)} nodes, {len(c.pods)} pods, {len(c.services)} Services; load + assemble {load:.1f} s")
+            print(f"build all {len(c.nodes)} hosts: {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU; "
+                  f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+            return
         full = plan(c).flows
         stride = max(1, len(full) // args.flows)
         flows = list(full[::stride][: args.flows])

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from overlaynet.cli._common import load_network, serve_until_interrupted
-
-if TYPE_CHECKING:
-    from overlaynet.network import Network
 
 
 @click.command(epilog="""
@@ -52,8 +48,7 @@ def report(files: tuple[str, ...], traces: tuple[tuple[str, str], ...], port: in
     from overlaynet.web.report import build_report
 
     network = load_network(files, seed=seed)
-    png = None if no_overhead else _overhead_png(network)
-    html = build_report(network, traces, port=port, reach=not no_reach, overhead_png=png)
+    html = build_report(network, traces, port=port, reach=not no_reach, overhead=not no_overhead)
     try:
         Path(output).write_text(html, encoding="utf-8")
     except OSError as exc:
@@ -61,15 +56,3 @@ def report(files: tuple[str, ...], traces: tuple[tuple[str, str], ...], port: in
     click.echo(f"wrote {output} ({len(html):,} bytes, {len(traces)} trace(s))", err=True)
     sys.exit(0)
 
-
-def _overhead_png(network: Network) -> bytes:
-    import tempfile
-
-    from overlaynet.analysis.overhead_plot import plot_efficiency
-    from overlaynet.network.overhead import compare_overhead
-
-    result = compare_overhead(network.cluster, seed=network.driver.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "overhead.png"
-        plot_efficiency(result, path)
-        return path.read_bytes()

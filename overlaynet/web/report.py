@@ -16,7 +16,22 @@ from overlaynet.web.view import reach_view, topology_view, trace_view
 if TYPE_CHECKING:
     from overlaynet.network import Network
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "overhead_chart"]
+
+
+def overhead_chart(network: Network) -> bytes:
+    """The overhead of every registered driver mode on this network's topology, as a PNG."""
+    import tempfile
+    from pathlib import Path
+
+    from overlaynet.analysis.overhead_plot import plot_efficiency
+    from overlaynet.network.overhead import compare_overhead
+
+    result = compare_overhead(network.cluster, seed=network.driver.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "overhead.png"
+        plot_efficiency(result, path)
+        return path.read_bytes()
 
 
 def _script_safe(data: Any) -> str:
@@ -30,18 +45,19 @@ def build_report(
     *,
     port: int | None = None,
     reach: bool = True,
-    overhead_png: bytes | None = None,
+    overhead: bool = True,
 ) -> str:
     """The report's HTML. ``traces``: (from, to) pairs in the CLI's words (a trace that fails
-    to resolve raises TraceError, as the CLI would)."""
+    to resolve raises TraceError, as the CLI would); ``overhead``: include the chart of every
+    driver mode's overhead on this topology."""
     data: dict[str, Any] = {"topology": topology_view(network.cluster), "traces": []}
     for src, dst in traces:
         report = network.trace(src, dst, port=port, all_branches=True)
         data["traces"].append({"key": f"{src} {dst}", "from": src, "to": dst, "view": trace_view(network.cluster, report)})
     if reach:
         data["reach"] = reach_view(network.reach(port=port))
-    if overhead_png is not None:
-        data["overhead_png"] = base64.b64encode(overhead_png).decode()
+    if overhead:
+        data["overhead_png"] = base64.b64encode(overhead_chart(network)).decode()
     page = static_text("index.html")
     style = static_text("app.css")
     script = static_text("app.js")
