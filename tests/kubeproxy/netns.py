@@ -26,3 +26,21 @@ def netns(tag: str = "") -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+def ip(ns: str, *args: str) -> None:
+    """``ip -n NS ...``, failing loudly."""
+    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True, timeout=10)
+
+
+def wire(node: str, other: str, node_side: str, other_side: str, *, prefix: int = 24, iface: str | None = None) -> None:
+    """A veth pair created inside the node namespace (never in the host's), one end moved to
+    ``other`` as its eth0 with a default route back through the node."""
+    name = iface or f"v-{other[-6:]}"[:15]
+    ip(node, "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", other)
+    ip(node, "addr", "add", f"{node_side}/{prefix}", "dev", name)
+    ip(node, "link", "set", name, "up")
+    ip(other, "addr", "add", f"{other_side}/{prefix}", "dev", "eth0")
+    ip(other, "link", "set", "eth0", "up")
+    ip(other, "link", "set", "lo", "up")
+    ip(other, "route", "add", "default", "via", node_side)

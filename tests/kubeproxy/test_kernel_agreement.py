@@ -25,7 +25,7 @@ from overlaynet.dataplane.netfilter import parse_save
 from overlaynet.dataplane.packet import Packet
 from overlaynet.kubeproxy import ProxierConfig, generate_full
 
-from .netns import netns, run
+from .netns import ip, netns, run, wire
 from .proxier_cases import ep, eps, svc
 from .trace_helpers import Result, trace_inbound
 
@@ -56,20 +56,7 @@ print(c.recv(200).decode().strip())
 """
 
 
-def _ip(ns: str, *args: str) -> None:
-    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True, timeout=10)
 
-
-def _wire(node: str, other: str, node_side: str, other_side: str, prefix: int) -> None:
-    """A veth pair created inside the node namespace (never in the host's), one end moved."""
-    name = f"v-{other[-6:]}"[:15]
-    _ip(node, "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", other)
-    _ip(node, "addr", "add", f"{node_side}/{prefix}", "dev", name)
-    _ip(node, "link", "set", name, "up")
-    _ip(other, "addr", "add", f"{other_side}/{prefix}", "dev", "eth0")
-    _ip(other, "link", "set", "eth0", "up")
-    _ip(other, "link", "set", "lo", "up")
-    _ip(other, "route", "add", "default", "via", node_side)
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +64,12 @@ def lab() -> Iterator[dict[str, str]]:
     with ExitStack() as stack:
         names = {role: stack.enter_context(netns(role)) for role in ("node", *BACKENDS, *CLIENTS)}
         node = names["node"]
-        _ip(node, "link", "set", "lo", "up")
+        ip(node, "link", "set", "lo", "up")
         run(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         for role, (addr, gw) in BACKENDS.items():
-            _wire(node, names[role], gw, addr, 24)
+            wire(node, names[role], gw, addr)
         for role, (addr, gw) in CLIENTS.items():
-            _wire(node, names[role], gw, addr, 24)
+            wire(node, names[role], gw, addr)
         servers = []
         try:
             for role in BACKENDS:

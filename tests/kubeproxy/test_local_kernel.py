@@ -25,7 +25,7 @@ from overlaynet.dataplane.packet import Packet
 from overlaynet.kubeproxy import ProxierConfig, generate_full
 from overlaynet.kubeproxy.local import LocalMode
 
-from .netns import netns, run
+from .netns import ip, netns, run, wire
 from .proxier_cases import ep, eps, svc
 from .test_kernel_agreement import CLIENT, SERVER
 from .trace_helpers import trace_inbound
@@ -50,19 +50,7 @@ MODES: dict[str, dict[str, object]] = {
 }
 
 
-def _ip(ns: str, *args: str) -> None:
-    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True, timeout=10)
 
-
-def _wire(node: str, other: str, iface: str, node_side: str, other_side: str) -> None:
-    """A veth pair made inside the node namespace (never in the host's), one end moved."""
-    _ip(node, "link", "add", iface, "type", "veth", "peer", "name", "eth0", "netns", other)
-    _ip(node, "addr", "add", f"{node_side}/24", "dev", iface)
-    _ip(node, "link", "set", iface, "up")
-    _ip(other, "addr", "add", f"{other_side}/24", "dev", "eth0")
-    _ip(other, "link", "set", "eth0", "up")
-    _ip(other, "link", "set", "lo", "up")
-    _ip(other, "route", "add", "default", "via", node_side)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +58,10 @@ def lab() -> Iterator[dict[str, str]]:
     with ExitStack() as stack:
         names = {role: stack.enter_context(netns(role)) for role in ("node", *BACKENDS, *CLIENTS)}
         node = names["node"]
-        _ip(node, "link", "set", "lo", "up")
+        ip(node, "link", "set", "lo", "up")
         run(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         for role, (addr, gw, iface) in (*BACKENDS.items(), *CLIENTS.items()):
-            _wire(node, names[role], iface, gw, addr)
+            wire(node, names[role], gw, addr, iface=iface)
         servers = []
         try:
             for role in BACKENDS:
@@ -140,7 +128,7 @@ def test_kernel_answers_nodeports_where_nodeport_addresses_say(
 
     node = lab["node"]
     if SECOND_ADDRESS not in run(node, "ip", "-4", "addr", "show", "dev", "eth0").stdout:
-        _ip(node, "addr", "add", f"{SECOND_ADDRESS}/24", "dev", "eth0")
+        ip(node, "addr", "add", f"{SECOND_ADDRESS}/24", "dev", "eth0")
     local = [ip_address(gw) for _, gw, _ in (*BACKENDS.values(), *CLIENTS.values())]
     interfaces = (*local, ip_address(SECOND_ADDRESS), ip_address("127.0.0.1"))
     cidrs = parse_nodeport_addresses(list(nodeport_addresses), [ip_address(NODE_IP)]) if nodeport_addresses else ()
