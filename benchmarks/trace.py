@@ -1,18 +1,28 @@
-"""Tracer throughput: traces per second on the demo topology and on a generated Flannel VXLAN
-cluster (500 nodes, 15,000 pods by default), plus the time to build and assemble that cluster.
+"""Tracer throughput: traces per second on the demo topology, on a generated Flannel VXLAN
+cluster (500 nodes, 15,000 pods by default), and warm on the scale envelope's 2.5k cluster,
+plus the time to build and assemble the generated cluster.
 
-    .venv/bin/python benchmarks/trace.py                       # demo + 500 nodes / 15,000 pods
+    .venv/bin/python benchmarks/trace.py                       # demo + 500 nodes + 2.5k cluster
     .venv/bin/python benchmarks/trace.py --nodes 100 --pods-per-node 10 --traces 300
+    .venv/bin/python benchmarks/trace.py --only demo,scale     # skip the 500-node cluster
+    .venv/bin/python benchmarks/trace.py --only scale --scale-nodes 1000
+
+The 2.5k cluster is ``benchmarks/scale.py``'s (2,500 nodes, 75,000 pods, 5,000 Services:
+30 pods and 2 Services per node, flannel VXLAN, racks of 50), loaded from its topology files
+once in this process; random pod -> pod and pod -> Service pairs whose sources are pods of
+``--scale-hosts`` random nodes are traced once to build the hosts they enter, then again warm.
 
 Baselines measured in the same run: eager programming of every node vs the lazy builder (time
-to the first trace), and the naive linear route scan vs the longest-prefix-match index (best
-of three alternating rounds each).
+to the first trace), the naive linear route scan vs the longest-prefix-match index, and the
+first (cold: hosts built on first use) pass over the same traces (best of three alternating
+rounds each for the warm rates).
 Figures are wall-clock seconds of this run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -21,13 +31,13 @@ from contextlib import contextmanager
 from ipaddress import IPv4Address, ip_network
 from pathlib import Path
 
-from overlaynet.network import Network, assemble
 from overlaynet.cli.trace import demo_request, demo_topology
 from overlaynet.dataplane import lookup
 from overlaynet.model import Cluster, FrozenDict, NetworkSpec, Node, Pod, Router, Segment, Underlay
+from overlaynet.network import Network, assemble
+from overlaynet.network.request import TraceRequest, run
 from overlaynet.topology import load
 from overlaynet.trace import tunnels, walker
-from overlaynet.network.request import TraceRequest, run
 
 RACK_SIZE = 50
 
@@ -154,15 +164,74 @@ def bench_generated(nodes: int, pods_per_node: int, count: int, seed: int) -> No
           f"({nodes - 1} flannel routes per host)")
 
 
+def scale_network(nodes: int, seed: int) -> Network:
+    """``benchmarks/scale.py``'s cluster of ``nodes`` nodes, loaded from its files and assembled."""
+    import scale  # benchmarks/scale.py: the generator of the scale envelope's clusters
+
+    with tempfile.TemporaryDirectory(prefix="onet-bench-") as tmp:
+        scale.generate(nodes, Path(tmp))
+        t_load, loaded = timed(lambda: load([tmp]).cluster)
+    cluster: Cluster = loaded  # type: ignore[assignment]
+    t_assemble, n = timed(lambda: assemble(cluster, seed=seed))
+    print(f"scale cluster (benchmarks/scale.py): {len(cluster.nodes):,} nodes, {len(cluster.pods):,} pods, "
+          f"{len(cluster.services):,} Services; load {t_load:.1f} s, assemble {t_assemble:.1f} s")
+    return n  # type: ignore[return-value]
+
+
+def scale_requests(net: Network, hosts: int, services: int, count: int, seed: int) -> list[TraceRequest]:
+    """Half pod -> pod between pods of ``hosts`` random nodes, half from those pods to one of
+    ``services`` random Services (whose endpoints' hosts are built too)."""
+    cluster = net.cluster
+    rng = random.Random(seed)
+    chosen = set(rng.sample([nd.name for nd in cluster.nodes], min(hosts, len(cluster.nodes))))
+    pods = [p.key for p in cluster.pods if p.node in chosen]
+    targets = [f"{s.namespace}/{s.name}" for s in rng.sample([s for s in cluster.services if s.selector], services)]
+    return [
+        TraceRequest(rng.choice(pods), rng.choice(pods), port=8080, seed=i) if i % 2 == 0
+        else TraceRequest(rng.choice(pods), rng.choice(targets), port=80, seed=i)
+        for i in range(count)
+    ]
+
+
+def bench_scale(nodes: int, hosts: int, services: int, count: int, seed: int) -> None:
+    """Warm traces on ``benchmarks/scale.py``'s cluster of ``nodes`` nodes."""
+    net = scale_network(nodes, seed)
+    requests = scale_requests(net, hosts, services, count, seed)
+    t_first, _ = timed(lambda: run(net, requests[0]))
+    cold, ok = rate(net, requests)
+    warm = 0.0
+    for _ in range(3):
+        per_s, ok_warm = rate(net, requests)
+        warm = max(warm, per_s)
+    built = len(net.dataplane.built_hosts)
+    print(f"  {count} traces (half pod -> pod, half pod -> Service) from pods of {hosts} nodes to them and "
+          f"to {services} Services; {built} hosts built and warmed")
+    print(f"  warm: {warm:,.0f} traces/s ({ok_warm}/{count} delivered)   (target >= 1,000)")
+    print(f"  baseline cold (same traces, building hosts on first use; first trace {t_first * 1000:.0f} ms): "
+          f"{cold:,.0f} traces/s ({ok}/{count} delivered) -> warm {warm / cold:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--pods-per-node", type=int, default=30)
     parser.add_argument("--traces", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale-nodes", type=int, default=2500, help="nodes of the scale.py cluster (default 2500)")
+    parser.add_argument("--scale-hosts", type=int, default=10, help="nodes whose pods send and receive the scale traces (default 10)")
+    parser.add_argument("--scale-services", type=int, default=4, help="Services the scale traces go to (default 4)")
+    parser.add_argument("--only", default="demo,generated,scale", help="comma-separated: demo, generated, scale")
     args = parser.parse_args()
-    bench_demo(args.traces)
-    bench_generated(args.nodes, args.pods_per_node, args.traces, args.seed)
+    only = set(args.only.split(","))
+    if unknown := only - {"demo", "generated", "scale"}:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))} (expected demo, generated, scale)")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if "demo" in only:
+        bench_demo(args.traces)
+    if "generated" in only:
+        bench_generated(args.nodes, args.pods_per_node, args.traces, args.seed)
+    if "scale" in only:
+        bench_scale(args.scale_nodes, args.scale_hosts, args.scale_services, args.traces, args.seed)
 
 
 if __name__ == "__main__":
