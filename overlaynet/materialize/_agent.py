@@ -1,8 +1,7 @@
 """In-namespace helper: run by path inside a materialized namespace (``ip netns exec``).
 
 Standard library only, so it starts in milliseconds (``python -I -S _agent.py CMD JSON``).
-Commands: ``netlink`` (open netlink sockets inside namespaces and pass them back),
-``sysctl`` (write /proc/sys in named ``onet-`` namespaces), ``ping`` (one ICMP echo over a raw socket, like
+Commands: ``ping`` (one ICMP echo over a raw socket, like
 ``ping -c 1 [-M do] -s N``), ``listen``/``connect`` (TCP), ``serve``/``connect_many`` (many
 TCP connections at once), ``udp_serve``/``udp_send_many`` (UDP datagrams), ``capture`` (packet sockets in
 several namespaces, written as one pcap). Each prints one JSON object on stdout.
@@ -57,47 +56,6 @@ def _enter_netns(name: str) -> None:
             raise OSError(f"setns into {name} did not take effect")
     finally:
         os.close(fd)
-
-
-def cmd_sysctl(args: dict[str, dict[str, str]]) -> int:
-    """Write ``/proc/sys`` values in several namespaces: ``{netns name: {path: value}}``
-    (paths relative, e.g. ``net/ipv4/ip_forward``). Stops at the first namespace it cannot
-    enter, so nothing is ever written outside the namespaces named."""
-    errors = []
-    for name, values in args.items():
-        try:
-            _enter_netns(name)
-        except OSError as exc:
-            _out({"ok": False, "errors": [f"{name}: {exc}"]})
-            return 1
-        for path, value in values.items():
-            try:
-                with open(os.path.join("/proc/sys", path), "w") as fh:
-                    fh.write(str(value))
-            except OSError as exc:
-                errors.append(f"{name}: {path}={value}: {exc.strerror}")
-    _out({"ok": not errors, "errors": errors})
-    return 1 if errors else 0
-
-
-def cmd_netlink(args: dict[str, Any]) -> int:
-    """Open a NETLINK_ROUTE socket inside each namespace ``args["netns"]`` and pass it back
-    over the inherited Unix socket ``args["channel"]`` (SCM_RIGHTS), one message per
-    namespace carrying its name: one small process instead of a fork per namespace."""
-    channel = socket.socket(fileno=int(args["channel"]))
-    try:
-        for name in args["netns"]:
-            _enter_netns(name)
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
-            socket.send_fds(channel, [name.encode()], [sock.fileno()])
-            sock.close()
-    except OSError as exc:
-        _out({"ok": False, "errors": [str(exc)]})
-        return 1
-    finally:
-        channel.close()
-    _out({"ok": True})
-    return 0
 
 
 def _checksum(data: bytes) -> int:
@@ -459,8 +417,6 @@ def cmd_capture(args: dict[str, Any]) -> int:
 
 
 COMMANDS = {
-    "netlink": cmd_netlink,
-    "sysctl": cmd_sysctl,
     "ping": cmd_ping,
     "listen": cmd_listen,
     "connect": cmd_connect,

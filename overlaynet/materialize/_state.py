@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
 from overlaynet.errors import MaterializeError
+from overlaynet.materialize import _netns
 from overlaynet.materialize.naming import IFNAMSIZ, NETNS_DIR, NameMap, kernel_ifname
 from overlaynet.model.base import IPAddress
 
@@ -64,55 +64,37 @@ def run_in_ns(name: str, argv: list[str], *, timeout: float, input: str | None =
 SIOCGSKNS = 0x894C  # ioctl: a socket's network namespace, as a file descriptor
 
 
-def netlink_sockets(names: list[str]) -> dict[str, int]:
-    """NETLINK_ROUTE socket descriptors opened inside ``ip netns`` namespaces ``names``.
-
-    One agent process enters each namespace and passes its socket back (SCM_RIGHTS); each
-    socket's namespace is then checked here, by inode, against the named one, so a socket
-    of any other namespace (the host's) can never be used.
-    """
-    if not names:
-        return {}
-    # SEQPACKET: one message per socket, and end-of-file when the agent exits
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    fds: dict[str, int] = {}
+def check_socket(name: str, fd: int) -> None:
+    """Refuse a netlink socket that does not belong to ``ip netns`` namespace ``name``
+    (compared by inode), so a socket of any other namespace (the host's) is never used."""
+    nsfd = fcntl.ioctl(fd, SIOCGSKNS)
     try:
-        argv = agent_cmd("netlink", json.dumps({"channel": theirs.fileno(), "netns": names}))
-        proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        theirs.close()
-        ours.settimeout(30)
-        try:
-            for _ in names:
-                msg, got, _, _ = socket.recv_fds(ours, 256, 1)
-                if not got:
-                    break  # the agent stopped: it says why
-                fds[msg.decode()] = got[0]
-        except (OSError, TimeoutError):
-            pass
-        out, err = proc.communicate(timeout=30)
-        missing = [n for n in names if n not in fds]
-        if missing:
-            why = err.strip() or "not received"
-            with contextlib.suppress(ValueError, KeyError, IndexError):
-                why = "; ".join(json.loads(out.strip().splitlines()[-1])["errors"])
-            raise MaterializeError(f"namespace {missing[0]}: netlink socket: {why}")
+        same = os.fstat(nsfd).st_ino == os.stat(os.path.join(NETNS_DIR, name)).st_ino
+    finally:
+        os.close(nsfd)
+    if not same:
+        raise MaterializeError(f"namespace {name}: netlink socket: it belongs to another namespace")
+
+
+def netlink_sockets(names: list[str]) -> dict[str, int]:
+    """NETLINK_ROUTE socket descriptors opened inside existing ``onet-`` namespaces
+    ``names``, by one thread entering each in turn (no process)."""
+    fds: dict[str, int] = {}
+
+    def open_one(name: str) -> None:
+        fds[name] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0).detach()  # NETLINK_ROUTE
+
+    try:
+        _netns.enter_each(names, open_one)
         for name, fd in fds.items():
-            nsfd = fcntl.ioctl(fd, SIOCGSKNS)
-            try:
-                same = os.fstat(nsfd).st_ino == os.stat(os.path.join(NETNS_DIR, name)).st_ino
-            finally:
-                os.close(nsfd)
-            if not same:
-                raise MaterializeError(f"namespace {name}: netlink socket: it belongs to another namespace")
-        return fds
-    except BaseException:
+            check_socket(name, fd)
+    except BaseException as exc:
         for fd in fds.values():
             os.close(fd)
+        if isinstance(exc, OSError):
+            raise MaterializeError(f"netlink socket: {exc}") from exc
         raise
-    finally:
-        ours.close()
-        theirs.close()
+    return fds
 
 
 def refused(nsname: str, obj: str, exc: Exception) -> MaterializeError:
@@ -139,6 +121,7 @@ class ApplyState:
     skipped: list[Skipped] = field(default_factory=list)
     skipped_ifaces: set[tuple[NsRef, str]] = field(default_factory=set)
     sockets: dict[str, Any] = field(default_factory=dict)  # kernel ns name → IPRoute
+    indexes: dict[tuple[str, str], int] = field(default_factory=dict)  # (ns, ifname) → ifindex
 
     # --- lookups -------------------------------------------------------------------------
     def ns(self, ref: NsRef) -> NetNamespace:
@@ -146,13 +129,25 @@ class ApplyState:
 
     def open_sockets(self, names: list[str]) -> None:
         """Open the netlink sockets of these namespaces (all created by this run)."""
-        from pyroute2 import IPRoute
-
         for name in names:
             if name not in self.created:
                 raise MaterializeError(f"internal: namespace {name} was not created by this run")
-        for name, fd in netlink_sockets([n for n in names if n not in self.sockets]).items():
-            self.sockets[name] = self.call(name, "netlink socket", IPRoute, fileno=fd, ext_ack=True)
+        self.adopt_sockets(netlink_sockets([n for n in names if n not in self.sockets]))
+
+    def adopt_sockets(self, fds: dict[str, int]) -> None:
+        """Wrap netlink socket descriptors opened inside our namespaces (checked again here)."""
+        from pyroute2 import IPRoute
+
+        todo = dict(fds)
+        try:
+            while todo:
+                name, fd = next(iter(todo.items()))
+                check_socket(name, fd)
+                self.sockets[name] = self.call(name, "netlink socket", IPRoute, fileno=fd, ext_ack=True)
+                del todo[name]
+        finally:
+            for fd in todo.values():  # not adopted: closed here, as close() closes the rest
+                os.close(fd)
 
     def ipr(self, name: str) -> Any:
         """The netlink socket of a namespace we created (opened on first use)."""
@@ -169,10 +164,19 @@ class ApplyState:
         return names[ir_name]
 
     def index(self, nsname: str, ifname: str) -> int:
-        found = self.call(nsname, f"link {ifname}", self.ipr(nsname).link_lookup, ifname=ifname)
-        if not found:
-            raise MaterializeError(f"namespace {nsname}: link {ifname}: not found")
-        return int(found[0])
+        """A link's index, asked of the kernel once (an index is fixed while the link stays
+        in its namespace; ``moved`` forgets it)."""
+        key = (nsname, ifname)
+        if key not in self.indexes:
+            found = self.call(nsname, f"link {ifname}", self.ipr(nsname).link_lookup, ifname=ifname)
+            if not found:
+                raise MaterializeError(f"namespace {nsname}: link {ifname}: not found")
+            self.indexes[key] = int(found[0])
+        return self.indexes[key]
+
+    def moved(self, nsname: str, ifname: str) -> None:
+        """Link ``ifname`` left namespace ``nsname``: its index there no longer holds."""
+        self.indexes.pop((nsname, ifname), None)
 
     def skip(self, ref: NsRef | str, obj: str, reason: str, remote: IPAddress | None = None) -> None:
         self.skipped.append(Skipped(str(ref), obj, reason, remote))

@@ -8,7 +8,6 @@ everything created so far is removed. The result is a context manager that tears
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
 from overlaynet.dataplane.netfilter import IpSet
 from overlaynet.errors import MaterializeError
+from overlaynet.materialize import _netns
 from overlaynet.materialize._state import ApplyState, Skipped, agent_cmd, netns_argv, run_in_ns
 from overlaynet.materialize.links import configure_links, create_links, create_segments
 from overlaynet.materialize.naming import (
@@ -35,6 +35,8 @@ from overlaynet.materialize.xfrm import apply_xfrm
 from overlaynet.model.base import IPAddress
 
 __all__ = ["Materialized", "Skipped", "materialize"]
+
+LOOPBACK_IFINDEX = 1  # a new namespace's lo (the kernel's LOOPBACK_IFINDEX)
 
 
 class Materialized:
@@ -179,7 +181,6 @@ def materialize(dp: Dataplane, *, hosts: Iterable[str] | None = None, run_id: st
 
 def _apply(state: ApplyState) -> None:
     _create_namespaces(state)
-    _initial_sysctls(state)
     create_segments(state)
     create_links(state)
     configure_links(state)
@@ -195,24 +196,21 @@ def _apply(state: ApplyState) -> None:
 
 def _create_namespaces(state: ApplyState) -> None:
     prefix = run_prefix(state.run_id)
-    names = NameMap(200)
+    taken = NameMap(200)
     for ref in state.refs:
-        state.ns_names[ref] = prefix + names.take(namespace_label(ref))
+        state.ns_names[ref] = prefix + taken.take(namespace_label(ref))
     segments = {i.segment for r in state.refs for i in state.ns(r).interfaces.values() if i.kind == "phys" and i.segment}
     segments |= {s.name for s in state.dp.segments.values() if any(r in state.ns_names for r, _ in s.ports)}
     for seg in sorted(s for s in segments if s in state.dp.segments):
-        state.segment_ns[seg] = prefix + names.take(segment_label(seg))
-    for name in [*state.ns_names.values(), *state.segment_ns.values()]:
-        # `ip netns add` (spawned) instead of pyroute2's netns.create, which forks this process
-        try:
-            result = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MaterializeError(f"namespace {name}: create namespace: ip netns add: {exc}") from exc
-        if result.returncode != 0:
-            raise MaterializeError(f"namespace {name}: create namespace: {result.stderr.strip()}")
-        state.created.append(name)
-    state.open_sockets(list(state.created))
+        state.segment_ns[seg] = prefix + taken.take(segment_label(seg))
+    # made in this process (no `ip netns add` per namespace); each new namespace gets its
+    # netlink socket and its first sysctls while the creating thread is inside it
+    sysctls = _initial_sysctls(state)
+    names = [*state.ns_names.values(), *state.segment_ns.values()]
+    fds = _netns.create(names, state.created, lambda name: _netns.write_sysctls(sysctls.get(name, {}), name))
+    state.adopt_sockets(fds)
     for name in state.created:
+        state.indexes[(name, "lo")] = LOOPBACK_IFINDEX
         state.call(name, "lo up", state.ipr(name).link, "set", index=state.index(name, "lo"), state="up")
 
 
@@ -231,24 +229,13 @@ def _sysctl_path(key: str, ifnames: dict[str, str]) -> str:
 
 
 def _write_sysctls(batches: dict[str, dict[str, str]]) -> None:
-    """Write sysctls in several namespaces with one agent process (it setns()es into each,
-    checks it got there, then writes /proc/sys)."""
+    """Write sysctls in several namespaces from one thread that enters each in turn."""
     batches = {name: values for name, values in batches.items() if values}
-    if not batches:
-        return
-    argv = agent_cmd("sysctl", json.dumps(batches))
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired as exc:
-        raise MaterializeError(f"sysctls in {', '.join(batches)}: timed out") from exc
-    if result.returncode != 0:
-        detail = result.stdout.strip() or result.stderr.strip()
-        with contextlib.suppress(ValueError, KeyError):
-            detail = "; ".join(json.loads(detail)["errors"])
-        raise MaterializeError(f"sysctls: the kernel refused: namespace {detail}")
+    if batches:
+        _netns.enter_each(list(batches), lambda name: _netns.write_sysctls(batches[name], name))
 
 
-def _initial_sysctls(state: ApplyState) -> None:
+def _initial_sysctls(state: ApplyState) -> dict[str, dict[str, str]]:
     """Before any interface exists: Linux's own defaults (a new namespace otherwise inherits
     the host's tuned all/default values), no IPv6 unless the IR uses it, no ICMP rate limit
     (probes send several errors quickly), then the IR's namespace-wide sysctls."""
@@ -259,7 +246,7 @@ def _initial_sysctls(state: ApplyState) -> None:
         values = _base_sysctls(v6, ns.sysctls)
         values.update({_sysctl_path(k, {}): v for k, v in ns.sysctls.items() if not _per_interface(k, ns)})
         batches[state.ns_names[ref]] = values
-    _write_sysctls(batches)
+    return batches
 
 
 def _base_sysctls(v6: bool, ir: dict[str, str]) -> dict[str, str]:

@@ -160,6 +160,7 @@ def _create_vxlan(state: ApplyState, ref: NsRef, iface: Interface) -> None:
     # libnetwork creates it in the host namespace and moves it into the network's sandbox)
     state.call(home, obj, state.ipr(home).link, "add", ifname=name, kind="vxlan", **kwargs)
     state.call(home, f"{obj} -> {nsname}", state.ipr(home).link, "set", index=state.index(home, name), net_ns_fd=nsname)
+    state.moved(home, name)
 
 
 def _create_ipip(state: ApplyState, ref: NsRef, iface: Interface) -> None:
@@ -196,27 +197,33 @@ def _link_kind(state: ApplyState, nsname: str, name: str) -> str | None:
 
 
 def configure_links(state: ApplyState) -> None:
-    """MTU, MAC and master of every created interface, then bring everything up."""
+    """MTU, MAC and master of every created interface, and bring everything up: every
+    MTU first (a bridge given one explicitly keeps it when ports join), then masters. One
+    netlink request per interface and step: ``up`` rides on the MTU request of an
+    interface without a master and on the master request of one with a master."""
     for ref in state.refs:
         nsname = state.ns_names[ref]
         ipr = state.ipr(nsname)
-        ifaces = [i for i in state.ns(ref).interfaces.values() if (ref, i.name) not in state.skipped_ifaces]
+        # lo is up already (brought up when its namespace was made)
+        ifaces = [i for i in state.ns(ref).interfaces.values()
+                  if (ref, i.name) not in state.skipped_ifaces and not (i.kind == "loopback" and i.master is None)]
         for iface in ifaces:
-            idx = state.index(nsname, state.ifname(ref, iface.name))
             attrs: dict[str, Any] = {}
             if iface.kind != "loopback":
                 attrs["mtu"] = iface.mtu
             if iface.mac is not None and iface.kind != "loopback":
                 attrs["address"] = iface.mac
+            up = iface.master is None and iface.up
+            if up:
+                attrs["state"] = "up"
             if attrs:
-                state.call(nsname, f"{iface.kind} {iface.name} (mtu/mac)", ipr.link, "set", index=idx, **attrs)
+                idx = state.index(nsname, state.ifname(ref, iface.name))
+                obj = f"{iface.kind} {iface.name} (mtu/mac{'/up' if up else ''})"
+                state.call(nsname, obj, ipr.link, "set", index=idx, **attrs)
         for iface in ifaces:
             if iface.master is not None:
                 obj = f"{iface.kind} {iface.name} master {iface.master}"
                 master = state.index(nsname, state.ifname(ref, iface.master))
                 idx = state.index(nsname, state.ifname(ref, iface.name))
-                state.call(nsname, obj, ipr.link, "set", index=idx, master=master)
-        for iface in ifaces:
-            if iface.up or iface.kind == "loopback":
-                idx = state.index(nsname, state.ifname(ref, iface.name))
-                state.call(nsname, f"{iface.kind} {iface.name} up", ipr.link, "set", index=idx, state="up")
+                attrs = {"state": "up"} if iface.up else {}
+                state.call(nsname, obj, ipr.link, "set", index=idx, master=master, **attrs)

@@ -11,15 +11,14 @@ import hashlib
 import os
 import re
 import secrets
-import subprocess
 from collections.abc import Iterable
 
 from overlaynet.dataplane.ir import NsKind, NsRef
 from overlaynet.errors import MaterializeError
+from overlaynet.materialize import _netns
+from overlaynet.materialize._netns import NETNS_DIR, PREFIX
 
-PREFIX = "onet-"
 IFNAMSIZ = 15  # the kernel's limit on interface names, without the NUL
-NETNS_DIR = "/var/run/netns"
 
 _RUN_ID = re.compile(r"^[a-z0-9]{1,12}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -105,26 +104,21 @@ def list_namespaces(prefix: str = PREFIX) -> list[str]:
 def remove_namespaces(names: Iterable[str]) -> list[str]:
     """Remove these namespaces (their interfaces go with them); returns the ones removed.
 
-    Only names starting with ``onet-`` are ever touched.
+    Only names starting with ``onet-`` are ever touched. Each is removed as ``ip netns
+    delete`` does (detach the bind mount, remove the file), in this process.
     """
-    removed: list[str] = []
-    errors: list[str] = []
+    names = list(names)
     for name in names:
         if not name.startswith(PREFIX) or "/" in name:
             raise MaterializeError(f"refusing to remove namespace {name!r}: not an {PREFIX} one")
-        if not os.path.exists(os.path.join(NETNS_DIR, name)):
-            continue
+    removed: list[str] = []
+    errors: list[str] = []
+    for name in names:
         try:
-            proc = subprocess.run(
-                ["ip", "netns", "delete", name], capture_output=True, text=True, timeout=30
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            errors.append(f"{name}: ip netns delete: {exc}")
-            continue
-        if proc.returncode == 0:
-            removed.append(name)
-        else:
-            errors.append(f"{name}: {proc.stderr.strip()}")
+            if _netns.remove(name):
+                removed.append(name)
+        except OSError as exc:
+            errors.append(f"{name}: {exc}")
     if errors:
         raise MaterializeError("could not remove namespaces: " + "; ".join(errors))
     return removed

@@ -1,4 +1,4 @@
-"""The in-namespace agent refuses to write outside the run's namespaces."""
+"""The in-namespace agent refuses to enter namespaces that are not a run's."""
 
 from __future__ import annotations
 
@@ -7,28 +7,12 @@ import subprocess
 
 import pytest
 
-from overlaynet.errors import MaterializeError
-from overlaynet.materialize._state import agent_cmd, netlink_sockets
+from overlaynet.materialize._state import agent_cmd
 
 
-def _sysctl(batches: dict[str, dict[str, str]]) -> tuple[int, dict[str, object]]:
-    proc = subprocess.run(agent_cmd("sysctl", json.dumps(batches)), capture_output=True, text=True, timeout=30)
-    return proc.returncode, json.loads(proc.stdout)
-
-
-def test_sysctl_refuses_namespaces_that_are_not_onet_ones() -> None:
-    code, out = _sysctl({"default": {"net/ipv4/ip_forward": "1"}})
-    assert code == 1 and "refusing to enter namespace 'default'" in out["errors"][0]  # type: ignore[index]
-    code, out = _sysctl({"onet-x/../../x": {"net/ipv4/ip_forward": "1"}})
-    assert code == 1 and "refusing" in out["errors"][0]  # type: ignore[index]
-
-
-def test_sysctl_stops_at_a_namespace_that_does_not_exist() -> None:
-    code, out = _sysctl({"onet-nosuchrun-x": {"net/ipv4/ip_forward": "1"}})
-    assert code == 1 and out["ok"] is False
-    assert "onet-nosuchrun-x" in out["errors"][0]  # type: ignore[index]
-
-
-def test_netlink_sockets_are_only_opened_in_onet_namespaces() -> None:
-    with pytest.raises(MaterializeError, match="namespace default: netlink socket: .*refusing"):
-        netlink_sockets(["default"])
+@pytest.mark.parametrize("name", ["default", "onet-x/../../x"])
+def test_capture_refuses_namespaces_that_are_not_onet_ones(name: str) -> None:
+    proc = subprocess.run(agent_cmd("capture", json.dumps({"netns": [name], "pcap": "/dev/null"})),
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and not proc.stdout
+    assert f"refusing to enter namespace {name!r}" in proc.stderr

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from ipaddress import ip_address
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +16,8 @@ from overlaynet.errors import MaterializeError
 from overlaynet.materialize import Materialized, list_namespaces, materialize
 from overlaynet.materialize.naming import run_prefix
 from overlaynet.materialize.probe import ping
+from overlaynet.network import Network, assemble
+from overlaynet.topology import load_cluster
 
 from . import irs
 
@@ -191,3 +197,89 @@ def test_only_the_hosts_asked_for(run_id: str) -> None:
             m.namespace_name(NsRef("node-2"))
         # node-1's pod reaches its own host through cni0; node-2 does not exist here
         assert ping(m, NsRef.pod("node-1", "default/pod-a"), "10.244.1.1").ttl == 64
+
+
+def _flannel_cluster(tmp_path: Path, pods_per_node: int) -> Network:
+    """Three flannel VXLAN nodes on one segment, ``pods_per_node`` pods pinned on each and a
+    Service over them (kube-proxy rules on every node)."""
+    pods = "\n".join(
+        f"  - {{apiVersion: v1, kind: Pod, metadata: {{name: p{n}-{i}, labels: {{app: web}}}}, "
+        f"spec: {{nodeName: node-{n}, containers: [{{name: c, image: i}}]}}}}"
+        for n in (1, 2, 3) for i in range(pods_per_node))
+    path = tmp_path / f"flannel-{pods_per_node}.yaml"
+    path.write_text(
+        "apiVersion: overlaynet/v1\nkind: Cluster\nmetadata: {name: batch}\nspec:\n"
+        "  network: {driver: flannel, options: {backend: vxlan}}\n"
+        "  underlay: {segments: [{name: rack, cidr: 192.168.10.0/24}]}\n"
+        "  nodes: [{name: node-1, ip: 192.168.10.11}, {name: node-2, ip: 192.168.10.12}, {name: node-3, ip: 192.168.10.13}]\n"
+        "---\napiVersion: v1\nkind: List\nitems:\n" + pods + "\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n")
+    return assemble(load_cluster([path]))
+
+
+def _spawned(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[str]], list[int]]:
+    """Record every process started (``subprocess.Popen``, ``os.fork``) and every pyroute2
+    netlink session opened from now on."""
+    import pyroute2
+
+    argvs: list[list[str]] = []
+    sessions: list[int] = []
+    popen_init, fork, iproute = subprocess.Popen.__init__, os.fork, pyroute2.IPRoute
+
+    def counting_popen(self: subprocess.Popen[Any], args: Any, *a: Any, **kw: Any) -> None:
+        argvs.append([str(x) for x in args])
+        popen_init(self, args, *a, **kw)
+
+    def counting_fork() -> int:
+        argvs.append(["fork"])
+        return fork()
+
+    def counting_iproute(*a: Any, **kw: Any) -> Any:
+        sessions.append(kw.get("fileno", -1))
+        return iproute(*a, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", counting_popen)
+    monkeypatch.setattr(os, "fork", counting_fork)
+    monkeypatch.setattr(pyroute2, "IPRoute", counting_iproute)
+    return argvs, sessions
+
+
+def test_processes_and_netlink_sessions_do_not_grow_with_the_pods(run_id: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for pods_per_node in (1, 5):
+        network = _flannel_cluster(tmp_path, pods_per_node)
+        dp = network.build_all()
+        argvs, sessions = _spawned(monkeypatch)
+        m = materialize(dp, hosts=["node-1", "node-2", "node-3"], run_id=run_id)
+        with m:
+            # 3 nodes × (1 + pods) pod namespaces (+ 2 CoreDNS pods) and the segment
+            assert len(m.namespaces) == 3 + 3 * pods_per_node + 2 + 1
+            # the only processes: one iptables-restore per node (the pods have no rules)
+            nodes = [m.namespace_name(NsRef(f"node-{n}")) for n in (1, 2, 3)]
+            assert argvs == [["ip", "netns", "exec", name, "iptables-restore"] for name in nodes]
+            # one netlink session per namespace, no more
+            assert len(sessions) == len(set(sessions)) == len(m.namespaces)
+            monkeypatch.undo()
+            _same_as_the_ir(m, dp)
+            argvs, _ = _spawned(monkeypatch)
+        assert argvs == []  # tear-down spawns nothing
+        monkeypatch.undo()
+        assert list_namespaces(run_prefix(run_id)) == []
+
+
+def _same_as_the_ir(m: Materialized, dp: Any) -> None:
+    """Every namespace holds exactly the IR's addresses and main-table routes, and its
+    forwarding and rp_filter sysctls."""
+    for ref in m.refs:
+        ns = dp.namespaces[ref]
+        addrs = {(a["local"], a["prefixlen"]) for link in json.loads(m.exec(ref, ["ip", "-j", "-4", "addr"]).stdout)
+                 for a in link["addr_info"]}
+        lo = {("127.0.0.1", 8)}  # every namespace's lo has it, whether the IR lists it or not
+        assert addrs == lo | {(str(a.ip), a.prefixlen) for _, a in ns.addresses() if a.ip.version == 4}, ref
+        routes = {(r["dst"], r.get("gateway")) for r in _routes(m, ref)}
+        want = {("default" if r.dst.prefixlen == 0 else str(r.dst), str(r.via) if r.via else None)
+                for r in ns.routes if r.table == "main"}
+        assert routes == want, ref
+        forward, rp = m.exec(ref, ["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf/all/rp_filter"]).stdout.split()
+        want_sysctls = (ns.sysctls.get("net.ipv4.ip_forward", "0"), ns.sysctls.get("net.ipv4.conf.all.rp_filter", "0"))
+        assert (forward, rp) == want_sysctls, ref
