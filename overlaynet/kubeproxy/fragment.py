@@ -1,21 +1,22 @@
 """One service port's rules, as the loop body of kube-proxy's ``syncProxyRules`` writes them
-(kubernetes ``pkg/proxy/iptables/proxier.go``), built as typed ``Rule`` values with their
-payload spelling (``written.py``). ``generate.py`` assembles fragments into a payload; nodes
-share a fragment whenever everything it depends on is equal (see ``FragmentKey``).
+(kubernetes ``pkg/proxy/iptables/proxier.go``), written once against the rule shapes of
+``shapes.py``: as typed ``Rule`` values with their payload spelling (``Fragment``, for the
+IR) or straight as payload lines (``TextFragment``, for ``generate``). ``generate.py``
+assembles fragments into a payload; nodes share a fragment whenever everything it depends
+on is equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from overlaynet.dataplane.netfilter.matches import Match
 from overlaynet.dataplane.netfilter.rules import Rule
-from overlaynet.dataplane.netfilter.targets import Target
 from overlaynet.kubeproxy import names
 from overlaynet.kubeproxy import written as w
 from overlaynet.kubeproxy.endpoints import Categorized, EndpointInfo, ServicePortInfo
 from overlaynet.kubeproxy.local import LocalDetector
+from overlaynet.kubeproxy.shapes import Block, RuleWriter, Run, TextRules, TypedRules
 from overlaynet.model.base import IPAddress
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -37,9 +38,6 @@ class Globals:
     large_cluster: bool
 
 
-Run = tuple[str, str, int, int]  # table, chain, first rule index, end index (exclusive)
-
-
 @dataclass(frozen=True, slots=True)
 class Fragment:
     """Everything one service port contributes: the nat chains it declares, and its rules
@@ -55,10 +53,10 @@ class Fragment:
 
     @classmethod
     def of(cls, service: str, nat_chains: tuple[str, ...], lines: list[w.Written]) -> Fragment:
-        out = _Writer()
+        out = TypedRules(w.HostNets(), None)
         for line in lines:
             out.write(line.table, line.chain, line.rule, line.spelling)
-        return out.fragment(service, nat_chains)
+        return _typed(out, service, nat_chains)
 
     @property
     def lines(self) -> Iterator[w.Written]:
@@ -69,34 +67,16 @@ class Fragment:
                     yield w.Written(table, chain, part.rules[i], part.spellings[i])
 
 
-class _Writer:
-    """Collects a fragment's rules; ``nat``/``filt`` mirror ``natRules.Write``/``filterRules.Write``."""
+@dataclass(frozen=True, slots=True)
+class TextFragment:
+    """A service port's rules as payload text, its own chains' included: per run of
+    consecutive rules of one chain, their ``-A CHAIN …`` lines joined. What ``generate``
+    prints, made without a Rule object."""
 
-    __slots__ = ("rules", "runs", "spellings")
-
-    def __init__(self) -> None:
-        self.rules: list[Rule] = []
-        self.spellings: list[w.Spelling] = []
-        self.runs: list[Run] = []
-
-    def write(self, table: str, chain: str, rule: Rule, spelling: w.Spelling) -> None:
-        runs = self.runs
-        n = len(self.rules)
-        if runs and runs[-1][1] == chain and runs[-1][0] == table:
-            runs[-1] = (table, chain, runs[-1][2], n + 1)
-        else:
-            runs.append((table, chain, n, n + 1))
-        self.rules.append(rule)
-        self.spellings.append(spelling)
-
-    def nat(self, chain: str, matches: tuple[Match, ...], target: Target | None, spelling: w.Spelling) -> None:
-        self.write("nat", chain, Rule(matches, target), spelling)
-
-    def filt(self, chain: str, matches: tuple[Match, ...], target: Target | None, spelling: w.Spelling) -> None:
-        self.write("filter", chain, Rule(matches, target), spelling)
-
-    def fragment(self, service: str, nat_chains: tuple[str, ...]) -> Fragment:
-        return Fragment(service, nat_chains, tuple(self.rules), tuple(self.spellings), tuple(self.runs))
+    service: str
+    nat_chains: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    own: None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +106,8 @@ class _Plan:
     @classmethod
     def of(cls, sp: ServicePortInfo, cat: Categorized, g: Globals, node_ip: IPAddress | None,
            nets: w.HostNets) -> _Plan:
-        h = names.port_proto_hash(sp.name, sp.protocol)
+        spn = sp.name
+        h = names.port_proto_hash(spn, sp.protocol)
         cluster_chain, local_chain = names.SVC_PREFIX + h, names.SVL_PREFIX + h
         has_endpoints = cat.has_any
         internal_chain, has_internal = cluster_chain, has_endpoints
@@ -137,10 +118,7 @@ class _Plan:
         if sp.external_policy_local:
             external_policy_chain = local_chain
             has_external = has_external and bool(cat.local)
-        sep_names: dict[str, str] = {}
-        for ep in (*cat.reachable, *cat.cluster, *cat.local):
-            if ep.string not in sep_names:
-                sep_names[ep.string] = names.sep_chain(sp.name, sp.protocol, ep.string)
+        sep_names = names.sep_chains(spn, sp.protocol, [ep.string for ep in (*cat.reachable, *cat.cluster, *cat.local)])
         return cls(
             sp, cat, g, node_ip, nets, cluster_chain, local_chain, names.EXT_PREFIX + h, names.FW_PREFIX + h,
             internal_chain, external_policy_chain, has_internal, has_external,
@@ -185,9 +163,10 @@ class OwnChains:
     def fragment(self) -> Fragment:
         """The rules, spellings and runs (as a Fragment without chains of its own)."""
         if self._built is None:
-            out = _Writer()
-            _write_own(self._plan, out)
-            self._built = out.fragment(f"{self._plan.sp.namespace}/{self._plan.sp.service}", ())
+            plan = self._plan
+            out = TypedRules(plan.nets, plan.g.local)
+            _write_own(plan, out)
+            self._built = _typed(out, f"{plan.sp.namespace}/{plan.sp.service}", ())
         return self._built
 
     def rules(self, chain: str) -> tuple[Rule, ...]:
@@ -208,150 +187,137 @@ def service_port_fragment(
     supplies the host networks of the addresses it names): those in the shared chains now,
     those of its own chains on first use (``Fragment.own``)."""
     plan = _Plan.of(sp, cat, g, node_ip, nets)
-    out = _Writer()
+    out = TypedRules(nets, g.local)
     _write_dispatch(plan, out)
-    built = out.fragment(f"{sp.namespace}/{sp.service}", plan.own_chains)
-    return Fragment(built.service, built.nat_chains, built.rules, built.spellings, built.runs, OwnChains(plan))
+    return Fragment(f"{sp.namespace}/{sp.service}", plan.own_chains, tuple(out.rules), tuple(out.spellings),
+                    tuple(out.runs), OwnChains(plan))
 
 
-def _write_dispatch(plan: _Plan, out: _Writer) -> None:
+def service_port_text(
+    sp: ServicePortInfo, cat: Categorized, g: Globals, node_ip: IPAddress | None, nets: w.HostNets
+) -> TextFragment:
+    """The same rules as ``service_port_fragment``, all of them, as payload lines."""
+    plan = _Plan.of(sp, cat, g, node_ip, nets)
+    out = TextRules(g.local)
+    _write_dispatch(plan, out)
+    _write_own(plan, out)
+    return TextFragment(f"{sp.namespace}/{sp.service}", plan.own_chains, out.blocks())
+
+
+def _typed(out: TypedRules, service: str, nat_chains: tuple[str, ...]) -> Fragment:
+    return Fragment(service, nat_chains, tuple(out.rules), tuple(out.spellings), tuple(out.runs))
+
+
+def _write_dispatch(plan: _Plan, out: RuleWriter) -> None:
     """The service port's rules in the chains all services share (KUBE-SERVICES,
     KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES, KUBE-PROXY-FIREWALL)."""
-    sp, g, nets = plan.sp, plan.g, plan.nets
-    proto, spn = sp.protocol, sp.name
-    nat, filt = out.nat, out.filt
+    sp, g = plan.sp, plan.g
+    proto, spn, port = sp.protocol, sp.name, sp.port
     has_endpoints, has_internal, has_external = plan.cat.has_any, plan.has_internal, plan.has_external
     ext_chain, fw_chain, uses_fw = plan.ext_chain, plan.fw_chain, plan.uses_fw
-    internal_chain = plan.internal_chain
     lb_chain = fw_chain if uses_fw else ext_chain
-    int_target = ext_target = w.verdict("REJECT")
-    int_comment = ext_comment = w.comment(f"{spn} has no endpoints")
+    int_target = ext_target = "REJECT"
+    int_comment = ext_comment = f"{spn} has no endpoints"
     if has_endpoints:
-        int_target = ext_target = w.verdict("DROP")
-        int_comment = ext_comment = w.comment(f"{spn} has no local endpoints")
+        int_target = ext_target = "DROP"
+        int_comment = ext_comment = f"{spn} has no local endpoints"
 
-    cluster_ip_comment = w.comment(f"{spn} cluster IP")
-    cluster_dst = w.service_dst(proto, nets[sp.cluster_ip], sp.port)
     # Capture the clusterIP.
     if has_internal:
-        nat(KUBE_SERVICES, (cluster_ip_comment, *cluster_dst), w.jump(internal_chain), w.CAPTURE)
+        out.capture("nat", KUBE_SERVICES, f"{spn} cluster IP", proto, sp.cluster_ip, port, plan.internal_chain)
     else:
-        filt(KUBE_SERVICES, (int_comment, *cluster_dst), int_target, w.CAPTURE)
+        out.capture("filter", KUBE_SERVICES, int_comment, proto, sp.cluster_ip, port, int_target)
     # Capture externalIPs.
     if sp.external_ips:
-        external_comment = w.comment(f"{spn} external IP")
+        external_comment = f"{spn} external IP"
         for eip in sp.external_ips:
-            dst = w.service_dst(proto, nets[eip], sp.port)
             if has_endpoints:
-                nat(KUBE_SERVICES, (external_comment, *dst), w.jump(ext_chain), w.CAPTURE)
+                out.capture("nat", KUBE_SERVICES, external_comment, proto, eip, port, ext_chain)
             if not has_external:
-                filt(KUBE_EXTERNAL_SERVICES, (ext_comment, *dst), ext_target, w.CAPTURE)
+                out.capture("filter", KUBE_EXTERNAL_SERVICES, ext_comment, proto, eip, port, ext_target)
     # Capture load-balancer ingress.
-    lb_comment = w.comment(f"{spn} loadbalancer IP")
+    lb_comment = f"{spn} loadbalancer IP"
     for vip in sp.load_balancer_vips:
-        dst = w.service_dst(proto, nets[vip], sp.port)
         if has_endpoints:
-            nat(KUBE_SERVICES, (lb_comment, *dst), w.jump(lb_chain), w.CAPTURE)
+            out.capture("nat", KUBE_SERVICES, lb_comment, proto, vip, port, lb_chain)
         if uses_fw:
-            filt(KUBE_PROXY_FIREWALL, (w.comment(f"{spn} traffic not accepted by {fw_chain}"), *dst),
-                 w.verdict("DROP"), w.CAPTURE)
+            out.capture("filter", KUBE_PROXY_FIREWALL, f"{spn} traffic not accepted by {fw_chain}", proto, vip, port,
+                        "DROP")
     if not has_external:
         for vip in sp.load_balancer_vips:
-            filt(KUBE_EXTERNAL_SERVICES, (ext_comment, *w.service_dst(proto, nets[vip], sp.port)), ext_target, w.CAPTURE)
+            out.capture("filter", KUBE_EXTERNAL_SERVICES, ext_comment, proto, vip, port, ext_target)
     # Capture nodeports.
     if sp.node_port:
         if has_endpoints:
-            spn_comment = w.comment(spn)
             if g.localhost_nodeports and g.family == 4 and g.nfacct:
-                nat(KUBE_NODEPORTS,
-                    (spn_comment, *w.service_dst(proto, w.LOOPBACK_NET, sp.node_port), w.NFACCT_LOCALHOST_NODEPORTS),
-                    w.jump(ext_chain), w.NODEPORT_LOCALHOST)
-            nat(KUBE_NODEPORTS, (spn_comment, *w.service_dst(proto, None, sp.node_port)), w.jump(ext_chain), w.NODEPORT)
+                out.nodeport_localhost(KUBE_NODEPORTS, spn, proto, sp.node_port, ext_chain)
+            out.nodeport("nat", KUBE_NODEPORTS, spn, proto, sp.node_port, ext_chain)
         if not has_external:
-            filt(KUBE_EXTERNAL_SERVICES,
-                 (ext_comment, w.ADDRTYPE_DST_LOCAL, *w.service_dst(proto, None, sp.node_port)),
-                 ext_target, w.NODEPORT_REJECT)
+            out.nodeport_reject(KUBE_EXTERNAL_SERVICES, ext_comment, proto, sp.node_port, ext_target)
     # Capture healthCheckNodePorts.
     if sp.health_check_node_port:
-        filt(KUBE_NODEPORTS,
-             (w.comment(f"{spn} health check node port"), *w.service_dst("tcp", None, sp.health_check_node_port)),
-             w.verdict("ACCEPT"), w.NODEPORT)
+        out.nodeport("filter", KUBE_NODEPORTS, f"{spn} health check node port", "tcp", sp.health_check_node_port,
+                     "ACCEPT")
 
 
-
-def _write_own(plan: _Plan, out: _Writer) -> None:
+def _write_own(plan: _Plan, out: RuleWriter) -> None:
     """The rules of the service port's own chains, in the order syncProxyRules writes them."""
-    sp, cat, g, nets, node_ip = plan.sp, plan.cat, plan.g, plan.nets, plan.node_ip
+    sp, cat, g, node_ip = plan.sp, plan.cat, plan.g, plan.node_ip
     proto, spn = sp.protocol, sp.name
-    nat = out.nat
     has_internal, has_external = plan.has_internal, plan.has_external
     internal_chain, external_policy_chain = plan.internal_chain, plan.external_policy_chain
     cluster_chain, local_chain, ext_chain, fw_chain = plan.cluster_chain, plan.local_chain, plan.ext_chain, plan.fw_chain
     uses_ext_chain, uses_fw, sep_names = plan.uses_ext_chain, plan.uses_fw, plan.sep_names
-    cluster_ip_comment = w.comment(f"{spn} cluster IP")
-    cluster_dst = w.service_dst(proto, nets[sp.cluster_ip], sp.port)
-    lb_comment = w.comment(f"{spn} loadbalancer IP")
+    lb_comment = f"{spn} loadbalancer IP"
     # Internal traffic handling.
     if has_internal:
         if g.masquerade_all:
-            nat(internal_chain, (cluster_ip_comment, *cluster_dst), w.MARK_MASQ, w.CAPTURE)
+            out.capture("nat", internal_chain, f"{spn} cluster IP", proto, sp.cluster_ip, sp.port, KUBE_MARK_MASQ)
         elif g.local is not None:
-            nat(internal_chain, (cluster_ip_comment, *cluster_dst, g.local.if_not_local),
-                w.MARK_MASQ, (*w.CAPTURE, g.local.arg))
+            out.capture_not_local(internal_chain, f"{spn} cluster IP", proto, sp.cluster_ip, sp.port, KUBE_MARK_MASQ)
 
     # External traffic handling.
     if uses_ext_chain:
         if not sp.external_policy_local:
-            nat(ext_chain, (w.comment(f"masquerade traffic for {spn} external destinations"),),
-                w.MARK_MASQ, w.COMMENT_ONLY)
+            out.commented(ext_chain, f"masquerade traffic for {spn} external destinations", KUBE_MARK_MASQ)
         else:
             if g.local is not None:
-                nat(ext_chain, (w.comment(f"pod traffic for {spn} external destinations"), g.local.if_local),
-                    w.jump(cluster_chain), (w.Arg.COMMENT, g.local.arg))
-            nat(ext_chain, (w.comment(f"masquerade LOCAL traffic for {spn} external destinations"),
-                            w.ADDRTYPE_SRC_LOCAL), w.MARK_MASQ, w.COMMENT_ADDRTYPE)
-            nat(ext_chain, (w.comment(f"route LOCAL traffic for {spn} external destinations"),
-                            w.ADDRTYPE_SRC_LOCAL), w.jump(cluster_chain), w.COMMENT_ADDRTYPE)
+                out.commented_local(ext_chain, f"pod traffic for {spn} external destinations", cluster_chain)
+            out.commented_src_local(ext_chain, f"masquerade LOCAL traffic for {spn} external destinations",
+                                    KUBE_MARK_MASQ)
+            out.commented_src_local(ext_chain, f"route LOCAL traffic for {spn} external destinations", cluster_chain)
         if has_external:
-            nat(ext_chain, (), w.jump(external_policy_chain), w.BARE)
+            out.bare(ext_chain, external_policy_chain)
 
     # Firewall chain for loadBalancerSourceRanges.
     if uses_fw:
         allow_from_node = False
-        to_ext = w.jump(ext_chain)
         for cidr in sp.load_balancer_source_ranges:
-            nat(fw_chain, (lb_comment, w.source(cidr)), to_ext, w.COMMENT_SRC_NET)
+            out.from_net(fw_chain, lb_comment, cidr, ext_chain)
             if node_ip is not None and node_ip in cidr:
                 allow_from_node = True
         if allow_from_node:
             for vip in sp.load_balancer_vips:
-                nat(fw_chain, (lb_comment, w.source(nets[vip])), to_ext, w.COMMENT_SRC)
-        nat(fw_chain, (w.comment(f"other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"),),
-            None, w.COMMENT_ONLY)
+                out.from_host(fw_chain, lb_comment, vip, ext_chain)
+        out.commented(fw_chain, f"other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL", None)
 
     if plan.uses_cluster_chain:
-        _service_to_endpoints(nat, sp, spn, cluster_chain, cat.cluster, g, sep_names)
+        _service_to_endpoints(out, sp, spn, cluster_chain, cat.cluster, g, sep_names)
     if plan.uses_local_chain:
-        _service_to_endpoints(nat, sp, spn, local_chain, cat.local, g, sep_names)
+        _service_to_endpoints(out, sp, spn, local_chain, cat.local, g, sep_names)
 
     # Per-endpoint chains.
-    commented = not g.large_cluster
-    spn_only = (w.comment(spn),) if commented else ()
-    hairpin_spelling = w.with_comment(w.COMMENT_SRC, commented)
-    dnat_spelling = w.with_comment(
-        (w.Arg.COMMENT, *(w.SEP_DNAT_AFFINITY if sp.client_ip_affinity else w.SEP_DNAT)), commented)
-    number, ports = w.proto(proto)
-    # in normal form (-p first, extensions in the order written), so Rule need not reorder
-    dnat_matches = (number, *spn_only, ports) if not sp.client_ip_affinity else ()
+    spn_only = None if g.large_cluster else spn
+    affinity = sp.client_ip_affinity
+    hairpin, dnat = out.endpoint_hairpin, out.endpoint_dnat
     for ep in cat.reachable:
         chain = sep_names[ep.string]
-        nat(chain, (w.source(nets[ep.ip]), *spn_only), w.MARK_MASQ, hairpin_spelling)
-        matches = dnat_matches or (number, *spn_only, w.recent_set(chain), ports)
-        nat(chain, matches, w.dnat(ep.ip, ep.port), dnat_spelling)
+        hairpin(chain, spn_only, ep)
+        dnat(chain, spn_only, proto, ep, affinity)
 
 
 def _service_to_endpoints(
-    write: Callable[[str, tuple[Match, ...], Target | None, w.Spelling], None],
+    out: RuleWriter,
     sp: ServicePortInfo,
     spn: str,
     chain: str,
@@ -362,18 +328,10 @@ def _service_to_endpoints(
     """``writeServiceToEndpointRules``: affinity checks, then the probability cascade."""
     commented = not g.large_cluster
     if sp.client_ip_affinity:
-        spelling = w.with_comment((w.Arg.COMMENT, *w.RECENT), commented)
         for ep in endpoints:
             sep = sep_names[ep.string]
-            cmt = (w.comment(f"{spn} -> {ep.string}"),) if commented else ()
-            write(chain, (*cmt, w.recent_check(sep, sp.sticky_seconds)), w.jump(sep), spelling)
+            out.affinity_check(chain, f"{spn} -> {ep.string}" if commented else None, sep, sp.sticky_seconds)
     n = len(endpoints)
-    cascade = w.with_comment((w.Arg.COMMENT, *w.STATISTIC), commented)
-    last = w.with_comment(w.COMMENT_ONLY, commented)
+    cascade = out.cascade
     for i, ep in enumerate(endpoints):
-        sep = sep_names[ep.string]
-        cmt = (w.comment(f"{spn} -> {ep.string}"),) if commented else ()
-        if i < n - 1:
-            write(chain, (*cmt, w.statistic(n - i)) if cmt else w.statistic_only(n - i), w.jump(sep), cascade)
-        else:
-            write(chain, cmt, w.jump(sep), last)
+        cascade(chain, f"{spn} -> {ep.string}" if commented else None, n - i, sep_names[ep.string])

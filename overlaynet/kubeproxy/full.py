@@ -25,9 +25,10 @@ from overlaynet.kubeproxy.generate import (
     KUBE_SERVICES,
     FragmentCache,
     Payload,
-    build_payload,
+    build_text,
+    declarations,
     group_tables,
-    render_grouped,
+    rule_lines,
 )
 from overlaynet.model.services import EndpointSlice, Service
 
@@ -103,13 +104,10 @@ def render_full(payload: Payload) -> str:
             out.append(f":{KUBE_PROXY_CANARY} - [0:0]")
             out.append("COMMIT")
             continue
-        body = render_grouped(table, grouped[table])
-        declarations = [line for line in body if line.startswith(":")]
-        rules = [line for line in body if line.startswith("-A ")]
-        out.extend(declarations)
+        out.extend(declarations(grouped[table]))
         for chain in builtins:
             out.extend(f"-A {chain} {w.render(j.rule, j.spelling)}" for j in jumps.get((table, chain), ()))
-        out.extend(rules)
+        out.extend(rule_lines(grouped[table]))
         out.append("COMMIT")
     return "\n".join(out) + "\n"
 
@@ -123,4 +121,4 @@ def generate_full(
 ) -> str:
     """A complete ruleset for one node and family, as ``iptables-save`` would list it after
     kube-proxy's first full sync on an empty host (loads with plain ``iptables-restore``)."""
-    return render_full(build_payload(services, endpoint_slices, config, cache=cache))
+    return render_full(build_text(services, endpoint_slices, config, cache=cache))

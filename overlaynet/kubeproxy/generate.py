@@ -10,8 +10,9 @@ kube-proxy's write order follows Go map iteration and changes from sync to sync.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from overlaynet.dataplane.netfilter.matches import Mark, Match, Source
 from overlaynet.dataplane.netfilter.matches_ct import Conntrack
@@ -28,7 +29,9 @@ from overlaynet.kubeproxy.fragment import (
     KUBE_SERVICES,
     Fragment,
     Globals,
+    TextFragment,
     service_port_fragment,
+    service_port_text,
 )
 from overlaynet.model.services import EndpointSlice, Service
 
@@ -46,6 +49,7 @@ __all__ = [
     "FragmentCache",
     "Payload",
     "build_payload",
+    "build_text",
     "generate",
     "group_tables",
     "render_grouped",
@@ -70,11 +74,14 @@ class Payload:
 
     filter_chains: tuple[str, ...]
     nat_chains: tuple[str, ...]
-    fragments: tuple[Fragment, ...]
+    fragments: tuple[Fragment | TextFragment, ...]
 
     @property
     def lines(self) -> Iterator[w.Written]:
+        """Every typed rule (a payload of ``build_payload``)."""
         for fragment in self.fragments:
+            if isinstance(fragment, TextFragment):
+                raise TypeError("a text payload (build_text) has no typed rules")
             yield from fragment.lines
 
 
@@ -85,6 +92,7 @@ class FragmentCache:
     by whoever owns the cluster (the assembled network), dropped with it."""
 
     fragments: dict[tuple[object, ...], Fragment] = field(default_factory=dict)
+    texts: dict[tuple[object, ...], TextFragment] = field(default_factory=dict)
     host_nets: w.HostNets = field(default_factory=w.HostNets)
 
 
@@ -156,8 +164,32 @@ def build_payload(
     cache: FragmentCache | None = None,
 ) -> Payload:
     """Compute what one syncProxyRules writes (kube-proxy's own write order with service
-    ports taken in name order). ``cache`` memoises per-service-port fragments across calls
-    (e.g. across nodes); entries are keyed by everything the fragment depends on."""
+    ports taken in name order), as typed rules. ``cache`` memoises per-service-port
+    fragments across calls (e.g. across nodes); entries are keyed by everything the fragment
+    depends on."""
+    return _build(services, endpoint_slices, config, cache, text=False)
+
+
+def build_text(
+    services: Iterable[Service],
+    endpoint_slices: Iterable[EndpointSlice],
+    config: ProxierConfig,
+    *,
+    cache: FragmentCache | None = None,
+) -> Payload:
+    """``build_payload`` with every service port's rules as payload lines (``TextFragment``)
+    instead of typed rules: what rendering needs, and nothing more."""
+    return _build(services, endpoint_slices, config, cache, text=True)
+
+
+def _build(
+    services: Iterable[Service],
+    endpoint_slices: Iterable[EndpointSlice],
+    config: ProxierConfig,
+    cache: FragmentCache | None,
+    *,
+    text: bool,
+) -> Payload:
     fam = config.family
     sps = service_ports(services, fam)
     epmap = endpoints_map(endpoint_slices, fam, config.node_name)
@@ -175,20 +207,21 @@ def build_payload(
     nat_chains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
     if fam == 4 and localhost_np:
         filter_chains.append(KUBE_FIREWALL)
-    fragments = [Fragment.of("", (), _fixed_rules(config, localhost_np))]
+    fragments: list[Fragment | TextFragment] = [Fragment.of("", (), _fixed_rules(config, localhost_np))]
     node_ip = config.node_ip
-    if cache is None:
-        cache = FragmentCache()  # shares host networks within this build only
-    known = cache.fragments
+    make: Callable[..., Fragment | TextFragment] = service_port_text if text else service_port_fragment
+    nets = cache.host_nets if cache is not None else w.HostNets()
+    known: dict[tuple[object, ...], Any] | None = None  # Fragment or TextFragment values, as `make` makes
+    if cache is not None:
+        known = cache.texts if text else cache.fragments
     for sp in sps:
         eps = epmap.get(sp.key, [])
-        local_dep = sp.uses_local_endpoints
-        key_eps = tuple(eps) if local_dep else tuple(_non_local(e) for e in eps)
-        fw_dep = node_ip if sp.load_balancer_source_ranges else None
-        key = (sp, key_eps, g, fw_dep)
-        frag = known.get(key)
-        if frag is None:
-            frag = known[key] = service_port_fragment(sp, categorize(list(key_eps), sp), g, node_ip, cache.host_nets)
+        if known is None:  # nothing to share: no key to compute
+            frag = make(sp, categorize(eps, sp), g, node_ip, nets)
+        else:
+            key_eps = tuple(eps) if sp.uses_local_endpoints else tuple(_non_local(e) for e in eps)
+            key = (sp, key_eps, g, node_ip if sp.load_balancer_source_ranges else None)
+            frag = known.get(key) or known.setdefault(key, make(sp, categorize(list(key_eps), sp), g, node_ip, nets))
         nat_chains.extend(frag.nat_chains)
         fragments.append(frag)
     fragments.append(Fragment.of(_TAIL, (), _tail_rules(config, localhost_np)))
@@ -198,7 +231,7 @@ def build_payload(
 def _non_local(ep: EndpointInfo) -> EndpointInfo:
     if not ep.is_local:
         return ep
-    return EndpointInfo(ep.ip, ep.port, ep.node, False, ep.ready, ep.serving, ep.terminating, ep.string)
+    return ep._replace(is_local=False)
 
 
 # --- canonical ordering (sortIPTablesRules) -------------------------------------------------
@@ -212,16 +245,19 @@ def _chain_order(chain: str) -> tuple[int, str]:
     return (2 if chain.startswith("KUBE-") else 3, chain)
 
 
-Piece = tuple[Fragment, int, int]  # rules start..end of one fragment, all in one chain
+def _sorted_chains(chains: Collection[str]) -> list[str]:
+    """``sorted(chains, key=_chain_order)`` without a key call per chain (a node at 10,000
+    Services has 110,000): KUBE-NODEPORTS, KUBE-SERVICES, other KUBE-* chains, the rest."""
+    first = [c for c in (KUBE_NODEPORTS, KUBE_SERVICES) if c in chains]
+    rest = sorted(c for c in chains if c != KUBE_NODEPORTS and c != KUBE_SERVICES)
+    other = [c for c in rest if not c.startswith("KUBE-")]
+    if other:
+        rest = [c for c in rest if c.startswith("KUBE-")] + other
+    return first + rest
 
 
-def _sorted_pieces(table: str, chain: str, pieces: list[Piece]) -> list[Piece]:
-    """sortIPTablesRules: KUBE-NODEPORTS and KUBE-SERVICES by service name (stable), the
-    NodePort tail last. Every rule of a fragment in these chains names the fragment's
-    service in its comment, which is the key kube-proxy's tests sort by."""
-    if chain in (KUBE_NODEPORTS, KUBE_SERVICES):
-        return sorted(pieces, key=lambda p: p[0].service)
-    return pieces
+# a run of rules of one chain: rules start..end of a typed fragment, or a text block
+Piece = tuple[Fragment, int, int] | str
 
 
 def group_tables(
@@ -237,43 +273,75 @@ def group_tables(
     for table, chains in (("filter", payload.filter_chains), ("nat", payload.nat_chains)):
         more = extra.get(table, ()) if extra else ()
         tables[table] = {c: [] for c in (*chains, *more) if c not in skip}
+    services: dict[tuple[str, str], list[str]] = {  # the sort key of each piece of the sorted chains
+        (t, c): [] for t in ("filter", "nat") for c in (KUBE_NODEPORTS, KUBE_SERVICES)}
     for fragment in payload.fragments:
+        service = fragment.service
+        if type(fragment) is TextFragment:
+            for table, chain, block in fragment.blocks:
+                pieces = tables[table].get(chain)
+                if pieces is None:
+                    pieces = tables[table][chain] = []
+                pieces.append(block)
+                keys = services.get((table, chain))
+                if keys is not None:
+                    keys.append(service)
+            continue
+        assert isinstance(fragment, Fragment)
         parts = (fragment, fragment.own.fragment()) if own and fragment.own is not None else (fragment,)
         for part in parts:
             for table, chain, start, end in part.runs:
-                by_chain = tables[table]
-                pieces = by_chain.get(chain)
+                pieces = tables[table].get(chain)
                 if pieces is None:
-                    pieces = by_chain[chain] = []
+                    pieces = tables[table][chain] = []
                 pieces.append((part, start, end))
-    return {
-        table: {c: _sorted_pieces(table, c, by_chain[c]) for c in sorted(by_chain, key=_chain_order)}
-        for table, by_chain in tables.items()
-    }
+                keys = services.get((table, chain))
+                if keys is not None:
+                    keys.append(service)
+    grouped = {table: {c: by_chain[c] for c in _sorted_chains(by_chain)} for table, by_chain in tables.items()}
+    # sortIPTablesRules: KUBE-NODEPORTS and KUBE-SERVICES by service name (stable), the
+    # NodePort tail last. Every rule of a fragment in these chains names the fragment's
+    # service in its comment, which is the key kube-proxy's tests sort by.
+    for (table, chain), keys in services.items():
+        pieces = grouped[table].get(chain)
+        if pieces:
+            grouped[table][chain] = [pieces[i] for i in sorted(range(len(pieces)), key=keys.__getitem__)]
+    return grouped
 
 
 def chain_rules(pieces: list[Piece]) -> list[Rule]:
-    """The rules of one grouped chain, in order."""
-    if len(pieces) == 1:
-        fragment, start, end = pieces[0]
-        return list(fragment.rules[start:end])
+    """The rules of one grouped chain of a typed payload, in order."""
     out: list[Rule] = []
-    for fragment, start, end in pieces:
+    for piece in pieces:
+        if isinstance(piece, str):
+            raise TypeError("a text payload (build_text) has no typed rules")
+        fragment, start, end = piece
         out.extend(fragment.rules[start:end])
     return out
 
 
 def render_grouped(table: str, grouped: dict[str, list[Piece]]) -> list[str]:
     """One table's ``*table``, chain declarations, rules and ``COMMIT`` lines."""
-    out = [f"*{table}"]
-    out.extend(f":{c} - [0:0]" for c in grouped)
+    return [f"*{table}", *declarations(grouped), *rule_lines(grouped), "COMMIT"]
+
+
+def declarations(grouped: dict[str, list[Piece]]) -> list[str]:
+    """The ``:CHAIN - [0:0]`` lines of one grouped table."""
+    return [f":{c} - [0:0]" for c in grouped]
+
+
+def rule_lines(grouped: dict[str, list[Piece]]) -> list[str]:
+    """The ``-A CHAIN …`` lines of one grouped table (a text block may hold several)."""
+    out: list[str] = []
     render = w.render
     for c, pieces in grouped.items():
-        prefix = f"-A {c} "
-        for fragment, start, end in pieces:
-            rules, spellings = fragment.rules, fragment.spellings
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            fragment, start, end = piece
+            rules, spellings, prefix = fragment.rules, fragment.spellings, f"-A {c} "
             out.extend(prefix + render(rules[i], spellings[i]) for i in range(start, end))
-    out.append("COMMIT")
     return out
 
 
@@ -298,4 +366,4 @@ def generate(
     >>> print(generate([], [], cfg).splitlines()[1])
     :KUBE-NODEPORTS - [0:0]
     """
-    return render_payload(build_payload(services, endpoint_slices, config, cache=cache))
+    return render_payload(build_text(services, endpoint_slices, config, cache=cache))

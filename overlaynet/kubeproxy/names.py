@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Iterable
 from functools import lru_cache
 
 from overlaynet.dataplane.netfilter import ChainRole
@@ -66,12 +67,20 @@ def service_port_name(namespace: str, name: str, port_name: str | None) -> str:
     return f"{namespace}/{name}:{port_name}" if port_name else f"{namespace}/{name}"
 
 
+def address(ip: IPAddress) -> str:
+    """An address as kube-proxy prints it (``10.96.0.1``, ``fd00::1``; no /32)."""
+    # socket.inet_ntoa: ipaddress's str() is several times slower (100,000 endpoints a node)
+    return socket.inet_ntoa(ip.packed) if ip.version == 4 else str(ip)
+
+
 def endpoint_string(ip: IPAddress, port: int) -> str:
     """``ip:port``, ``[ip]:port`` for IPv6 (Go's net.JoinHostPort)."""
-    if ip.version == 6:
-        return f"[{ip}]:{port}"
-    # socket.inet_ntoa: ipaddress's str() is several times slower (100,000 endpoints a node)
-    return f"{socket.inet_ntoa(ip.packed)}:{port}"
+    return join_host_port(address(ip), ip.version, port)
+
+
+def join_host_port(host: str, version: int, port: int) -> str:
+    """``endpoint_string`` of an address already printed (``address``)."""
+    return f"[{host}]:{port}" if version == 6 else f"{host}:{port}"
 
 
 def svc_chain(spn: str, protocol: str) -> str:
@@ -97,6 +106,16 @@ def sep_chain(spn: str, protocol: str, endpoint: str) -> str:
     'KUBE-SEP-SXIVWICOYRO3J4NJ'
     """
     return SEP_PREFIX + _hash16(spn + protocol + endpoint)
+
+
+def sep_chains(spn: str, protocol: str, endpoints: Iterable[str]) -> dict[str, str]:
+    """``sep_chain`` of each endpoint string (each once), by endpoint string."""
+    prefix = spn + protocol
+    out: dict[str, str] = {}
+    for endpoint in endpoints:
+        if endpoint not in out:
+            out[endpoint] = SEP_PREFIX + _hash16(prefix + endpoint)
+    return out
 
 
 @lru_cache(maxsize=4096)

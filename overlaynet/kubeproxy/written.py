@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import socket
 from collections.abc import Callable
 from fractions import Fraction
 from functools import cache, lru_cache
@@ -45,6 +44,7 @@ from overlaynet.dataplane.netfilter.targets import (
     Target,
     Verdict_,
 )
+from overlaynet.kubeproxy.names import address
 from overlaynet.model.base import IPAddress, IPNetwork
 
 
@@ -104,7 +104,7 @@ def _dport(m: Match) -> str:
 
 def _dst(m: Match) -> str:
     assert isinstance(m, Destination)
-    return f"{_neg(m.negated)}-d {_address(m.net.network_address)}"
+    return f"{_neg(m.negated)}-d {address(m.net.network_address)}"
 
 
 def _dst_net(m: Match) -> str:
@@ -114,7 +114,7 @@ def _dst_net(m: Match) -> str:
 
 def _src(m: Match) -> str:
     assert isinstance(m, Source)
-    return f"{_neg(m.negated)}-s {_address(m.net.network_address)}"
+    return f"{_neg(m.negated)}-s {address(m.net.network_address)}"
 
 
 def _src_net(m: Match) -> str:
@@ -134,13 +134,15 @@ def _ext(m: Match) -> str:
 def _statistic(m: Match) -> str:
     assert isinstance(m, Statistic)
     p = m.probability
-    text = _probability(p.denominator) if p.numerator == 1 else f"{float(p):.10f}"
+    text = probability_text(p.denominator) if p.numerator == 1 else f"{float(p):.10f}"
     return f"-m statistic --mode random --probability {text}"
 
 
 @lru_cache(maxsize=4096)
-def _probability(n: int) -> str:
-    return f"{1.0 / n:.10f}"  # Go's %0.10f of 1/n, as computeProbability
+def probability_text(n: int) -> str:
+    """``--probability`` of 1/n: Go's %0.10f of 1/n, as computeProbability."""
+    return f"{1.0 / n:.10f}"
+
 
 
 def _recent(m: Match) -> str:
@@ -173,17 +175,12 @@ _RENDER: dict[Arg, tuple[type[Match], Callable[[Match], str]]] = {
 }
 
 
-def _address(ip: IPAddress) -> str:
-    # socket.inet_ntoa is several times faster than ipaddress's str() (a node at 10,000
-    # Services prints 100,000 endpoint addresses twice each)
-    return socket.inet_ntoa(ip.packed) if ip.version == 4 else str(ip)
-
 
 def _dnat(target: Target) -> str:
     assert isinstance(target, Dnat)
     to = target.to
     if to.lo is not None and to.hi is None and to.ports is not None and to.ports.lo == to.ports.hi:
-        host = _address(to.lo) if to.lo.version == 4 else f"[{to.lo}]"
+        host = address(to.lo) if to.lo.version == 4 else f"[{to.lo}]"
         return f"-j DNAT --to-destination {host}:{to.ports.lo}"
     return f"-j DNAT --to-destination {to}"
 
@@ -222,6 +219,14 @@ def _plan(spelling: Spelling, types: tuple[type[Match], ...]) -> Plan:
             raise ValueError(f"spelling names {arg.value} but the rule has no {cls.__name__}")
         plan.append((fn, types.index(cls)))
     return tuple(plan)
+
+
+def render_arg(arg: Arg, match: Match) -> str:
+    """One argument group of a rule, as ``render`` prints it (``! -s 10.0.0.0/8``)."""
+    cls, fn = _RENDER[arg]
+    if not isinstance(match, cls):
+        raise ValueError(f"{arg.value} is spelled from a {cls.__name__}, not a {type(match).__name__}")
+    return fn(match)
 
 
 def render(rule: Rule, spelling: Spelling) -> str:

@@ -355,7 +355,7 @@ def build_payload(
 def _non_local(ep: EndpointInfo) -> EndpointInfo:
     if not ep.is_local:
         return ep
-    return EndpointInfo(ep.ip, ep.port, ep.node, False, ep.ready, ep.serving, ep.terminating, ep.string)
+    return ep._replace(is_local=False)
 
 
 # --- canonical ordering (sortIPTablesRules) -------------------------------------------------
