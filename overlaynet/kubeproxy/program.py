@@ -7,15 +7,18 @@ the top (EnsureRule(Prepend)), rules other writers added stay. Every chain it wr
 ``origin="kube-proxy"`` and its ``ChainRole``.
 
 Programming node 2..n is cheap: a ``KubeProxyCache`` (owned by the assembled network, one per
-cluster) keeps per-service-port fragments, so only node-dependent services (Local traffic
-policies, source ranges containing the node IP) are generated again; nodes share the
-immutable Rule values of the fragments they have in common.
+cluster) keeps what every node reads alike (``shared.ClusterView``: service ports, endpoints,
+the fragments no node changes), so only node-dependent services (an endpoint on that node,
+source ranges that may contain the node IP) are generated again; nodes share the immutable
+Rule values of the fragments they have in common.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
-from overlaynet.dataplane.netfilter.rules import Chain, Rule
+from overlaynet.dataplane.netfilter.rules import Chain, ChainRole, Rule
 from overlaynet.kubeproxy import names
 from overlaynet.kubeproxy.fragment import OwnChains
 from overlaynet.kubeproxy.full import BUILTIN_CHAINS, JUMPS, TABLE_ORDER
@@ -30,13 +33,27 @@ from overlaynet.kubeproxy.generate import (
 )
 from overlaynet.kubeproxy.names import chain_role
 from overlaynet.kubeproxy.node import config_for_node
+from overlaynet.kubeproxy.shared import ClusterView
 from overlaynet.model.cluster import Cluster, Node
 
 ORIGIN = "kube-proxy"
 
 _SERVICE_CHAIN_PREFIXES = (names.SVC_PREFIX, names.SVL_PREFIX, names.EXT_PREFIX, names.FW_PREFIX, names.SEP_PREFIX)
 
-KubeProxyCache = FragmentCache  # one per assembled network: what node 1 leaves for node 2..n
+@dataclass
+class KubeProxyCache(FragmentCache):
+    """One per assembled network: what node 1 leaves for node 2..n (fragments, host
+    networks, and the ``ClusterView`` of the cluster's Services and EndpointSlices)."""
+
+    view: ClusterView | None = field(default=None, repr=False)
+
+    def view_of(self, cluster: Cluster) -> ClusterView:
+        """The view of ``cluster``'s Services and slices (a new one when they are not the
+        very tuples the kept view was made from)."""
+        view = self.view
+        if view is None or view.services is not cluster.services or view.slices is not cluster.endpoint_slices:
+            view = self.view = ClusterView(cluster.services, cluster.endpoint_slices)
+        return view
 
 
 class DeferredChain(Chain):
@@ -45,8 +62,16 @@ class DeferredChain(Chain):
     chains of the Services it touches. Anything reading ``rules`` (a trace, iptables-save,
     the materializer) sees them; setting ``rules`` replaces them as on any chain."""
 
-    def __init__(self, name: str, own: OwnChains) -> None:
-        super().__init__(name, origin=ORIGIN, role=chain_role(name))
+    def __init__(self, name: str, own: OwnChains, role: ChainRole | None = None) -> None:
+        # the dataclass __init__ by hand: a node at 10,000 Services makes 160,000 of these
+        self.name = name
+        self.policy = None
+        self._rules: list[Rule] = []
+        self.origin = ORIGIN
+        self.role = role if role is not None else chain_role(name)
+        self.packets = 0
+        self.bytes = 0
+        self.compiled = None
         self._own: OwnChains | None = own
 
     @property
@@ -126,7 +151,10 @@ def program_node(dp: Dataplane, cluster: Cluster, node: Node, *, cache: KubeProx
         family=family,  # type: ignore[arg-type]
         interface_ips=sorted(ns.local_ips(), key=lambda ip: (ip.version, ip)),
     )
-    payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache)
+    if isinstance(cache, KubeProxyCache):
+        payload = cache.view_of(cluster).family(family).payload(config, cache)  # type: ignore[arg-type]
+    else:
+        payload = build_payload(cluster.services, cluster.endpoint_slices, config, cache=cache)
     _merge(ns, node_tables(payload))
     if config.effective_localhost_nodeports:
         ns.sysctls["net.ipv4.conf.all.route_localnet"] = "1"
