@@ -1,5 +1,11 @@
 """The model: frozen, typed dataclasses for a cluster; building one never touches the OS."""
 
+from overlaynet.model import base as _base
+from overlaynet.model import cluster as _cluster
+from overlaynet.model import netpol as _netpol
+from overlaynet.model import policy as _policy
+from overlaynet.model import services as _services
+from overlaynet.model import workloads as _workloads
 from overlaynet.model.base import (
     EMPTY_LABELS,
     FrozenDict,
@@ -87,3 +93,6 @@ __all__ = [
     "labels",
     "to_graph",
 ]
+
+# the load cache unpickles ~10^6 of these at 150,000 pods (base.unpickle_fast)
+_base.unpickle_fast(_base, _cluster, _netpol, _policy, _services, _workloads)
