@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from overlaynet.dataplane.ir import Dataplane, NetNamespace, NsRef
 from overlaynet.errors import MaterializeError
 from overlaynet.materialize import _netns
+from overlaynet.materialize._batch import Batch, link_index, raw_socket, refused
 from overlaynet.materialize.naming import IFNAMSIZ, NETNS_DIR, NameMap, kernel_ifname
 from overlaynet.model.base import IPAddress
 
@@ -97,16 +98,6 @@ def netlink_sockets(names: list[str]) -> dict[str, int]:
     return fds
 
 
-def refused(nsname: str, obj: str, exc: Exception) -> MaterializeError:
-    """The error for a kernel refusal: the namespace, the object, the kernel's message
-    (pyroute2's NetlinkError carries the extended-ack text as its second argument)."""
-    code = getattr(exc, "code", None)
-    if code is not None:
-        message = exc.args[1] if len(exc.args) > 1 and exc.args[1] else str(exc)
-        return MaterializeError(f"namespace {nsname}: {obj}: the kernel refused it: {message} (errno {code})")
-    return MaterializeError(f"namespace {nsname}: {obj}: {exc}")
-
-
 @dataclass
 class ApplyState:
     """Everything the phases of one ``materialize`` call share."""
@@ -120,39 +111,48 @@ class ApplyState:
     created: list[str] = field(default_factory=list)  # kernel namespace names, in order
     skipped: list[Skipped] = field(default_factory=list)
     skipped_ifaces: set[tuple[NsRef, str]] = field(default_factory=set)
-    sockets: dict[str, Any] = field(default_factory=dict)  # kernel ns name → IPRoute
+    sockets: dict[str, Any] = field(default_factory=dict)  # kernel ns name → IPRoute (opened on use)
+    raw: dict[str, socket.socket] = field(default_factory=dict)  # kernel ns name → batch socket
     indexes: dict[tuple[str, str], int] = field(default_factory=dict)  # (ns, ifname) → ifindex
 
     # --- lookups -------------------------------------------------------------------------
     def ns(self, ref: NsRef) -> NetNamespace:
         return self.dp.namespaces[ref]
 
-    def open_sockets(self, names: list[str]) -> None:
-        """Open the netlink sockets of these namespaces (all created by this run)."""
-        for name in names:
-            if name not in self.created:
-                raise MaterializeError(f"internal: namespace {name} was not created by this run")
-        self.adopt_sockets(netlink_sockets([n for n in names if n not in self.sockets]))
-
     def adopt_sockets(self, fds: dict[str, int]) -> None:
-        """Wrap netlink socket descriptors opened inside our namespaces (checked again here)."""
-        from pyroute2 import IPRoute
-
+        """Take over netlink socket descriptors opened inside our namespaces (each checked
+        again here): they carry the batches and the index lookups."""
         todo = dict(fds)
         try:
             while todo:
                 name, fd = next(iter(todo.items()))
                 check_socket(name, fd)
-                self.sockets[name] = self.call(name, "netlink socket", IPRoute, fileno=fd, ext_ack=True)
+                self.raw[name] = raw_socket(fd)
                 del todo[name]
         finally:
             for fd in todo.values():  # not adopted: closed here, as close() closes the rest
                 os.close(fd)
 
+    def batch(self, name: str) -> Batch:
+        """A batch of netlink requests for a namespace we created."""
+        if name not in self.raw:
+            raise MaterializeError(f"internal: namespace {name} was not created by this run")
+        return Batch(name, self.raw[name])
+
     def ipr(self, name: str) -> Any:
-        """The netlink socket of a namespace we created (opened on first use)."""
+        """A pyroute2 session in a namespace we created, for what is not batched (link
+        creation); opened on first use, on a socket of its own."""
+        from pyroute2 import IPRoute
+
         if name not in self.sockets:
-            self.open_sockets([name])
+            if name not in self.created:
+                raise MaterializeError(f"internal: namespace {name} was not created by this run")
+            [(_, fd)] = netlink_sockets([name]).items()
+            try:
+                self.sockets[name] = self.call(name, "netlink socket", IPRoute, fileno=fd, ext_ack=True)
+            except BaseException:
+                os.close(fd)
+                raise
         return self.sockets[name]
 
     def ifname(self, ref: NsRef, ir_name: str) -> str:
@@ -168,10 +168,12 @@ class ApplyState:
         in its namespace; ``moved`` forgets it)."""
         key = (nsname, ifname)
         if key not in self.indexes:
-            found = self.call(nsname, f"link {ifname}", self.ipr(nsname).link_lookup, ifname=ifname)
-            if not found:
+            if nsname not in self.raw:
+                raise MaterializeError(f"internal: namespace {nsname} was not created by this run")
+            found = link_index(nsname, self.raw[nsname], ifname)
+            if found is None:
                 raise MaterializeError(f"namespace {nsname}: link {ifname}: not found")
-            self.indexes[key] = int(found[0])
+            self.indexes[key] = found
         return self.indexes[key]
 
     def moved(self, nsname: str, ifname: str) -> None:
@@ -191,7 +193,8 @@ class ApplyState:
             raise refused(nsname, obj, exc) from exc
 
     def close(self) -> None:
-        for sock in self.sockets.values():
+        for sock in [*self.sockets.values(), *self.raw.values()]:
             with contextlib.suppress(Exception):  # closing must not mask the real error
                 sock.close()
         self.sockets.clear()
+        self.raw.clear()

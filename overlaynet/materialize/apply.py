@@ -211,7 +211,9 @@ def _create_namespaces(state: ApplyState) -> None:
     state.adopt_sockets(fds)
     for name in state.created:
         state.indexes[(name, "lo")] = LOOPBACK_IFINDEX
-        state.call(name, "lo up", state.ipr(name).link, "set", index=state.index(name, "lo"), state="up")
+        lo_up = state.batch(name)
+        lo_up.link_set("lo up", LOOPBACK_IFINDEX, up=True)
+        lo_up.flush()
 
 
 def _uses_ipv6(dp: Dataplane) -> bool:

@@ -71,12 +71,11 @@ def create_links(state: ApplyState) -> None:
     for ref, iface in sorted(todo, key=lambda t: order.get(t[1].kind, 9)):
         nsname = state.ns_names[ref]
         name = state.ifname(ref, iface.name)
-        ipr = state.ipr(nsname)
         obj = f"{iface.kind} {iface.name}"
         if iface.kind == "loopback" or (iface.kind == "phys" and _plugged(state, ref, iface)):
             continue
         if iface.kind == "bridge":
-            state.call(nsname, obj, ipr.link, "add", ifname=name, kind="bridge")
+            state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=name, kind="bridge")
         elif iface.kind in ("dummy", "phys"):
             _create_dummy(state, ref, iface)
         elif iface.kind == "veth":
@@ -199,31 +198,25 @@ def _link_kind(state: ApplyState, nsname: str, name: str) -> str | None:
 def configure_links(state: ApplyState) -> None:
     """MTU, MAC and master of every created interface, and bring everything up: every
     MTU first (a bridge given one explicitly keeps it when ports join), then masters. One
-    netlink request per interface and step: ``up`` rides on the MTU request of an
-    interface without a master and on the master request of one with a master."""
+    request per interface and step, sent as one batch per namespace: ``up`` rides on the
+    MTU request of an interface without a master and on the master request of a port."""
     for ref in state.refs:
         nsname = state.ns_names[ref]
-        ipr = state.ipr(nsname)
+        batch = state.batch(nsname)
         # lo is up already (brought up when its namespace was made)
         ifaces = [i for i in state.ns(ref).interfaces.values()
                   if (ref, i.name) not in state.skipped_ifaces and not (i.kind == "loopback" and i.master is None)]
         for iface in ifaces:
-            attrs: dict[str, Any] = {}
-            if iface.kind != "loopback":
-                attrs["mtu"] = iface.mtu
-            if iface.mac is not None and iface.kind != "loopback":
-                attrs["address"] = iface.mac
+            loopback = iface.kind == "loopback"
+            mtu = None if loopback else iface.mtu
+            mac = None if loopback else iface.mac
             up = iface.master is None and iface.up
-            if up:
-                attrs["state"] = "up"
-            if attrs:
+            if mtu is not None or mac is not None or up:
                 idx = state.index(nsname, state.ifname(ref, iface.name))
-                obj = f"{iface.kind} {iface.name} (mtu/mac{'/up' if up else ''})"
-                state.call(nsname, obj, ipr.link, "set", index=idx, **attrs)
+                batch.link_set(f"{iface.kind} {iface.name} (mtu/mac{'/up' if up else ''})", idx, mtu=mtu, address=mac, up=up)
         for iface in ifaces:
             if iface.master is not None:
-                obj = f"{iface.kind} {iface.name} master {iface.master}"
                 master = state.index(nsname, state.ifname(ref, iface.master))
                 idx = state.index(nsname, state.ifname(ref, iface.name))
-                attrs = {"state": "up"} if iface.up else {}
-                state.call(nsname, obj, ipr.link, "set", index=idx, master=master, **attrs)
+                batch.link_set(f"{iface.kind} {iface.name} master {iface.master}", idx, master=master, up=iface.up)
+        batch.flush()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from overlaynet.dataplane.ir import FdbEntry, Neighbor, NsRef, Route
-from overlaynet.errors import MaterializeError
 from overlaynet.materialize._state import ApplyState
 
 _EEXIST = 17
@@ -25,27 +24,25 @@ def _dev_skipped(state: ApplyState, ref: NsRef, dev: str | None) -> bool:
     return dev is not None and (ref, dev) in state.skipped_ifaces
 
 
-def _eexist(exc: MaterializeError) -> bool:
-    cause = exc.__cause__
-    return getattr(cause, "code", None) == _EEXIST
-
-
 def apply_addresses(state: ApplyState) -> None:
+    """Every address, one batch per namespace; lo's own 127.0.0.1 (and ::1) may be repeated."""
     for ref in state.refs:
         nsname = state.ns_names[ref]
+        batch = state.batch(nsname)
         for ir_if, addr in state.ns(ref).addresses():
             obj = f"address {addr} dev {ir_if}"
             if _dev_skipped(state, ref, ir_if):
                 state.skip(ref, obj, f"dev {ir_if} was not created")
                 continue
             idx = state.index(nsname, state.ifname(ref, ir_if))
-            try:
-                state.call(nsname, obj, state.ipr(nsname).addr, "add", index=idx,
-                           address=str(addr.ip), prefixlen=addr.prefixlen)
-            except MaterializeError as exc:
-                # lo comes with 127.0.0.1/8 (and ::1); the IR may list it
-                if not (_eexist(exc) and ir_if == "lo" and addr.ip.is_loopback):
-                    raise
+            own = ir_if == "lo" and addr.ip.is_loopback
+            batch.addr_add(obj, idx, str(addr.ip), addr.prefixlen, _family(addr.ip.version),
+                           tolerate=(lambda code: code == _EEXIST) if own else None)
+        batch.flush()
+
+
+def _family(version: int) -> int:
+    return 2 if version == 4 else 10
 
 
 def _route_desc(route: Route) -> str:
@@ -72,8 +69,11 @@ def _kernel_made(route: Route, state: ApplyState, ref: NsRef) -> bool:
 
 
 def apply_routes(state: ApplyState) -> None:
+    """Every route, in the IR's order, one batch per namespace; a connected or local route
+    the kernel made itself is accepted when the IR repeats it."""
     for ref in state.refs:
         nsname = state.ns_names[ref]
+        batch = state.batch(nsname)
         for route in state.ns(ref).routes:
             obj = _route_desc(route)
             if _dev_skipped(state, ref, route.dev):
@@ -83,30 +83,23 @@ def apply_routes(state: ApplyState) -> None:
             if table is None:
                 state.skip(ref, obj, f"table {route.table!r} has no number (only main, local, default or a number)")
                 continue
-            kwargs: dict[str, Any] = {
-                "dst": str(route.dst.network_address), "dst_len": route.dst.prefixlen,
-                "family": 2 if route.dst.version == 4 else 10, "table": table, "type": route.type,
-                "proto": PROTOS.get(route.proto, PROTOS["static"]), "scope": SCOPES[route.scope],
-            }
+            scope = SCOPES[route.scope]
             if route.type == "local":
-                kwargs["scope"] = SCOPES["host"]
+                scope = SCOPES["host"]
             elif route.type == "unicast" and route.via is None and route.scope == "global":
-                kwargs["scope"] = SCOPES["link"]  # as `ip route add X dev Y` does
-            if route.dev is not None:
-                kwargs["oif"] = state.index(nsname, state.ifname(ref, route.dev))
-            if route.via is not None:
-                kwargs["gateway"] = str(route.via)
-            if route.onlink:
-                kwargs["flags"] = RTNH_F_ONLINK
-            if route.src is not None:
-                kwargs["prefsrc"] = str(route.src)
-            if route.metric:
-                kwargs["priority"] = route.metric
-            try:
-                state.call(nsname, obj, state.ipr(nsname).route, "add", **kwargs)
-            except MaterializeError as exc:
-                if not (_eexist(exc) and _kernel_made(route, state, ref)):
-                    raise
+                scope = SCOPES["link"]  # as `ip route add X dev Y` does
+            kernel_made = _kernel_made(route, state, ref)
+            batch.route_add(
+                obj, family=_family(route.dst.version), dst=str(route.dst.network_address),
+                dst_len=route.dst.prefixlen, table=table, type=route.type,
+                proto=PROTOS.get(route.proto, PROTOS["static"]), scope=scope,
+                oif=state.index(nsname, state.ifname(ref, route.dev)) if route.dev is not None else None,
+                gateway=str(route.via) if route.via is not None else None,
+                flags=RTNH_F_ONLINK if route.onlink else 0,
+                prefsrc=str(route.src) if route.src is not None else None,
+                priority=route.metric or None,
+                tolerate=(lambda code: code == _EEXIST) if kernel_made else None)
+        batch.flush()
 
 
 def apply_neighbors(state: ApplyState) -> None:

@@ -217,14 +217,17 @@ def _flannel_cluster(tmp_path: Path, pods_per_node: int) -> Network:
     return assemble(load_cluster([path]))
 
 
-def _spawned(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[str]], list[int]]:
-    """Record every process started (``subprocess.Popen``, ``os.fork``) and every pyroute2
-    netlink session opened from now on."""
+def _spawned(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[str]], list[int], list[int]]:
+    """Record from now on every process started (``subprocess.Popen``, ``os.fork``), every
+    pyroute2 session opened and every netlink socket taken for batches."""
     import pyroute2
+
+    import overlaynet.materialize._state as state_mod
 
     argvs: list[list[str]] = []
     sessions: list[int] = []
-    popen_init, fork, iproute = subprocess.Popen.__init__, os.fork, pyroute2.IPRoute
+    batch_sockets: list[int] = []
+    popen_init, fork, iproute, raw_socket = subprocess.Popen.__init__, os.fork, pyroute2.IPRoute, state_mod.raw_socket
 
     def counting_popen(self: subprocess.Popen[Any], args: Any, *a: Any, **kw: Any) -> None:
         argvs.append([str(x) for x in args])
@@ -238,10 +241,15 @@ def _spawned(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[str]], list[int
         sessions.append(kw.get("fileno", -1))
         return iproute(*a, **kw)
 
+    def counting_raw_socket(fd: int) -> Any:
+        batch_sockets.append(fd)
+        return raw_socket(fd)
+
     monkeypatch.setattr(subprocess.Popen, "__init__", counting_popen)
     monkeypatch.setattr(os, "fork", counting_fork)
     monkeypatch.setattr(pyroute2, "IPRoute", counting_iproute)
-    return argvs, sessions
+    monkeypatch.setattr(state_mod, "raw_socket", counting_raw_socket)
+    return argvs, sessions, batch_sockets
 
 
 def test_processes_and_netlink_sessions_do_not_grow_with_the_pods(run_id: str, tmp_path: Path,
@@ -249,7 +257,7 @@ def test_processes_and_netlink_sessions_do_not_grow_with_the_pods(run_id: str, t
     for pods_per_node in (1, 5):
         network = _flannel_cluster(tmp_path, pods_per_node)
         dp = network.build_all()
-        argvs, sessions = _spawned(monkeypatch)
+        argvs, sessions, batch_sockets = _spawned(monkeypatch)
         m = materialize(dp, hosts=["node-1", "node-2", "node-3"], run_id=run_id)
         with m:
             # 3 nodes × (1 + pods) pod namespaces (+ 2 CoreDNS pods) and the segment
@@ -257,11 +265,14 @@ def test_processes_and_netlink_sessions_do_not_grow_with_the_pods(run_id: str, t
             # the only processes: one iptables-restore per node (the pods have no rules)
             nodes = [m.namespace_name(NsRef(f"node-{n}")) for n in (1, 2, 3)]
             assert argvs == [["ip", "netns", "exec", name, "iptables-restore"] for name in nodes]
-            # one netlink session per namespace, no more
-            assert len(sessions) == len(set(sessions)) == len(m.namespaces)
+            # one netlink socket per namespace carries its batches; pyroute2 sessions only
+            # where links are created (the segment's bridge and ports, each node's cni0,
+            # flannel.1 and the veth pairs to its pods), whatever the number of pods
+            assert len(batch_sockets) == len(set(batch_sockets)) == len(m.namespaces)
+            assert len(sessions) == 4
             monkeypatch.undo()
             _same_as_the_ir(m, dp)
-            argvs, _ = _spawned(monkeypatch)
+            argvs, _, _ = _spawned(monkeypatch)
         assert argvs == []  # tear-down spawns nothing
         monkeypatch.undo()
         assert list_namespaces(run_prefix(run_id)) == []
