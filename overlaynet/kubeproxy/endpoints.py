@@ -142,36 +142,59 @@ def service_ports(services: Iterable[Service], family: Literal[4, 6]) -> list[Se
     return out
 
 
+Group = list[tuple[EndpointSlice, int]]  # the slices naming one service port (with its port number), in order
+
+
+def slice_groups(slices: Iterable[EndpointSlice]) -> dict[SvcKey, Group]:
+    """The slices of each service port (namespace, service, port name, protocol), in the
+    order the EndpointSliceCache merges them (slices by name, ports by number)."""
+    groups: dict[SvcKey, Group] = {}
+    for eps in sorted(slices, key=lambda s: (s.namespace, s.service, s.name)):
+        if eps.address_type == "FQDN":
+            continue  # kube-proxy only handles IPv4 and IPv6 slices
+        for port in sorted(eps.ports, key=lambda p: p.port):
+            if port.port:
+                groups.setdefault((eps.namespace, eps.service, port.name or "", port.protocol), []).append(
+                    (eps, port.port))
+    return groups
+
+
+def group_endpoints(group: Group, family: Literal[4, 6], node_name: str) -> list[EndpointInfo]:
+    """The endpoints of one service port, sorted by their "ip:port" string; an address
+    appearing twice keeps the local copy. Made when the service port's rules are: a node at
+    10,000 Services has 100,000, and none needs to outlive its rules."""
+    bucket: dict[str, EndpointInfo] = {}
+    for eps, number in group:
+        for ep in eps.endpoints:
+            addresses = ep.addresses
+            if not addresses:
+                continue
+            ip = addresses[0]
+            version = ip.version
+            if version != family:
+                continue
+            host = address(ip)
+            string = join_host_port(host, version, number)
+            is_local = bool(node_name) and ep.node_name == node_name
+            if is_local or string not in bucket:
+                bucket[string] = EndpointInfo(ip, number, ep.node_name, is_local, ep.ready, ep.serving,
+                                              ep.terminating, string, host)
+    return [bucket[s] for s in sorted(bucket)]
+
+
+def count_endpoints(group: Group, family: Literal[4, 6]) -> int:
+    """``len(group_endpoints(group, …))`` without making them."""
+    return len({(ep.addresses[0], number) for eps, number in group for ep in eps.endpoints
+                if ep.addresses and ep.addresses[0].version == family})
+
+
 def endpoints_map(
     slices: Iterable[EndpointSlice], family: Literal[4, 6], node_name: str
 ) -> dict[SvcKey, list[EndpointInfo]]:
     """Endpoints per service port (namespace, service, port name, protocol), sorted by
     their "ip:port" string; an address appearing twice keeps the local copy."""
-    sets: dict[SvcKey, dict[str, EndpointInfo]] = {}
-    for eps in sorted(slices, key=lambda s: (s.namespace, s.service, s.name)):
-        if eps.address_type == "FQDN":
-            continue  # kube-proxy only handles IPv4 and IPv6 slices
-        for port in sorted(eps.ports, key=lambda p: p.port):
-            if not port.port:
-                continue
-            key = (eps.namespace, eps.service, port.name or "", port.protocol)
-            bucket = sets.setdefault(key, {})
-            number = port.port
-            for ep in eps.endpoints:
-                addresses = ep.addresses
-                if not addresses:
-                    continue
-                ip = addresses[0]
-                version = ip.version
-                if version != family:
-                    continue
-                host = address(ip)
-                string = join_host_port(host, version, number)
-                is_local = bool(node_name) and ep.node_name == node_name
-                if is_local or string not in bucket:
-                    bucket[string] = EndpointInfo(ip, number, ep.node_name, is_local, ep.ready, ep.serving,
-                                                  ep.terminating, string, host)
-    return {k: [v[s] for s in sorted(v)] for k, v in sets.items() if v}
+    out = {key: group_endpoints(group, family, node_name) for key, group in slice_groups(slices).items()}
+    return {key: eps for key, eps in out.items() if eps}
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,13 +69,14 @@ class Fragment:
 
 @dataclass(frozen=True, slots=True)
 class TextFragment:
-    """A service port's rules as payload text, its own chains' included: per run of
-    consecutive rules of one chain, their ``-A CHAIN …`` lines joined. What ``generate``
-    prints, made without a Rule object."""
+    """A service port's rules as payload text (``-A CHAIN …`` lines joined): ``blocks`` in
+    the chains all services share, per run of one chain, and ``own_text`` all the lines of
+    each chain of its own. What ``generate`` prints, made without a Rule object."""
 
     service: str
     nat_chains: tuple[str, ...]
     blocks: tuple[Block, ...]
+    own_text: dict[str, str]
     own: None = None
 
 
@@ -201,7 +202,15 @@ def service_port_text(
     out = TextRules(g.local)
     _write_dispatch(plan, out)
     _write_own(plan, out)
-    return TextFragment(f"{sp.namespace}/{sp.service}", plan.own_chains, out.blocks())
+    own_chains = plan.own_chains
+    shared: list[Block] = []
+    own: dict[str, str] = {}
+    for table, chain, block in out.blocks():
+        if chain not in own_chains:
+            shared.append((table, chain, block))
+        else:  # KUBE-SVC-… is written in two runs (masquerade rule, then the cascade)
+            own[chain] = f"{own[chain]}\n{block}" if chain in own else block
+    return TextFragment(f"{sp.namespace}/{sp.service}", own_chains, tuple(shared), own)
 
 
 def _typed(out: TypedRules, service: str, nat_chains: tuple[str, ...]) -> Fragment:

@@ -20,7 +20,14 @@ from overlaynet.dataplane.netfilter.rules import Rule
 from overlaynet.dataplane.netfilter.targets import MarkTarget, Masquerade, Target
 from overlaynet.kubeproxy import written as w
 from overlaynet.kubeproxy.config import ProxierConfig
-from overlaynet.kubeproxy.endpoints import EndpointInfo, categorize, endpoints_map, service_ports
+from overlaynet.kubeproxy.endpoints import (
+    EndpointInfo,
+    categorize,
+    count_endpoints,
+    group_endpoints,
+    service_ports,
+    slice_groups,
+)
 from overlaynet.kubeproxy.fragment import (
     KUBE_EXTERNAL_SERVICES,
     KUBE_MARK_MASQ,
@@ -192,8 +199,13 @@ def _build(
 ) -> Payload:
     fam = config.family
     sps = service_ports(services, fam)
-    epmap = endpoints_map(endpoint_slices, fam, config.node_name)
-    total = sum(len(epmap.get(sp.key, ())) for sp in sps)
+    groups = slice_groups(endpoint_slices)
+    total = 0  # endpoints of proxied service ports, counted up to the large-cluster threshold
+    for sp in sps:
+        group = groups.get(sp.key)
+        total += count_endpoints(group, fam) if group else 0
+        if total > LARGE_CLUSTER_ENDPOINTS:
+            break
     localhost_np = config.effective_localhost_nodeports
     g = Globals(
         family=fam,
@@ -208,14 +220,15 @@ def _build(
     if fam == 4 and localhost_np:
         filter_chains.append(KUBE_FIREWALL)
     fragments: list[Fragment | TextFragment] = [Fragment.of("", (), _fixed_rules(config, localhost_np))]
-    node_ip = config.node_ip
+    node_ip, node_name = config.node_ip, config.node_name
     make: Callable[..., Fragment | TextFragment] = service_port_text if text else service_port_fragment
     nets = cache.host_nets if cache is not None else w.HostNets()
     known: dict[tuple[object, ...], Any] | None = None  # Fragment or TextFragment values, as `make` makes
     if cache is not None:
         known = cache.texts if text else cache.fragments
     for sp in sps:
-        eps = epmap.get(sp.key, [])
+        group = groups.get(sp.key)
+        eps = group_endpoints(group, fam, node_name) if group else []
         if known is None:  # nothing to share: no key to compute
             frag = make(sp, categorize(eps, sp), g, node_ip, nets)
         else:
@@ -258,61 +271,58 @@ def _sorted_chains(chains: Collection[str]) -> list[str]:
 
 # a run of rules of one chain: rules start..end of a typed fragment, or a text block
 Piece = tuple[Fragment, int, int] | str
+# one grouped chain: its pieces, or all its text at once (a text fragment's own chain; "" when empty)
+Body = list[Piece] | str
 
 
 def group_tables(
     payload: Payload, extra: dict[str, tuple[str, ...]] | None = None, *, own: bool = True
-) -> dict[str, dict[str, list[Piece]]]:
+) -> dict[str, dict[str, Body]]:
     """The rules of the filter and nat tables by chain (as pieces of fragments), chains
     and rules in the canonical order; ``extra`` declares more (empty) chains per table.
     ``own=False`` leaves the service ports' own chains empty (their rules not built)."""
-    tables: dict[str, dict[str, list[Piece]]] = {}
+    tables: dict[str, dict[str, Body]] = {}
     skip: set[str] = set()
     if not own:
         skip = {chain for fragment in payload.fragments if fragment.own is not None for chain in fragment.nat_chains}
     for table, chains in (("filter", payload.filter_chains), ("nat", payload.nat_chains)):
         more = extra.get(table, ()) if extra else ()
-        tables[table] = {c: [] for c in (*chains, *more) if c not in skip}
+        tables[table] = dict.fromkeys((c for c in (*chains, *more) if c not in skip), "")
     services: dict[tuple[str, str], list[str]] = {  # the sort key of each piece of the sorted chains
         (t, c): [] for t in ("filter", "nat") for c in (KUBE_NODEPORTS, KUBE_SERVICES)}
+    nat = tables["nat"]
     for fragment in payload.fragments:
         service = fragment.service
         if type(fragment) is TextFragment:
-            for table, chain, block in fragment.blocks:
-                pieces = tables[table].get(chain)
-                if pieces is None:
-                    pieces = tables[table][chain] = []
-                pieces.append(block)
-                keys = services.get((table, chain))
-                if keys is not None:
-                    keys.append(service)
-            continue
-        assert isinstance(fragment, Fragment)
-        parts = (fragment, fragment.own.fragment()) if own and fragment.own is not None else (fragment,)
-        for part in parts:
-            for table, chain, start, end in part.runs:
-                pieces = tables[table].get(chain)
-                if pieces is None:
-                    pieces = tables[table][chain] = []
-                pieces.append((part, start, end))
-                keys = services.get((table, chain))
-                if keys is not None:
-                    keys.append(service)
+            nat.update(fragment.own_text)
+            runs: Iterable[tuple[str, str, Piece]] = fragment.blocks
+        else:
+            assert isinstance(fragment, Fragment)
+            parts = (fragment, fragment.own.fragment()) if own and fragment.own is not None else (fragment,)
+            runs = [(table, chain, (part, start, end)) for part in parts for table, chain, start, end in part.runs]
+        for table, chain, piece in runs:
+            pieces = tables[table].get(chain)
+            if not isinstance(pieces, list):
+                pieces = tables[table][chain] = []
+            pieces.append(piece)
+            keys = services.get((table, chain))
+            if keys is not None:
+                keys.append(service)
     grouped = {table: {c: by_chain[c] for c in _sorted_chains(by_chain)} for table, by_chain in tables.items()}
     # sortIPTablesRules: KUBE-NODEPORTS and KUBE-SERVICES by service name (stable), the
     # NodePort tail last. Every rule of a fragment in these chains names the fragment's
     # service in its comment, which is the key kube-proxy's tests sort by.
     for (table, chain), keys in services.items():
         pieces = grouped[table].get(chain)
-        if pieces:
+        if isinstance(pieces, list):
             grouped[table][chain] = [pieces[i] for i in sorted(range(len(pieces)), key=keys.__getitem__)]
     return grouped
 
 
-def chain_rules(pieces: list[Piece]) -> list[Rule]:
+def chain_rules(body: Body) -> list[Rule]:
     """The rules of one grouped chain of a typed payload, in order."""
     out: list[Rule] = []
-    for piece in pieces:
+    for piece in body:
         if isinstance(piece, str):
             raise TypeError("a text payload (build_text) has no typed rules")
         fragment, start, end = piece
@@ -320,21 +330,25 @@ def chain_rules(pieces: list[Piece]) -> list[Rule]:
     return out
 
 
-def render_grouped(table: str, grouped: dict[str, list[Piece]]) -> list[str]:
+def render_grouped(table: str, grouped: dict[str, Body]) -> list[str]:
     """One table's ``*table``, chain declarations, rules and ``COMMIT`` lines."""
     return [f"*{table}", *declarations(grouped), *rule_lines(grouped), "COMMIT"]
 
 
-def declarations(grouped: dict[str, list[Piece]]) -> list[str]:
+def declarations(grouped: dict[str, Body]) -> list[str]:
     """The ``:CHAIN - [0:0]`` lines of one grouped table."""
     return [f":{c} - [0:0]" for c in grouped]
 
 
-def rule_lines(grouped: dict[str, list[Piece]]) -> list[str]:
+def rule_lines(grouped: dict[str, Body]) -> list[str]:
     """The ``-A CHAIN …`` lines of one grouped table (a text block may hold several)."""
     out: list[str] = []
     render = w.render
     for c, pieces in grouped.items():
+        if isinstance(pieces, str):
+            if pieces:
+                out.append(pieces)
+            continue
         for piece in pieces:
             if isinstance(piece, str):
                 out.append(piece)
