@@ -9,7 +9,7 @@ on is equal.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from overlaynet.dataplane.netfilter.rules import Rule
 from overlaynet.kubeproxy import names
@@ -36,6 +36,7 @@ class Globals:
     localhost_nodeports: bool
     nfacct: bool
     large_cluster: bool
+    local_text: tuple[str, str] = field(default=("", ""), compare=False)  # shapes.local_texts(local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,7 @@ def service_port_text(
 ) -> TextFragment:
     """The same rules as ``service_port_fragment``, all of them, as payload lines."""
     plan = _Plan.of(sp, cat, g, node_ip, nets)
-    out = TextRules(g.local)
+    out = TextRules(g.local_text)
     _write_dispatch(plan, out)
     _write_own(plan, out)
     own_chains = plan.own_chains
@@ -318,11 +319,9 @@ def _write_own(plan: _Plan, out: RuleWriter) -> None:
     # Per-endpoint chains.
     spn_only = None if g.large_cluster else spn
     affinity = sp.client_ip_affinity
-    hairpin, dnat = out.endpoint_hairpin, out.endpoint_dnat
+    endpoint = out.endpoint
     for ep in cat.reachable:
-        chain = sep_names[ep.string]
-        hairpin(chain, spn_only, ep)
-        dnat(chain, spn_only, proto, ep, affinity)
+        endpoint(sep_names[ep.string], spn_only, proto, ep, affinity)
 
 
 def _service_to_endpoints(

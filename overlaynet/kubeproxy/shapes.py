@@ -11,8 +11,6 @@ each other. tests/kubeproxy/test_shapes.py holds them equal: the text of every s
 
 from __future__ import annotations
 
-from functools import cache
-
 from overlaynet.dataplane.netfilter.matches import Comment, Match
 from overlaynet.dataplane.netfilter.rules import Rule
 from overlaynet.dataplane.netfilter.targets import Jump, Target
@@ -80,10 +78,6 @@ class RuleWriter:
         """``[-m comment --comment C] -s IP -j T`` (a host without /32), nat"""
         raise NotImplementedError
 
-    def endpoint_hairpin(self, chain: str, comment: str | None, ep: EndpointInfo) -> None:
-        """``from_host`` the endpoint's address to KUBE-MARK-MASQ (a pod reaching itself), nat"""
-        raise NotImplementedError
-
     def affinity_check(self, chain: str, comment: str | None, sep: str, seconds: int) -> None:
         """``[-m comment --comment C] -m recent --name SEP --rcheck --seconds S --reap -j SEP``, nat"""
         raise NotImplementedError
@@ -93,9 +87,10 @@ class RuleWriter:
         -j SEP``; the last (remaining 1) without the statistic match, nat"""
         raise NotImplementedError
 
-    def endpoint_dnat(self, chain: str, comment: str | None, proto: str, ep: EndpointInfo, affinity: bool) -> None:
-        """``[-m comment --comment C] [-m recent --name CHAIN --set] -m P -p P -j DNAT
-        --to-destination IP:PORT``, nat"""
+    def endpoint(self, chain: str, comment: str | None, proto: str, ep: EndpointInfo, affinity: bool) -> None:
+        """An endpoint's chain, two rules: ``[-m comment --comment C] -s IP -j KUBE-MARK-MASQ``
+        (a pod reaching itself) and ``[-m comment --comment C] [-m recent --name CHAIN --set]
+        -m P -p P -j DNAT --to-destination IP:PORT``, nat"""
         raise NotImplementedError
 
 
@@ -186,9 +181,6 @@ class TypedRules(RuleWriter):
         matches: tuple[Match, ...] = (src,) if comment is None else (src, Comment(comment))
         self.write("nat", chain, Rule(matches, self._target(target)), _COMMENT_SRC[comment is not None])
 
-    def endpoint_hairpin(self, chain: str, comment: str | None, ep: EndpointInfo) -> None:
-        self.from_host(chain, comment, ep.ip, w.MARK_MASQ.chain)
-
     def affinity_check(self, chain: str, comment: str | None, sep: str, seconds: int) -> None:
         recent = w.recent_check(sep, seconds)
         matches: tuple[Match, ...] = (recent,) if comment is None else (Comment(comment), recent)
@@ -202,7 +194,8 @@ class TypedRules(RuleWriter):
             self.write("nat", chain, Rule(() if comment is None else (Comment(comment),), Jump(sep)),
                        _LAST[comment is not None])
 
-    def endpoint_dnat(self, chain: str, comment: str | None, proto: str, ep: EndpointInfo, affinity: bool) -> None:
+    def endpoint(self, chain: str, comment: str | None, proto: str, ep: EndpointInfo, affinity: bool) -> None:
+        self.from_host(chain, comment, ep.ip, w.MARK_MASQ.chain)
         number, ports = w.proto(proto)
         # in normal form (-p first, extensions in the order written), so Rule need not reorder
         cmt = () if comment is None else (Comment(comment),)
@@ -213,6 +206,7 @@ class TypedRules(RuleWriter):
 # --- text -------------------------------------------------------------------------------------
 
 address = w.address
+_MARK_MASQ = w.MARK_MASQ.chain
 probability_text = w.probability_text
 _NFACCT_LOCALHOST = w.render_arg(w.Arg.NFACCT, w.NFACCT_LOCALHOST_NODEPORTS)
 _DST_LOCAL = w.render_arg(w.Arg.ADDRTYPE, w.ADDRTYPE_DST_LOCAL)
@@ -220,9 +214,8 @@ _SRC_LOCAL = w.render_arg(w.Arg.ADDRTYPE, w.ADDRTYPE_SRC_LOCAL)
 _LOOPBACK = w.render_arg(w.Arg.DST_NET, w.destination(w.LOOPBACK_NET))
 
 
-@cache
-def _local_texts(local: LocalDetector | None) -> tuple[str, str]:
-    """The detector's IfLocal and IfNotLocal arguments, printed once."""
+def local_texts(local: LocalDetector | None) -> tuple[str, str]:
+    """The detector's IfLocal and IfNotLocal arguments, as printed."""
     if local is None:
         return "", ""
     return w.render_arg(local.arg, local.if_local), w.render_arg(local.arg, local.if_not_local)
@@ -241,11 +234,12 @@ class TextRules(RuleWriter):
 
     __slots__ = ("_chain", "_lines", "_table", "if_local", "if_not_local", "runs")
 
-    def __init__(self, local: LocalDetector | None) -> None:
+    def __init__(self, local: tuple[str, str]) -> None:
+        """``local``: the local detector's IfLocal and IfNotLocal as printed (``local_texts``)."""
         self.runs: list[tuple[str, str, list[str]]] = []
         self._table = self._chain = ""
         self._lines: list[str] = []
-        self.if_local, self.if_not_local = _local_texts(local)
+        self.if_local, self.if_not_local = local
 
     def write(self, table: str, chain: str, line: str) -> None:
         if chain == self._chain and table == self._table:
@@ -298,10 +292,6 @@ class TextRules(RuleWriter):
         cmt = "" if comment is None else _c(comment)
         self.write("nat", chain, f"-A {chain} {cmt}-s {address(ip)} -j {target}")
 
-    def endpoint_hairpin(self, chain: str, comment: str | None, ep: EndpointInfo) -> None:
-        cmt = "" if comment is None else _c(comment)
-        self.write("nat", chain, f"-A {chain} {cmt}-s {ep.host} -j {w.MARK_MASQ.chain}")
-
     def affinity_check(self, chain: str, comment: str | None, sep: str, seconds: int) -> None:
         cmt = "" if comment is None else _c(comment)
         self.write("nat", chain, f"-A {chain} {cmt}-m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}")
@@ -314,7 +304,8 @@ class TextRules(RuleWriter):
         else:
             self.write("nat", chain, f"-A {chain} {cmt}-j {sep}")
 
-    def endpoint_dnat(self, chain: str, comment: str | None, proto: str, ep: EndpointInfo, affinity: bool) -> None:
+    def endpoint(self, chain: str, comment: str | None, proto: str, ep: EndpointInfo, affinity: bool) -> None:
         cmt = "" if comment is None else _c(comment)
         recent = f"-m recent --name {chain} --set " if affinity else ""
-        self.write("nat", chain, f"-A {chain} {cmt}{recent}-m {proto} -p {proto} -j DNAT --to-destination {ep.string}")
+        self.write("nat", chain, f"-A {chain} {cmt}-s {ep.host} -j {_MARK_MASQ}\n"  # two lines, one write
+                                 f"-A {chain} {cmt}{recent}-m {proto} -p {proto} -j DNAT --to-destination {ep.string}")

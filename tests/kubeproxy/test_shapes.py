@@ -29,7 +29,7 @@ from overlaynet.kubeproxy import written as w
 from overlaynet.kubeproxy.endpoints import EndpointInfo
 from overlaynet.kubeproxy.generate import FragmentCache, build_text
 from overlaynet.kubeproxy.local import LocalDetector
-from overlaynet.kubeproxy.shapes import RuleWriter, TextRules, TypedRules
+from overlaynet.kubeproxy.shapes import RuleWriter, TextRules, TypedRules, local_texts
 from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 
 from .proxier_cases import TEST_NODE, TEST_NODE_IP
@@ -68,10 +68,9 @@ SHAPES: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "bare": st.tuples(chains, targets),
     "from_net": st.tuples(chains, comments, networks, targets),
     "from_host": st.tuples(chains, maybe_comments, addresses, targets),
-    "endpoint_hairpin": st.tuples(chains, maybe_comments, endpoints),
     "affinity_check": st.tuples(chains, maybe_comments, chains, st.integers(0, 86400)),
     "cascade": st.tuples(chains, maybe_comments, st.integers(1, 1200) | st.just(100001), chains),
-    "endpoint_dnat": st.tuples(chains, maybe_comments, protos, endpoints, st.booleans()),
+    "endpoint": st.tuples(chains, maybe_comments, protos, endpoints, st.booleans()),
 }
 
 
@@ -94,13 +93,13 @@ def _text_lines(text: TextRules) -> list[tuple[str, str, str]]:
 @given(data=st.data(), local=detectors)
 def test_a_shapes_text_is_the_rendering_of_its_typed_rule(shape: str, data: st.DataObject, local: LocalDetector) -> None:
     args = data.draw(SHAPES[shape])
-    typed, text = TypedRules(w.HostNets(), local), TextRules(local)
+    typed, text = TypedRules(w.HostNets(), local), TextRules(local_texts(local))
     for writer in (typed, text):
         write: Callable[..., None] = getattr(writer, shape)
         write(*args)
         write(*args)  # a second rule of the same chain joins the run
     assert _text_lines(text) == _lines(typed)
-    assert len(typed.rules) == 2
+    assert len(typed.rules) == (4 if shape == "endpoint" else 2)
 
 
 # --- whole payloads ---------------------------------------------------------------------------
