@@ -134,7 +134,9 @@ class TypedRules(RuleWriter):
 
     def capture(self, table: str, chain: str, comment: str, proto: str, dst: IPAddress, port: int,
                 target: str) -> None:
-        matches = (Comment(comment), *w.service_dst(proto, self.nets[dst], port))
+        dst_match, number, ports = w.service_dst(proto, self.nets[dst], port)
+        # in normal form (-d, -p, then extensions as written), so Rule need not reorder
+        matches = (dst_match, number, Comment(comment), ports)
         self.write(table, chain, Rule(matches, self._target(target)), w.CAPTURE)
 
     def capture_not_local(self, chain: str, comment: str, proto: str, dst: IPAddress, port: int,
@@ -145,7 +147,8 @@ class TypedRules(RuleWriter):
         self.write("nat", chain, Rule(matches, self._target(target)), (*w.CAPTURE, local.arg))
 
     def nodeport(self, table: str, chain: str, comment: str, proto: str, port: int, target: str) -> None:
-        matches = (Comment(comment), *w.service_dst(proto, None, port))
+        number, ports = w.service_dst(proto, None, port)
+        matches = (number, Comment(comment), ports)  # in normal form
         self.write(table, chain, Rule(matches, self._target(target)), w.NODEPORT)
 
     def nodeport_localhost(self, chain: str, comment: str, proto: str, port: int, target: str) -> None:
