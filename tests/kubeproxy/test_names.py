@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,3 +73,15 @@ def test_chain_names_fit_iptables_limit(ns: str, name: str, port: str | None, pr
     for chain in (names.svc_chain(spn, proto), names.ext_chain(spn, proto), names.sep_chain(spn, proto, "10.0.0.1:80")):
         assert len(chain) <= 28
         assert chain.split("-")[-1].isalnum()
+
+
+@settings(max_examples=200)
+@given(spn=st.text(min_size=1, max_size=40), proto=st.sampled_from(["tcp", "udp", "sctp"]),
+       endpoint=st.from_regex(r"[0-9.]{7,15}:[0-9]{1,5}", fullmatch=True))
+def test_chain_hashes_are_the_base32_of_sha256(spn: str, proto: str, endpoint: str) -> None:
+    def portproto(text: str) -> str:  # portProtoHash as proxier.go spells it
+        return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+
+    assert names.port_proto_hash(spn, proto) == portproto(spn + proto)
+    assert names.sep_chain(spn, proto, endpoint) == "KUBE-SEP-" + portproto(spn + proto + endpoint)
+    assert names.sep_chains(spn, proto, [endpoint, endpoint]) == {endpoint: names.sep_chain(spn, proto, endpoint)}
