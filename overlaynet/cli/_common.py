@@ -22,7 +22,7 @@ def load_cluster(files: tuple[str, ...] | list[str]) -> Cluster:
     from overlaynet.drivers import check_network
     from overlaynet.topology.cache import load_cached
 
-    result = load_cached(list(files), network_check=check_network)
+    result = load_cached(list(files), network_check=check_network, keep=True)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     _settle_collector()
@@ -31,15 +31,16 @@ def load_cluster(files: tuple[str, ...] | list[str]) -> Cluster:
 
 def _settle_collector() -> None:
     """The loaded cluster (10^6 objects at 150,000 pods) lives as long as the command: take
-    it out of the cyclic collector's scans, and collect the young generation every 100,000
-    allocations instead of 700 — programming a node at 10,000 Services allocates ~10^6
-    objects that all survive, and the default thresholds spent two thirds of that time
-    scanning them (benchmarks/scale.py, second trace)."""
+    it out of the cyclic collector's scans, collect the young generation every 100,000
+    allocations instead of 700 and the whole heap more rarely — programming a node at
+    10,000 Services allocates ~10^6 objects that all survive, and the default thresholds
+    spent two thirds of that time scanning them (benchmarks/scale.py, second trace)."""
     import gc
 
+    gc.collect()  # cheap when the cache froze the cluster already; garbage is never frozen
     gc.freeze()
-    threshold, *older = gc.get_threshold()
-    gc.set_threshold(max(threshold, 100_000), *older)
+    threshold, middle, oldest = gc.get_threshold()
+    gc.set_threshold(max(threshold, 100_000), max(middle, 20), max(oldest, 100))
 
 
 def load_network(files: tuple[str, ...] | list[str], *, seed: int = 0) -> Network:

@@ -161,21 +161,24 @@ def allocate_pod_ips(
     out = list(pods)
     for node_name, indexes in todo.items():
         subnet = subnets[node_name]
+        used = {int(ip) for ip in taken[node_name]}  # as integers: no address object per candidate
         candidate = int(subnet.network_address) + 2
         last = int(subnet.broadcast_address) - 1
         for index in sorted(indexes, key=lambda i: (pods[i].creation_index, i)):
-            while candidate <= last and IPv4Address(candidate) in taken[node_name]:
+            while candidate <= last and candidate in used:
                 candidate += 1
             if candidate > last:
                 raise AddressExhausted(
                     f"{who}: node {node_name}: no free address left in {subnet} for pod "
                     f"{pods[index].key} (host-local range {subnet.network_address + 2}-"
-                    f"{IPv4Address(last)}, {len(taken[node_name])} in use)"
+                    f"{IPv4Address(last)}, {len(used)} in use)"
                 )
-            ip = IPv4Address(candidate)
-            taken[node_name][ip] = pods[index].key
-            if pods[index].ips != (ip,) or not pods[index].allocated:  # same pod when IPAM agrees (endpoints stay valid)
-                out[index] = evolve(pods[index], ips=(ip,), allocated=True)
+            used.add(candidate)
+            pod = pods[index]
+            had = pod.ips
+            # the same pod when IPAM agrees (endpoints stay valid)
+            if not (pod.allocated and len(had) == 1 and isinstance(had[0], IPv4Address) and int(had[0]) == candidate):
+                out[index] = evolve(pod, ips=(IPv4Address(candidate),), allocated=True)
             candidate += 1
     return tuple(out)
 

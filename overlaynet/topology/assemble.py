@@ -231,6 +231,8 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
         if wl.kind == "StatefulSet":
             out.extend(_stateful_pods(ctx, w, names))
             continue
+        shared: dict[str, FrozenDict[str, str]] = {}  # the replicas' labels: one map, not one each
+        owner = f"{wl.kind}/{wl.name}"
         for index in range(wl.replicas):
             attempt = 0
             name = pod_name(wl.kind, wl.namespace, wl.name, index, w.template_hash)
@@ -238,10 +240,12 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
                 attempt += 1
                 name = pod_name(wl.kind, wl.namespace, wl.name, index, w.template_hash, attempt)
             names.add((wl.namespace, name))
-            lbls = dict(w.template.labels)
-            if wl.kind == "Deployment":
-                lbls["pod-template-hash"] = name.split("-")[-2]
-            pod = evolve(w.template, name=name, labels=FrozenDict(lbls), owner=f"{wl.kind}/{wl.name}", creation_timestamp=w.timestamp)
+            rs_hash = name.split("-")[-2] if wl.kind == "Deployment" else ""
+            lbls = shared.get(rs_hash)
+            if lbls is None:
+                lbls = shared[rs_hash] = FrozenDict({**w.template.labels, "pod-template-hash": rs_hash} if rs_hash
+                                                    else w.template.labels)
+            pod = evolve(w.template, name=name, labels=lbls, owner=owner, creation_timestamp=w.timestamp)
             out.append(PodEntry(pod, w.order, w.timestamp, w.node_selector))
             ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
     return out

@@ -26,5 +26,5 @@ def test_loading_freezes_the_cluster_and_raises_the_young_threshold(collector: N
     gc.set_threshold(700, 10, 10)
     cluster = load_cluster(["topologies/demo.yaml"])
     assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == (100_000, 10, 10)
+    assert gc.get_threshold() == (100_000, 20, 100)
     assert cluster.pods[0] not in gc.get_objects()  # frozen objects are outside every generation

@@ -136,3 +136,19 @@ def test_cli_trace_twice_writes_then_reads_the_cache(cache_dir: Path, topo: Path
     assert second.returncode == 0 and second.stdout == first.stdout
     assert '"DELIVERED"' in second.stdout
     assert _entries(cache_dir)[0].stat().st_mtime_ns == stamp  # read, not rewritten
+
+
+def test_keep_freezes_a_hit_out_of_the_collector_and_leaves_it_on(cache_dir: Path, topo: Path) -> None:
+    import gc
+
+    load_cached([topo])
+    gc.unfreeze()
+    try:
+        hit = load_cached([topo], keep=True)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        assert hit.cluster.pods[0] not in gc.get_objects()  # frozen: no collection scans it
+        gc.unfreeze()
+        again = load_cached([topo])  # without keep: nothing frozen
+        assert gc.get_freeze_count() == 0 and again.cluster == hit.cluster
+    finally:
+        gc.unfreeze()
