@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Self, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal, Self, SupportsIndex, TypeVar
 
 from overlaynet.dataplane.netfilter import IpSet, Ruleset
 from overlaynet.model.base import IPAddress, IPNetwork
@@ -187,29 +187,33 @@ def interface_edits() -> int:
     return _INTERFACE_EDITS[0]
 
 
-class AddressList(list[Address]):
-    """An interface's address list: a plain list that counts its writes."""
+_T = TypeVar("_T")
+
+
+class WatchedList(list[_T]):
+    """A plain list that calls ``_edited`` before every write (indexes over it check a write
+    counter instead of re-reading it)."""
 
     def _edited(self) -> None:
-        _INTERFACE_EDITS[0] += 1
+        raise NotImplementedError
 
-    def append(self, item: Address) -> None:
+    def append(self, item: _T) -> None:
         self._edited()
         super().append(item)
 
-    def extend(self, items: Iterable[Address]) -> None:
+    def extend(self, items: Iterable[_T]) -> None:
         self._edited()
         super().extend(items)
 
-    def insert(self, index: SupportsIndex, item: Address) -> None:
+    def insert(self, index: SupportsIndex, item: _T) -> None:
         self._edited()
         super().insert(index, item)
 
-    def remove(self, item: Address) -> None:
+    def remove(self, item: _T) -> None:
         self._edited()
         super().remove(item)
 
-    def pop(self, index: SupportsIndex = -1) -> Address:
+    def pop(self, index: SupportsIndex = -1) -> _T:
         self._edited()
         return super().pop(index)
 
@@ -233,13 +237,35 @@ class AddressList(list[Address]):
         self._edited()
         super().__delitem__(index)
 
-    def __iadd__(self, items: Iterable[Address]) -> Self:  # type: ignore[override,misc]
+    def __iadd__(self, items: Iterable[_T]) -> Self:  # type: ignore[override,misc]
         self._edited()
         return super().__iadd__(items)
 
     def __imul__(self, n: SupportsIndex) -> Self:
         self._edited()
         return super().__imul__(n)
+
+
+class AddressList(WatchedList[Address]):
+    """An interface's address list: every write moves the global interface counter."""
+
+    def _edited(self) -> None:
+        _INTERFACE_EDITS[0] += 1
+
+
+class EntryList(WatchedList[_T]):
+    """A namespace's routes, neighbours or FDB entries: every write moves ``edits``, so the
+    indexes of ``dataplane.lookup`` know the list changed by comparing one integer (with the
+    list's identity) instead of the whole list."""
+
+    edits: int = 0
+
+    def _edited(self) -> None:
+        self.edits += 1
+
+
+#: The NetNamespace fields kept as ``EntryList``s.
+_ENTRY_LISTS = frozenset({"routes", "neighbors", "fdb"})
 
 
 @dataclass
@@ -442,6 +468,11 @@ class NetNamespace:
     #: Derived indexes (route LPM, neighbour and FDB maps) kept by ``dataplane.lookup``; each
     #: is rebuilt when the list it indexes changes. Not part of the namespace's identity.
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _ENTRY_LISTS and not isinstance(value, EntryList):
+            value = EntryList(value)  # type: ignore[call-overload]
+        object.__setattr__(self, name, value)
 
     # --- writing, as netlink calls do ------------------------------------------------------
     def add_interface(self, iface: Interface) -> Interface:

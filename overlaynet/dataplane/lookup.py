@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_network
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from overlaynet.dataplane.ir import (
     Address,
@@ -25,6 +25,7 @@ from overlaynet.model.base import IPAddress, IPNetwork
 
 __all__ = [
     "RouteIndex",
+    "by_list",
     "cached",
     "connected_route",
     "effective_routes",
@@ -35,6 +36,7 @@ __all__ = [
     "iface_stamp",
     "is_local",
     "linear_lookup_route",
+    "local_addresses",
     "lookup_route",
     "select_source",
 ]
@@ -49,6 +51,22 @@ def cached(ns: NetNamespace, name: str, key: object, build: Callable[[], T]) -> 
         return entry[1]
     value = build()
     ns.cache[name] = (key, value)
+    return value
+
+
+def by_list(ns: NetNamespace, name: str, entries: list[Any], key: object, build: Callable[[], T]) -> T:
+    """``ns.cache[name]`` if it was built from this very ``entries`` list (an ``EntryList``:
+    ``ns.routes``, ``ns.neighbors``, ``ns.fdb``) at its current write count and an equal
+    ``key``, else rebuilt. The entry holds the list, so its identity is not reused while the
+    index lives; a plain list is copied and compared instead (as ``cached`` does)."""
+    edits = getattr(entries, "edits", None)
+    if edits is None:
+        return cached(ns, name, (tuple(entries), key), build)
+    entry = ns.cache.get(name)
+    if isinstance(entry, tuple) and len(entry) == 4 and entry[0] is entries and entry[1] == edits and entry[2] == key:
+        return entry[3]
+    value = build()
+    ns.cache[name] = (entries, edits, key, value)
     return value
 
 
@@ -73,6 +91,11 @@ def iface_key(ns: NetNamespace) -> tuple[object, ...]:
         content = memo[1]
     ns.cache["iface"] = (stamp, content)
     return content
+
+
+def local_addresses(ns: NetNamespace) -> frozenset[IPAddress]:
+    """``ns.local_ips()``, kept until ``iface_stamp`` moves (a warm trace re-reads it often)."""
+    return cached(ns, "local-ips", iface_stamp(ns), ns.local_ips)
 
 
 def _prefix_routes(ns: NetNamespace, explicit: tuple[Route, ...]) -> list[Route]:
@@ -105,13 +128,11 @@ def _prefix_routes(ns: NetNamespace, explicit: tuple[Route, ...]) -> list[Route]
 def effective_routes(ns: NetNamespace, table: str = "main") -> tuple[Route, ...]:
     """The routes of ``table`` as ``ip route`` lists them: the written ones plus the prefix
     routes the kernel adds for interface addresses (unless written explicitly)."""
-    explicit = tuple(ns.routes)
-
     def build() -> tuple[Route, ...]:
-        mine = tuple(r for r in explicit if r.table == table)
+        mine = tuple(r for r in ns.routes if r.table == table)
         return mine + tuple(_prefix_routes(ns, mine)) if table == "main" else mine
 
-    return cached(ns, f"routes:{table}", (explicit, iface_key(ns)), build)
+    return by_list(ns, f"routes:{table}", ns.routes, iface_key(ns), build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +213,12 @@ def linear_lookup_route(ns: NetNamespace, dst: IPAddress, table: str = "main") -
 def connected_route(ns: NetNamespace, ip: IPAddress, dev: str | None) -> Route | None:
     """A link-scope route (no gateway) covering ``ip`` on ``dev`` (any dev when None): what
     the kernel requires of a gateway that is not ``onlink``."""
+    routes = effective_routes(ns)
+    # keyed on the routes tuple itself (a 1-tuple: compared by identity, not element-wise)
+    links = cached(ns, "link-routes", (routes,), lambda: tuple(
+        r for r in routes if r.via is None and r.type == "unicast" and r.dev is not None))
     best: Route | None = None
-    for route in effective_routes(ns):
-        if route.via is not None or route.type != "unicast" or route.dev is None:
-            continue
+    for route in links:
         if dev is not None and route.dev != dev:
             continue
         if route.dst.version == ip.version and ip in route.dst and (
@@ -271,29 +294,25 @@ def select_source(ns: NetNamespace, route: Route, dst: IPAddress) -> IPAddress |
 
 def find_neighbor(ns: NetNamespace, ip: IPAddress, dev: str) -> Neighbor | None:
     """The neighbour entry for ``ip`` on ``dev`` (``ip neigh``), if one is written."""
-    entries = tuple(ns.neighbors)
-
     def build() -> dict[tuple[IPAddress, str], Neighbor]:
         out: dict[tuple[IPAddress, str], Neighbor] = {}
-        for n in entries:
+        for n in ns.neighbors:
             out.setdefault((n.ip, n.dev), n)
         return out
 
-    return cached(ns, "neigh", entries, build).get((ip, dev))
+    return by_list(ns, "neigh", ns.neighbors, None, build).get((ip, dev))
 
 
 def find_fdb(ns: NetNamespace, mac: str, dev: str) -> FdbEntry | None:
     """The FDB entry for ``mac`` on ``dev`` (``bridge fdb``), falling back to the all-zeros
     default entry a VXLAN device floods to."""
-    entries = tuple(ns.fdb)
-
     def build() -> dict[tuple[str, str], FdbEntry]:
         out: dict[tuple[str, str], FdbEntry] = {}
-        for e in entries:
+        for e in ns.fdb:
             out.setdefault((e.mac.lower(), e.dev), e)
         return out
 
-    index = cached(ns, "fdb", entries, build)
+    index = by_list(ns, "fdb", ns.fdb, None, build)
     return index.get((mac.lower(), dev)) or index.get(("00:00:00:00:00:00", dev))
 
 

@@ -17,6 +17,7 @@ from overlaynet.dataplane.lookup import (
     connected_route,
     iface_address,
     is_local,
+    local_addresses,
     lookup_route,
     select_source,
 )
@@ -76,7 +77,7 @@ class Walker:
     def local_ips(self, ns: NetNamespace) -> frozenset[IPAddress]:
         found = self._locals.get(ns.ref)
         if found is None:
-            found = self._locals[ns.ref] = ns.local_ips()
+            found = self._locals[ns.ref] = local_addresses(ns)
         return found
 
     def is_local(self, ns: NetNamespace, ip: IPAddress) -> bool:
@@ -247,13 +248,14 @@ class Walker:
         sysctl = ns.sysctls
         localnet = max(int(sysctl.get("net.ipv4.conf.all.route_localnet", "0")), int(sysctl.get(f"net.ipv4.conf.{in_iface}.route_localnet", "0")))
         what = None
-        if p.src.is_multicast or p.src == IPv4Address("255.255.255.255") or int(p.src) >> 24 == 0:
+        src, dst = int(p.src), int(p.dst)  # (224/4 multicast, 127/8 loopback, 0/8)
+        if src >> 28 == 14 or src == 0xFFFFFFFF or src >> 24 == 0:
             what = f"martian source {p.src}"
-        elif p.src.is_loopback and not localnet:
+        elif src >> 24 == 127 and not localnet:
             what = f"martian source {p.src} (route_localnet=0 on {in_iface})"
-        elif int(p.dst) >> 24 == 0:
+        elif dst >> 24 == 0:
             what = f"martian destination {p.dst}"
-        elif p.dst.is_loopback and not localnet:
+        elif dst >> 24 == 127 and not localnet:
             what = f"martian destination {p.dst} (route_localnet=0 on {in_iface})"
         if what is None:
             return None

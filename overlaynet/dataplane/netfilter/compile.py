@@ -2,8 +2,11 @@
 (kube-proxy's KUBE-SERVICES), as nftables' verdict maps do.
 
 The rule-by-rule walk stays the reference: a run is replaced by a lookup of the packet's
-(destination, protocol, port) giving the positions of the rules that can match, in order;
-the walker still tests those rules' matches, so both give exactly the same outcomes.
+(destination, protocol, port) giving the positions of the rules that match, in order. A
+rule enters a table only when its key is the whole of its matches (``dispatch_key``), so
+the rules the lookup gives are exactly those the walk would find matching: the walker takes
+the first one's target without testing its matches again, and both give the same outcomes
+(tests/dataplane/netfilter/test_compile.py holds them equal).
 """
 
 from __future__ import annotations
@@ -11,7 +14,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from overlaynet.dataplane.netfilter.matches import Comment, Destination, Match, Ports, Protocol_
+from overlaynet.dataplane.netfilter.matches import (
+    PROTO_NUMBERS,
+    Comment,
+    Destination,
+    Match,
+    Ports,
+    Protocol_,
+)
 from overlaynet.dataplane.netfilter.rules import Chain, Rule
 from overlaynet.dataplane.packet import Packet
 from overlaynet.model.base import IPAddress
@@ -31,11 +41,11 @@ class DispatchRun:
         """The first rule index >= position in this run that can match the packet."""
         if packet.dport is None:
             return None
-        from overlaynet.dataplane.netfilter.matches import PROTO_NUMBERS
-
         candidates = self.table.get((packet.dst, PROTO_NUMBERS.get(packet.proto, -1), packet.dport))
         if not candidates:
             return None
+        if candidates[0] >= position:  # the usual case: the run is entered at its start
+            return candidates[0]
         k = bisect_left(candidates, position)
         return candidates[k] if k < len(candidates) else None
 
@@ -45,6 +55,8 @@ class CompiledChain:
     rules: list[Rule]  # the very list compiled (held, so its identity cannot be reused)
     signature: tuple[int, int, int]
     run_of: list[DispatchRun | None]
+    rules_at_compile: tuple[Rule, ...] = ()  # the rules the tables were built from
+    runs: int = 0  # how many dispatch runs (0: the chain is walked rule by rule)
 
 
 def dispatch_key(rule: Rule) -> Key | None:
@@ -77,7 +89,7 @@ def _signature(chain: Chain) -> tuple[int, int, int]:
 def compile_chain(chain: Chain) -> CompiledChain:
     run_of: list[DispatchRun | None] = [None] * len(chain.rules)
     keys = [dispatch_key(rule) for rule in chain.rules]
-    i = 0
+    i = runs = 0
     while i < len(keys):
         if keys[i] is None:
             i += 1
@@ -86,6 +98,7 @@ def compile_chain(chain: Chain) -> CompiledChain:
         while j < len(keys) and keys[j] is not None:
             j += 1
         if j - i >= MIN_RUN:
+            runs += 1
             run = DispatchRun(i, j)
             for index in range(i, j):
                 key = keys[index]
@@ -93,7 +106,7 @@ def compile_chain(chain: Chain) -> CompiledChain:
                 run.table.setdefault(key, []).append(index)
                 run_of[index] = run
         i = j
-    return CompiledChain(chain.rules, _signature(chain), run_of)
+    return CompiledChain(chain.rules, _signature(chain), run_of, tuple(chain.rules), runs)
 
 
 def compiled(chain: Chain) -> CompiledChain:

@@ -2,18 +2,19 @@
 with jumps/gotos/RETURN, policies, marks, conntrack (NEW/ESTABLISHED, NAT bindings and
 reverse NAT for replies) and statistic branching (sampled, or every branch with its exact
 probability). The rule-by-rule walk is the reference; ``compile.py`` only skips rules that
-cannot match.
+cannot match (and finds the one that does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import random
 from collections.abc import Mapping
 from fractions import Fraction
 
 from overlaynet.dataplane.netfilter import targets as t
-from overlaynet.dataplane.netfilter.compile import CompiledChain
+from overlaynet.dataplane.netfilter.compile import MIN_RUN, CompiledChain
 from overlaynet.dataplane.netfilter.compile import compiled as compiled_chain
 from overlaynet.dataplane.netfilter.context import (
     HookContext,
@@ -40,8 +41,11 @@ HOOK_TABLES: dict[str, tuple[str, ...]] = {
     "POSTROUTING": ("mangle", "nat"),
 }
 FIRST_HOOKS = ("PREROUTING", "OUTPUT")  # conntrack lookup creates entries; DNAT happens here
-COMPILE_THRESHOLD = 64  # chains with at least this many rules use the dispatch tables
+COMPILE_THRESHOLD = MIN_RUN  # chains with at least this many rules use their dispatch tables, if any
 MAX_STEPS = 1_000_000
+_ONE = Fraction(1)
+_JUMPS = (t.Jump, t.Goto)
+_TWO_53 = float(1 << 53)
 
 
 def packet_tuple(packet: Packet) -> Tuple5:
@@ -144,14 +148,16 @@ class _Run:
         self.direction = "orig"
         self.untracked = False
         self.position: tuple[str, str, int] = ("", "", 0)
+        self.rng: random.Random | None = None  # the state's, once a sampled choice needs it
 
     # --- Env -----------------------------------------------------------------------------------
     def decide(self, probability: Fraction, nth: tuple[int, int] | None = None) -> bool:
         k = len(self.choices)
+        num, den = probability.numerator, probability.denominator
         if k < len(self.prefix):
             choice = self.prefix[k]
-        elif self.ctx.all_branches or probability in (0, 1):
-            choice = probability > 0
+        elif self.ctx.all_branches or num == 0 or num == den:
+            choice = num > 0
         elif nth is not None:
             every, packet = nth
             key = (self.namespace, *self.position)
@@ -161,7 +167,11 @@ class _Run:
             choice = count == every - 1
             self.state.nth_counters[key] = 0 if choice else count + 1
         else:
-            choice = self.state.rng.random() < probability
+            # random() is k / 2**53 exactly: compare k / 2**53 < num / den in integers (the
+            # same answer as comparing with the Fraction, without converting the float)
+            if self.rng is None:
+                self.rng = self.state.rng
+            choice = int(self.rng.random() * _TWO_53) * den < num << 53
         self.choices.append((choice, probability))
         return choice
 
@@ -172,7 +182,8 @@ class _Run:
         tables = HOOK_TABLES[self.hook]
         looked_up = False
         if self.hook in FIRST_HOOKS and not self.ctx.looped:  # a fresh traversal: forget an earlier NOTRACK
-            self.state.untracked.discard((self.namespace, packet_tuple(self.packet)))
+            if self.state.untracked:  # (hashing the tuple's addresses is dear: only when needed)
+                self.state.untracked.discard((self.namespace, packet_tuple(self.packet)))
         else:
             self.conntrack_lookup()
             looked_up = True
@@ -194,9 +205,13 @@ class _Run:
                 break
         if verdict == "ACCEPT" and self.hook in ("INPUT", "POSTROUTING") and self.ct.entry is not None:
             self.ct.entry.confirmed = True
-        probability = Fraction(1)
-        for taken, p in self.choices:
-            probability *= p if taken else 1 - p
+        probability = _ONE
+        if self.choices:
+            num = den = 1
+            for taken, p in self.choices:
+                num *= p.numerator if taken else p.denominator - p.numerator
+                den *= p.denominator
+            probability = Fraction(num, den)
         final: Verdict = "DROP" if verdict == "DROP" else "REJECT" if verdict == "REJECT" else "ACCEPT"
         return HookOutcome(final, self.packet, probability, tuple(self.hits), tuple(self.nat), self.state, reject_with)
 
@@ -204,7 +219,7 @@ class _Run:
     def conntrack_lookup(self) -> None:
         ns = self.namespace
         tup = packet_tuple(self.packet)
-        if self.untracked or (ns, tup) in self.state.untracked:
+        if self.untracked or (self.state.untracked and (ns, tup) in self.state.untracked):
             self.ct = ConnInfo("UNTRACKED")
             self.untracked = True
             return
@@ -232,10 +247,15 @@ class _Run:
         """Register every tuple a packet of this connection takes before/after each NAT."""
         o, r = entry.orig, entry.reply
         p = o[0]
-        for tup in (o, (p, o[1], o[2], r[1], r[2]), _reverse(r)):
-            self.state.register(self.namespace, tup, entry, "orig")
-        for tup in (r, (p, r[1], r[2], o[1], o[2]), _reverse(o)):
-            self.state.register(self.namespace, tup, entry, "reply")
+        register = self.state.register
+        for direction, (a, b, c) in (("orig", (o, (p, o[1], o[2], r[1], r[2]), _reverse(r))),
+                                     ("reply", (r, (p, r[1], r[2], o[1], o[2]), _reverse(o)))):
+            # without NAT the three are one tuple: register it once (hashing addresses is dear)
+            register(self.namespace, a, entry, direction)
+            if b != a:
+                register(self.namespace, b, entry, direction)
+            if c != a and c != b:
+                register(self.namespace, c, entry, direction)
 
     def nat_step(self, table: Table | None) -> str | None:
         entry = self.ct.entry
@@ -293,16 +313,18 @@ class _Run:
             return None
         stack: list[tuple[Chain, int]] = []
         chain, i = base, 0
-        dispatch = self.dispatch_for(chain)
+        rules = chain.rules  # read once per chain entered (a deferred chain builds it on first read)
+        dispatch = self.dispatch_for(chain, rules)
         steps = 0
         while True:
             steps += 1
             if steps > MAX_STEPS:
                 raise IptablesSyntaxError(f"table {table.name}: the walk from {self.hook} does not end (a chain loop)", line=0)
-            if i >= len(chain.rules):
+            if i >= len(rules):
                 if stack:
                     chain, i = stack.pop()
-                    dispatch = self.dispatch_for(chain)
+                    rules = chain.rules
+                    dispatch = self.dispatch_for(chain, rules)
                     continue
                 return base.policy
             if dispatch is not None and (run := dispatch.run_of[i]) is not None:
@@ -311,11 +333,23 @@ class _Run:
                     i = run.end
                     continue
                 i = j
-            rule = chain.rules[i]
+                rule = rules[i]
+                # the table's key is the whole of the rule's matches: the very rule it was
+                # built from matches (one replaced in place since is tested as usual)
+                keyed = rule is dispatch.rules_at_compile[i]
+            else:
+                rule = rules[i]
+                keyed = False
             i += 1
             self.position = (table.name, chain.name, i)
-            if not all(m.test(self) for m in rule.matches):  # type: ignore[arg-type]
-                continue
+            if not keyed:
+                matched = True
+                for m in rule.matches:
+                    if not m.test(self):  # type: ignore[arg-type]
+                        matched = False
+                        break
+                if not matched:
+                    continue
             target = rule.target
             outcome = self.apply(table, chain, i, rule, target)
             if outcome is None:
@@ -323,23 +357,28 @@ class _Run:
             if outcome == "RETURN":
                 if stack:
                     chain, i = stack.pop()
-                    dispatch = self.dispatch_for(chain)
+                    rules = chain.rules
+                    dispatch = self.dispatch_for(chain, rules)
                     continue
                 return base.policy
-            if isinstance(target, t.Jump | t.Goto):
+            if isinstance(target, _JUMPS):
                 if isinstance(target, t.Jump):
                     stack.append((chain, i))
                 if target.chain not in table.chains:
                     raise IptablesSyntaxError(f"table {table.name}: {chain.name} rule {i} jumps to undefined chain "
                                               f"{target.chain}", line=rule.source_line or 0)
                 chain, i = table.chains[target.chain], 0
-                dispatch = self.dispatch_for(chain)
+                rules = chain.rules
+                dispatch = self.dispatch_for(chain, rules)
                 continue
             return outcome
 
-    def dispatch_for(self, chain: Chain) -> CompiledChain | None:
-        use = self.compiled if self.compiled is not None else len(chain.rules) >= COMPILE_THRESHOLD
-        return compiled_chain(chain) if use and chain.rules else None
+    def dispatch_for(self, chain: Chain, rules: list[Rule]) -> CompiledChain | None:
+        """The chain's dispatch tables when it has any and they are to be used."""
+        if self.compiled is False or len(rules) < (MIN_RUN if self.compiled else COMPILE_THRESHOLD):
+            return None
+        found = compiled_chain(chain)
+        return found if found.runs else None
 
     def hit(self, table: Table, chain: Chain, number: int, rule: Rule, verdict: str | None) -> None:
         text, comment = _rule_text(chain.name, rule)
@@ -353,7 +392,7 @@ class _Run:
         if isinstance(target, t.Verdict_):
             self.hit(table, chain, number, rule, target.verdict)
             return target.verdict
-        if isinstance(target, t.Jump | t.Goto):
+        if isinstance(target, _JUMPS):
             self.hit(table, chain, number, rule, target.chain)
             return "JUMP"
         if isinstance(target, t.Reject):

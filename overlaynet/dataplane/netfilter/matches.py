@@ -318,7 +318,18 @@ ADDR_TYPES = ("UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST",
 
 def addr_type(ip: IPAddress, local: frozenset[IPAddress]) -> str:
     """The kernel's route type of an address, from what a namespace knows."""
-    if ip in local or ip.is_loopback:
+    if ip in local:
+        return "LOCAL"
+    if isinstance(ip, ipaddress.IPv4Address):  # the same tests on the integer (on the hot path)
+        value = int(ip)
+        if value >> 24 == 127:
+            return "LOCAL"
+        if value >> 28 == 14:
+            return "MULTICAST"
+        if value == 0xFFFFFFFF:
+            return "BROADCAST"
+        return "UNSPEC" if value == 0 else "UNICAST"
+    if ip.is_loopback:
         return "LOCAL"
     if ip.is_multicast:
         return "MULTICAST"

@@ -142,8 +142,9 @@ class Statistic(Match):
         return self.probability if self.mode == "random" else Fraction(1, self.every)
 
     def test(self, env: Env) -> bool:
-        nth = (self.every, self.packet) if self.mode == "nth" else None
-        return env.decide(self.branch_probability(), nth) != self.negated
+        if self.mode == "random":
+            return env.decide(self.probability) != self.negated
+        return env.decide(Fraction(1, self.every), (self.every, self.packet)) != self.negated
 
 
 # --- recent ------------------------------------------------------------------------------------

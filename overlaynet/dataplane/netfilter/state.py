@@ -122,10 +122,18 @@ class NetfilterState:
     untracked: set[tuple[str, Tuple5]] = field(default_factory=set)
     time: float = 0.0
     clock: Callable[[], float] | None = None
-    rng: random.Random = field(init=False, repr=False, compare=False)
+    #: ``rng``, seeded on first use (seeding costs more than most traces' netfilter work)
+    _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self._rng = value
 
     def now(self) -> float:
         return self.clock() if self.clock is not None else self.time
@@ -170,11 +178,11 @@ class NetfilterState:
                 value = dict(value)
             elif f.name == "untracked":
                 value = set(value)
-            elif f.name == "rng":
+            elif f.name == "_rng" and value is not None:
                 rng = random.Random()
                 rng.setstate(value.getstate())
                 value = rng
-            elif f.name not in ("seed", "time", "clock"):
+            elif f.name not in ("seed", "time", "clock", "_rng"):
                 value = copy.deepcopy(value)  # a field this method does not know yet
             setattr(out, f.name, value)
         return out
