@@ -11,6 +11,7 @@ test_batch.py`` compares them); a refusal is reported as ``state.call`` would re
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overlaynet.errors import MaterializeError
+from overlaynet.materialize._netns import netns_path
 
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
@@ -78,6 +80,7 @@ class Batch:
         self.nsname = nsname
         self._sock = sock  # the namespace's netlink socket (``raw_socket``)
         self._todo: list[_Request] = []
+        self._fds: list[int] = []  # namespaces the requests name, open until they are sent
 
     def __len__(self) -> int:
         return len(self._todo)
@@ -100,6 +103,19 @@ class Batch:
             attrs.append(("IFLA_MASTER", master))
         msg["attrs"] = attrs
         self._add(msg, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, obj, None)
+
+    def veth_add(self, obj: str, ifname: str, peer: str, peer_netns: str) -> None:
+        """``ip link add IFNAME type veth peer name PEER netns PEER_NETNS`` (an ``onet-``
+        namespace, held open until the batch is sent)."""
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        fd = os.open(netns_path(peer_netns), os.O_RDONLY)
+        self._fds.append(fd)
+        msg = ifinfmsg()
+        peer_attrs = {"attrs": [("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", fd)]}
+        info = {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer_attrs)]})]}
+        msg["attrs"] = [("IFLA_IFNAME", ifname), ("IFLA_LINKINFO", info)]
+        self._add(msg, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE, obj, None)
 
     def addr_add(self, obj: str, index: int, address: str, prefixlen: int, family: int,
                  tolerate: Tolerate | None = None) -> None:
@@ -145,6 +161,12 @@ class Batch:
             out.append(bytes(req.msg.data))
         return out
 
+    def discard(self) -> None:
+        """Drop what was not sent (after a failure elsewhere)."""
+        for fd in self._fds:
+            os.close(fd)
+        self._todo, self._fds = [], []
+
     # --- sending ------------------------------------------------------------------------
     def flush(self) -> None:
         """Send every request, in order; raise ``MaterializeError`` at the first refusal
@@ -153,8 +175,8 @@ class Batch:
 
         if not self._todo:
             return
-        todo, data = self._todo, self.encoded()
-        self._todo = []
+        todo, data, fds = self._todo, self.encoded(), self._fds
+        self._todo, self._fds = [], []
         try:
             for start in range(0, len(data), CHUNK):
                 self._sock.send(b"".join(data[start:start + CHUNK]))
@@ -167,6 +189,9 @@ class Batch:
                         raise refused(self.nsname, req.obj, cause) from cause
         except OSError as exc:
             raise MaterializeError(f"namespace {self.nsname}: netlink batch: {exc}") from exc
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def link_index(nsname: str, sock: socket.socket, ifname: str) -> int | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from overlaynet.dataplane.ir import Interface, NsRef
 from overlaynet.errors import MaterializeError
+from overlaynet.materialize._batch import Batch
 from overlaynet.materialize._state import ApplyState, refused
 from overlaynet.materialize.naming import IFNAMSIZ, NameMap
 
@@ -68,26 +69,40 @@ def create_links(state: ApplyState) -> None:
     # bridges first (others may name them as master), VXLAN last (it names its underlay dev)
     order = {"bridge": 0, "dummy": 1, "phys": 1, "veth": 2, "ipip": 3, "tun": 3, "vxlan": 4, "loopback": 5}
     todo = [(ref, iface) for ref in state.refs for iface in state.ns(ref).interfaces.values()]
-    for ref, iface in sorted(todo, key=lambda t: order.get(t[1].kind, 9)):
-        nsname = state.ns_names[ref]
-        name = state.ifname(ref, iface.name)
-        obj = f"{iface.kind} {iface.name}"
-        if iface.kind == "loopback" or (iface.kind == "phys" and _plugged(state, ref, iface)):
-            continue
-        if iface.kind == "bridge":
-            state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=name, kind="bridge")
-        elif iface.kind in ("dummy", "phys"):
-            _create_dummy(state, ref, iface)
-        elif iface.kind == "veth":
-            _create_veth(state, ref, iface, made_pairs)
-        elif iface.kind == "vxlan":
-            _create_vxlan(state, ref, iface)
-        elif iface.kind == "ipip":
-            _create_ipip(state, ref, iface)
-        elif iface.kind == "tun":
-            state.skipped_ifaces.add((ref, iface.name))
-            state.skip(ref, obj, "a TUN device feeds a userspace forwarder (flannel udp's flanneld, "
-                       "Weave sleeve) that has no kernel counterpart; not created")
+    veths: dict[str, Batch] = {}  # veth pairs: one batch per namespace that creates them
+    try:
+        for ref, iface in sorted(todo, key=lambda t: order.get(t[1].kind, 9)):
+            if iface.kind != "veth" and veths:
+                _flush(veths)  # the veths all come together, before what may name them
+            nsname = state.ns_names[ref]
+            name = state.ifname(ref, iface.name)
+            obj = f"{iface.kind} {iface.name}"
+            if iface.kind == "loopback" or (iface.kind == "phys" and _plugged(state, ref, iface)):
+                continue
+            if iface.kind == "bridge":
+                state.call(nsname, obj, state.ipr(nsname).link, "add", ifname=name, kind="bridge")
+            elif iface.kind in ("dummy", "phys"):
+                _create_dummy(state, ref, iface)
+            elif iface.kind == "veth":
+                _create_veth(state, ref, iface, made_pairs, veths)
+            elif iface.kind == "vxlan":
+                _create_vxlan(state, ref, iface)
+            elif iface.kind == "ipip":
+                _create_ipip(state, ref, iface)
+            elif iface.kind == "tun":
+                state.skipped_ifaces.add((ref, iface.name))
+                state.skip(ref, obj, "a TUN device feeds a userspace forwarder (flannel udp's flanneld, "
+                           "Weave sleeve) that has no kernel counterpart; not created")
+        _flush(veths)
+    finally:
+        for batch in veths.values():
+            batch.discard()
+
+
+def _flush(batches: dict[str, Batch]) -> None:
+    for batch in batches.values():
+        batch.flush()
+    batches.clear()
 
 
 def _create_dummy(state: ApplyState, ref: NsRef, iface: Interface) -> None:
@@ -114,7 +129,8 @@ def _create_dummy(state: ApplyState, ref: NsRef, iface: Interface) -> None:
     state.skip(ref, obj, f"{why}: a veth whose peer {peer} stays down stands in (no carrier)")
 
 
-def _create_veth(state: ApplyState, ref: NsRef, iface: Interface, made: set[frozenset[tuple[NsRef, str]]]) -> None:
+def _create_veth(state: ApplyState, ref: NsRef, iface: Interface, made: set[frozenset[tuple[NsRef, str]]],
+                 batches: dict[str, Batch]) -> None:
     nsname = state.ns_names[ref]
     name = state.ifname(ref, iface.name)
     if iface.peer is None:
@@ -131,8 +147,9 @@ def _create_veth(state: ApplyState, ref: NsRef, iface: Interface, made: set[froz
         return
     made.add(key)
     peer_name = state.ifname(peer_ref, peer_ir)
-    state.call(nsname, f"veth {iface.name} <-> {peer_ref}:{peer_ir}", state.ipr(nsname).link, "add",
-               ifname=name, kind="veth", peer={"ifname": peer_name, "net_ns_fd": state.ns_names[peer_ref]})
+    if nsname not in batches:
+        batches[nsname] = state.batch(nsname)
+    batches[nsname].veth_add(f"veth {iface.name} <-> {peer_ref}:{peer_ir}", name, peer_name, state.ns_names[peer_ref])
 
 
 def _create_vxlan(state: ApplyState, ref: NsRef, iface: Interface) -> None:

@@ -178,6 +178,17 @@ def test_kernel_refusal_mid_apply_removes_everything(run_id: str) -> None:
     assert list_namespaces(run_prefix(run_id)) == []
 
 
+def test_a_refusal_while_the_namespaces_are_made_removes_everything(run_id: str) -> None:
+    dp = irs.two_host_vxlan()
+    # written by the thread that makes node-2's namespace, before any link exists
+    dp.namespaces[NsRef("node-2")].sysctls["net.ipv4.ip_forward"] = "banana"
+    host_forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+    with pytest.raises(MaterializeError, match=f"namespace onet-{run_id}-node-2: net/ipv4/ip_forward=banana"):
+        materialize(dp, run_id=run_id)
+    assert list_namespaces(run_prefix(run_id)) == []
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == host_forward
+
+
 def test_run_id_is_validated_and_not_reused(run_id: str) -> None:
     with pytest.raises(MaterializeError, match="run id 'Bad-Id'"):
         materialize(irs.two_namespaces(), run_id="Bad-Id")

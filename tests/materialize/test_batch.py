@@ -97,6 +97,14 @@ def test_acks_are_matched_to_their_request_and_a_refusal_names_it(run_id: str) -
         sock = raw_socket(fd)
         with sock:
             assert link_index(name, sock, "lo") == 1 and link_index(name, sock, "nosuch") is None
+            # a veth pair whose peer is put in a namespace named by a descriptor held open
+            pair = Batch(name, sock)
+            pair.veth_add("veth v0", "v0", "p0", name)
+            [fd] = pair._fds
+            assert _decoded(b"".join(pair.encoded())) == _pyroute2(
+                [("link", "add", {"ifname": "v0", "kind": "veth", "peer": {"ifname": "p0", "net_ns_fd": fd}})])
+            pair.flush()
+            assert pair._fds == [] and link_index(name, sock, "v0") and link_index(name, sock, "p0")
             batch = Batch(name, sock)
             batch.link_set("lo up", 1, up=True)
             batch.addr_add("address 127.0.0.1/8 dev lo", 1, "127.0.0.1", 8, AF_INET, tolerate=lambda code: code == 17)
