@@ -16,7 +16,7 @@ from overlaynet.kubeproxy import names
 from overlaynet.kubeproxy import written as w
 from overlaynet.kubeproxy.endpoints import Categorized, EndpointInfo, ServicePortInfo
 from overlaynet.kubeproxy.local import LocalDetector
-from overlaynet.kubeproxy.shapes import Block, RuleWriter, Run, TextRules, TypedRules
+from overlaynet.kubeproxy.shapes import Block, RuleWriter, Run, TextRules, TypedRules, local_texts
 from overlaynet.model.base import IPAddress
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -36,7 +36,10 @@ class Globals:
     localhost_nodeports: bool
     nfacct: bool
     large_cluster: bool
-    local_text: tuple[str, str] = field(default=("", ""), compare=False)  # shapes.local_texts(local)
+    local_text: tuple[str, str] = field(init=False, compare=False)  # the detector printed (shapes.local_texts)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local_text", local_texts(self.local))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,18 +203,14 @@ def service_port_text(
 ) -> TextFragment:
     """The same rules as ``service_port_fragment``, all of them, as payload lines."""
     plan = _Plan.of(sp, cat, g, node_ip, nets)
-    out = TextRules(g.local_text)
-    _write_dispatch(plan, out)
-    _write_own(plan, out)
-    own_chains = plan.own_chains
-    shared: list[Block] = []
-    own: dict[str, str] = {}
-    for table, chain, block in out.blocks():
-        if chain not in own_chains:
-            shared.append((table, chain, block))
-        else:  # KUBE-SVC-… is written in two runs (masquerade rule, then the cascade)
-            own[chain] = f"{own[chain]}\n{block}" if chain in own else block
-    return TextFragment(f"{sp.namespace}/{sp.service}", own_chains, tuple(shared), own)
+    shared, own = TextRules(g.local_text), TextRules(g.local_text)
+    _write_dispatch(plan, shared)
+    _write_own(plan, own)
+    own_text: dict[str, str] = {}
+    for _, chain, lines in own.runs:  # KUBE-SVC-… is written in two runs (masquerade rule, then the cascade)
+        text = "\n".join(lines)
+        own_text[chain] = f"{own_text[chain]}\n{text}" if chain in own_text else text
+    return TextFragment(f"{sp.namespace}/{sp.service}", plan.own_chains, shared.blocks(), own_text)
 
 
 def _typed(out: TypedRules, service: str, nat_chains: tuple[str, ...]) -> Fragment:

@@ -40,7 +40,6 @@ from overlaynet.kubeproxy.fragment import (
     service_port_fragment,
     service_port_text,
 )
-from overlaynet.kubeproxy.shapes import local_texts
 from overlaynet.model.services import EndpointSlice, Service
 
 __all__ = [
@@ -208,15 +207,13 @@ def _build(
         if total > LARGE_CLUSTER_ENDPOINTS:
             break
     localhost_np = config.effective_localhost_nodeports
-    local = config.local_detector
     g = Globals(
         family=fam,
         masquerade_all=config.masquerade_all,
-        local=local,
+        local=config.local_detector,
         localhost_nodeports=localhost_np,
         nfacct=config.nfacct,
         large_cluster=total > LARGE_CLUSTER_ENDPOINTS,
-        local_text=local_texts(local),
     )
     filter_chains = [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]
     nat_chains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
