@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 from typing import Literal, NamedTuple
 
 from overlaynet.kubeproxy import names
@@ -164,17 +165,17 @@ def group_endpoints(group: Group, family: Literal[4, 6], node_name: str) -> list
     appearing twice keeps the local copy. Made when the service port's rules are: a node at
     10,000 Services has 100,000, and none needs to outlive its rules."""
     bucket: dict[str, EndpointInfo] = {}
+    kind = IPv4Address if family == 4 else IPv6Address  # a type test: ``version`` is a property
     for eps, number in group:
         for ep in eps.endpoints:
             addresses = ep.addresses
             if not addresses:
                 continue
             ip = addresses[0]
-            version = ip.version
-            if version != family:
+            if not isinstance(ip, kind):
                 continue
             host = address(ip)
-            string = join_host_port(host, version, number)
+            string = join_host_port(host, family, number)
             is_local = bool(node_name) and ep.node_name == node_name
             if is_local or string not in bucket:
                 bucket[string] = EndpointInfo(ip, number, ep.node_name, is_local, ep.ready, ep.serving,

@@ -37,9 +37,15 @@ class Globals:
     nfacct: bool
     large_cluster: bool
     local_text: tuple[str, str] = field(init=False, compare=False)  # the detector printed (shapes.local_texts)
+    _hash: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local_text", local_texts(self.local))
+        object.__setattr__(self, "_hash", hash((self.family, self.masquerade_all, self.local, self.localhost_nodeports,
+                                                self.nfacct, self.large_cluster)))
+
+    def __hash__(self) -> int:  # computed once: every fragment's cache key holds the Globals
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +90,12 @@ class TextFragment:
     own: None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Plan:
     """What one service port's rules are made of: its inputs and the decisions of
-    syncProxyRules' loop body (which chains it uses, where traffic goes)."""
+    syncProxyRules' loop body (which chains it uses, where traffic goes). Not changed after
+    ``of``; not frozen, because a frozen dataclass sets each of its 19 fields through
+    ``object.__setattr__`` (one is made per service port per build)."""
 
     sp: ServicePortInfo
     cat: Categorized

@@ -10,6 +10,7 @@ import hashlib
 import socket
 from collections.abc import Iterable
 from functools import cache, lru_cache
+from ipaddress import IPv4Address
 
 from overlaynet.dataplane.netfilter import ChainRole
 from overlaynet.model.base import IPAddress
@@ -77,7 +78,7 @@ def service_port_name(namespace: str, name: str, port_name: str | None) -> str:
 def address(ip: IPAddress) -> str:
     """An address as kube-proxy prints it (``10.96.0.1``, ``fd00::1``; no /32)."""
     # socket.inet_ntoa: ipaddress's str() is several times slower (100,000 endpoints a node)
-    return socket.inet_ntoa(ip.packed) if ip.version == 4 else str(ip)
+    return socket.inet_ntoa(ip.packed) if isinstance(ip, IPv4Address) else str(ip)
 
 
 def endpoint_string(ip: IPAddress, port: int) -> str:
