@@ -107,6 +107,19 @@ def rate(net: Network, requests: list[TraceRequest]) -> tuple[float, int]:
     return len(requests) / (time.perf_counter() - start), ok
 
 
+def rates(net: Network, requests: list[TraceRequest], rounds: int = 3) -> tuple[float, float, int]:
+    """Best of ``rounds``: traces per second by the wall clock and by this process's CPU time
+    (steadier on a shared machine), and how many were delivered."""
+    wall = cpu = 0.0
+    ok = 0
+    for _ in range(rounds):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        ok = sum(run(net, r).success for r in requests)
+        wall = max(wall, len(requests) / (time.perf_counter() - start))
+        cpu = max(cpu, len(requests) / max(time.process_time() - cpu_start, 1e-9))
+    return wall, cpu, ok
+
+
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     value = fn()
@@ -122,9 +135,12 @@ def pairs(net: Network, count: int, seed: int) -> list[TraceRequest]:
 def bench_demo(count: int) -> None:
     net = assemble(load([demo_topology()]).cluster)
     req = demo_request(net)
-    run(net, req)  # build the hosts once
-    per_s, ok = rate(net, [req] * count)
-    print(f"demo topology: {per_s:,.0f} traces/s ({ok}/{count} delivered, kube-proxy rules walked on every host)")
+    t_first, _ = timed(lambda: run(net, req))  # builds the hosts it enters
+    wall, cpu, ok = rates(net, [req] * count)
+    print(f"demo topology, warm: {wall:,.0f} traces/s ({cpu:,.0f}/s of CPU time; {ok}/{count} delivered, "
+          f"kube-proxy rules walked on every host)   (target >= 1,000)")
+    print(f"  baseline cold: the first trace (building the {len(net.dataplane.built_hosts)} hosts it enters) "
+          f"{t_first * 1000:.1f} ms -> warm {t_first * wall:.0f}x faster")
 
 
 def bench_generated(nodes: int, pods_per_node: int, count: int, seed: int) -> None:
@@ -199,14 +215,11 @@ def bench_scale(nodes: int, hosts: int, services: int, count: int, seed: int) ->
     requests = scale_requests(net, hosts, services, count, seed)
     t_first, _ = timed(lambda: run(net, requests[0]))
     cold, ok = rate(net, requests)
-    warm = 0.0
-    for _ in range(3):
-        per_s, ok_warm = rate(net, requests)
-        warm = max(warm, per_s)
+    warm, cpu, ok_warm = rates(net, requests)
     built = len(net.dataplane.built_hosts)
     print(f"  {count} traces (half pod -> pod, half pod -> Service) from pods of {hosts} nodes to them and "
           f"to {services} Services; {built} hosts built and warmed")
-    print(f"  warm: {warm:,.0f} traces/s ({ok_warm}/{count} delivered)   (target >= 1,000)")
+    print(f"  warm: {warm:,.0f} traces/s ({cpu:,.0f}/s of CPU time; {ok_warm}/{count} delivered)   (target >= 1,000)")
     print(f"  baseline cold (same traces, building hosts on first use; first trace {t_first * 1000:.0f} ms): "
           f"{cold:,.0f} traces/s ({ok}/{count} delivered) -> warm {warm / cold:.1f}x")
 

@@ -292,6 +292,43 @@ class Interface:
         object.__setattr__(self, name, value)
 
 
+class InterfaceMap(dict[str, Interface]):
+    """A namespace's devices by name: a plain dict whose every write moves the global
+    interface counter, as an edit of a device does (``interface_edits``)."""
+
+    def __setitem__(self, key: str, value: Interface) -> None:
+        _INTERFACE_EDITS[0] += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        _INTERFACE_EDITS[0] += 1
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        _INTERFACE_EDITS[0] += 1
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Interface]:
+        _INTERFACE_EDITS[0] += 1
+        return super().popitem()
+
+    def clear(self) -> None:
+        _INTERFACE_EDITS[0] += 1
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        _INTERFACE_EDITS[0] += 1
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        _INTERFACE_EDITS[0] += 1
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Self:  # type: ignore[override,misc]
+        _INTERFACE_EDITS[0] += 1
+        return super().__ior__(other)
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     dst: IPNetwork
@@ -472,6 +509,9 @@ class NetNamespace:
     def __setattr__(self, name: str, value: object) -> None:
         if name in _ENTRY_LISTS and not isinstance(value, EntryList):
             value = EntryList(value)  # type: ignore[call-overload]
+        elif name == "interfaces" and not isinstance(value, InterfaceMap):
+            value = InterfaceMap(value)  # type: ignore[call-overload]
+            _INTERFACE_EDITS[0] += 1
         object.__setattr__(self, name, value)
 
     # --- writing, as netlink calls do ------------------------------------------------------

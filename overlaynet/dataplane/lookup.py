@@ -70,12 +70,12 @@ def by_list(ns: NetNamespace, name: str, entries: list[Any], key: object, build:
     return value
 
 
-def iface_stamp(ns: NetNamespace) -> tuple[object, ...]:
-    """Changes whenever ``ns``'s devices might have: which devices it has (by name, in order)
-    and the write counter every change to any device's fields or addresses moves
-    (``ir.interface_edits``). Cheap to compare, but moves with edits in other namespaces too
-    (a host being built)."""
-    return (interface_edits(), tuple(ns.interfaces.items()))
+def iface_stamp(ns: NetNamespace) -> int:
+    """Changes whenever ``ns``'s devices might have: the write counter every change to any
+    device (a field set, its address list changed) or to any namespace's device map moves
+    (``ir.interface_edits``). One integer to compare, but it moves with edits in other
+    namespaces too (a host being built)."""
+    return interface_edits()
 
 
 def iface_key(ns: NetNamespace) -> tuple[object, ...]:
@@ -128,11 +128,16 @@ def _prefix_routes(ns: NetNamespace, explicit: tuple[Route, ...]) -> list[Route]
 def effective_routes(ns: NetNamespace, table: str = "main") -> tuple[Route, ...]:
     """The routes of ``table`` as ``ip route`` lists them: the written ones plus the prefix
     routes the kernel adds for interface addresses (unless written explicitly)."""
+    return _effective_routes(ns, table, iface_key(ns))
+
+
+def _effective_routes(ns: NetNamespace, table: str, devices: tuple[object, ...]) -> tuple[Route, ...]:
     def build() -> tuple[Route, ...]:
         mine = tuple(r for r in ns.routes if r.table == table)
         return mine + tuple(_prefix_routes(ns, mine)) if table == "main" else mine
 
-    return by_list(ns, f"routes:{table}", ns.routes, iface_key(ns), build)
+    # (devices,): a 1-tuple, so the devices tuple is compared by identity first
+    return by_list(ns, f"routes:{table}", ns.routes, (devices,), build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +191,10 @@ def _up(ns: NetNamespace) -> Callable[[str | None], bool]:
 
 def lookup_route(ns: NetNamespace, dst: IPAddress, table: str = "main") -> Route | None:
     """The route the kernel picks for ``dst``: longest prefix, then lowest metric."""
-    routes = effective_routes(ns, table)
+    devices = iface_key(ns)
     # the index also depends on which devices are up (it leaves out linkdown routes)
-    index = cached(ns, f"lpm:{table}", (routes, iface_key(ns)), lambda: RouteIndex.build(routes, _up(ns)))
+    index = by_list(ns, f"lpm:{table}", ns.routes, (devices,),
+                    lambda: RouteIndex.build(_effective_routes(ns, table, devices), _up(ns)))
     return index.lookup(dst)
 
 

@@ -154,3 +154,74 @@ def test_prefix_route_index_follows_every_kind_of_interface_edit() -> None:
     assert lookup_route(ns, target) is None
     ns.add_interface(Interface("dummy0", "dummy", addresses=[Address(A("10.9.0.3"), 28)]))
     assert lookup_route(ns, target).dev == "dummy0"  # type: ignore[union-attr]
+
+
+def test_route_indexes_follow_every_kind_of_route_list_write() -> None:
+    """Routes are indexed by the list's write counter: each write below must be seen at once,
+    also after the indexes were built (a warm trace)."""
+    ns = host()
+    target = A("10.9.0.5")
+    wide, narrow = Route(ip_network("10.9.0.0/16"), dev="eth0"), Route(ip_network("10.9.0.0/24"), dev="flannel.1")
+    assert lookup_route(ns, target) is None
+    ns.routes.append(wide)
+    assert lookup_route(ns, target) is wide
+    ns.routes.insert(0, narrow)
+    assert lookup_route(ns, target) is narrow and connected_route(ns, target, "flannel.1") is narrow
+    ns.routes.remove(narrow)
+    assert lookup_route(ns, target) is wide and connected_route(ns, target, "flannel.1") is None
+    ns.routes[0] = narrow  # replaced in place: same list, same length
+    assert lookup_route(ns, target) is narrow
+    del ns.routes[0]
+    assert lookup_route(ns, target) is None
+    ns.routes += [wide]
+    assert lookup_route(ns, target) is wide
+    ns.routes.pop()
+    assert lookup_route(ns, target) is None and all(r.proto == "kernel" for r in effective_routes(ns))
+    ns.routes = [narrow]  # a new list: kept as a counted one
+    assert lookup_route(ns, target) is narrow
+    ns.routes.extend([wide])
+    ns.routes.sort(key=lambda r: r.dst.prefixlen)
+    assert [r.dst.prefixlen for r in ns.routes[:2]] == [16, 24] and lookup_route(ns, target) is narrow
+
+
+def test_neighbour_and_fdb_indexes_follow_writes() -> None:
+    ns = host()
+    ip, mac = A("10.244.3.0"), "aa:bb:cc:00:00:03"
+    assert find_neighbor(ns, ip, "flannel.1") is None
+    first = Neighbor(ip, "flannel.1", mac)
+    ns.neighbors.append(first)
+    assert find_neighbor(ns, ip, "flannel.1") is first
+    second = Neighbor(ip, "flannel.1", "aa:bb:cc:00:00:09")
+    ns.neighbors[0] = second
+    assert find_neighbor(ns, ip, "flannel.1") is second
+    ns.neighbors.clear()
+    assert find_neighbor(ns, ip, "flannel.1") is None
+    entry = FdbEntry(mac, "flannel.1", dst=A("192.168.20.13"))
+    ns.fdb.append(entry)
+    assert find_fdb(ns, mac, "flannel.1") is entry
+    moved = FdbEntry(mac, "flannel.1", dst=A("192.168.20.14"))
+    ns.fdb = [moved]
+    assert find_fdb(ns, mac, "flannel.1") is moved
+    ns.fdb.remove(moved)
+    assert find_fdb(ns, mac, "flannel.1") is None
+
+
+def test_device_map_writes_move_the_indexes() -> None:
+    """Devices added, replaced or removed through the namespace's dict (not add_interface)
+    are seen by the route index, the local addresses and the bridge index."""
+    from overlaynet.dataplane.lookup import local_addresses
+
+    ns = host()
+    target = A("10.9.0.5")
+    assert lookup_route(ns, target) is None and target not in local_addresses(ns)
+    ns.interfaces["dummy0"] = Interface("dummy0", "dummy", addresses=[Address(target, 24)])
+    assert lookup_route(ns, target).dev == "dummy0" and target in local_addresses(ns)  # type: ignore[union-attr]
+    ns.interfaces["dummy0"] = Interface("dummy0", "dummy", addresses=[Address(A("10.8.0.5"), 24)])
+    assert lookup_route(ns, target) is None and target not in local_addresses(ns)
+    del ns.interfaces["dummy0"]
+    assert lookup_route(ns, A("10.8.0.9")) is None
+    ns.interfaces.update({"dummy1": Interface("dummy1", "dummy", addresses=[Address(target, 16)])})
+    assert lookup_route(ns, target).dev == "dummy1"  # type: ignore[union-attr]
+    ns.interfaces.pop("dummy1")
+    assert lookup_route(ns, target) is None
+
