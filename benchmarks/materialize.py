@@ -91,9 +91,10 @@ echo "mn-ns $((end - start))"
 
 
 def mininet_missing() -> str | None:
+    """Why Mininet cannot run here (a missing tool), or None."""
     for tool, package in (("mn", "mininet"), ("brctl", "bridge-utils"), ("unshare", "util-linux")):
         if shutil.which(tool) is None:
-            return f"{package} not installed (no {tool})"
+            return f"{package} not installed (no {tool} on PATH; apt-get install mininet bridge-utils)"
     return None
 
 
@@ -120,10 +121,12 @@ def main() -> None:
 
     print(f"overlaynet code: {Path(overlaynet.__file__).parent} (console script {cli})")
     print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    missing = "--no-mininet given" if args.no_mininet else mininet_missing()
+    missing = "mininet not run (--no-mininet)" if args.no_mininet else mininet_missing()
     if missing:
-        print(f"skipped: mininet: {missing} (apt-get install mininet bridge-utils)")
+        print(f"skipped: {missing}")
     ours: list[float] = []
+    ups: list[float] = []
+    downs: list[float] = []
     theirs: list[float] = []
     with tempfile.TemporaryDirectory(prefix="onet-bench-") as tmp:
         path = Path(tmp) / "cluster.yaml"
@@ -131,6 +134,8 @@ def main() -> None:
         for i in range(args.repeat):
             up, down, made = overlaynet_round(cli, path, f"mbench{os.getpid() % 100000}")
             ours.append(up + down)
+            ups.append(up)
+            downs.append(down)
             line = (f"round {i + 1}: overlaynet up {up:.2f} s + down {down:.2f} s = {up + down:.2f} s "
                     f"({made} namespaces: {args.pods} pods on {args.nodes} nodes + coredns + segment)")
             if not missing:
@@ -139,7 +144,8 @@ def main() -> None:
             print(line, flush=True)
     ours_med = statistics.median(ours)
     print(f"overlaynet materialize up + down, {args.pods} pods / {args.nodes} nodes: median {ours_med:.2f} s "
-          f"(runs {', '.join(f'{t:.2f}' for t in ours)})")
+          f"(runs {', '.join(f'{t:.2f}' for t in ours)}; up median {statistics.median(ups):.2f} s, "
+          f"down median {statistics.median(downs):.2f} s)")
     if theirs:
         theirs_med = statistics.median(theirs)
         print(f"mininet mn --topo single,{args.pods} --switch lxbr --controller none --test none: median "
