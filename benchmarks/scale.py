@@ -16,7 +16,9 @@ Every measurement runs in a fresh process (its peak RSS from ``wait4``):
   name); "peak" after a phase is the process's peak RSS so far;
 * the CLI as a user runs it: ``overlaynet validate DIR``, a cold ``overlaynet trace DIR
   --from POD --to SERVICE:80`` (empty cache), then the same trace again (from the on-disk
-  cache of the loaded cluster), each in its own process with its own ``XDG_CACHE_HOME``.
+  cache of the loaded cluster), each in its own process with its own ``XDG_CACHE_HOME``;
+  wall time, and CPU time (user + system): on a shared machine the wall time includes
+  waiting for a core, the CPU time is what the command costs alone.
 
 The growth exponent between two sizes is log(t2/t1) / log(n2/n1) (1 = linear, 2 = square).
 """
@@ -151,8 +153,9 @@ def trace_words(cluster: Any) -> tuple[str, str]:
     return f"{pod.namespace}/{pod.name}", f"{cluster.services[-1].name}:80"
 
 
-def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run a process; return its wall time, its peak RSS (MB, from wait4) and its stdout."""
+def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str, float]:
+    """Run a process; return its wall time, its peak RSS (MB, from wait4), its stdout and
+    its CPU time (user + system, from wait4: on a shared machine, what it would take alone)."""
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env)
@@ -164,7 +167,7 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float
         text = out.read().decode()
     if proc.returncode not in (0, 1) or not text.strip():
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{err[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, text
+    return wall, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime
 
 
 def measure(nodes: int, root: Path, cli: bool) -> dict[str, Any]:
@@ -173,19 +176,23 @@ def measure(nodes: int, root: Path, cli: bool) -> dict[str, Any]:
     generate(nodes, folder)
     gen = time.perf_counter() - t0
     me = [sys.executable, "-P", __file__]  # -P: benchmarks/dns.py must not shadow dnspython
-    b_wall, b_rss, b_out = run_child([*me, "--child", "baseline", str(folder)])
+    _, b_rss, b_out, _ = run_child([*me, "--child", "baseline", str(folder)])
     base = json.loads(b_out)
-    p_wall, p_rss, p_out = run_child([*me, "--child", "phases", str(folder)])
+    _, p_rss, p_out, _ = run_child([*me, "--child", "phases", str(folder)])
     phases = json.loads(p_out)
     res: dict[str, Any] = {"nodes": nodes, "generate": gen, "baseline": base, "baseline_rss": b_rss,
                            "phases": phases, "phases_rss": p_rss}
     if cli:
         exe = str(Path(sys.executable).with_name("overlaynet"))
         env = {**os.environ, "XDG_CACHE_HOME": str(root / f"cache-{nodes}")}
-        res["validate"] = run_child([exe, "validate", str(folder)], env)[:2]
+        def cli(argv: list[str]) -> tuple[float, float, float]:
+            wall, rss, _, cpu = run_child(argv, env)
+            return wall, rss, cpu
+
+        res["validate"] = cli([exe, "validate", str(folder)])
         trace = [exe, "trace", str(folder), "--from", phases["src"], "--to", phases["dst"]]
-        res["trace_cold"] = run_child(trace, env)[:2]
-        res["trace_second"] = run_child(trace, env)[:2]
+        res["trace_cold"] = cli(trace)
+        res["trace_second"] = cli(trace)
     return res
 
 
@@ -203,8 +210,8 @@ def report(results: list[dict[str, Any]]) -> None:
         if "validate" in r:
             for key, label in (("validate", "overlaynet validate (cold process)"), ("trace_cold", "overlaynet trace, cold (empty cache)"),
                                ("trace_second", "overlaynet trace, second (cached load)")):
-                wall, rss = r[key]
-                print(f"  {label:45s} {wall:8.2f} s  peak {rss:7.0f} MB  ({wall / base:.1f}x safe_load_all)")
+                wall, rss, cpu = r[key]
+                print(f"  {label:45s} {wall:8.2f} s  peak {rss:7.0f} MB  ({wall / base:.1f}x safe_load_all)  CPU {cpu:.2f} s")
     if len(results) > 1:
         print("\ngrowth exponent log(t2/t1)/log(n2/n1) (1 = linear):")
         for a, b in zip(results, results[1:], strict=False):
