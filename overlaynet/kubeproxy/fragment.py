@@ -131,7 +131,10 @@ class _Plan:
         if sp.external_policy_local:
             external_policy_chain = local_chain
             has_external = has_external and bool(cat.local)
-        sep_names = names.sep_chains(spn, sp.protocol, [ep.string for ep in (*cat.reachable, *cat.cluster, *cat.local)])
+        named = cat.reachable  # usually the cluster endpoints themselves, and no local ones apart
+        if cat.cluster is not named or cat.local:
+            named = (*named, *cat.cluster, *cat.local)
+        sep_names = names.sep_chains(spn, sp.protocol, [ep.string for ep in named])
         return cls(
             sp, cat, g, node_ip, nets, cluster_chain, local_chain, names.EXT_PREFIX + h, names.FW_PREFIX + h,
             internal_chain, external_policy_chain, has_internal, has_external,

@@ -10,6 +10,7 @@ kube-proxy's write order follows Go map iteration and changes from sync to sync.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -262,11 +263,11 @@ def _sorted_chains(chains: Collection[str]) -> list[str]:
     """``sorted(chains, key=_chain_order)`` without a key call per chain (a node at 10,000
     Services has 110,000): KUBE-NODEPORTS, KUBE-SERVICES, other KUBE-* chains, the rest."""
     first = [c for c in (KUBE_NODEPORTS, KUBE_SERVICES) if c in chains]
-    rest = sorted(c for c in chains if c != KUBE_NODEPORTS and c != KUBE_SERVICES)
-    other = [c for c in rest if not c.startswith("KUBE-")]
-    if other:
-        rest = [c for c in rest if c.startswith("KUBE-")] + other
-    return first + rest
+    rest = sorted(chains)
+    for c in first:
+        rest.remove(c)
+    lo, hi = bisect_left(rest, "KUBE-"), bisect_left(rest, "KUBE.")  # the KUBE-* names, one run once sorted
+    return first + rest[lo:hi] + rest[:lo] + rest[hi:]
 
 
 # a run of rules of one chain: rules start..end of a typed fragment, or a text block

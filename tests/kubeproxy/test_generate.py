@@ -5,6 +5,8 @@ from __future__ import annotations
 from ipaddress import ip_address, ip_network
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from overlaynet.kubeproxy import ProxierConfig, generate, generate_full
 from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
@@ -189,3 +191,12 @@ def test_full_ruleset_adds_kube_proxy_jumps(family: int) -> None:
     assert ":KUBE-PROXY-CANARY - [0:0]" in text
     if family == 4:
         check_golden("full_empty_v4.rules", text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(chains=st.sets(st.sampled_from(("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-", "KUBE", "KUBE.", "KUBF", "A", "INPUT",
+                                        "KUBE-SVC-X", "KUBE-MARK-MASQ", "zz", "KUBE-SEP-B", "KUBE-SEP-A"))))
+def test_chains_sort_as_kube_proxys_tests_sort_them(chains: set[str]) -> None:
+    from overlaynet.kubeproxy.generate import _chain_order, _sorted_chains
+
+    assert _sorted_chains(chains) == sorted(chains, key=_chain_order)
