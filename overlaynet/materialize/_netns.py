@@ -105,7 +105,6 @@ def create(names: list[str], created: list[str], inside: Callable[[str], None]) 
     NETLINK_ROUTE socket descriptor opened inside each namespace."""
     for name in names:
         check_name(name)
-    _share_netns_dir()
 
     def work() -> dict[str, int]:
         fds: dict[str, int] = {}
@@ -135,6 +134,7 @@ def create(names: list[str], created: list[str], inside: Callable[[str], None]) 
             os.close(home)
 
     try:
+        _share_netns_dir()
         return _in_thread(work)
     except OSError as exc:
         raise MaterializeError(f"create namespace: {exc}") from exc
@@ -164,7 +164,10 @@ def enter_each(names: list[str], inside: Callable[[str], None]) -> None:
             _setns(home, "the caller's namespace")
             os.close(home)
 
-    _in_thread(work)
+    try:
+        _in_thread(work)
+    except OSError as exc:
+        raise MaterializeError(f"enter namespace: {exc}") from exc
 
 
 def write_sysctls(values: dict[str, str], name: str) -> None:
