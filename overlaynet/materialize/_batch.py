@@ -2,7 +2,8 @@
 
 pyroute2's high-level calls (``ipr.link("set", …)``) cost ≈ 0.3 ms each in argument
 processing and event-loop round trips, most of a pod's set-up. The phases that send many
-independent requests (link MTU/MAC/master/up, addresses, routes) instead build pyroute2
+independent requests (veth pairs, link MTU/MAC/master/up, addresses, routes, index
+lookups) instead build pyroute2
 message objects directly, send them in chunks (the kernel runs the messages of one
 ``send()`` in order and acks each), and match the acks to the requests by sequence number.
 The messages are the ones pyroute2's high-level calls send (``tests/materialize/
