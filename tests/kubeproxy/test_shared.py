@@ -25,6 +25,7 @@ from overlaynet.model import (
     Service,
     ServicePort,
 )
+from overlaynet.testing.strategies import clusters
 
 NODES = ("node-1", "node-2", "node-3")
 
@@ -141,3 +142,26 @@ def _two_services() -> tuple[tuple[Service, ...], tuple[EndpointSlice, ...]]:
                                  endpoints=(Endpoint(addresses=(ip_address(f"10.244.0.{i + 2}"),), node_name="node-1"),))
                    for i, s in enumerate(services))
     return services, slices
+
+
+@settings(max_examples=10, deadline=None)
+@given(clusters(min_nodes=2, max_nodes=3, max_pods_per_node=3))
+def test_traces_through_the_shared_view_equal_traces_through_build_payload(cluster: Cluster) -> None:
+    """Every pod to every Service port, from the network as assembled (ClusterView) and from
+    one whose kube-proxy builds each node's payload with ``build_payload``."""
+    from overlaynet.network import assemble
+
+    shared, reference = assemble(cluster), assemble(cluster)
+    traced = 0
+    reference.kube_proxy_cache = FragmentCache()  # type: ignore[assignment] # not a KubeProxyCache: build_payload
+    for pod in shared.cluster.pods:
+        for svc in cluster.services:
+            if not svc.cluster_ips or not svc.ports:
+                continue
+            dst = f"{svc.cluster_ips[0]}:{svc.ports[0].port}"
+            a = shared.trace(pod.key, dst, proto=svc.ports[0].protocol.lower(), all_branches=True)  # type: ignore[arg-type]
+            b = reference.trace(pod.key, dst, proto=svc.ports[0].protocol.lower(), all_branches=True)  # type: ignore[arg-type]
+            assert a.forward.to_dict() == b.forward.to_dict()
+            traced += 1
+    if traced:
+        assert isinstance(shared.kube_proxy_cache, KubeProxyCache) and shared.kube_proxy_cache.view is not None
