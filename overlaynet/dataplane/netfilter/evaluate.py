@@ -24,6 +24,7 @@ from overlaynet.dataplane.netfilter.context import (
     Verdict,
 )
 from overlaynet.dataplane.netfilter.matches import PortRange
+from overlaynet.dataplane.netfilter.memo import ChainSeen, Walked, chain_seen, pure_rule, remember
 from overlaynet.dataplane.netfilter.render import render_rule
 from overlaynet.dataplane.netfilter.rules import Chain, Rule, Ruleset, Table
 from overlaynet.dataplane.netfilter.state import ConnEntry, ConnInfo, IpSet, NetfilterState, Tuple5
@@ -120,6 +121,18 @@ def _rule_text(chain: str, rule: Rule) -> tuple[str, str | None]:
     text, comment = render_rule(chain, rule), rule.comment
     _RULE_TEXT[id(rule)] = (rule, chain, text, comment)
     return text, comment
+
+
+class _Trail:
+    """What a walk went through, for ``memo.Walked``; ``pure`` until it visits a rule that
+    reads or writes state (then nothing more is recorded)."""
+
+    __slots__ = ("chains", "pure", "rules")
+
+    def __init__(self) -> None:
+        self.pure = True
+        self.chains: list[ChainSeen] = []
+        self.rules: list[tuple[list[Rule], int, Rule]] = []
 
 
 class _Run:
@@ -308,12 +321,39 @@ class _Run:
 
     # --- the walk -----------------------------------------------------------------------------
     def walk(self, table: Table) -> str | None:
+        """Walk ``table`` from the hook's chain; a pure walk of the trace path (``compiled``
+        None) is remembered and given again for the same key (``memo.py``)."""
+        if self.compiled is not None:
+            return self._walk(table, None)
+        entry = self.ct.entry
+        key = (self.hook, self.packet, self.in_iface, self.out_iface, self.physdev_in, self.physdev_out,
+               self.local_addresses, self.namespace, self.ct.state,
+               None if entry is None else (entry.dnat, entry.snat))
+        found = table.memo.get(key)
+        if isinstance(found, Walked) and found.valid(table):
+            self.hits.extend(found.hits)
+            self.packet = found.packet
+            if found.reject_with is not None:
+                self.reject_with = found.reject_with
+            return found.verdict
+        trail = _Trail()
+        start = len(self.hits)
+        verdict = self._walk(table, trail)
+        if trail.pure:
+            walked = Walked(verdict, tuple(self.hits[start:]), self.packet,
+                            self.reject_with if verdict == "REJECT" else None, tuple(trail.chains), tuple(trail.rules))
+            remember(table, key, walked)
+        return verdict
+
+    def _walk(self, table: Table, trail: _Trail | None) -> str | None:
         base = table.chains.get(self.hook)
         if base is None:
             return None
         stack: list[tuple[Chain, int]] = []
         chain, i = base, 0
         rules = chain.rules  # read once per chain entered (a deferred chain builds it on first read)
+        if trail is not None:
+            trail.chains.append(chain_seen(self.hook, chain, rules))
         dispatch = self.dispatch_for(chain, rules)
         steps = 0
         while True:
@@ -340,6 +380,12 @@ class _Run:
             else:
                 rule = rules[i]
                 keyed = False
+            if trail is not None:
+                if pure_rule(rule):
+                    trail.rules.append((rules, i, rule))
+                else:
+                    trail.pure = False
+                    trail = None
             i += 1
             self.position = (table.name, chain.name, i)
             if not keyed:
@@ -369,6 +415,8 @@ class _Run:
                                               f"{target.chain}", line=rule.source_line or 0)
                 chain, i = table.chains[target.chain], 0
                 rules = chain.rules
+                if trail is not None:
+                    trail.chains.append(chain_seen(target.chain, chain, rules))
                 dispatch = self.dispatch_for(chain, rules)
                 continue
             return outcome

@@ -106,6 +106,8 @@ class Chain:
 class Table:
     name: str
     chains: dict[str, Chain] = field(default_factory=dict)
+    #: remembered walks of this table (``netfilter.memo``); never part of equality
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def empty(cls, name: str) -> Table:
