@@ -15,11 +15,13 @@ nodes, one Deployment of P replicas behind one Service (kube-proxy rules on ever
 written to a temporary file; ``up`` makes P + N + (2 coredns pods) + 1 segment namespaces.
 
 Mininet (Debian package ``mininet``, plus ``bridge-utils`` for ``--switch lxbr``) runs in a
-sandbox: ``unshare --net --pid --fork --mount-proc --mount`` with a private tmpfs on /tmp.
-Its bridge, hosts and links live in the sandbox's network namespace, and the ``mn -c``
-that follows every run (untimed) can only see the sandbox: ``mn -c`` kills processes by
-name (``killall ping …``, ``pkill -f mininet:``), deletes every ``*-ethN`` link and
-``rm``s ``/tmp/*.log``, which on the host could hit other people's work. The time is taken
+sandbox: ``unshare --net --pid --fork --mount-proc --mount`` with a private tmpfs on /tmp
+and /proc/sys read-only. Its bridge, hosts and links live in the sandbox's network
+namespace, and the ``mn -c`` that follows every run (untimed) can only see the sandbox:
+``mn -c`` kills processes by name (``killall ping …``, ``pkill -f mininet:``), deletes every
+``*-ethN`` link and ``rm``s ``/tmp/*.log``, which on the host could hit other people's
+work; and ``mn`` itself raises machine-wide limits (``fixLimits``: ``kernel.pty.max``,
+``net.core.wmem_max`` …), which it reports as a warning and goes on without. The time is taken
 inside the sandbox around ``mn`` alone. Without ``mn`` the script says so and prints the
 overlaynet figures.
 """
@@ -81,6 +83,8 @@ def overlaynet_round(cli: str, path: Path, run_id: str) -> tuple[float, float, i
 SANDBOX = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--mount", "--propagation", "private"]
 MN_SCRIPT = """set -e
 mount -t tmpfs tmpfs /tmp
+mount --bind /proc/sys /proc/sys
+mount -o remount,bind,ro /proc/sys
 ip link set lo up
 start=$(date +%s%N)
 mn --topo single,{hosts} --switch lxbr --controller none --test none >/tmp/mn.out 2>&1 || {{ cat /tmp/mn.out >&2; exit 1; }}
