@@ -162,14 +162,16 @@ class _Run:
         self.untracked = False
         self.position: tuple[str, str, int] = ("", "", 0)
         self.rng: random.Random | None = None  # the state's, once a sampled choice needs it
+        self.all_branches = ctx.all_branches
+        self.odds_num = self.odds_den = 1
 
     # --- Env -----------------------------------------------------------------------------------
     def decide(self, probability: Fraction, nth: tuple[int, int] | None = None) -> bool:
         k = len(self.choices)
         num, den = probability.numerator, probability.denominator
-        if k < len(self.prefix):
+        if self.prefix and k < len(self.prefix):
             choice = self.prefix[k]
-        elif self.ctx.all_branches or num == 0 or num == den:
+        elif self.all_branches or num == 0 or num == den:
             choice = num > 0
         elif nth is not None:
             every, packet = nth
@@ -186,6 +188,9 @@ class _Run:
                 self.rng = self.state.rng
             choice = int(self.rng.random() * _TWO_53) * den < num << 53
         self.choices.append((choice, probability))
+        # this branch's probability so far, in integers (one Fraction at the end)
+        self.odds_num *= num if choice else den - num
+        self.odds_den *= den
         return choice
 
     # --- the hook ------------------------------------------------------------------------------
@@ -218,13 +223,7 @@ class _Run:
                 break
         if verdict == "ACCEPT" and self.hook in ("INPUT", "POSTROUTING") and self.ct.entry is not None:
             self.ct.entry.confirmed = True
-        probability = _ONE
-        if self.choices:
-            num = den = 1
-            for taken, p in self.choices:
-                num *= p.numerator if taken else p.denominator - p.numerator
-                den *= p.denominator
-            probability = Fraction(num, den)
+        probability = Fraction(self.odds_num, self.odds_den) if self.choices else _ONE
         final: Verdict = "DROP" if verdict == "DROP" else "REJECT" if verdict == "REJECT" else "ACCEPT"
         return HookOutcome(final, self.packet, probability, tuple(self.hits), tuple(self.nat), self.state, reject_with)
 
@@ -260,15 +259,16 @@ class _Run:
         """Register every tuple a packet of this connection takes before/after each NAT."""
         o, r = entry.orig, entry.reply
         p = o[0]
-        register = self.state.register
+        conntrack, ns = self.state.conntrack, self.namespace  # (as NetfilterState.register)
         for direction, (a, b, c) in (("orig", (o, (p, o[1], o[2], r[1], r[2]), _reverse(r))),
                                      ("reply", (r, (p, r[1], r[2], o[1], o[2]), _reverse(o)))):
             # without NAT the three are one tuple: register it once (hashing addresses is dear)
-            register(self.namespace, a, entry, direction)
+            value = (entry, direction)
+            conntrack[(ns, a)] = value
             if b != a:
-                register(self.namespace, b, entry, direction)
+                conntrack[(ns, b)] = value
             if c != a and c != b:
-                register(self.namespace, c, entry, direction)
+                conntrack[(ns, c)] = value
 
     def nat_step(self, table: Table | None) -> str | None:
         entry = self.ct.entry

@@ -103,6 +103,10 @@ def _element_has(element: object, value: object) -> bool:
         return False
 
 
+#: ``random.Random(seed).getstate()`` by seed (see ``NetfilterState.rng``)
+_SEEDED: dict[object, tuple[object, ...]] = {}
+
+
 @dataclass
 class NetfilterState:
     """Mutable state a stateful trace carries between packets.
@@ -128,7 +132,15 @@ class NetfilterState:
     @property
     def rng(self) -> random.Random:
         if self._rng is None:
-            self._rng = random.Random(self.seed)
+            # seeding is dear (a hash of the seed): start from a copy of the seeded state
+            seeded = _SEEDED.get(self.seed)
+            if seeded is None:
+                if len(_SEEDED) >= 1024:
+                    _SEEDED.clear()
+                seeded = _SEEDED[self.seed] = random.Random(self.seed).getstate()
+            rng = random.Random.__new__(random.Random)
+            rng.setstate(seeded)
+            self._rng = rng
         return self._rng
 
     @rng.setter

@@ -146,3 +146,4 @@ def test_nat_walks_are_walked_every_time() -> None:
         assert [n.kind for n in post.nat] == ["MASQUERADE"] and post.packet.src == make_ctx("POSTROUTING", state).iface_address("eth1", 4)
         assert len(state.conntrack) >= 4  # the original, DNATed and masqueraded tuples of both directions
     assert not table.memo
+
