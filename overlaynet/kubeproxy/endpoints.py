@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Literal, NamedTuple
 
 from overlaynet.kubeproxy import names
-from overlaynet.kubeproxy.names import address, join_host_port
+from overlaynet.kubeproxy.names import address
 from overlaynet.model.base import IPAddress, IPNetwork
 from overlaynet.model.services import EndpointSlice, Service
 
@@ -166,6 +166,7 @@ def group_endpoints(group: Group, family: Literal[4, 6], node_name: str) -> list
     10,000 Services has 100,000, and none needs to outlive its rules."""
     bucket: dict[str, EndpointInfo] = {}
     kind = IPv4Address if family == 4 else IPv6Address  # a type test: ``version`` is a property
+    new = tuple.__new__  # EndpointInfo(...) without the named tuple's Python-level __new__
     for eps, number in group:
         for ep in eps.endpoints:
             addresses = ep.addresses
@@ -175,11 +176,11 @@ def group_endpoints(group: Group, family: Literal[4, 6], node_name: str) -> list
             if not isinstance(ip, kind):
                 continue
             host = address(ip)
-            string = join_host_port(host, family, number)
-            is_local = bool(node_name) and ep.node_name == node_name
+            string = f"{host}:{number}" if family == 4 else f"[{host}]:{number}"  # names.join_host_port, inlined (100,000 a node)
+            is_local = ep.node_name == node_name and bool(node_name)
             if is_local or string not in bucket:
-                bucket[string] = EndpointInfo(ip, number, ep.node_name, is_local, ep.ready, ep.serving,
-                                              ep.terminating, string, host)
+                bucket[string] = new(EndpointInfo, (ip, number, ep.node_name, is_local, ep.ready, ep.serving,
+                                                    ep.terminating, string, host))
     return [bucket[s] for s in sorted(bucket)]
 
 
