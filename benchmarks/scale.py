@@ -221,6 +221,7 @@ def report(results: list[dict[str, Any]]) -> None:
             rows |= {name: (a["phases"]["phases"][name], b["phases"]["phases"][name]) for name in a["phases"]["phases"]}
             if "validate" in a and "validate" in b:
                 rows |= {f"CLI {key}": (a[key][0], b[key][0]) for key in ("validate", "trace_cold", "trace_second")}
+                rows |= {f"CLI {key} (CPU time)": (a[key][2], b[key][2]) for key in ("validate", "trace_cold", "trace_second")}
                 rows["CLI trace_cold peak memory"] = (a["trace_cold"][1], b["trace_cold"][1])
             print(f"  {a['nodes']:,} -> {b['nodes']:,} nodes:")
             for name, (t1, t2) in rows.items():

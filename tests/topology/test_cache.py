@@ -152,3 +152,16 @@ def test_keep_freezes_a_hit_out_of_the_collector_and_leaves_it_on(cache_dir: Pat
         assert gc.get_freeze_count() == 0 and again.cluster == hit.cluster
     finally:
         gc.unfreeze()
+
+
+def test_the_driver_check_is_part_of_the_key(cache_dir: Path, topo: Path) -> None:
+    """An entry loaded without the network driver's check never answers a load that must
+    check: a bad driver option is an error there, whatever was cached before."""
+    from overlaynet.drivers import check_network
+
+    topo.write_text(topo.read_text().replace("options: {backend: vxlan}", "options: {backend: carrier-pigeon}"))
+    unchecked = load_cached([topo])  # the loader alone does not judge driver options
+    assert unchecked.cluster.network.options["backend"] == "carrier-pigeon"
+    with pytest.raises(TopologyError, match="carrier-pigeon"):
+        load_cached([topo], network_check=check_network)
+    assert len(_entries(cache_dir)) == 1  # the error was not cached either
