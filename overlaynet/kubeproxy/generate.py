@@ -5,7 +5,9 @@
 ``fragment.py``, plus the rules every sync writes. Rules are netfilter ``Rule`` values;
 ``render_payload`` prints them as kube-proxy's restore payload, in the canonical order
 kube-proxy's own tests compare against (``sortIPTablesRules`` in proxier_test.go), because
-kube-proxy's write order follows Go map iteration and changes from sync to sync. Pure: no I/O.
+kube-proxy's write order follows Go map iteration and changes from sync to sync.
+``build_text`` makes the same payload with each service port's rules as text straight from
+their shapes (``TextFragment``), which ``generate`` prints. Pure: no I/O.
 """
 
 from __future__ import annotations
