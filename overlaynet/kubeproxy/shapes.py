@@ -4,9 +4,10 @@ and ``render_payload`` get) or straight as payload text (``TextRules``, what ``g
 prints: one f-string a rule, no objects, as proxier.go writes its byte buffers).
 
 ``fragment.py`` decides which rules a service port has (one generator, written against
-``RuleWriter``); each method below is one shape, its typed form and its text form next to
-each other. tests/kubeproxy/test_shapes.py holds them equal: the text of every shape is
-``written.render`` of its typed rule, byte for byte.
+``RuleWriter``); each method of ``RuleWriter`` is one shape, with its spelling, and the two
+writers below give its typed form and its text form, method for method in the same order.
+tests/kubeproxy/test_shapes.py holds them equal: the text of every shape is
+``written.render`` of its typed rule, byte for byte, and every shape is checked.
 """
 
 from __future__ import annotations
