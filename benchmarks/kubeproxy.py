@@ -9,8 +9,9 @@ The restore runs in a throwaway namespace ``onet-kpbench-<pid>`` (deleted afterw
 in the host's tables. Figures are wall-clock seconds of this run with, in brackets, the CPU
 seconds the work used (this process's for Python work; the child's user+system time for
 iptables-restore, which is where the kernel's work is accounted) — on a shared machine the
-CPU figures are the steadier ones. Ratios compare against baselines measured in the same
-run; targets (issues 16 and 17) are printed beside them.
+CPU figures are the steadier ones. Generating the payload (under a second) counts the fastest
+of three runs; everything else is one run. Ratios compare against baselines measured in the
+same run; targets (issues 16 and 17) are printed beside them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from overlaynet.model import (
 )
 
 NODE_IP = ip_address("192.168.0.2")
+GENERATE_RUNS = 3  # the payload is generated this many times; the fastest counts
 
 
 def cluster(n_services: int, n_endpoints: int) -> tuple[list[Service], list[EndpointSlice]]:
@@ -68,6 +70,19 @@ def timed(fn):  # type: ignore[no-untyped-def]
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
     return (time.perf_counter() - wall, time.process_time() - cpu), result
+
+
+def fastest(fn, runs: int):  # type: ignore[no-untyped-def]
+    """``timed(fn)`` ``runs`` times: the fastest (wall, CPU) and the result. For a step of
+    under a second on a shared machine, as timeit does: a slower run measures the other
+    processes that took the CPU from it, not the code."""
+    best: Seconds | None = None
+    for _ in range(runs):
+        seconds, result = timed(fn)
+        if best is None or seconds[0] < best[0]:
+            best = seconds
+    assert best is not None
+    return best, result
 
 
 def _children_cpu() -> float:
@@ -122,7 +137,7 @@ def run(n_services: int, n_endpoints: int) -> dict[str, float | None]:
     cfg = ProxierConfig("node-0", (NODE_IP,), (ip_network("10.0.0.0/8"),))
     # what `overlaynet kube-proxy rules --full` prints: the payload text straight from the
     # rule shapes (tests/kubeproxy/test_shapes.py holds it equal to the typed rules' rendering)
-    generate, text = timed(lambda: generate_full(services, slices, cfg))
+    generate, text = fastest(lambda: generate_full(services, slices, cfg), GENERATE_RUNS)
     restore = restore_seconds(text)
     nodes = tuple(Node(name=f"node-{j}", ip=ip_address("192.168.0.2") + j, segment="lan") for j in range(2))
     model = Cluster(nodes=nodes, services=tuple(services), endpoint_slices=tuple(slices),
@@ -168,7 +183,7 @@ def main() -> None:
         gen, restore, first, second, text_path = (r["generate"], r["restore"], r["program_first"],
                                                   r["program_second"], r["text_path"])
         print(f"\n{r['services']} services, {r['rules']} rules")
-        print(f"  generate payload + render   {_s(gen)}")  # type: ignore[arg-type]
+        print(f"  generate payload + render   {_s(gen)}   fastest of {GENERATE_RUNS}")  # type: ignore[arg-type]
         if restore is None:
             print("  iptables-restore            skipped (needs root and iptables-restore)")
         else:
