@@ -134,13 +134,17 @@ def allocate_pod_ips(
     taken: dict[str, dict[IPv4Address, str]] = {name: {} for name in subnets}
     todo: dict[str, list[int]] = {name: [] for name in subnets}
     for index, pod in enumerate(pods):
-        if pod.host_network or pod.node is None or pod.node not in subnets:
+        node = pod.node
+        if node is None or pod.host_network:
             continue
-        subnet = subnets[pod.node]
-        ip = _v4(pod)
-        if pod.allocated or ip is None:
-            todo[pod.node].append(index)
+        pending = todo.get(node)
+        if pending is None:  # no subnet on that node
             continue
+        ip = None if pod.allocated else _v4(pod)
+        if ip is None:
+            pending.append(index)
+            continue
+        subnet = subnets[node]
         reserved = (subnet.network_address, subnet.network_address + 1, subnet.broadcast_address)
         if ip not in subnet:
             errors.append(_diag(pod, "status.podIP", (
@@ -150,11 +154,11 @@ def allocate_pod_ips(
             errors.append(_diag(pod, "status.podIP", (
                 f"pod {pod.key} has IP {ip}, the network, gateway or broadcast address of "
                 f"{subnet} on node {pod.node}")))
-        elif ip in taken[pod.node]:
+        elif ip in taken[node]:
             errors.append(_diag(pod, "status.podIP", (
-                f"pod {pod.key} has IP {ip}, already used by pod {taken[pod.node][ip]}")))
+                f"pod {pod.key} has IP {ip}, already used by pod {taken[node][ip]}")))
         else:
-            taken[pod.node][ip] = pod.key
+            taken[node][ip] = pod.key
     if errors:
         raise TopologyError(errors)
 
@@ -164,7 +168,8 @@ def allocate_pod_ips(
         used = {int(ip) for ip in taken[node_name]}  # as integers: no address object per candidate
         candidate = int(subnet.network_address) + 2
         last = int(subnet.broadcast_address) - 1
-        for index in sorted(indexes, key=lambda i: (pods[i].creation_index, i)):
+        # by creation, ties in file order (``indexes`` ascend and the sort is stable)
+        for index in sorted(indexes, key=lambda i: pods[i].creation_index):
             while candidate <= last and candidate in used:
                 candidate += 1
             if candidate > last:
