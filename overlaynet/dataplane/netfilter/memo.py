@@ -20,6 +20,7 @@ a dispatch table needs ``chain.compiled = None``).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from overlaynet.dataplane.netfilter import matches as m
@@ -29,10 +30,13 @@ from overlaynet.dataplane.netfilter.context import RuleHit
 from overlaynet.dataplane.netfilter.rules import Chain, ChainRole, Rule, Table
 from overlaynet.dataplane.packet import Packet
 
-__all__ = ["MEMO_MAX", "Walked", "chain_seen", "pure_rule", "remember"]
+__all__ = ["MEMO_MAX", "Walked", "chain_seen", "forget_all", "pure_rule", "remember"]
 
-#: Remembered walks per table; the memo is emptied when full.
-MEMO_MAX = 4096
+#: Remembered walks in all tables together (about 1 KB each); when full, every table's are
+#: forgotten (a sweep tracing every pair of a big cluster must not grow without bound).
+MEMO_MAX = 1 << 16
+_LIVE = [0]  # remembered walks since the memos were last emptied
+_TABLES: weakref.WeakValueDictionary[int, Table] = weakref.WeakValueDictionary()  # tables holding some
 
 # matches whose test reads only the packet, the hook context and the conntrack state
 _PURE_MATCHES: frozenset[type] = frozenset({
@@ -97,7 +101,23 @@ def chain_seen(name: str, chain: Chain, rules: list[Rule]) -> ChainSeen:
 
 
 def remember(table: Table, key: object, walked: Walked) -> None:
+    """Keep ``walked`` on ``table`` under ``key``. A walk that visited no rule (an empty
+    built-in chain) is not kept: walking it again costs nothing."""
+    if not walked.rules:
+        return
+    if _LIVE[0] >= MEMO_MAX:
+        forget_all()
     memo = table.memo
-    if len(memo) >= MEMO_MAX:
-        memo.clear()
+    if not memo:
+        _TABLES[id(table)] = table
+    if key not in memo:
+        _LIVE[0] += 1
     memo[key] = walked
+
+
+def forget_all() -> None:
+    """Empty every table's remembered walks."""
+    for table in list(_TABLES.values()):
+        table.memo.clear()
+    _TABLES.clear()
+    _LIVE[0] = 0

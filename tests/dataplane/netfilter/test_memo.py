@@ -5,6 +5,7 @@ chain or policy written after a remembered walk is seen by the next one."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +148,21 @@ def test_nat_walks_are_walked_every_time() -> None:
         assert len(state.conntrack) >= 4  # the original, DNATed and masqueraded tuples of both directions
     assert not table.memo
 
+
+
+def test_the_memos_are_bounded_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All tables' remembered walks count against one budget; when it is spent every table
+    forgets, and walks that visit no rule are not kept at all."""
+    from overlaynet.dataplane.netfilter import memo
+
+    memo.forget_all()
+    monkeypatch.setattr(memo, "MEMO_MAX", 3)
+    a, b = filter_ruleset(), filter_ruleset()
+    forward(a, dport=1)
+    forward(a, dport=2)
+    forward(b, dport=3)
+    assert (len(a.tables["filter"].memo), len(b.tables["filter"].memo)) == (2, 1)
+    forward(b, dport=4)  # the fourth: everything before is forgotten first
+    assert (len(a.tables["filter"].memo), len(b.tables["filter"].memo)) == (0, 1)
+    [out] = run_hook(a, tcp("10.1.2.3", "10.9.8.7", 80), make_ctx("INPUT", NetfilterState()))  # INPUT is empty
+    assert out.verdict == "ACCEPT" and not a.tables["filter"].memo
