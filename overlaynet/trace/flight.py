@@ -73,7 +73,11 @@ class Flight:
         return new
 
     def add(self, *steps: Step) -> Flight:
-        return self.evolve(steps=self.steps + steps) if steps else self
+        if not steps:
+            return self
+        new = self.evolve()
+        _set(new, "steps", self.steps + steps)
+        return new
 
     def enter(self, ref: NsRef) -> Flight:
         """Close the current hop and open one in ``ref``."""

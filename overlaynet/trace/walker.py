@@ -21,7 +21,8 @@ from overlaynet.dataplane.lookup import (
     lookup_route,
     select_source,
 )
-from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, NetfilterState, run_hook
+from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, NetfilterState
+from overlaynet.dataplane.netfilter.evaluate import run_hook
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
 from overlaynet.model.base import IPAddress
@@ -117,7 +118,7 @@ class Walker:
             physdev_in=physdev[0],
             physdev_out=physdev[1],
         )
-        outcomes = run_hook(ns.netfilter, f.packet, ctx)
+        outcomes = run_hook(ns.netfilter, f.packet, ctx)  # the engine itself: not empty, checked above
         if not self.all_branches:
             outcomes = outcomes[:1]
         traces: list[Trace] = []

@@ -325,6 +325,9 @@ class _Run:
         None) is remembered and given again for the same key (``memo.py``)."""
         if self.compiled is not None:
             return self._walk(table, None)
+        base = table.chains.get(self.hook)
+        if base is None or not base.rules:  # nothing to walk (nor to remember)
+            return None if base is None else base.policy
         entry = self.ct.entry
         key = (self.hook, self.packet, self.in_iface, self.out_iface, self.physdev_in, self.physdev_out,
                self.local_addresses, self.namespace, self.ct.state,
