@@ -21,7 +21,7 @@ from overlaynet.dataplane.lookup import (
     lookup_route,
     select_source,
 )
-from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, NetfilterState
+from overlaynet.dataplane.netfilter import ChainRole, Hook, HookContext, NetfilterState, RuleHit
 from overlaynet.dataplane.netfilter.evaluate import run_hook
 from overlaynet.dataplane.packet import Packet
 from overlaynet.errors import TraceError
@@ -62,6 +62,24 @@ def _policy_name(comment: str | None, chain: str) -> str:
     if len(words) == 2 and words[0].lower().rstrip(":") == "policy":
         return words[1]
     return comment
+
+
+#: The steps of a rule hit at a hook, by ``id`` of the (frozen) hit, holding it: a remembered
+#: netfilter walk gives the same hits again, so a warm trace builds their steps once.
+_HIT_STEPS: dict[int, tuple[RuleHit, str, tuple[Step, ...]]] = {}
+
+
+def _hit_steps(hook: str, hit: RuleHit) -> tuple[Step, ...]:
+    found = _HIT_STEPS.get(id(hit))
+    if found is not None and found[0] is hit and found[1] == hook:
+        return found[2]
+    steps: tuple[Step, ...] = (NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment, hit.role),)
+    if hit.role is ChainRole.POLICY and hit.verdict in _POLICY_VERDICTS:
+        steps += (PolicyStep(_policy_name(hit.comment, hit.chain), hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"),)
+    if len(_HIT_STEPS) >= 1 << 16:
+        _HIT_STEPS.clear()
+    _HIT_STEPS[id(hit)] = (hit, hook, steps)
+    return steps
 
 
 class Walker:
@@ -125,9 +143,7 @@ class Walker:
         for out in outcomes:
             steps: list[Step] = []
             for hit in out.hits:
-                steps.append(NetfilterStep(hook, hit.table, hit.chain, hit.number, hit.text, hit.verdict, hit.comment, hit.role))
-                if hit.role is ChainRole.POLICY and hit.verdict in _POLICY_VERDICTS:
-                    steps.append(PolicyStep(_policy_name(hit.comment, hit.chain), hit.verdict, f"{hit.table}/{hit.chain} #{hit.number}"))
+                steps.extend(_hit_steps(hook, hit))
             for nat in out.nat:
                 if nat.side == "dst":
                     steps.append(DnatStep(nat.before, nat.after, nat.chain, nat.kind))
