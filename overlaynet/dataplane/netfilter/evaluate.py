@@ -43,7 +43,7 @@ HOOK_TABLES: dict[str, tuple[str, ...]] = {
 }
 FIRST_HOOKS = ("PREROUTING", "OUTPUT")  # conntrack lookup creates entries; DNAT happens here
 COMPILE_THRESHOLD = MIN_RUN  # chains with at least this many rules use their dispatch tables, if any
-MAX_STEPS = 1_000_000
+MAX_STEPS = 1_000_000  # jumps in one walk: more is a chain loop
 _ONE = Fraction(1)
 _JUMPS = (t.Jump, t.Goto)
 _TWO_53 = float(1 << 53)
@@ -110,6 +110,8 @@ def _merge_unambiguous(state: NetfilterState, branches: list[NetfilterState]) ->
 #: hits the same kube-proxy rules again and again; bounded, cleared when full.
 _RULE_TEXT: dict[int, tuple[Rule, str, str, str | None]] = {}
 _RULE_TEXT_MAX = 1 << 16
+#: The last RuleHit each rule made, by ``id`` of the rule, holding it (see ``_Run.hit``).
+_HITS: dict[int, tuple[Rule, RuleHit]] = {}
 
 
 def _rule_text(chain: str, rule: Rule) -> tuple[str, str | None]:
@@ -160,7 +162,10 @@ class _Run:
         self.ct = ConnInfo("NEW")
         self.direction = "orig"
         self.untracked = False
-        self.position: tuple[str, str, int] = ("", "", 0)
+        # where the walk is (table, chain, 1-based rule number): an nth counter is kept per rule
+        self.at_table: Table | None = None
+        self.at_chain: Chain | None = None
+        self.at_rule = 0
         self.rng: random.Random | None = None  # the state's, once a sampled choice needs it
         self.all_branches = ctx.all_branches
         self.odds_num = self.odds_den = 1
@@ -175,7 +180,8 @@ class _Run:
             choice = num > 0
         elif nth is not None:
             every, packet = nth
-            key = (self.namespace, *self.position)
+            assert self.at_table is not None and self.at_chain is not None  # (decided inside a walk)
+            key = (self.namespace, self.at_table.name, self.at_chain.name, self.at_rule)
             # as xt_statistic: the counter starts at (every-1) - packet and the rule matches
             # when it wraps, i.e. on evaluations packet, packet+every, ... (0-based)
             count = self.state.nth_counters.get(key, every - 1 - packet)
@@ -354,18 +360,18 @@ class _Run:
             return None
         stack: list[tuple[Chain, int]] = []
         chain, i = base, 0
+        self.at_table = table
+        self.at_chain = chain
         rules = chain.rules  # read once per chain entered (a deferred chain builds it on first read)
         if trail is not None:
             trail.chains.append(chain_seen(self.hook, chain, rules))
         dispatch = self.dispatch_for(chain, rules)
-        steps = 0
+        jumps = 0  # only jumps and gotos can make a walk go round for ever
         while True:
-            steps += 1
-            if steps > MAX_STEPS:
-                raise IptablesSyntaxError(f"table {table.name}: the walk from {self.hook} does not end (a chain loop)", line=0)
             if i >= len(rules):
                 if stack:
                     chain, i = stack.pop()
+                    self.at_chain = chain
                     rules = chain.rules
                     dispatch = self.dispatch_for(chain, rules)
                     continue
@@ -390,7 +396,7 @@ class _Run:
                     trail.pure = False
                     trail = None
             i += 1
-            self.position = (table.name, chain.name, i)
+            self.at_rule = i
             if not keyed:
                 matched = True
                 for m in rule.matches:
@@ -406,17 +412,22 @@ class _Run:
             if outcome == "RETURN":
                 if stack:
                     chain, i = stack.pop()
+                    self.at_chain = chain
                     rules = chain.rules
                     dispatch = self.dispatch_for(chain, rules)
                     continue
                 return base.policy
             if isinstance(target, _JUMPS):
+                jumps += 1
+                if jumps > MAX_STEPS:
+                    raise IptablesSyntaxError(f"table {table.name}: the walk from {self.hook} does not end (a chain loop)", line=0)
                 if isinstance(target, t.Jump):
                     stack.append((chain, i))
                 if target.chain not in table.chains:
                     raise IptablesSyntaxError(f"table {table.name}: {chain.name} rule {i} jumps to undefined chain "
                                               f"{target.chain}", line=rule.source_line or 0)
                 chain, i = table.chains[target.chain], 0
+                self.at_chain = chain
                 rules = chain.rules
                 if trail is not None:
                     trail.chains.append(chain_seen(target.chain, chain, rules))
@@ -432,8 +443,21 @@ class _Run:
         return found if found.runs else None
 
     def hit(self, table: Table, chain: Chain, number: int, rule: Rule, verdict: str | None) -> None:
+        # a RuleHit is a value of (rule, table, chain name, number, verdict, role, origin): the
+        # one made the last time this rule hit with all of these equal is given again
+        found = _HITS.get(id(rule))
+        if found is not None and found[0] is rule:
+            made = found[1]
+            if (made.number == number and made.verdict == verdict and made.chain == chain.name
+                    and made.table == table.name and made.role is chain.role and made.origin == chain.origin):
+                self.hits.append(made)
+                return
         text, comment = _rule_text(chain.name, rule)
-        self.hits.append(RuleHit(table.name, chain.name, number, text, verdict, comment, chain.role, chain.origin))
+        made = RuleHit(table.name, chain.name, number, text, verdict, comment, chain.role, chain.origin)
+        if len(_HITS) >= _RULE_TEXT_MAX:
+            _HITS.clear()
+        _HITS[id(rule)] = (rule, made)
+        self.hits.append(made)
 
     def apply(self, table: Table, chain: Chain, number: int, rule: Rule, target: t.Target | None) -> str | None:
         """Do what the rule's target does; return a verdict, RETURN, "JUMP", or None to go on."""
