@@ -148,7 +148,7 @@ class _Run:
         self.state = state
         self.prefix = prefix
         self.compiled = compiled
-        self.choices: list[tuple[bool, Fraction]] = []
+        self.choices: list[tuple[bool, Fraction]] = []  # the decisions taken (all-branches runs)
         self.hits: list[RuleHit] = []
         self.nat: list[NatRecord] = []
         self.hook = ctx.hook
@@ -172,11 +172,12 @@ class _Run:
 
     # --- Env -----------------------------------------------------------------------------------
     def decide(self, probability: Fraction, nth: tuple[int, int] | None = None) -> bool:
-        k = len(self.choices)
         num, den = probability.numerator, probability.denominator
-        if self.prefix and k < len(self.prefix):
-            choice = self.prefix[k]
-        elif self.all_branches or num == 0 or num == den:
+        if self.all_branches:  # every branch: replay the prefix, then take each one
+            k = len(self.choices)
+            choice = self.prefix[k] if k < len(self.prefix) else num > 0
+            self.choices.append((choice, probability))
+        elif num == 0 or num == den:
             choice = num > 0
         elif nth is not None:
             every, packet = nth
@@ -193,7 +194,6 @@ class _Run:
             if self.rng is None:
                 self.rng = self.state.rng
             choice = int(self.rng.random() * _TWO_53) * den < num << 53
-        self.choices.append((choice, probability))
         # this branch's probability so far, in integers (one Fraction at the end)
         self.odds_num *= num if choice else den - num
         self.odds_den *= den
@@ -229,7 +229,7 @@ class _Run:
                 break
         if verdict == "ACCEPT" and self.hook in ("INPUT", "POSTROUTING") and self.ct.entry is not None:
             self.ct.entry.confirmed = True
-        probability = Fraction(self.odds_num, self.odds_den) if self.choices else _ONE
+        probability = Fraction(self.odds_num, self.odds_den) if self.odds_den != 1 else _ONE
         final: Verdict = "DROP" if verdict == "DROP" else "REJECT" if verdict == "REJECT" else "ACCEPT"
         return HookOutcome(final, self.packet, probability, tuple(self.hits), tuple(self.nat), self.state, reject_with)
 
