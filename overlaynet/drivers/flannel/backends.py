@@ -156,6 +156,10 @@ def _vxlan(ctx: HostContext) -> None:
     ))
     # decide before writing: the routes written below never cover a PublicIP
     direct = {p.public_ip for p in ctx.peers if be.direct_routing and _direct(ctx.root, p.public_ip)}
+    # written in one go at the end, in peer order (one write each to the counted lists)
+    routes: list[Route] = []
+    neighbors: list[Neighbor] = []
+    fdbs: list[FdbEntry] = []
     for peer in ctx.peers:
         if _skip_foreign(ctx, peer, "vxlan"):
             continue
@@ -164,13 +168,16 @@ def _vxlan(ctx: HostContext) -> None:
                 f"error decoding subnet lease JSON of {peer.subnet}: no VtepMAC; skipped"))
             continue
         if peer.public_ip in direct:
-            ctx.root.add_route(ctx.entries.direct(
+            routes.append(ctx.entries.direct(
                 peer, ctx.ext, ": DirectRouting, on a connected network, no encapsulation"))
             continue
         route, neigh, fdb = ctx.entries.vxlan(peer, dev)
-        ctx.root.neighbors.append(neigh)
-        ctx.root.fdb.append(fdb)
-        ctx.root.routes.append(route)
+        neighbors.append(neigh)
+        fdbs.append(fdb)
+        routes.append(route)
+    ctx.root.neighbors.extend(neighbors)
+    ctx.root.fdb.extend(fdbs)
+    ctx.root.routes.extend(routes)
 
 
 def _host_gw(ctx: HostContext) -> None:
