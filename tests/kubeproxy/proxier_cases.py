@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from ipaddress import ip_address, ip_network
 
+from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
 from overlaynet.kubeproxy import ProxierConfig
-from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
+from overlaynet.model import Cluster, Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
 
 TEST_NODE = "test-node"
 TEST_NODE_IP = ip_address("192.168.0.2")
@@ -75,3 +76,14 @@ def overall() -> tuple[list[Service], list[EndpointSlice]]:
         eps("ns5", "svc5", ep("10.180.0.3")),
     ]
     return services, slices
+
+
+def node_dataplane(cluster: Cluster) -> Dataplane:
+    """A dataplane with each of ``cluster``'s nodes as a host namespace holding ``lo`` and an
+    ``eth0`` with the node's address (/24): what kube-proxy's programming needs beneath it."""
+    dp = Dataplane()
+    for node in cluster.nodes:
+        ns = dp.add_namespace(NsRef(node.name), kind="host")
+        ns.add_interface(Interface("lo", "loopback", addresses=[Address(ip_address("127.0.0.1"), 8)]))
+        ns.add_interface(Interface("eth0", "phys", addresses=[Address(node.ip, 24)]))
+    return dp

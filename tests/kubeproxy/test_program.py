@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from ipaddress import ip_address, ip_network
 
-from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
+from overlaynet.dataplane.ir import Address, Interface, NsRef
 from overlaynet.dataplane.netfilter import parse_rule, parse_save, render_save
 from overlaynet.dataplane.netfilter.rules import ChainRole
 from overlaynet.kubeproxy import ProxierConfig, generate_full
 from overlaynet.kubeproxy.program import KubeProxyCache, program_node
 from overlaynet.model import Cluster, KubeProxySpec, Node
 
-from .proxier_cases import ep, eps, svc
+from .proxier_cases import ep, eps, node_dataplane, svc
 
 
 def _cluster() -> Cluster:
@@ -37,18 +37,9 @@ def _cluster() -> Cluster:
     )
 
 
-def _dataplane(cluster: Cluster) -> Dataplane:
-    dp = Dataplane()
-    for node in cluster.nodes:
-        ns = dp.add_namespace(NsRef(node.name), kind="host")
-        ns.add_interface(Interface("lo", "loopback", addresses=[Address(ip_address("127.0.0.1"), 8)]))
-        ns.add_interface(Interface("eth0", "phys", addresses=[Address(node.ip, 24)]))
-    return dp
-
-
 def test_program_node_equals_full_ruleset() -> None:
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     node = cluster.nodes[0]
     program_node(dp, cluster, node)
     cfg = ProxierConfig(node.name, node.ips, cluster.pod_cidrs)
@@ -59,7 +50,7 @@ def test_program_node_equals_full_ruleset() -> None:
 
 def test_other_writers_rules_stay_and_jumps_go_first() -> None:
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     ruleset = dp.namespace(NsRef("node-1")).netfilter
     cni = parse_rule(["-s", "10.244.0.0/16", "-j", "ACCEPT"])
     ruleset.append("filter", "FORWARD", cni)
@@ -73,7 +64,7 @@ def test_other_writers_rules_stay_and_jumps_go_first() -> None:
 
 def test_second_node_shares_rules_and_differs_where_local() -> None:
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     cache = KubeProxyCache()
     program_node(dp, cluster, cluster.nodes[0], cache=cache)
     program_node(dp, cluster, cluster.nodes[1], cache=cache)
@@ -89,7 +80,7 @@ def test_resync_removes_stale_service_chains() -> None:
     import dataclasses
 
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     program_node(dp, cluster, cluster.nodes[0])
     smaller = dataclasses.replace(cluster, services=cluster.services[:1], endpoint_slices=cluster.endpoint_slices[:1])
     program_node(dp, smaller, cluster.nodes[0])
@@ -100,7 +91,7 @@ def test_resync_removes_stale_service_chains() -> None:
 
 def test_without_a_shared_cache_nodes_build_their_own_rules() -> None:
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     program_node(dp, cluster, cluster.nodes[0])
     program_node(dp, cluster, cluster.nodes[1])
     nat1 = dp.namespace(NsRef("node-1")).netfilter.tables["nat"].chains
@@ -112,7 +103,7 @@ def test_without_a_shared_cache_nodes_build_their_own_rules() -> None:
 
 def test_every_chain_kube_proxy_writes_names_its_origin_and_role() -> None:
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     program_node(dp, cluster, cluster.nodes[0])
     tables = dp.namespace(NsRef("node-1")).netfilter.tables
     nat, filt = tables["nat"].chains, tables["filter"].chains
@@ -138,7 +129,7 @@ def test_every_chain_kube_proxy_writes_names_its_origin_and_role() -> None:
 def test_programming_parses_no_text(no_text_parsing: None) -> None:
     """kube-proxy builds typed rules: no tokenizer or parser runs while programming."""
     cluster = _cluster()
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     for node in cluster.nodes:
         program_node(dp, cluster, node)
     # every rule, those of the chains built on first use too
@@ -151,7 +142,7 @@ def test_programming_leaves_the_garbage_collector_alone(monkeypatch) -> None:  #
     calls: list[str] = []
     monkeypatch.setattr(gc, "disable", lambda: calls.append("disable"))
     cluster = _cluster()
-    program_node(_dataplane(cluster), cluster, cluster.nodes[0])
+    program_node(node_dataplane(cluster), cluster, cluster.nodes[0])
     assert calls == [] and gc.isenabled()
 
 
@@ -163,7 +154,7 @@ def test_nodeports_answer_on_the_hosts_other_addresses_inside_nodeport_addresses
 
     cluster = _cluster()
     cluster = dataclasses.replace(cluster, kube_proxy=KubeProxySpec(nodeport_addresses=(ip_network("10.0.0.0/8"),)))
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     ns = dp.namespace(NsRef("node-1"))
     ns.add_interface(Interface("eth1", "phys", addresses=[Address(ip_address("10.0.0.5"), 24)]))
     program_node(dp, cluster, cluster.nodes[0])

@@ -30,13 +30,12 @@ from overlaynet.kubeproxy.endpoints import EndpointInfo
 from overlaynet.kubeproxy.generate import FragmentCache, build_text
 from overlaynet.kubeproxy.local import LocalDetector
 from overlaynet.kubeproxy.shapes import RuleWriter, TextRules, TypedRules, local_texts
-from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
+from overlaynet.model import EndpointSlice, Service, ServicePort
 
 from .proxier_cases import TEST_NODE, TEST_NODE_IP
+from .strategies import proxier_configs, service_sets
 
 generate_module = importlib.import_module("overlaynet.kubeproxy.generate")  # the package's `generate` is the function
-NODE_IP6 = ip_address("fd00::2")
-PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 # --- shape by shape ---------------------------------------------------------------------------
 
@@ -105,71 +104,11 @@ def test_a_shapes_text_is_the_rendering_of_its_typed_rule(shape: str, data: st.D
 # --- whole payloads ---------------------------------------------------------------------------
 
 
-@st.composite
-def service_sets(draw: st.DrawFn) -> tuple[list[Service], list[EndpointSlice]]:
-    """A few Services of every kind, single- or dual-stack, with endpoints of both families
-    on this node, another node or none."""
-    services: list[Service] = []
-    slices: list[EndpointSlice] = []
-    for i in range(draw(st.integers(1, 4))):
-        name = draw(st.sampled_from((f"svc{i}", f"svc{i}-b", f"a{i}")))
-        kind = draw(st.sampled_from(("ClusterIP", "NodePort", "LoadBalancer")))
-        external = kind != "ClusterIP"
-        protocol = draw(st.sampled_from(PROTOCOLS))
-        port_name = draw(st.sampled_from(("", "http")))
-        stacks = draw(st.sampled_from(((4,), (6,), (4, 6), (6, 4))))
-        cluster_ips = tuple(ip_address(f"172.30.0.{i + 1}" if f == 4 else f"fd00:30::{i + 1}") for f in stacks)
-        lb_ips = ()
-        if kind == "LoadBalancer" and draw(st.booleans()):
-            lb_ips = (ip_address(f"1.2.3.{i + 1}"), ip_address(f"2001:db8::{i + 1}"))
-        ranges = tuple(draw(st.lists(st.sampled_from((
-            ip_network("203.0.113.0/25"), ip_network("192.168.0.0/16"), ip_network("2001:db8::/64"),
-            ip_network("fd00::/64"))), max_size=2, unique=True))) if kind == "LoadBalancer" else ()
-        etp_local = external and draw(st.booleans())
-        affinity = draw(st.booleans())
-        services.append(Service(
-            name=name, namespace="ns", type=kind, cluster_ips=cluster_ips,
-            ports=(ServicePort(port=draw(st.integers(1, 65535)), name=port_name, protocol=protocol,
-                               node_port=30000 + i if external else None),),
-            external_ips=(ip_address(f"192.168.99.{i + 1}"), ip_address(f"fd00:99::{i + 1}"))
-            if draw(st.booleans()) else (),
-            load_balancer_ips=lb_ips, load_balancer_source_ranges=ranges,
-            external_traffic_policy="Local" if etp_local else "Cluster",
-            internal_traffic_policy="Local" if draw(st.booleans()) else "Cluster",
-            health_check_node_port=32000 + i if etp_local and kind == "LoadBalancer" else None,
-            session_affinity="ClientIP" if affinity else "None",
-            session_affinity_timeout=draw(st.sampled_from((10800, 60))),
-        ))
-        for family in stacks:
-            endpoints = tuple(
-                Endpoint(addresses=(ip_address(f"10.180.{i}.{j + 1}" if family == 4 else f"fd00:180::{i}:{j + 1}"),),
-                         node_name=draw(st.sampled_from((TEST_NODE, "other", None))),
-                         ready=draw(st.booleans()), serving=draw(st.booleans()), terminating=draw(st.booleans()))
-                for j in range(draw(st.integers(0, 4)))
-            )
-            slices.append(EndpointSlice(name=f"{name}-{family}", namespace="ns", service=name, endpoints=endpoints,
-                                        address_type=f"IPv{family}",
-                                        ports=(EndpointPort(port=8080, name=port_name, protocol=protocol),)))
-    return services, slices
-
-
-configs = st.builds(
-    ProxierConfig,
-    node_name=st.just(TEST_NODE),
-    node_ips=st.just((TEST_NODE_IP, NODE_IP6)),
-    cluster_cidrs=st.sampled_from(((), (ip_network("10.0.0.0/8"), ip_network("fd00:180::/64")))),
-    masquerade_all=st.booleans(),
-    nodeport_addresses=st.sampled_from(((), (ip_network("192.168.0.0/16"),), (ip_network("127.0.0.0/8"),))),
-    localhost_nodeports=st.booleans(),
-    family=st.sampled_from((4, 6)),
-    random_fully=st.booleans(),
-    nfacct=st.booleans(),
-    conntrack_tcp_be_liberal=st.booleans(),
-)
+configs = proxier_configs(dual_stack=True)
 
 
 @settings(max_examples=80, deadline=None)
-@given(objects=service_sets(), config=configs, large=st.booleans())
+@given(objects=service_sets(dual_stack=True), config=configs, large=st.booleans())
 def test_the_payload_text_is_the_rendering_of_the_typed_payload(
     objects: tuple[list[Service], list[EndpointSlice]], config: ProxierConfig, large: bool
 ) -> None:
@@ -182,7 +121,7 @@ def test_the_payload_text_is_the_rendering_of_the_typed_payload(
 
 
 @settings(max_examples=30, deadline=None)
-@given(objects=service_sets(), config=configs)
+@given(objects=service_sets(dual_stack=True), config=configs)
 def test_nodes_sharing_a_cache_print_what_each_alone_prints(
     objects: tuple[list[Service], list[EndpointSlice]], config: ProxierConfig
 ) -> None:

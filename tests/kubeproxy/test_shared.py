@@ -9,7 +9,7 @@ from ipaddress import ip_address, ip_network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overlaynet.dataplane.ir import Address, Dataplane, Interface, NsRef
+from overlaynet.dataplane.ir import NsRef
 from overlaynet.dataplane.netfilter import render_save
 from overlaynet.kubeproxy.generate import FragmentCache, build_payload, render_payload
 from overlaynet.kubeproxy.node import config_for_node
@@ -26,6 +26,8 @@ from overlaynet.model import (
     ServicePort,
 )
 from overlaynet.testing.strategies import clusters
+
+from .proxier_cases import node_dataplane
 
 NODES = ("node-1", "node-2", "node-3")
 
@@ -70,15 +72,6 @@ def _cluster(services: tuple[Service, ...], slices: tuple[EndpointSlice, ...]) -
                    pod_cidrs=(ip_network("10.244.0.0/16"),), kube_proxy=KubeProxySpec())
 
 
-def _dataplane(cluster: Cluster) -> Dataplane:
-    dp = Dataplane()
-    for node in cluster.nodes:
-        ns = dp.add_namespace(NsRef(node.name), kind="host")
-        ns.add_interface(Interface("lo", "loopback", addresses=[Address(ip_address("127.0.0.1"), 8)]))
-        ns.add_interface(Interface("eth0", "phys", addresses=[Address(node.ip, 24)]))
-    return dp
-
-
 @settings(max_examples=40, deadline=None)
 @given(_services_and_slices())
 def test_each_nodes_payload_equals_build_payload(objects: tuple[tuple[Service, ...], tuple[EndpointSlice, ...]]) -> None:
@@ -98,7 +91,7 @@ def test_programming_with_the_shared_cache_gives_the_same_iptables_save(
     objects: tuple[tuple[Service, ...], tuple[EndpointSlice, ...]],
 ) -> None:
     cluster = _cluster(*objects)
-    shared, alone = _dataplane(cluster), _dataplane(cluster)
+    shared, alone = node_dataplane(cluster), node_dataplane(cluster)
     cache = KubeProxyCache()
     for node in cluster.nodes:
         program_node(shared, cluster, node, cache=cache)
@@ -127,7 +120,7 @@ def test_deferred_chain_sets_every_field_of_a_chain() -> None:
     from overlaynet.kubeproxy.program import DeferredChain
 
     cluster = _cluster(*_two_services())
-    dp = _dataplane(cluster)
+    dp = node_dataplane(cluster)
     program_node(dp, cluster, cluster.nodes[0], cache=KubeProxyCache())
     chain = next(c for c in dp.namespace(NsRef("node-1")).netfilter.tables["nat"].chains.values() if isinstance(c, DeferredChain))
     for f in dataclasses.fields(Chain):

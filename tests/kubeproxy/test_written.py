@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,65 +15,12 @@ from overlaynet.dataplane.netfilter import parse_rule
 from overlaynet.kubeproxy import ProxierConfig, build_payload, generate, written
 from overlaynet.kubeproxy.full import JUMPS
 from overlaynet.kubeproxy.local import LocalMode
-from overlaynet.model import Endpoint, EndpointPort, EndpointSlice, Service, ServicePort
+from overlaynet.model import EndpointSlice, Service
 
 from . import text_oracle
-from .proxier_cases import TEST_NODE, TEST_NODE_IP
+from .strategies import proxier_configs, service_sets
 
-PROTOCOLS = ("TCP", "UDP", "SCTP")
-
-
-@st.composite
-def service_sets(draw: st.DrawFn) -> tuple[list[Service], list[EndpointSlice]]:
-    services: list[Service] = []
-    slices: list[EndpointSlice] = []
-    for i in range(draw(st.integers(1, 4))):
-        name = f"svc{i}"
-        kind = draw(st.sampled_from(("ClusterIP", "NodePort", "LoadBalancer")))
-        external = kind != "ClusterIP"
-        protocol = draw(st.sampled_from(PROTOCOLS))
-        port_name = draw(st.sampled_from(("", "http")))
-        affinity = draw(st.booleans())
-        lb_ips = (ip_address(f"1.2.3.{i + 1}"),) if kind == "LoadBalancer" and draw(st.booleans()) else ()
-        ranges = tuple(draw(st.lists(st.sampled_from((ip_network("203.0.113.0/25"), ip_network("192.168.0.0/16"),
-                                                      ip_network("198.51.100.7/32"))), max_size=2, unique=True))
-                       ) if kind == "LoadBalancer" else ()
-        etp_local = external and draw(st.booleans())
-        services.append(Service(
-            name=name, namespace="ns", type=kind, cluster_ips=(ip_address(f"172.30.0.{i + 1}"),),
-            ports=(ServicePort(port=draw(st.integers(1, 65535)), name=port_name, protocol=protocol,
-                               node_port=30000 + i if external else None),),
-            external_ips=(ip_address(f"192.168.99.{i + 1}"),) if draw(st.booleans()) else (),
-            load_balancer_ips=lb_ips, load_balancer_source_ranges=ranges,
-            external_traffic_policy="Local" if etp_local else "Cluster",
-            internal_traffic_policy="Local" if draw(st.booleans()) else "Cluster",
-            health_check_node_port=32000 + i if etp_local and kind == "LoadBalancer" else None,
-            session_affinity="ClientIP" if affinity else "None",
-            session_affinity_timeout=draw(st.sampled_from((10800, 60))),
-        ))
-        endpoints = tuple(
-            Endpoint(addresses=(ip_address(f"10.180.{i}.{j + 1}"),),
-                     node_name=draw(st.sampled_from((TEST_NODE, "other", None))),
-                     ready=draw(st.booleans()), serving=draw(st.booleans()), terminating=draw(st.booleans()))
-            for j in range(draw(st.integers(0, 4)))
-        )
-        slices.append(EndpointSlice(name=f"{name}-1", namespace="ns", service=name, endpoints=endpoints,
-                                    ports=(EndpointPort(port=8080, name=port_name, protocol=protocol),)))
-    return services, slices
-
-
-configs = st.builds(
-    ProxierConfig,
-    node_name=st.just(TEST_NODE),
-    node_ips=st.just((TEST_NODE_IP,)),
-    cluster_cidrs=st.sampled_from(((), (ip_network("10.0.0.0/8"),))),
-    masquerade_all=st.booleans(),
-    nodeport_addresses=st.sampled_from(((), (ip_network("192.168.0.0/16"),), (ip_network("127.0.0.0/8"),))),
-    localhost_nodeports=st.booleans(),
-    random_fully=st.booleans(),
-    nfacct=st.booleans(),
-    conntrack_tcp_be_liberal=st.booleans(),
-)
+configs = proxier_configs()
 
 
 @settings(max_examples=60, deadline=None)
