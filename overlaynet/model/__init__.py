@@ -48,6 +48,8 @@ from overlaynet.model.workloads import (
     PodDNSConfig,
     Probe,
     ResourceQuota,
+    Taint,
+    Toleration,
     Workload,
 )
 
@@ -86,6 +88,8 @@ __all__ = [
     "Service",
     "ServicePort",
     "Source",
+    "Taint",
+    "Toleration",
     "Underlay",
     "Workload",
     "ip_address",

@@ -22,7 +22,7 @@ from overlaynet.model.base import (
 )
 from overlaynet.model.policy import NetworkPolicy
 from overlaynet.model.services import EndpointSlice, Service
-from overlaynet.model.workloads import Namespace, Pod, ResourceQuota, Workload
+from overlaynet.model.workloads import Namespace, Pod, ResourceQuota, Taint, Workload
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,9 @@ class Router:
     source: Source | None = field(default=None, compare=False)
 
 
+UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """A host: its underlay address(es) and segment, labels and the pod CIDR(s) it owns."""
@@ -56,6 +59,17 @@ class Node:
     extra_ips: tuple[IPAddress, ...] = ()  # more addresses of the host (on eth0), e.g. a second InternalIP
     pod_cidrs_allocated: bool = False  # True when the default IPAM chose ``pod_cidrs``
     source: Source | None = field(default=None, compare=False)
+    taints: tuple[Taint, ...] = ()  # spec.taints
+    unschedulable: bool = False  # spec.unschedulable (cordoned): the scheduler sees the taint below
+
+    @property
+    def effective_taints(self) -> tuple[Taint, ...]:
+        """The taints the scheduler filters on: ``spec.taints`` plus, on a cordoned node,
+        ``node.kubernetes.io/unschedulable:NoSchedule`` (the node lifecycle controller adds
+        it; the NodeUnschedulable plugin refuses pods that do not tolerate it)."""
+        if self.unschedulable and not any(t.key == UNSCHEDULABLE_TAINT.key and t.effect == "NoSchedule" for t in self.taints):
+            return (*self.taints, UNSCHEDULABLE_TAINT)
+        return self.taints
 
     @property
     def pod_cidr(self) -> IPNetwork | None:

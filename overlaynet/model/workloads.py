@@ -62,6 +62,41 @@ class PodDNSConfig:
 
 
 DNSPolicy = Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    """A node's ``spec.taints`` entry: it repels pods that do not tolerate it (NoSchedule,
+    NoExecute) or that the scheduler prefers to keep away (PreferNoSchedule)."""
+
+    key: str
+    value: str = ""
+    effect: TaintEffect = "NoSchedule"
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    """A pod's ``spec.tolerations`` entry. An empty ``key`` (with operator Exists) matches
+    every key, an empty ``effect`` every effect; ``seconds`` (tolerationSeconds, NoExecute
+    only) bounds how long the pod stays on a node after the taint appears (None: forever)."""
+
+    key: str = ""
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str = ""
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = ""
+    seconds: int | None = None
+
+    def tolerates(self, taint: Taint) -> bool:
+        """Toleration.ToleratesTaint of k8s.io/api/core/v1/toleration.go."""
+        if self.effect and self.effect != taint.effect:
+            return False
+        if self.key and self.key != taint.key:
+            return False
+        return self.operator == "Exists" or self.value == taint.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +133,7 @@ class Pod:
     post_start: Hook | None = None
     pre_stop: Hook | None = None
     termination_grace_period_seconds: int = 30
+    tolerations: tuple[Toleration, ...] = ()
     source: Source | None = field(default=None, compare=False)
 
     @property

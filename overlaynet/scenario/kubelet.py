@@ -8,11 +8,11 @@ from __future__ import annotations
 from overlaynet.model import Probe
 from overlaynet.scenario.spec import ProbeBehaviour
 from overlaynet.scenario.state import (
-    EVICTION_TIMEOUT,
     NODE_MONITOR_GRACE,
     ProbeState,
     SimPod,
     State,
+    eviction_timeout,
 )
 
 BACKOFF_START = 10  # CrashLoopBackOff: 10 s, doubling
@@ -82,9 +82,10 @@ class Kubelet:
             pod.ready = False
             pod.ready_since = None
             st.emit("node-controller", f"node {pod.node} NotReady: marked pod {pod.name} not ready")
-        if st.now - since >= NODE_MONITOR_GRACE + EVICTION_TIMEOUT and pod.deleted is None:
+        tolerated = eviction_timeout(pod.template)
+        if tolerated is not None and st.now - since >= NODE_MONITOR_GRACE + tolerated and pod.deleted is None:
             pod.deleted = st.now
-            st.emit("taint-eviction-controller", f"Marking for deletion Pod {pod.key} (node {pod.node} unreachable for {EVICTION_TIMEOUT}s)")
+            st.emit("taint-eviction-controller", f"Marking for deletion Pod {pod.key} (node {pod.node} unreachable for {tolerated}s)")
 
     def _lifecycle(self, pod: SimPod) -> None:
         st = self.state

@@ -18,12 +18,27 @@ from overlaynet.model import (
     Pod,
     ResourceQuota,
     Service,
+    Taint,
     Workload,
 )
 from overlaynet.scenario.spec import ProbeBehaviour
 
 NODE_MONITOR_GRACE = 40  # kube-controller-manager --node-monitor-grace-period
 EVICTION_TIMEOUT = 300  # the default not-ready/unreachable NoExecute toleration
+UNREACHABLE = Taint("node.kubernetes.io/unreachable", "", "NoExecute")
+
+
+def eviction_timeout(pod: Pod) -> int | None:
+    """Seconds a pod stays on an unreachable node once the NoExecute taint is on it: its
+    toleration's tolerationSeconds (None: it tolerates for ever, as a DaemonSet's pods do);
+    without a matching toleration, the 300 s the DefaultTolerationSeconds admission plugin
+    gives every pod."""
+    matching = [t for t in pod.tolerations if t.tolerates(UNREACHABLE)]
+    if not matching:
+        return EVICTION_TIMEOUT
+    if any(t.seconds is None for t in matching):
+        return None
+    return max(t.seconds or 0 for t in matching)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from overlaynet.model.base import evolve
 from overlaynet.topology import controllers
 from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
+from overlaynet.topology.k8s_scheduling import daemon_tolerations
 from overlaynet.topology.naming import generated, pod_name
 from overlaynet.topology.parsed import (
     ClusterSpec,
@@ -42,8 +43,8 @@ from overlaynet.topology.parsed import (
     WorkloadEntry,
     frozen_plain,
 )
-from overlaynet.topology.scheduler import NodeFit
-from overlaynet.topology.system import add_system_objects, apiserver_slices
+from overlaynet.topology.scheduler import NodeFit, fits
+from overlaynet.topology.system import add_system_objects, apiserver_slices, is_system
 
 DEFAULT_POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
 DEFAULT_SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
@@ -137,6 +138,8 @@ def _merge_nodes(ctx: Ctx, parsed: Parsed) -> list[NodeEntry]:
             base.pod_cidrs = base.pod_cidrs or entry.pod_cidrs
             base.ip = base.ip or entry.ip
             base.extra_ips = base.extra_ips or entry.extra_ips
+            base.taints = base.taints or entry.taints
+            base.unschedulable = base.unschedulable or entry.unschedulable
         else:
             out[entry.name] = entry
     return list(out.values())
@@ -205,7 +208,7 @@ def _place_nodes(ctx: Ctx, entries: list[NodeEntry], segments: tuple[Segment, ..
                 ctx.error(_where(ctx, ("node", e.name), e), f"no free address left in segment {seg_name} for node {e.name}")
                 continue
             taken.add(ip)
-        out.append(Node(e.name, ip, seg_name, e.labels, e.pod_cidrs, e.extra_ips, False, e.source))
+        out.append(Node(e.name, ip, seg_name, e.labels, e.pod_cidrs, e.extra_ips, False, e.source, e.taints, e.unschedulable))
     return out
 
 
@@ -269,19 +272,21 @@ def _stateful_pods(ctx: Ctx, w: WorkloadEntry, names: set[tuple[str, str]]) -> l
 
 
 def _daemon_pods(ctx: Ctx, parsed: Parsed, nodes: list[Node], owned: set[tuple[str, str, str]]) -> list[PodEntry]:
-    """A DaemonSet's pods: one on every node its nodeSelector fits, bound to it (the
-    DaemonSet controller sets the node affinity; taints are not modelled, so every node
-    tolerates), named ``<name>-xxxxx`` stably per node."""
+    """A DaemonSet's pods: one on every node its nodeSelector fits and whose NoSchedule and
+    NoExecute taints it tolerates (with the tolerations the DaemonSet controller adds, so a
+    cordoned or NotReady node still gets one), bound to it (the controller sets the node
+    affinity), named ``<name>-xxxxx`` stably per node."""
     out: list[PodEntry] = []
     fit = NodeFit(nodes)
     for w in parsed.workloads:
         wl = w.workload
         if wl.kind != "DaemonSet" or (wl.namespace, "DaemonSet", wl.name) in owned:
             continue
-        for node in fit.fitting(w.node_selector):
+        tolerations = daemon_tolerations(w.template.tolerations, w.template.host_network)
+        for node in fit.fitting(w.node_selector, tolerations):
             name = generated(wl.name, f"DaemonSet/{wl.namespace}/{wl.name}/{node.name}")
             pod = replace(w.template, name=name, labels=FrozenDict({**w.template.labels, "pod-template-generation": "1"}),
-                          owner=f"DaemonSet/{wl.name}", node=node.name, creation_timestamp=w.timestamp)
+                          owner=f"DaemonSet/{wl.name}", node=node.name, creation_timestamp=w.timestamp, tolerations=tolerations)
             out.append(PodEntry(pod, w.order, w.timestamp, FrozenDict()))
             ctx.where.setdefault(("pod", wl.namespace, name), _where(ctx, ("workload", wl.namespace, wl.name), wl))
     return out
@@ -339,22 +344,33 @@ def _given_slices(parsed: Parsed) -> tuple[EndpointSlice, ...]:
 
 
 def _selectors_fit(ctx: Ctx, cluster: Cluster, entries: list[PodEntry]) -> bool:
-    """Every pod left for the scheduler has a node matching its nodeSelector (else errors)."""
+    """Every pod left for the scheduler has a node matching its nodeSelector and tolerating
+    its taints (else errors, at the nodeSelector or the tolerations, or the pod)."""
     ok = True
     reported: set[tuple[str, int, int]] = set()
     fit = NodeFit(cluster.nodes)
     for e in entries:
-        if e.pod.node is not None or not e.node_selector or not cluster.nodes:
+        if e.pod.node is not None or not cluster.nodes or not (e.node_selector or fit.tainted):
             continue
-        if fit.fitting(e.node_selector):
+        if fit.fitting(e.node_selector, e.pod.tolerations):
             continue
         ok = False
         src = e.pod.source
-        w = ctx.where.get(("nodeSelector", src.file, src.line, src.column)) if src else None
+        by_labels = bool(fit.fitting(e.node_selector)) if not fit.tainted else any(
+            fits(n, e.node_selector) for n in cluster.nodes)
+        what = e.pod.owner or "pod " + e.pod.key
+        if not by_labels:
+            w = ctx.where.get(("nodeSelector", src.file, src.line, src.column)) if src else None
+            message = f"expected a node with labels {dict(e.node_selector)} (nodeSelector of {what}), found none among {', '.join(n.name for n in cluster.nodes)}"
+        else:
+            w = (ctx.where.get(("tolerations", src.file, src.line, src.column)) if src else None) or (
+                _where(ctx, ("workload", e.pod.namespace, e.pod.owner.partition("/")[2]), e.pod) if e.pod.owner else _where(ctx, ("pod", e.pod.namespace, e.pod.name), e.pod))
+            message = (f"expected a node whose taints {what} tolerates (spec.tolerations), found none: "
+                       f"{fit.why_none(e.node_selector, e.pod.tolerations)}")
         if w is None or (w.file, w.line, w.column) in reported:
             continue
         reported.add((w.file, w.line, w.column))
-        ctx.error(w, f"expected a node with labels {dict(e.node_selector)} (nodeSelector of {e.pod.owner or 'pod ' + e.pod.key}), found none among {', '.join(n.name for n in cluster.nodes)}")
+        ctx.error(w, message)
     return ok
 
 
@@ -410,8 +426,26 @@ def _dns(ctx: Ctx, spec: ClusterSpec | None, services: list[Service], service_ci
     return dns
 
 
+def _without_homeless_system_pods(ctx: Ctx, cluster: Cluster, all_pods: list[PodEntry]) -> tuple[Cluster, list[PodEntry]]:
+    """The CoreDNS pods we add stay Pending in a real cluster whose every node has a taint
+    they do not tolerate: leave them out, with a warning, rather than fail the user's file."""
+    fit = NodeFit(cluster.nodes)
+    if not fit.tainted:
+        return cluster, all_pods
+    homeless = {(e.pod.namespace, e.pod.name) for e in all_pods
+                if e.pod.node is None and is_system(e.pod) and not fit.fitting(e.node_selector, e.pod.tolerations)}
+    if not homeless:
+        return cluster, all_pods
+    first = next(e.pod for e in all_pods if (e.pod.namespace, e.pod.name) in homeless)
+    ctx.warn(_where(ctx, ("cluster",), cluster), f"the cluster DNS pods ({first.owner} in kube-system) tolerate no node's taints: "
+             f"they stay Pending and kube-dns has no endpoints ({fit.why_none(FrozenDict(), first.tolerations)})")
+    return (replace(cluster, pods=tuple(p for p in cluster.pods if (p.namespace, p.name) not in homeless)),
+            [e for e in all_pods if (e.pod.namespace, e.pod.name) not in homeless])
+
+
 def _run_controllers(ctx: Ctx, cluster: Cluster, all_pods: list[PodEntry]) -> Cluster:
     """Scheduler, service allocators, IPAM, endpoints; their errors become diagnostics."""
+    cluster, all_pods = _without_homeless_system_pods(ctx, cluster, all_pods)
     selectors: dict[tuple[str, str], Labels] = {(e.pod.namespace, e.pod.name): e.node_selector for e in all_pods if e.node_selector}
     if not _selectors_fit(ctx, cluster, all_pods):
         return cluster

@@ -21,6 +21,7 @@ from overlaynet.model import (
 from overlaynet.model.cluster import DETECT_LOCAL_MODES
 from overlaynet.topology import fields as f
 from overlaynet.topology.fields import Ctx, Where
+from overlaynet.topology.k8s_scheduling import read_taints
 from overlaynet.topology.parsed import ClusterSpec, NodeEntry, Parsed, frozen_plain
 from overlaynet.topology.yamlsrc import Y
 
@@ -28,7 +29,7 @@ SPEC_FIELDS = (
     "domain", "podCIDR", "serviceCIDR", "serviceNodePortRange", "dns", "kubeProxy", "network",
     "kv", "underlay", "nodes",
 )
-NODE_FIELDS = ("name", "ip", "addresses", "labels", "podCIDR", "podCIDRs", "segment")
+NODE_FIELDS = ("name", "ip", "addresses", "labels", "podCIDR", "podCIDRs", "segment", "taints", "unschedulable")
 MIN_MTU, MAX_MTU = 68, 65535
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -197,7 +198,8 @@ def _nodes(ctx: Ctx, y: Y | None) -> list[NodeEntry]:
         # answer on those inside kube-proxy's nodePortAddresses
         extra = tuple(a for a in (f.ip(ctx, y_, "a node address") for y_ in f.seq(ctx, nm.get("addresses"), "a list of addresses"))
                       if a is not None and a != addr)
-        out.append(NodeEntry(name, addr, f.label_map(ctx, nm.get("labels")), cidrs, segment, extra, ctx.source(item)))
+        out.append(NodeEntry(name, addr, f.label_map(ctx, nm.get("labels")), cidrs, segment, extra, ctx.source(item),
+                             read_taints(ctx, nm.get("taints")), f.boolean(ctx, nm.get("unschedulable")) or False))
     return out
 
 

@@ -27,6 +27,7 @@ from overlaynet.model import (
 )
 from overlaynet.topology import fields as f
 from overlaynet.topology.fields import Ctx
+from overlaynet.topology.k8s_scheduling import read_taints, read_tolerations
 from overlaynet.topology.parsed import NodeEntry, Parsed, PodEntry, WorkloadEntry
 from overlaynet.topology.yamlsrc import Y
 
@@ -138,13 +139,15 @@ def read_node(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
                 ips.append(value)
                 if len(ips) == 1:
                     ctx.remember(("node", meta.name, "ip"), a.get("address"))
+    taints = read_taints(ctx, spec.get("taints"))
+    unschedulable = f.boolean(ctx, spec.get("unschedulable")) or False
     if meta.name is None:
         return
     ctx.remember(("node", meta.name), doc)
     if spec.get("podCIDRs") is not None or spec.get("podCIDR") is not None:
         ctx.remember(("node", meta.name, "podCIDR"), spec.get("podCIDRs") or spec.get("podCIDR"))
     parsed.nodes.append(
-        NodeEntry(meta.name, ips[0] if ips else None, meta.labels, cidrs, None, tuple(ips[1:]), ctx.source(doc))
+        NodeEntry(meta.name, ips[0] if ips else None, meta.labels, cidrs, None, tuple(ips[1:]), ctx.source(doc), taints, unschedulable)
     )
 
 
@@ -331,12 +334,15 @@ def read_pod_spec(ctx: Ctx, spec_y: Y | None, base: Pod) -> tuple[Pod, Labels]:
         post_start=post_start,
         pre_stop=pre_stop,
         termination_grace_period_seconds=30 if grace is None else grace,
+        tolerations=read_tolerations(ctx, spec.get("tolerations")),
         terminating=base.terminating,
         creation_timestamp=base.creation_timestamp,
         source=base.source,
     )
     if spec.get("nodeSelector") is not None and base.source is not None:
         ctx.remember(("nodeSelector", base.source.file, base.source.line, base.source.column), spec["nodeSelector"])
+    if spec.get("tolerations") is not None and base.source is not None:
+        ctx.remember(("tolerations", base.source.file, base.source.line, base.source.column), spec["tolerations"])
     return pod, f.label_map(ctx, spec.get("nodeSelector"), "node selector labels")
 
 

@@ -26,6 +26,7 @@ from overlaynet.model import (
     Segment,
     Service,
     Source,
+    Taint,
     Workload,
 )
 
@@ -41,6 +42,8 @@ class NodeEntry:
     segment: str | None
     extra_ips: tuple[IPAddress, ...]
     source: Source
+    taints: tuple[Taint, ...] = ()
+    unschedulable: bool = False
 
 
 @dataclass

@@ -156,6 +156,10 @@ def _node_entry(n: Node) -> dict[str, Any]:
         entry["labels"] = dict(n.labels)
     if n.pod_cidrs and not n.pod_cidrs_allocated:
         entry["podCIDRs"] = _strs(n.pod_cidrs)
+    if n.taints:
+        entry["taints"] = [{"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in n.taints]
+    if n.unschedulable:
+        entry["unschedulable"] = True
     return entry
 
 
@@ -276,6 +280,12 @@ def _pod_spec(p: Pod) -> dict[str, Any]:
         spec["enableServiceLinks"] = False
     if p.dns_policy != "ClusterFirst":
         spec["dnsPolicy"] = p.dns_policy
+    if p.tolerations:
+        spec["tolerations"] = [
+            {**({"key": t.key} if t.key else {}), "operator": t.operator, **({"value": t.value} if t.value else {}),
+             **({"effect": t.effect} if t.effect else {}), **({"tolerationSeconds": t.seconds} if t.seconds is not None else {})}
+            for t in p.tolerations
+        ]
     if p.dns_config is not None:
         conf: dict[str, Any] = {}
         if p.dns_config.nameservers:

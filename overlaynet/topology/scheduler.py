@@ -1,5 +1,7 @@
 """A deterministic stand-in for kube-scheduler: pods without a node get one, spread by owner
-over zones and nodes, respecting nodeSelector.
+over zones and nodes, respecting nodeSelector and taints (the TaintToleration plugin: a
+NoSchedule or NoExecute taint the pod does not tolerate filters the node out; untolerated
+PreferNoSchedule taints are a preference: the pod goes to the fitting nodes with the fewest).
 
 The choice for each pod is the minimum of a score over every fitting node; it is found with
 heaps shared by all owners (keyed by a node's pod count, which only grows, so a stale entry
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import Cluster, Labels, Node, Pod
+from overlaynet.model import Cluster, Labels, Node, Pod, Taint, Toleration
 from overlaynet.model.base import evolve
 from overlaynet.topology.endpoints import ZONE_LABEL
 
@@ -31,22 +33,84 @@ def fits(node: Node, selector: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+HARD_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def untolerated(taints: tuple[Taint, ...], tolerations: tuple[Toleration, ...], effects: tuple[str, ...] = HARD_EFFECTS) -> Taint | None:
+    """The first taint of ``effects`` no toleration tolerates (FindMatchingUntoleratedTaint
+    in k8s.io/component-helpers/scheduling/corev1), else None."""
+    for taint in taints:
+        if taint.effect in effects and not any(t.tolerates(taint) for t in tolerations):
+            return taint
+    return None
+
+
+def _prefer_no(taints: tuple[Taint, ...], tolerations: tuple[Toleration, ...]) -> int:
+    """How many PreferNoSchedule taints the pod does not tolerate (the TaintToleration
+    plugin's score counts them; fewer is better)."""
+    return sum(1 for t in taints if t.effect == "PreferNoSchedule" and not any(tol.tolerates(t) for tol in tolerations))
+
+
 class NodeFit:
-    """Which nodes fit a nodeSelector, with each node's labels built once and the answer kept
-    per selector."""
+    """Which nodes fit a nodeSelector and tolerations, with each node's labels built once and
+    the answer kept per selector (and per tolerations, only when some node is tainted)."""
 
     def __init__(self, nodes: list[Node] | tuple[Node, ...]) -> None:
         self._nodes = list(nodes)
         self._labels = [kubelet_labels(n) for n in self._nodes]
         self._memo: dict[tuple[tuple[str, str], ...], list[Node]] = {}
+        #: whether any node has a taint (a cordoned node has one): else tolerations are moot
+        self.tainted = any(n.taints or n.unschedulable for n in self._nodes)
+        self._tolerating: dict[tuple[tuple[tuple[str, str], ...], tuple[Toleration, ...], bool], list[Node]] = {}
 
-    def fitting(self, selector: Mapping[str, str]) -> list[Node]:
+    def fitting(self, selector: Mapping[str, str], tolerations: tuple[Toleration, ...] = ()) -> list[Node]:
+        """The nodes matching ``selector`` whose NoSchedule/NoExecute taints are tolerated
+        (what the DaemonSet controller's predicates and the scheduler's filters keep)."""
         key = tuple(sorted(selector.items()))
+        out = self._by_labels(key)
+        if not self.tainted:
+            return out
+        tkey = (key, tolerations, False)
+        kept = self._tolerating.get(tkey)
+        if kept is None:
+            kept = self._tolerating[tkey] = [n for n in out if untolerated(n.effective_taints, tolerations) is None]
+        return kept
+
+    def _by_labels(self, key: tuple[tuple[str, str], ...]) -> list[Node]:
         out = self._memo.get(key)
         if out is None:
             out = self._memo[key] = [n for n, lab in zip(self._nodes, self._labels, strict=True)
                                      if all(lab.get(k) == v for k, v in key)]
         return out
+
+    def preferred(self, selector: Mapping[str, str], tolerations: tuple[Toleration, ...] = ()) -> list[Node]:
+        """Of ``fitting``, those with the fewest untolerated PreferNoSchedule taints: where the
+        scheduler puts a pod when any fitting node lacks such a taint."""
+        kept = self.fitting(selector, tolerations)
+        if not self.tainted or not kept:
+            return kept
+        tkey = (tuple(sorted(selector.items())), tolerations, True)
+        best = self._tolerating.get(tkey)
+        if best is None:
+            counts = [_prefer_no(n.effective_taints, tolerations) for n in kept]
+            low = min(counts)
+            best = self._tolerating[tkey] = [n for n, c in zip(kept, counts, strict=True) if c == low]
+        return best
+
+    def why_none(self, selector: Mapping[str, str], tolerations: tuple[Toleration, ...] = ()) -> str:
+        """kube-scheduler's FailedScheduling summary: how many nodes each filter refused."""
+        by_label = self._by_labels(tuple(sorted(selector.items())))
+        reasons: Counter[str] = Counter()
+        matched = {n.name for n in by_label}
+        for n in self._nodes:
+            if n.name not in matched:
+                reasons["didn't match Pod's node affinity/selector"] += 1
+                continue
+            taint = untolerated(n.effective_taints, tolerations)
+            if taint is not None:
+                reasons[f"had untolerated taint {{{taint.key}: {taint.value}}}"] += 1
+        detail = ", ".join(f"{count} node(s) {why}" for why, count in sorted(reasons.items()))
+        return f"0/{len(self._nodes)} nodes are available: {detail}"
 
 
 _Entry = tuple[tuple[int, str], str]  # ((pods on the node, node), node): a node's load
@@ -117,6 +181,8 @@ class _Spread:
         return found
 
 
+_Key = tuple[tuple[tuple[str, str], ...], tuple[Toleration, ...]]  # (nodeSelector, tolerations)
+
 # Past this many of an owner's nodes in one zone, the owner gets its own heap of that zone.
 _OWN_HEAP_AFTER = 16
 
@@ -125,7 +191,9 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
     """Give every pod without a node one, deterministically, spreading like kube-scheduler's
     default topology spread: fewest pods of the same owner in the zone (the node's
     ``topology.kubernetes.io/zone`` label, else its segment), then on the node, then fewest
-    pods overall, then node name. Raises TopologyError when no node fits a nodeSelector."""
+    pods overall, then node name — among the nodes its nodeSelector and tolerations allow
+    (and of those, the ones with the fewest untolerated PreferNoSchedule taints). Pods with
+    a node keep it. Raises TopologyError when no node fits."""
     node_selectors = node_selectors or {}
     nodes = sorted(cluster.nodes, key=lambda n: n.name)
     if not nodes or all(p.node is not None for p in cluster.pods):
@@ -137,8 +205,9 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
     in_zone: dict[str, dict[str | None, int]] = {}
     owner_nodes: dict[str, dict[str | None, dict[str, int]]] = {}
     fit = NodeFit(nodes)
-    spreads: dict[tuple[tuple[str, str], ...], _Spread] = {}
-    own_heaps: dict[tuple[str, tuple[tuple[str, str], ...], str | None], list[tuple[tuple[int, int, str], str]]] = {}
+    # a spread per (nodeSelector, tolerations): the tolerations only count when a node is tainted
+    spreads: dict[_Key, _Spread] = {}
+    own_heaps: dict[tuple[str, _Key, str | None], list[tuple[tuple[int, int, str], str]]] = {}
 
     def group_of(pod: Pod) -> str:
         return pod.owner or f"{pod.namespace}/{sorted(pod.labels.items())}"
@@ -153,7 +222,7 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
             mine = owner_nodes.setdefault(group, {}).setdefault(zone[node], {})
             mine[node] = per_node[node]
 
-    def best_in_zone(group: str, sel: tuple[tuple[str, str], ...], spread: _Spread, z: str | None) -> tuple[tuple[int, int, str], str]:
+    def best_in_zone(group: str, sel: _Key, spread: _Spread, z: str | None) -> tuple[tuple[int, int, str], str]:
         """The node of zone ``z`` with the lowest (owner's pods, pods, name)."""
         mine = owner_nodes.get(group, {}).get(z, {})
         if len(mine) <= _OWN_HEAP_AFTER:
@@ -177,7 +246,7 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
                 return current, name
             heapq.heapreplace(heap, (current, name))
 
-    fitting_names: dict[tuple[tuple[str, str], ...], set[str]] = {}
+    fitting_names: dict[_Key, set[str]] = {}
     remaining: Counter[str] = Counter()
     for pod in cluster.pods:
         if pod.node is not None:
@@ -191,14 +260,19 @@ def schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] 
             continue
         wanted: Mapping[str, str] = node_selectors.get((pod.namespace, pod.name), {})
         group = group_of(pod)
-        sel = tuple(sorted(wanted.items()))
+        tolerations = pod.tolerations if fit.tainted else ()
+        sel = (tuple(sorted(wanted.items())), tolerations)
         spread = spreads.get(sel)
         if spread is None:
-            fitting = [n.name for n in fit.fitting(wanted)]
+            fitting = [n.name for n in fit.preferred(wanted, tolerations)]
             if not fitting:
                 src = pod.source
+                what, path = f"expected a node with labels {dict(wanted)} for pod {pod.key}, found none", "spec.nodeSelector"
+                if fit.tainted:
+                    what, path = (f"expected a node for pod {pod.key} that matches its nodeSelector and whose taints it tolerates, "
+                                  f"found none: {fit.why_none(wanted, tolerations)}", "spec.tolerations")
                 raise TopologyError([Diagnostic(src.file if src else "<topology>", src.line if src else 1, src.column if src else 1,
-                                                "spec.nodeSelector", f"expected a node with labels {dict(wanted)} for pod {pod.key}, found none")])
+                                                path, what)])
             spread = spreads[sel] = _Spread(fitting, zone, total)
             fitting_names[sel] = set(fitting)
         zones_used = in_zone.get(group, {})

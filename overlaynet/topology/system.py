@@ -83,6 +83,9 @@ spec:
     spec:
       dnsPolicy: Default
       nodeSelector: {kubernetes.io/os: linux}
+      tolerations:
+        - {key: CriticalAddonsOnly, operator: Exists}
+        - {key: node-role.kubernetes.io/control-plane, effect: NoSchedule}
       containers:
         - name: coredns
           image: registry.k8s.io/coredns/coredns:v1.11.1

@@ -125,3 +125,55 @@ def test_pre_stop_keeps_a_terminating_endpoint_serving_but_without_new_connectio
     assert "grace 5s, preStop 5s" in cut.message
     gone = next(e.time for e in second.events if e.message.endswith("terminated and removed"))
     assert gone == cut.time + 5
+
+
+TAINTED = """
+apiVersion: overlaynet/v1
+kind: Cluster
+metadata: {name: tainted}
+spec:
+  nodes:
+    - {name: node-1, ip: 192.168.0.11}
+    - {name: node-2, ip: 192.168.0.12}
+    - {name: node-3, ip: 192.168.0.13, taints: [{key: dedicated, value: db, effect: NoSchedule}]}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  replicas: 4
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: quick}
+spec:
+  nodeName: node-2
+  tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 60}]
+  containers: [{name: c, image: i}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: c, image: agent}]}
+"""
+
+
+def test_a_lost_node_s_pods_are_evicted_per_their_tolerations_and_replaced_on_untainted_nodes() -> None:
+    cluster = load_text(TAINTED, "tainted.yaml").cluster
+    assert sorted(p.node or "" for p in cluster.pods if p.owner == "ReplicationController/web") == ["node-1", "node-1", "node-2", "node-2"]
+    sc = read_scenario("kind: Scenario\nspec:\n  steps:\n    - nodeDown: node-2\n      for: 6m\n")
+    down = run(cluster, sc).steps[0]
+    evicted = {e.message.split()[4]: e.time for e in down.events if e.source == "taint-eviction-controller"}
+    others = {p.key for p in cluster.pods if p.node == "node-2" and p.name != "quick" and p.owner != "DaemonSet/agent"}
+    assert len(others) == 3  # two of web's and a CoreDNS pod
+    # quick: its own 60 s; the others: the default 300 s; the DaemonSet's pod: never (it tolerates for ever)
+    assert evicted == {"default/quick": 100.0, **dict.fromkeys(others, 340.0)}
+    replaced = [e.message for e in down.events if e.message.startswith("Successfully assigned")]
+    assert len(replaced) == 3 and all(m.endswith(" to node-1") for m in replaced)  # node-3's taint keeps them off

@@ -7,13 +7,23 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from overlaynet.errors import Diagnostic, TopologyError
-from overlaynet.model import Cluster, FrozenDict, Labels, Node, Pod
+from overlaynet.model import Cluster, FrozenDict, Labels, Node, Pod, Taint, Toleration
 from overlaynet.topology.endpoints import ZONE_LABEL
 from overlaynet.topology.scheduler import NodeFit, kubelet_labels, schedule
+
+
+def _allowed(node: Node, pod: Pod) -> bool:
+    """The TaintToleration filter, written out per node and pod."""
+    return all(t.effect == "PreferNoSchedule" or any(tol.tolerates(t) for tol in pod.tolerations) for t in node.effective_taints)
+
+
+def _avoid(node: Node, pod: Pod) -> int:
+    return sum(1 for t in node.effective_taints if t.effect == "PreferNoSchedule" and not any(tol.tolerates(t) for tol in pod.tolerations))
 
 
 def reference_schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str], Labels] | None = None) -> Cluster:
@@ -56,7 +66,7 @@ def reference_schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str]
         if pod.node is not None:
             count(group_of(pod), pod.node)
     # Per (group, nodeSelector): per zone, a lazy min-heap of the fitting nodes.
-    heaps: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str | None, list[tuple[tuple[int, int, str], str]]]] = {}
+    heaps: dict[tuple[str, tuple[tuple[str, str], ...], tuple[Toleration, ...]], dict[str | None, list[tuple[tuple[int, int, str], str]]]] = {}
     pods: list[Pod] = []
     for pod in cluster.pods:
         if pod.node is not None:
@@ -64,10 +74,14 @@ def reference_schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str]
             continue
         wanted: Mapping[str, str] = node_selectors.get((pod.namespace, pod.name), {})
         group = group_of(pod)
-        hkey = (group, tuple(sorted(wanted.items())))
+        hkey = (group, tuple(sorted(wanted.items())), pod.tolerations)
         zones = heaps.get(hkey)
         if zones is None:
-            fitting = [n.name for n in nodes if all(kubelet_labels(n).get(k) == v for k, v in wanted.items())]
+            allowed = [n for n in nodes if all(kubelet_labels(n).get(k) == v for k, v in wanted.items()) and _allowed(n, pod)]
+            least = min((_avoid(n, pod) for n in allowed), default=0)
+            fitting = [n.name for n in allowed if _avoid(n, pod) == least]
+            if not fitting and any(n.effective_taints for n in nodes):
+                raise TopologyError([Diagnostic("<topology>", 1, 1, "spec.tolerations", "no node")])
             if not fitting:
                 src = pod.source
                 raise TopologyError([Diagnostic(src.file if src else "<topology>", src.line if src else 1, src.column if src else 1,
@@ -90,16 +104,31 @@ def reference_schedule(cluster: Cluster, node_selectors: Mapping[tuple[str, str]
 
 
 
+TAINTS = (Taint("dedicated", "gpu", "NoSchedule"), Taint("dedicated", "db", "NoExecute"), Taint("spot", "", "PreferNoSchedule"),
+          Taint("zone-drain", "", "PreferNoSchedule"))
+# per owner (owner 0, unowned pods, tolerate nothing): every node stays possible (Exists tolerates all)
+TOLERATION_SETS: tuple[tuple[Toleration, ...], ...] = (
+    (Toleration(operator="Exists"),),
+    (),
+    (Toleration("dedicated", "Equal", "gpu", "NoSchedule"),),
+    (Toleration("dedicated", "Exists"), Toleration("spot", "Exists", effect="PreferNoSchedule")),
+    (Toleration("node.kubernetes.io/unschedulable", "Exists", effect="NoSchedule"),),
+)
+
+
 @st.composite
 def clusters(draw: st.DrawFn) -> tuple[Cluster, dict[tuple[str, str], Labels]]:
     n_nodes = draw(st.integers(1, 12))
     zones = draw(st.integers(1, 4))
+    tainted = draw(st.booleans())
     nodes = []
     for i in range(n_nodes):
         labels = {ZONE_LABEL: f"z{draw(st.integers(0, zones - 1))}"} if draw(st.booleans()) else {}
         if draw(st.booleans()):
             labels["disk"] = draw(st.sampled_from(["ssd", "hdd"]))
-        nodes.append(Node(f"n{draw(st.integers(0, 99)):02d}-{i}", None, f"seg{i % 2}", FrozenDict(labels)))  # type: ignore[arg-type]
+        taints = tuple(draw(st.lists(st.sampled_from(TAINTS), max_size=2, unique=True))) if tainted else ()
+        nodes.append(Node(f"n{draw(st.integers(0, 99)):02d}-{i}", None, f"seg{i % 2}", FrozenDict(labels),  # type: ignore[arg-type]
+                          taints=taints, unschedulable=tainted and draw(st.integers(0, 4)) == 0))
     pods = []
     selectors: dict[tuple[str, str], Labels] = {}
     owners = draw(st.integers(1, 6))
@@ -107,7 +136,8 @@ def clusters(draw: st.DrawFn) -> tuple[Cluster, dict[tuple[str, str], Labels]]:
         owner = draw(st.integers(0, owners))
         placed = draw(st.sampled_from([None, None, None, *[n.name for n in nodes]]))
         pod = Pod(f"p{i}", "default", node=placed, owner=f"Deployment/d{owner}" if owner else None,
-                  labels=FrozenDict({"app": f"a{draw(st.integers(0, 2))}"}))
+                  labels=FrozenDict({"app": f"a{draw(st.integers(0, 2))}"}),
+                  tolerations=TOLERATION_SETS[owner % len(TOLERATION_SETS)] if tainted else ())
         pods.append(pod)
         if owner and owner % 3 == 0 and any(n.labels.get("disk") == "ssd" for n in nodes):
             selectors[("default", pod.name)] = FrozenDict({"disk": "ssd"})
@@ -118,7 +148,13 @@ def clusters(draw: st.DrawFn) -> tuple[Cluster, dict[tuple[str, str], Labels]]:
 @given(clusters())
 def test_same_choices_as_the_reference(case: tuple[Cluster, dict[tuple[str, str], Labels]]) -> None:
     cluster, selectors = case
-    assert [p.node for p in schedule(cluster, selectors).pods] == [p.node for p in reference_schedule(cluster, selectors).pods]
+    try:
+        expected = [p.node for p in reference_schedule(cluster, selectors).pods]
+    except TopologyError:
+        with pytest.raises(TopologyError):
+            schedule(cluster, selectors)
+        return
+    assert [p.node for p in schedule(cluster, selectors).pods] == expected
 
 
 def test_big_owner_on_few_nodes_uses_its_own_heaps_and_matches() -> None:
