@@ -273,8 +273,10 @@ def program_host(dp: Dataplane, cluster: Cluster, node: Node) -> NetNamespace:
     ref = NsRef(node.name)
     ns = dp.add_namespace(ref, kind="host")
     _loopback(ns)
+    cidrs = cluster.segment(node.segment).cidrs  # a dual-stack segment has one per family
     addresses = [
-        Address(ip, seg.cidr.prefixlen if ip in seg.cidr else ip.max_prefixlen) for ip in node.ips
+        Address(ip, next((c.prefixlen for c in cidrs if c.version == ip.version and ip in c), ip.max_prefixlen))
+        for ip in node.ips
     ]
     ns.add_interface(
         Interface(
@@ -297,6 +299,13 @@ def program_host(dp: Dataplane, cluster: Cluster, node: Node) -> NetNamespace:
             origin=f"kernel: connected route of segment {seg.name}",
         )
     )
+    for extra in cidrs[1:]:  # the dual-stack segment's other family, from the node's address in it
+        src = next((ip for ip in node.ips if ip.version == extra.version and ip in extra), None)
+        if src is not None:
+            ns.add_route(Route(
+                dst=extra, dev="eth0", proto="kernel", scope="link", src=src,
+                origin=f"kernel: connected route of segment {seg.name} ({extra})",
+            ))
     gateways = routers_on(cluster, seg.name)
     if gateways:
         gw = gateways[0].interfaces[seg.name]

@@ -20,6 +20,7 @@ from overlaynet.model.base import evolve
 __all__ = [
     "BridgeConf",
     "allocate_pod_ips",
+    "allocate_pod_ips6",
     "assign_node_cidrs",
     "local_mac",
     "pod_namespace",
@@ -30,6 +31,8 @@ __all__ = [
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
+IPv6Network = ipaddress.IPv6Network
+IPv6Address = ipaddress.IPv6Address
 
 
 def _digest(text: str) -> bytes:
@@ -74,6 +77,13 @@ def v4_cidr(node: Node) -> IPv4Network | None:
 def _v4(pod: Pod) -> IPv4Address | None:
     for ip in pod.ips:
         if isinstance(ip, IPv4Address):
+            return ip
+    return None
+
+
+def _v6(pod: Pod) -> IPv6Address | None:
+    for ip in pod.ips:
+        if isinstance(ip, IPv6Address):
             return ip
     return None
 
@@ -188,6 +198,50 @@ def allocate_pod_ips(
     return tuple(out)
 
 
+def allocate_pod_ips6(
+    pods: Sequence[Pod], subnets: Mapping[str, IPv6Network], *, who: str
+) -> tuple[Pod, ...]:
+    """The IPv6 range of a dual-stack host-local IPAM: every pod on a node with an IPv6
+    subnet gets a second address, ``::2`` upwards in creation order (``::1`` is the bridge's),
+    after its IPv4 one. An IPv6 address the file gave (``status.podIPs``) is kept when it lies
+    in the subnet and is free; otherwise it is a ``TopologyError`` naming the pod's line."""
+    errors: list[Diagnostic] = []
+    taken: dict[str, set[int]] = {name: set() for name in subnets}
+    todo: list[int] = []
+    for index, pod in enumerate(pods):
+        if pod.node is None or pod.host_network or pod.node not in subnets:
+            continue
+        ip = _v6(pod)
+        subnet = subnets[pod.node]
+        if ip is None:
+            todo.append(index)
+        elif ip not in subnet or ip in (subnet.network_address, subnet.network_address + 1):
+            errors.append(_diag(pod, "status.podIPs", (
+                f"pod {pod.key} has IPv6 {ip}, not a pod address of {subnet}, the IPv6 pod "
+                f"subnet {who} gave node {pod.node}; remove it to let IPAM choose")))
+        elif int(ip) in taken[pod.node]:
+            errors.append(_diag(pod, "status.podIPs", f"pod {pod.key} has IPv6 {ip}, already used"))
+        else:
+            taken[pod.node].add(int(ip))
+    if errors:
+        raise TopologyError(errors)
+    out = list(pods)
+    next_free = {name: int(net.network_address) + 2 for name, net in subnets.items()}
+    for index in sorted(todo, key=lambda i: pods[i].creation_index):
+        pod = pods[index]
+        assert pod.node is not None
+        subnet, used = subnets[pod.node], taken[pod.node]
+        candidate = next_free[pod.node]
+        while candidate in used:
+            candidate += 1
+        if candidate > int(subnet.broadcast_address):
+            raise AddressExhausted(f"{who}: node {pod.node}: no free IPv6 address left in {subnet} for pod {pod.key}")
+        used.add(candidate)
+        next_free[pod.node] = candidate + 1
+        out[index] = evolve(pod, ips=(*pod.ips, IPv6Address(candidate)))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class BridgeConf:
     """What the bridge plugin is told: bridge name, the node's subnet, the MTU, routes to
@@ -201,10 +255,18 @@ class BridgeConf:
     #: the bridge's address when it is not the subnet's first (Weave: the ``weave expose``
     #: address its IPAM gave the host)
     gateway_ip: IPv4Address | None = None
+    #: dual stack: the node's IPv6 subnet (the bridge gets its ``::1``) and the IPv6 routes
+    #: pods get via that gateway
+    subnet6: IPv6Network | None = None
+    pod_routes6: tuple[IPv6Network, ...] = ()
 
     @property
     def gateway(self) -> IPv4Address:
         return self.gateway_ip if self.gateway_ip is not None else self.subnet.network_address + 1
+
+    @property
+    def gateway6(self) -> IPv6Address | None:
+        return None if self.subnet6 is None else self.subnet6.network_address + 1
 
 
 def program_bridge(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pods: Iterable[Pod]) -> None:
@@ -213,9 +275,13 @@ def program_bridge(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pods: It
     address, its connected route, a default route via the gateway and ``conf.pod_routes``."""
     host = root.ref.host
     gw = conf.gateway
+    addresses = [Address(gw, conf.subnet.prefixlen)]
+    gw6 = conf.gateway6
+    if conf.subnet6 is not None and gw6 is not None:
+        addresses.append(Address(gw6, conf.subnet6.prefixlen))
     root.add_interface(Interface(
         name=conf.bridge, kind="bridge", mtu=conf.mtu, mac=local_mac(f"bridge:{host}:{conf.bridge}"),
-        addresses=[Address(gw, conf.subnet.prefixlen)],
+        addresses=addresses,
         origin=f"{conf.origin}: bridge {conf.bridge}, gateway {gw}/{conf.subnet.prefixlen}",
     ))
     root.add_route(Route(
@@ -223,6 +289,12 @@ def program_bridge(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pods: It
         origin=f"{conf.origin}: connected route of {conf.bridge}",
     ))
     root.sysctls["net.ipv4.ip_forward"] = "1"  # the bridge plugin enables forwarding as gateway
+    if conf.subnet6 is not None:
+        root.add_route(Route(
+            dst=conf.subnet6, dev=conf.bridge, proto="kernel", scope="link",
+            origin=f"{conf.origin}: connected route of {conf.bridge} (IPv6)",
+        ))
+        root.sysctls["net.ipv6.conf.all.forwarding"] = "1"
     for pod in pods:
         ip = _v4(pod)
         if ip is None:
@@ -260,4 +332,20 @@ def _program_pod(dp: Dataplane, root: NetNamespace, conf: BridgeConf, pod: Pod, 
     ns.add_route(Route(
         dst=IPv4Network("0.0.0.0/0"), dev="eth0", via=conf.gateway, proto="boot",
         origin=f"{why}: default route via the gateway (isDefaultGateway)",
+    ))
+    ip6 = _v6(pod)
+    if conf.subnet6 is None or conf.gateway6 is None or ip6 is None:
+        return
+    eth0 = ns.interfaces["eth0"]
+    eth0.addresses.append(Address(ip6, conf.subnet6.prefixlen))
+    ns.add_route(Route(
+        dst=conf.subnet6, dev="eth0", proto="kernel", scope="link",
+        origin=f"{why}: connected route of eth0 (IPv6)",
+    ))
+    for dst6 in conf.pod_routes6:
+        ns.add_route(Route(dst=dst6, dev="eth0", via=conf.gateway6, proto="boot",
+                           origin=f"{why}: IPAM route to {dst6} via the IPv6 gateway"))
+    ns.add_route(Route(
+        dst=IPv6Network("::/0"), dev="eth0", via=conf.gateway6, proto="boot",
+        origin=f"{why}: IPv6 default route via the gateway (isDefaultGateway)",
     ))

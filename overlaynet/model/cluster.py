@@ -27,12 +27,18 @@ from overlaynet.model.workloads import Namespace, Pod, ResourceQuota, Taint, Wor
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """An underlay L2 domain (a rack, a VLAN): one subnet, one MTU."""
+    """An underlay L2 domain (a rack, a VLAN): one subnet (a dual-stack segment: one of each
+    family, the second in ``extra_cidrs``), one MTU."""
 
     name: str
     cidr: IPNetwork
     mtu: int = 1500
     source: Source | None = field(default=None, compare=False)
+    extra_cidrs: tuple[IPNetwork, ...] = ()
+
+    @property
+    def cidrs(self) -> tuple[IPNetwork, ...]:
+        return (self.cidr, *self.extra_cidrs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,13 +98,16 @@ def _underlay(ctx: Ctx, c: Cluster, r: Ranges) -> None:
     segs = {s.name: s for s in c.underlay.segments}
     for i, a in enumerate(c.underlay.segments):
         for b in c.underlay.segments[i + 1 :]:
-            _overlap(ctx, _at(ctx, ("segment", b.name, "cidr"), b.source), f"segment {b.name}", b.cidr, f"segment {a.name}", a.cidr)
-        if r.pod_origin != "inferred":
-            for p in c.pod_cidrs:
-                _overlap(ctx, _at(ctx, ("segment", a.name, "cidr"), a.source), f"segment {a.name}", a.cidr, "pod CIDR", p)
-        if r.service_origin != "inferred":
-            for s in c.service_cidrs:
-                _overlap(ctx, _at(ctx, ("segment", a.name, "cidr"), a.source), f"segment {a.name}", a.cidr, "service CIDR", s)
+            for bc in b.cidrs:
+                for ac in a.cidrs:
+                    _overlap(ctx, _at(ctx, ("segment", b.name, "cidr"), b.source), f"segment {b.name}", bc, f"segment {a.name}", ac)
+        for acidr in a.cidrs:  # a dual-stack segment's second CIDR too
+            if r.pod_origin != "inferred":
+                for p in c.pod_cidrs:
+                    _overlap(ctx, _at(ctx, ("segment", a.name, "cidr"), a.source), f"segment {a.name}", acidr, "pod CIDR", p)
+            if r.service_origin != "inferred":
+                for s in c.service_cidrs:
+                    _overlap(ctx, _at(ctx, ("segment", a.name, "cidr"), a.source), f"segment {a.name}", acidr, "service CIDR", s)
     for router in c.underlay.routers:
         for seg_name, ip in router.interfaces.items():
             w = _at(ctx, ("router", router.name, seg_name), router.source)

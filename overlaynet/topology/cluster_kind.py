@@ -142,15 +142,23 @@ def _underlay(ctx: Ctx, y: Y | None, spec: ClusterSpec) -> None:
                 continue
             name = f.dns_label(ctx, f.required(ctx, item, sm, "name", "a segment name"), "a segment name")
             ctx.remember_name(item, sm.get("name"))
-            net = f.cidr(ctx, f.required(ctx, item, sm, "cidr", "the segment's CIDR"), "a segment CIDR")
+            cidr_y = f.required(ctx, item, sm, "cidr", "the segment's CIDR")
+            # a dual-stack segment: a list of one CIDR per family, as podCIDR takes
+            nets = f.cidr_list(ctx, cidr_y, "a segment CIDR")
+            if cidr_y is not None and isinstance(cidr_y.value, list) and (
+                len(cidr_y.value) > 2 or len({n.version for n in nets}) != len(nets)
+            ):
+                ctx.error(cidr_y, f"expected one segment CIDR or two of different families (dual stack), found {len(cidr_y.value)}: {', '.join(map(str, nets))}")
+                nets = nets[:1]
+            net = nets[0] if nets else None
             mtu = _mtu(ctx, sm.get("mtu"))
-            if mtu is not None and net is not None and net.version == 6 and mtu < 1280:
+            if mtu is not None and any(n.version == 6 for n in nets) and mtu < 1280:
                 ctx.error(sm["mtu"], f"expected an MTU of at least 1280 on an IPv6 segment, found {mtu}")
             if name is None or net is None:
                 continue
             ctx.remember(("segment", name), item)
             ctx.remember(("segment", name, "cidr"), sm.get("cidr"))
-            segs.append(Segment(name, net, mtu or spec.mtu, ctx.source(item)))
+            segs.append(Segment(name, net, mtu or spec.mtu, ctx.source(item), tuple(nets[1:])))
         spec.segments = tuple(segs)
     routers: list[Router] = []
     for item in f.seq(ctx, m.get("routers"), "a list of routers"):

@@ -48,7 +48,7 @@ def summary(cluster: Cluster) -> dict[str, Any]:
             "driver": cluster.network.driver,
             "driverOptions": json.loads(json.dumps(cluster.network.options, default=_plain)),
         },
-        "segments": [{"name": s.name, "cidr": str(s.cidr), "mtu": s.mtu} for s in cluster.underlay.segments],
+        "segments": [{"name": s.name, "cidr": str(s.cidr) if not s.extra_cidrs else [str(x) for x in s.cidrs], "mtu": s.mtu} for s in cluster.underlay.segments],
         "routers": [{"name": r.name, "interfaces": {k: str(v) for k, v in r.interfaces.items()}} for r in cluster.underlay.routers],
         "nodes": [
             {"name": n.name, "ip": str(n.ip), "segment": n.segment, "podCIDRs": [str(c) for c in n.pod_cidrs],

@@ -142,7 +142,7 @@ def _cluster(c: Cluster) -> dict[str, Any]:
     spec["kv"] = kv
     spec["underlay"] = {
         "mtu": c.underlay.mtu,
-        "segments": [{"name": s.name, "cidr": str(s.cidr), "mtu": s.mtu} for s in c.underlay.segments],
+        "segments": [{"name": s.name, "cidr": str(s.cidr) if not s.extra_cidrs else [str(x) for x in s.cidrs], "mtu": s.mtu} for s in c.underlay.segments],
         "routers": [{"name": r.name, "interfaces": {k: str(v) for k, v in r.interfaces.items()}}
                     for r in c.underlay.routers],
     }

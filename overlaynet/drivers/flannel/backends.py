@@ -1,7 +1,9 @@
 """What flanneld's backends write into a host's root namespace, per remote lease.
 
 vxlan (``pkg/backend/vxlan``): ``flannel.<VNI>`` plus one onlink route, one permanent
-neighbour and one FDB entry per remote lease, or a direct route with DirectRouting.
+neighbour and one FDB entry per remote lease, or a direct route with DirectRouting; with
+EnableIPv6 the same three per remote IPv6 subnet on ``flannel-v6.<VNI>``, a second VXLAN
+device whose local address is the PublicIPv6 (so its outer header is IPv6).
 host-gw (``pkg/backend/hostgw``, ``route_network.go``): a route via each peer's PublicIP,
 which the kernel refuses when the peer is not on a connected network. udp
 (``pkg/backend/udp``): TUN ``flannel0`` plus the userspace proxy's table.
@@ -40,6 +42,7 @@ __all__ = [
     "ext_interface",
     "program_backend",
     "vxlan_device",
+    "vxlan_v6_device",
 ]
 
 IPv4Address = ipaddress.IPv4Address
@@ -49,6 +52,11 @@ FORWARDER = "flanneld"
 
 def vxlan_device(vni: int) -> str:
     return f"flannel.{vni}"
+
+
+def vxlan_v6_device(vni: int) -> str:
+    """``flannel-v6.<VNI>`` (createVXLANDevice in pkg/backend/vxlan/vxlan.go)."""
+    return f"flannel-v6.{vni}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,39 @@ class PeerEntries:
             )
         return hit[1]  # type: ignore[return-value]
 
+    def vxlan6(self, peer: Lease, dev: str) -> tuple[Route, Neighbor, FdbEntry]:
+        """The v6 triple of handleSubnetEvents: route ``<v6 subnet> via <its network address>
+        dev flannel-v6.N onlink``, neighbour to the BackendV6Data VtepMAC, FDB to PublicIPv6."""
+        key = ("vxlan6", id(peer), dev)
+        hit = self._cache.get(key)
+        if hit is None:
+            assert peer.v6_vtep_mac is not None and peer.ipv6_subnet is not None
+            assert peer.public_ipv6 is not None
+            gw = peer.ipv6_subnet.network_address
+            why = self._why6(peer)
+            hit = self._cache[key] = peer, (
+                Route(dst=peer.ipv6_subnet, via=gw, dev=dev, onlink=True, proto="boot", origin=why),
+                Neighbor(ip=gw, dev=dev, lladdr=peer.v6_vtep_mac, state="PERMANENT",
+                         origin=why + ": remote v6 VTEP MAC"),
+                FdbEntry(mac=peer.v6_vtep_mac, dev=dev, dst=peer.public_ipv6, self_=True, permanent=True,
+                         origin=why + ": remote v6 VTEP address (PublicIPv6)"),
+            )
+        return hit[1]  # type: ignore[return-value]
+
+    def _why6(self, peer: Lease, text: str = "") -> str:
+        owner = self.owners.get(peer.public_ip, "?")
+        return (f"flannel {self.config.backend.type}: IPv6 lease {peer.ipv6_subnet} of {owner} "
+                f"({peer.public_ipv6}){text}")
+
+    def direct6(self, peer: Lease, ext: str, text: str = "") -> Route:
+        key = ("direct6", id(peer), ext, text)
+        hit = self._cache.get(key)
+        if hit is None:
+            assert peer.ipv6_subnet is not None
+            hit = self._cache[key] = peer, Route(
+                dst=peer.ipv6_subnet, via=peer.public_ipv6, dev=ext, proto="boot", origin=self._why6(peer, text))
+        return hit[1]  # type: ignore[return-value]
+
     def direct(self, peer: Lease, ext: str, text: str = "") -> Route:
         key = ("direct", id(peer), ext, text)
         hit = self._cache.get(key)
@@ -125,7 +166,7 @@ def ext_interface(root: NetNamespace, node: Node) -> str:
     return "eth0"
 
 
-def _direct(root: NetNamespace, ip: IPv4Address) -> bool:
+def _direct(root: NetNamespace, ip: IPv4Address | ipaddress.IPv6Address) -> bool:
     """flannel's ``ip.DirectRouting``: ``ip route get <ip>`` gives a route with no gateway."""
     route = lookup_route(root, ip)
     return route is not None and route.type == "unicast" and route.via is None
@@ -175,9 +216,46 @@ def _vxlan(ctx: HostContext) -> None:
         neighbors.append(neigh)
         fdbs.append(fdb)
         routes.append(route)
+    if ctx.config.ipv6 is not None:
+        _vxlan6(ctx, routes, neighbors, fdbs)
     ctx.root.neighbors.extend(neighbors)
     ctx.root.fdb.extend(fdbs)
     ctx.root.routes.extend(routes)
+
+
+def _vxlan6(ctx: HostContext, routes: list[Route], neighbors: list[Neighbor], fdbs: list[FdbEntry]) -> None:
+    """``flannel-v6.<VNI>``: local = PublicIPv6, MTU = base - 50 as for the v4 device
+    (device.go creates both with ``MTU - 50``), address = the v6 lease's network address/128,
+    and the v6 triple (or a direct v6 route) per remote lease with an IPv6 subnet."""
+    be = ctx.config.backend
+    own6 = ctx.lease.ipv6_subnet
+    assert be.vni is not None and be.port is not None
+    assert own6 is not None and ctx.lease.public_ipv6 is not None
+    dev = vxlan_v6_device(be.vni)
+    ctx.root.add_interface(Interface(
+        name=dev, kind="vxlan", mtu=ctx.base_mtu - be.overhead, mac=ctx.lease.v6_vtep_mac,
+        addresses=[Address(own6.network_address, 128)],
+        vxlan=VxlanInfo(vni=be.vni, local=ctx.lease.public_ipv6, port=be.port, dev=ctx.ext, learning=False),
+        origin=ctx.why(f"v6 VTEP of lease {own6}, local {ctx.lease.public_ipv6}, MTU {ctx.base_mtu} - 50"),
+    ))
+    peers = [p for p in ctx.peers if p.backend_type == "vxlan"]
+    direct = {p.public_ipv6 for p in peers
+              if be.direct_routing and p.public_ipv6 is not None and _direct(ctx.root, p.public_ipv6)}
+    for peer in peers:
+        if peer.ipv6_subnet is None or peer.public_ipv6 is None:
+            continue  # a v4-only lease: handleSubnetEvents adds no v6 entries
+        if peer.v6_vtep_mac is None:
+            ctx.root.diagnostics.append(ctx.why(
+                f"error decoding v6 subnet lease JSON of {peer.ipv6_subnet}: no VtepMAC; skipped"))
+            continue
+        if peer.public_ipv6 in direct:
+            routes.append(ctx.entries.direct6(
+                peer, ctx.ext, ": DirectRouting, on a connected network, no encapsulation"))
+            continue
+        route, neigh, fdb = ctx.entries.vxlan6(peer, dev)
+        neighbors.append(neigh)
+        fdbs.append(fdb)
+        routes.append(route)
 
 
 def _host_gw(ctx: HostContext) -> None:
@@ -195,6 +273,22 @@ def _host_gw(ctx: HostContext) -> None:
             f"route {peer.subnet} via {peer.public_ip} dev {ctx.ext} refused by the kernel "
             f"(Nexthop has invalid gateway): host-gw needs L2 adjacency: {peer.public_ip} is "
             f"not on a connected network of {ctx.node.name}"), peer.subnet))
+    if ctx.config.ipv6 is not None:
+        _host_gw6(ctx)
+
+
+def _host_gw6(ctx: HostContext) -> None:
+    """hostgw.go with EnableIPv6: ``<v6 subnet> via <PublicIPv6> dev <ext>`` per remote lease."""
+    for peer in ctx.peers:
+        if peer.backend_type != "host-gw" or peer.ipv6_subnet is None or peer.public_ipv6 is None:
+            continue
+        if connected_route(ctx.root, peer.public_ipv6, ctx.ext):
+            ctx.root.add_route(ctx.entries.direct6(peer, ctx.ext))
+            continue
+        ctx.root.diagnostics.append(Diagnosis(ctx.why(
+            f"route {peer.ipv6_subnet} via {peer.public_ipv6} dev {ctx.ext} refused by the kernel "
+            f"(Nexthop has invalid gateway): host-gw needs L2 adjacency: {peer.public_ipv6} is "
+            f"not on a connected network of {ctx.node.name}"), peer.ipv6_subnet))
 
 
 def _udp(ctx: HostContext) -> None:

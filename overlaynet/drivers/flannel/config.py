@@ -1,8 +1,9 @@
 """Flannel's options and network config: validation, flannel's defaults, the config JSON.
 
 ``validate_options`` checks what the topology's ``network.options`` say; ``resolve_config``
-fills the defaults that depend on the cluster (Network, SubnetLen/Min/Max) with the rules of
-flannel's ``CheckNetworkConfig`` (pkg/subnet/config.go) and their error messages.
+fills the defaults that depend on the cluster (Network, SubnetLen/Min/Max, and with
+``enableIPv6`` IPv6Network, IPv6SubnetLen/Min/Max) with the rules of flannel's
+``CheckNetworkConfig`` (pkg/subnet/config.go) and their error messages.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_PORTS",
     "OPTION_DEFAULTS",
+    "IPV6_BACKENDS",
     "BackendConfig",
+    "IPv6Config",
     "NetworkConfig",
     "resolve_config",
     "validate_options",
@@ -29,6 +32,8 @@ __all__ = [
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
+IPv6Network = ipaddress.IPv6Network
+IPv6Address = ipaddress.IPv6Address
 
 DRIVER = "flannel"
 BACKENDS = ("vxlan", "host-gw", "udp")
@@ -36,6 +41,9 @@ DEFAULT_PORTS = {"vxlan": 8472, "udp": 8285}
 #: Overhead each backend subtracts from the external interface MTU (reference §5).
 OVERHEAD = {"vxlan": 50, "host-gw": 0, "udp": 28}
 DEFAULT_NETWORK = IPv4Network("10.244.0.0/16")  # kube-flannel.yml's net-conf.json
+#: Backends with an IPv6 data path in flannel (vxlan: flannel-v6.<VNI>; host-gw: v6 routes
+#: via PublicIPv6). udp has none (pkg/backend/udp never reads EnableIPv6).
+IPV6_BACKENDS = ("vxlan", "host-gw")
 
 #: Every option with its default; None means "derived from the cluster or the node".
 OPTION_DEFAULTS: dict[str, Any] = {
@@ -51,7 +59,13 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "subnetManager": "kube",
     "ipMasq": True,
     "etcdPrefix": "/coreos.com/network",
+    "enableIPv6": False,
+    "ipv6Network": None,
+    "ipv6SubnetLen": None,
+    "ipv6SubnetMin": None,
+    "ipv6SubnetMax": None,
 }
+_IPV6_ONLY = ("ipv6Network", "ipv6SubnetLen", "ipv6SubnetMin", "ipv6SubnetMax")
 _BACKEND_ONLY = {"vni": ("vxlan",), "directRouting": ("vxlan",), "port": ("vxlan", "udp")}
 
 
@@ -99,7 +113,20 @@ def _net(options: Mapping[str, Any], key: str) -> IPv4Network | None:
     except ValueError as exc:
         raise _fail(key, f"expected an IPv4 CIDR such as 10.244.0.0/16, got {value!r} ({exc})") from exc
     if not isinstance(net, IPv4Network):
-        raise _fail(key, f"flannel's Network is IPv4 (IPv6 uses IPv6Network), got {value!r}")
+        raise _fail(key, f"flannel's Network is IPv4 (IPv6 uses ipv6Network), got {value!r}")
+    return net
+
+
+def _net6(options: Mapping[str, Any], key: str) -> IPv6Network | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    try:
+        net = ipaddress.ip_network(str(value), strict=True)
+    except ValueError as exc:
+        raise _fail(key, f"expected an IPv6 CIDR such as fd00:10:244::/56, got {value!r} ({exc})") from exc
+    if not isinstance(net, IPv6Network):
+        raise _fail(key, f"flannel's IPv6Network is IPv6 (IPv4 uses network), got {value!r}")
     return net
 
 
@@ -113,6 +140,16 @@ def _addr(options: Mapping[str, Any], key: str) -> IPv4Address | None:
         raise _fail(key, f"expected an IPv4 address such as 10.244.1.0, got {value!r}") from exc
 
 
+def _addr6(options: Mapping[str, Any], key: str) -> IPv6Address | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    try:
+        return IPv6Address(str(value))
+    except ValueError as exc:
+        raise _fail(key, f"expected an IPv6 address such as fd00:10:244:1::, got {value!r}") from exc
+
+
 def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``network.options`` and fill the defaults that do not depend on the cluster.
 
@@ -121,7 +158,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     >>> validate_options({"backend": "vxlan", "vnii": 2})
     Traceback (most recent call last):
     ...
-    overlaynet.errors.DriverOptionError: flannel: option 'vnii': unknown option; did you mean 'vni'? (known: backend, directRouting, etcdPrefix, ipMasq, mtu, network, port, subnetLen, subnetManager, subnetMax, subnetMin, vni)
+    overlaynet.errors.DriverOptionError: flannel: option 'vnii': unknown option; did you mean 'vni'? (known: backend, directRouting, enableIPv6, etcdPrefix, ipMasq, ipv6Network, ipv6SubnetLen, ipv6SubnetMax, ipv6SubnetMin, mtu, network, port, subnetLen, subnetManager, subnetMax, subnetMin, vni)
     """
     for key in options:
         if key not in OPTION_DEFAULTS:
@@ -154,6 +191,19 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
         raise _fail("etcdPrefix", f"expected a key prefix such as /coreos.com/network, got {prefix!r}")
     out["etcdPrefix"] = prefix
+    out["enableIPv6"] = bool(_bool(options, "enableIPv6"))
+    if not out["enableIPv6"]:
+        given = [k for k in _IPV6_ONLY if options.get(k) is not None]
+        if given:
+            raise _fail(given[0], "only read with enableIPv6: true (flannel ignores the IPv6 fields otherwise)")
+    elif backend not in IPV6_BACKENDS:
+        raise _fail("enableIPv6", (
+            f"the {backend} backend has no IPv6 data path in flannel; "
+            f"IPv6 needs the {' or '.join(IPV6_BACKENDS)} backend"))
+    out["ipv6Network"] = _net6(options, "ipv6Network")
+    out["ipv6SubnetLen"] = _int(options, "ipv6SubnetLen", 1, 128)
+    out["ipv6SubnetMin"] = _addr6(options, "ipv6SubnetMin")
+    out["ipv6SubnetMax"] = _addr6(options, "ipv6SubnetMax")
     return out
 
 
@@ -183,24 +233,51 @@ class BackendConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IPv6Config:
+    """The IPv6 half of flannel's config (``EnableIPv6``): IPv6Network, IPv6SubnetLen/Min/Max."""
+
+    network: IPv6Network
+    subnet_len: int
+    subnet_min: IPv6Address
+    subnet_max: IPv6Address
+
+    def compatible(self, subnet: IPv6Network) -> bool:
+        return (
+            self.subnet_min <= subnet.network_address <= self.subnet_max
+            and subnet.prefixlen == self.subnet_len
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkConfig:
-    """flannel's network config after ``CheckNetworkConfig`` filled the defaults."""
+    """flannel's network config after ``CheckNetworkConfig`` filled the defaults;
+    ``ipv6`` is None unless ``EnableIPv6``."""
 
     network: IPv4Network
     subnet_len: int
     subnet_min: IPv4Address
     subnet_max: IPv4Address
     backend: BackendConfig
+    ipv6: IPv6Config | None = None
 
     def to_json(self) -> str:
         """The value flannel reads from ``<prefix>/config`` (compact, as Go marshals it)."""
-        return json.dumps({
+        out: dict[str, Any] = {
             "Network": str(self.network),
             "SubnetLen": self.subnet_len,
             "SubnetMin": str(self.subnet_min),
             "SubnetMax": str(self.subnet_max),
-            "Backend": self.backend.to_json(),
-        }, separators=(",", ":"))
+        }
+        if self.ipv6 is not None:
+            out.update({
+                "EnableIPv6": True,
+                "IPv6Network": str(self.ipv6.network),
+                "IPv6SubnetLen": self.ipv6.subnet_len,
+                "IPv6SubnetMin": str(self.ipv6.subnet_min),
+                "IPv6SubnetMax": str(self.ipv6.subnet_max),
+            })
+        out["Backend"] = self.backend.to_json()
+        return json.dumps(out, separators=(",", ":"))
 
     def compatible(self, subnet: IPv4Network) -> bool:
         """flannel's ``isSubnetConfigCompat``: inside SubnetMin..SubnetMax, of SubnetLen."""
@@ -244,4 +321,42 @@ def resolve_config(options: Mapping[str, Any], cluster: Cluster) -> NetworkConfi
         type=options["backend"], vni=options["vni"], port=options["port"],
         direct_routing=options["directRouting"], mtu=options["mtu"],
     )
-    return NetworkConfig(network, subnet_len, subnet_min, subnet_max, backend)
+    ipv6 = _resolve_ipv6(options, cluster) if options.get("enableIPv6") else None
+    return NetworkConfig(network, subnet_len, subnet_min, subnet_max, backend, ipv6)
+
+
+def _resolve_ipv6(options: Mapping[str, Any], cluster: Cluster) -> IPv6Config:
+    """``CheckNetworkConfig``'s IPv6 half; IPv6Network defaults to the cluster's first IPv6
+    pod CIDR (flannel has no default: "please define a correct IPv6Network parameter")."""
+    network: IPv6Network | None = options["ipv6Network"]
+    if network is None:
+        v6 = [c for c in cluster.pod_cidrs if isinstance(c, IPv6Network)]
+        if not v6:
+            raise _fail("ipv6Network", (
+                "please define a correct IPv6Network parameter in the flannel config "
+                "(enableIPv6 is on and the cluster's podCIDR has no IPv6 CIDR to default to)"))
+        network = v6[0]
+    subnet_len: int | None = options["ipv6SubnetLen"]
+    if subnet_len is not None:
+        if subnet_len > 126:
+            raise _fail("ipv6SubnetLen", f"SubnetLen must be less than /127, got {subnet_len}")
+        if subnet_len < network.prefixlen + 2:
+            raise _fail("ipv6SubnetLen", (
+                f"network must be able to accommodate at least four subnets: {network} "
+                f"needs IPv6SubnetLen >= {network.prefixlen + 2}, got {subnet_len}"))
+    elif network.prefixlen > 124:
+        raise _fail("ipv6Network", f"IPv6Network is too small. Minimum useful network prefix is /124, got {network}")
+    else:
+        subnet_len = 64 if network.prefixlen <= 62 else network.prefixlen + 2
+    size = 1 << (128 - subnet_len)
+    subnet_min = options["ipv6SubnetMin"] or network.network_address + size
+    subnet_max = options["ipv6SubnetMax"] or IPv6Address(int(network.broadcast_address) + 1 - size)
+    for key, value in (("ipv6SubnetMin", subnet_min), ("ipv6SubnetMax", subnet_max)):
+        name = "IPv6" + key[4:]
+        if value not in network:
+            raise _fail(key, f"{name} is not in the range of the IPv6Network: {value} not in {network}")
+        if int(value) % size:
+            raise _fail(key, f"{name} is not on a SubnetLen boundary: {value} (IPv6SubnetLen {subnet_len})")
+    if subnet_min > subnet_max:
+        raise _fail("ipv6SubnetMin", f"IPv6SubnetMin {subnet_min} is above IPv6SubnetMax {subnet_max}")
+    return IPv6Config(network, subnet_len, subnet_min, subnet_max)

@@ -18,6 +18,7 @@ from overlaynet.drivers.base import Driver
 from overlaynet.drivers.cni import (
     BridgeConf,
     allocate_pod_ips,
+    allocate_pod_ips6,
     assign_node_cidrs,
     local_mac,
     program_bridge,
@@ -29,7 +30,7 @@ from overlaynet.model import Cluster, Node, Pod
 from . import masq
 from .backends import HostContext, PeerEntries, ext_interface, program_backend
 from .config import NetworkConfig, resolve_config, validate_options
-from .leases import Lease, LeaseReader, acquire_etcd, acquire_kube
+from .leases import Lease, LeaseReader, acquire_etcd, acquire_kube, v6_cidr
 
 if TYPE_CHECKING:
     from overlaynet.kv.base import KVStore
@@ -38,6 +39,8 @@ __all__ = ["BRIDGE", "FlannelDriver"]
 
 IPv4Address = ipaddress.IPv4Address
 IPv4Network = ipaddress.IPv4Network
+IPv6Address = ipaddress.IPv6Address
+IPv6Network = ipaddress.IPv6Network
 BRIDGE = "cni0"
 CNI = "flannel CNI (bridge plugin)"
 
@@ -89,18 +92,33 @@ class FlannelDriver(Driver):
         """The VTEP MAC of ``node``'s ``flannel.<VNI>`` (random in flanneld; derived here)."""
         return local_mac(f"flannel.{self.config.backend.vni}:{node.name}")
 
+    def v6_vtep_mac(self, node: Node) -> str:
+        """The VTEP MAC of ``node``'s ``flannel-v6.<VNI>``: a device of its own, with its own
+        MAC, carried in the lease's BackendV6Data."""
+        return local_mac(f"flannel-v6.{self.config.backend.vni}:{node.name}")
+
     def _attrs(self, node: Node) -> Lease:
+        src = node.source
+        where = (src.file, src.line, src.column) if src else ("<cluster>", 0, 0)
         if not isinstance(node.ip, IPv4Address):
-            src = node.source
-            where = (src.file, src.line, src.column) if src else ("<cluster>", 0, 0)
             raise TopologyError([Diagnostic(*where, "ip", (
                 f"node {node.name}: flannel needs an IPv4 PublicIP, got {node.ip}"))])
+        public6: IPv6Address | None = None
+        if self.config.ipv6 is not None:
+            public6 = next((ip for ip in node.ips if isinstance(ip, IPv6Address)), None)
+            if public6 is None:  # ipmatch.LookupExtIface with EnableIPv6
+                raise TopologyError([Diagnostic(*where, "addresses", (
+                    f"node {node.name}: flannel has enableIPv6 and needs an IPv6 PublicIPv6: "
+                    f"failed to find IPv6 address for interface eth0 (give the node an IPv6 "
+                    f"address in `addresses`, on a segment with an IPv6 CIDR)"))])
         be = self.config.backend
         placeholder = IPv4Network("0.0.0.0/32")
         if be.type == "vxlan":
-            return Lease(placeholder, node.ip, "vxlan", be.vni, self.vtep_mac(node))
+            mac6 = self.v6_vtep_mac(node) if public6 is not None else None
+            return Lease(placeholder, node.ip, "vxlan", be.vni, self.vtep_mac(node),
+                         public_ipv6=public6, v6_vtep_mac=mac6)
         if be.type == "host-gw":
-            return Lease(placeholder, node.ip, "host-gw")
+            return Lease(placeholder, node.ip, "host-gw", public_ipv6=public6)
         return Lease(placeholder, node.ip)  # udp leaves BackendType out (udp_amd64.go)
 
     def allocate(self) -> Cluster:
@@ -119,14 +137,22 @@ class FlannelDriver(Driver):
             leases = acquire_etcd(self.kv, self.prefix, cfg, nodes, attrs, rng)
         new_nodes = []
         for node, lease in zip(nodes, leases, strict=True):
-            others = tuple(c for c in node.pod_cidrs if not isinstance(c, IPv4Network))
-            same = v4_cidr(node) == lease.subnet
+            v6 = lease.ipv6_subnet
+            if v6 is None:
+                cidrs: tuple[Any, ...] = (lease.subnet, *(c for c in node.pod_cidrs if not isinstance(c, IPv4Network)))
+            else:
+                cidrs = (lease.subnet, v6)
+            same = v4_cidr(node) == lease.subnet and (v6 is None or v6_cidr(node) == v6)
             new_nodes.append(replace(
-                node, pod_cidrs=(lease.subnet, *others),
+                node, pod_cidrs=cidrs,
                 pod_cidrs_allocated=node.pod_cidrs_allocated if same else True,
             ))
         subnets = {n.name: lease.subnet for n, lease in zip(new_nodes, leases, strict=True)}
         pods = allocate_pod_ips(cluster.pods, subnets, who="flannel")
+        if cfg.ipv6 is not None:
+            subnets6 = {n.name: lease.ipv6_subnet for n, lease in zip(new_nodes, leases, strict=True)
+                        if lease.ipv6_subnet is not None}
+            pods = allocate_pod_ips6(pods, subnets6, who="flannel")
         self._allocated = replace(cluster, nodes=tuple(new_nodes), pods=pods)
         self._pods_by_node = {}
         for pod in pods:
@@ -168,9 +194,12 @@ class FlannelDriver(Driver):
         """``/run/flannel/subnet.env`` as flanneld's WriteSubnetFile writes it on ``node``."""
         lease = self.lease(node)
         first = lease.subnet.network_address + 1
-        return (
-            f"FLANNEL_NETWORK={self.config.network}\n"
-            f"FLANNEL_SUBNET={first}/{lease.subnet.prefixlen}\n"
+        text = f"FLANNEL_NETWORK={self.config.network}\nFLANNEL_SUBNET={first}/{lease.subnet.prefixlen}\n"
+        if self.config.ipv6 is not None and lease.ipv6_subnet is not None:
+            first6 = lease.ipv6_subnet.network_address + 1
+            text += (f"FLANNEL_IPV6_NETWORK={self.config.ipv6.network}\n"
+                     f"FLANNEL_IPV6_SUBNET={first6}/{lease.ipv6_subnet.prefixlen}\n")
+        return text + (
             f"FLANNEL_MTU={self.pod_mtu(self._node(node))}\n"
             f"FLANNEL_IPMASQ={'true' if self.options['ipMasq'] else 'false'}\n"
         )
@@ -184,9 +213,12 @@ class FlannelDriver(Driver):
             root=root, node=n, ext=ext_interface(root, n), lease=own, config=self.config,
             base_mtu=self.base_mtu(n), peers=peers, entries=self._entries,
         ))
+        v6 = self.config.ipv6
         conf = BridgeConf(
             bridge=BRIDGE, subnet=own.subnet, mtu=self.pod_mtu(n), origin=CNI,
             pod_routes=(self.config.network,),
+            subnet6=own.ipv6_subnet if v6 is not None else None,
+            pod_routes6=(v6.network,) if v6 is not None else (),
         )
         program_bridge(dp, root, conf, self._pods_by_node.get(n.name, ()))
         masq.install(root, self.config.network, own.subnet, ip_masq=self.options["ipMasq"])
