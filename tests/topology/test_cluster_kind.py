@@ -62,3 +62,16 @@ def test_bad_kube_proxy_settings_are_reported_where_they_are(kube_proxy: str, wh
         _kube_proxy(kube_proxy)
     text = str(info.value)
     assert f"<string>:{where}" in text and message in text, text
+
+
+def test_dual_stack_segment_and_its_errors() -> None:
+    seg = '  underlay: {segments: [{name: rack, cidr: [192.168.10.0/24, "fd00:1::/64"]}]}\n'
+    node = '  nodes: [{name: node-1, ip: 192.168.10.11, addresses: ["fd00:1::11"]}]\n'
+    c = load_text(HEAD + seg + node).cluster
+    (s,) = c.underlay.segments
+    assert (str(s.cidr), tuple(map(str, s.extra_cidrs))) == ("192.168.10.0/24", ("fd00:1::/64",))
+    bad = '  underlay: {segments: [{name: rack, cidr: [192.168.10.0/24, 192.168.20.0/24]}]}\n'
+    with pytest.raises(TopologyError) as err:
+        load_text(HEAD + bad + node)
+    assert "expected one segment CIDR or two of different families (dual stack), found 2" in str(err.value)
+    assert ":5:" in str(err.value)  # the line of the cidr list
