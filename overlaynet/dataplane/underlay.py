@@ -299,11 +299,11 @@ def program_host(dp: Dataplane, cluster: Cluster, node: Node) -> NetNamespace:
             origin=f"kernel: connected route of segment {seg.name}",
         )
     )
-    for extra in cidrs[1:]:  # the dual-stack segment's other family, from the node's address in it
-        src = next((ip for ip in node.ips if ip.version == extra.version and ip in extra), None)
-        if src is not None:
+    for extra in cidrs[1:]:  # the dual-stack segment's other family, when the node has an address in it
+        if any(ip.version == extra.version and ip in extra for ip in node.ips):
+            # the kernel's IPv6 prefix route carries no prefsrc (`ip -6 route`: "proto kernel metric 256")
             ns.add_route(Route(
-                dst=extra, dev="eth0", proto="kernel", scope="link", src=src,
+                dst=extra, dev="eth0", proto="kernel", scope="link",
                 origin=f"kernel: connected route of segment {seg.name} ({extra})",
             ))
     gateways = routers_on(cluster, seg.name)

@@ -47,6 +47,7 @@ __all__ = [
 
 IPv4Address = ipaddress.IPv4Address
 TUN = "flannel0"
+VXLAN6_HEADROOM = 70  # the kernel's outer IPv6 40 + UDP 8 + VXLAN 8 + inner Ethernet 14
 FORWARDER = "flanneld"
 
 
@@ -232,11 +233,20 @@ def _vxlan6(ctx: HostContext, routes: list[Route], neighbors: list[Neighbor], fd
     assert be.vni is not None and be.port is not None
     assert own6 is not None and ctx.lease.public_ipv6 is not None
     dev = vxlan_v6_device(be.vni)
+    # flanneld asks for base - 50 (device.go), but the kernel clamps a VXLAN device with an
+    # IPv6 local address to its lower device's MTU - 70 (VXLAN6_HEADROOM) at creation: on a
+    # 1500 link flannel-v6.1 gets 1430 (measured: `ip link add … mtu 1450 type vxlan local
+    # <v6> dev eth0` shows mtu 1430, and a later `mtu 1450` is EINVAL).
+    ext = ctx.root.interfaces.get(ctx.ext)
+    asked = ctx.base_mtu - be.overhead
+    mtu = min(asked, ext.mtu - VXLAN6_HEADROOM) if ext is not None else asked
     ctx.root.add_interface(Interface(
-        name=dev, kind="vxlan", mtu=ctx.base_mtu - be.overhead, mac=ctx.lease.v6_vtep_mac,
+        name=dev, kind="vxlan", mtu=mtu, mac=ctx.lease.v6_vtep_mac,
         addresses=[Address(own6.network_address, 128)],
         vxlan=VxlanInfo(vni=be.vni, local=ctx.lease.public_ipv6, port=be.port, dev=ctx.ext, learning=False),
-        origin=ctx.why(f"v6 VTEP of lease {own6}, local {ctx.lease.public_ipv6}, MTU {ctx.base_mtu} - 50"),
+        origin=ctx.why(
+            f"v6 VTEP of lease {own6}, local {ctx.lease.public_ipv6}, MTU {ctx.base_mtu} - 50"
+            + (f", clamped by the kernel to {ctx.ext} MTU {ext.mtu} - 70 = {mtu}" if mtu != asked and ext else "")),
     ))
     peers = [p for p in ctx.peers if p.backend_type == "vxlan"]
     direct = {p.public_ipv6 for p in peers
