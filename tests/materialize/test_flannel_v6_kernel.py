@@ -26,17 +26,19 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "topologies" / "flannel-dual-sta
 # the new addresses finish duplicate address detection; prints the reply's type or "none"
 _ECHO6 = """
 import socket, sys, time
-dst = sys.argv[1]
+dst, size = sys.argv[1], int(sys.argv[2])  # size: the IPv6 packet's total length
 deadline = time.time() + 8
 while time.time() < deadline:
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     s.settimeout(0.5)
     try:
-        s.sendto(bytes([128, 0, 0, 0, 0x12, 0x34, 0, 1]) + b"overlaynet", (dst, 0))
+        s.sendto(bytes([128, 0, 0, 0, 0x12, 0x34, 0, 1]) + bytes(size - 48), (dst, 0))
         while True:
-            data, addr = s.recvfrom(2048)
+            data, addr = s.recvfrom(4096)
             if data[0] == 129 and data[4:6] == bytes([0x12, 0x34]):
                 print("reply", addr[0]); sys.exit(0)
+            if data[0] == 2:  # Packet Too Big: its MTU, and who sent it
+                print("ptb", int.from_bytes(data[4:8], "big"), addr[0]); sys.exit(0)
     except OSError:
         time.sleep(0.3)
 print("none")
@@ -64,5 +66,13 @@ def test_flannel_v6_device_and_ipv6_reach_in_the_kernel(run_id: str) -> None:
         fdb = m.exec(host, ["bridge", "fdb", "show", "dev", dev]).stdout
         assert "dst fd00:192:168:10::12 self permanent" in fdb, fdb
         pod_ns = m.namespace_name(NsRef.pod("node-1", a1.key))
-        out = m.exec(pod_ns, [sys.executable, "-c", _ECHO6, str(b1_v6)], timeout=15).stdout
+        out = m.exec(pod_ns, [sys.executable, "-c", _ECHO6, str(b1_v6), "64"], timeout=15).stdout
+        assert out.split() == ["reply", str(b1_v6)], out
+        # pods have FLANNEL_MTU 1450, flannel-v6.1 only 1430: a 1450-byte IPv6 packet gets a
+        # Packet Too Big from the node, as the tracer says
+        big = run(network, TraceRequest("default/a1", str(b1_v6), size=1450)).forward.trace
+        assert big.disposition.value == "FRAG_NEEDED" and "MTU 1430 of flannel-v6.1" in big.reason, big.reason
+        out = m.exec(pod_ns, [sys.executable, "-c", _ECHO6, str(b1_v6), "1450"], timeout=15).stdout
+        assert out.split() == ["ptb", "1430", "fd00:10:244:1::1"], out
+        out = m.exec(pod_ns, [sys.executable, "-c", _ECHO6, str(b1_v6), "1430"], timeout=15).stdout
         assert out.split() == ["reply", str(b1_v6)], out
