@@ -35,6 +35,7 @@ from overlaynet.topology.controllers import covering
 from overlaynet.topology.fields import Ctx, Where
 from overlaynet.topology.k8s_scheduling import daemon_tolerations
 from overlaynet.topology.naming import generated, pod_name
+from overlaynet.topology.owners import WorkloadKey, adopt
 from overlaynet.topology.parsed import (
     ClusterSpec,
     NodeEntry,
@@ -212,31 +213,25 @@ def _place_nodes(ctx: Ctx, entries: list[NodeEntry], segments: tuple[Segment, ..
     return out
 
 
-def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
-    """Pods from replicas (stable names), skipped for workloads a live dump shows pods of."""
-    # ownerReferences point within the owner's namespace
-    owned = {(e.pod.namespace, *ref) for e in parsed.pods for ref in e.owner_refs}
-    # A Deployment's pods are owned by its ReplicaSet <deployment>-<pod-template-hash>, which a
-    # dump of deployments and pods may leave out.
-    for e in parsed.pods:
-        rs_hash = e.pod.labels.get("pod-template-hash")
-        for kind, rs in e.owner_refs:
-            if kind == "ReplicaSet" and rs_hash and rs.endswith(f"-{rs_hash}"):
-                owned.add((e.pod.namespace, "Deployment", rs[: -len(rs_hash) - 1]))
-    rs_owned = {(w.workload.namespace, *ref) for w in parsed.workloads for ref in w.owner_refs}
+def _expand_workloads(ctx: Ctx, parsed: Parsed, adopted: dict[WorkloadKey, list[Pod]]) -> list[PodEntry]:
+    """Pods from replicas (stable names): as many as the replicas the files' own pods of the
+    workload (``adopted``) leave missing; none for a Deployment whose ReplicaSet is in the
+    files (the ReplicaSet makes them)."""
+    rs_owned = {(w.workload.namespace, ref.kind, ref.name) for w in parsed.workloads for ref in w.owner_refs}
     names = {(e.pod.namespace, e.pod.name) for e in parsed.pods}
     out: list[PodEntry] = []
     for w in parsed.workloads:
         wl = w.workload
         key = (wl.namespace, wl.kind, wl.name)
-        if key in owned or (wl.kind == "Deployment" and key in rs_owned):
+        if wl.kind == "Deployment" and key in rs_owned:
             continue
+        mine = adopted.get(key, [])
         if wl.kind == "StatefulSet":
-            out.extend(_stateful_pods(ctx, w, names))
+            out.extend(_stateful_pods(ctx, w, names, {p.name for p in mine}))
             continue
         shared: dict[str, FrozenDict[str, str]] = {}  # the replicas' labels: one map, not one each
         owner = f"{wl.kind}/{wl.name}"
-        for index in range(wl.replicas):
+        for index in range(max(0, wl.replicas - len(mine))):
             attempt = 0
             name = pod_name(wl.kind, wl.namespace, wl.name, index, w.template_hash)
             while (wl.namespace, name) in names:
@@ -254,14 +249,17 @@ def _expand_workloads(ctx: Ctx, parsed: Parsed) -> list[PodEntry]:
     return out
 
 
-def _stateful_pods(ctx: Ctx, w: WorkloadEntry, names: set[tuple[str, str]]) -> list[PodEntry]:
+def _stateful_pods(ctx: Ctx, w: WorkloadEntry, names: set[tuple[str, str]], present: set[str]) -> list[PodEntry]:
     """A StatefulSet's pods: stable ordinal names ``<name>-<i>``, each its own hostname under
     the governing Service (``subdomain``), so that a headless Service of that name gives
-    ``<pod>.<serviceName>.<ns>.svc.<zone>`` (the StatefulSet controller sets both)."""
+    ``<pod>.<serviceName>.<ns>.svc.<zone>`` (the StatefulSet controller sets both); the
+    ordinals the files' own pods of it (``present``) hold are not made again."""
     wl = w.workload
     out = []
     for ordinal in range(wl.first_ordinal, wl.first_ordinal + wl.replicas):
         name = f"{wl.name}-{ordinal}"
+        if name in present:
+            continue
         names.add((wl.namespace, name))
         lbls = {**w.template.labels, "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(ordinal)}
         pod = replace(w.template, name=name, labels=FrozenDict(lbls), owner=f"StatefulSet/{wl.name}",
@@ -271,19 +269,23 @@ def _stateful_pods(ctx: Ctx, w: WorkloadEntry, names: set[tuple[str, str]]) -> l
     return out
 
 
-def _daemon_pods(ctx: Ctx, parsed: Parsed, nodes: list[Node], owned: set[tuple[str, str, str]]) -> list[PodEntry]:
+def _daemon_pods(ctx: Ctx, parsed: Parsed, nodes: list[Node], adopted: dict[WorkloadKey, list[Pod]]) -> list[PodEntry]:
     """A DaemonSet's pods: one on every node its nodeSelector fits and whose NoSchedule and
     NoExecute taints it tolerates (with the tolerations the DaemonSet controller adds, so a
     cordoned or NotReady node still gets one), bound to it (the controller sets the node
-    affinity), named ``<name>-xxxxx`` stably per node."""
+    affinity), named ``<name>-xxxxx`` stably per node; not on a node where the files' own pod
+    of the DaemonSet runs."""
     out: list[PodEntry] = []
     fit = NodeFit(nodes)
     for w in parsed.workloads:
         wl = w.workload
-        if wl.kind != "DaemonSet" or (wl.namespace, "DaemonSet", wl.name) in owned:
+        if wl.kind != "DaemonSet":
             continue
+        running = {p.node for p in adopted.get((wl.namespace, wl.kind, wl.name), [])}
         tolerations = daemon_tolerations(w.template.tolerations, w.template.host_network)
         for node in fit.fitting(w.node_selector, tolerations):
+            if node.name in running:
+                continue
             name = generated(wl.name, f"DaemonSet/{wl.namespace}/{wl.name}/{node.name}")
             pod = replace(w.template, name=name, labels=FrozenDict({**w.template.labels, "pod-template-generation": "1"}),
                           owner=f"DaemonSet/{wl.name}", node=node.name, creation_timestamp=w.timestamp, tolerations=tolerations)
@@ -488,11 +490,11 @@ def assemble(ctx: Ctx, parsed: Parsed) -> tuple[Cluster, Ranges]:
     spec = parsed.cluster
     apiserver = add_system_objects(ctx, parsed, has_nodes=bool(_all_node_entries(parsed) or parsed.pods or parsed.workloads))
     ranges = _ranges(parsed)
-    entries, all_pods = _node_entries(ctx, parsed, parsed.pods + _expand_workloads(ctx, parsed))
+    adopted = adopt(ctx, parsed)
+    entries, all_pods = _node_entries(ctx, parsed, parsed.pods + _expand_workloads(ctx, parsed, adopted))
     segments, routers, ranges.segments_origin = _segments(ctx, spec, entries)
     nodes = _place_nodes(ctx, entries, segments, routers)
-    owned = {(e.pod.namespace, *ref) for e in parsed.pods for ref in e.owner_refs}
-    all_pods = all_pods + _daemon_pods(ctx, parsed, nodes, owned)  # they need the nodes
+    all_pods = all_pods + _daemon_pods(ctx, parsed, nodes, adopted)  # they need the nodes
     pods, services = _creation_order(all_pods, parsed)
     # pods in the order they were created (as IPAM meets them in a real cluster), whether a
     # file lists them or a controller made them: a rendered file gives the same order back

@@ -49,7 +49,7 @@ def _duplicates(ctx: Ctx, c: Cluster) -> None:
     _dups(ctx, "segment", ((s.name, s.source) for s in c.underlay.segments))
     _dups(ctx, "router", ((r.name, r.source) for r in c.underlay.routers))
     _dups(ctx, "namespace", ((n.name, n.source) for n in c.namespaces if n.source is not None))
-    _dups(ctx, "pod", ((p.key, p.source) for p in c.pods if p.owner is None))
+    _dups(ctx, "pod", ((p.key, p.source) for p in c.pods))
     _dups(ctx, "service", ((s.key, s.source) for s in c.services))
     for kind in ("ReplicationController", "ReplicaSet", "Deployment"):
         _dups(ctx, kind, ((f"{w.namespace}/{w.name}", w.source) for w in c.workloads if w.kind == kind))

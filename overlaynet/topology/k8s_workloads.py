@@ -28,7 +28,7 @@ from overlaynet.model import (
 from overlaynet.topology import fields as f
 from overlaynet.topology.fields import Ctx
 from overlaynet.topology.k8s_scheduling import read_taints, read_tolerations
-from overlaynet.topology.parsed import NodeEntry, Parsed, PodEntry, WorkloadEntry
+from overlaynet.topology.parsed import NodeEntry, OwnerRef, Parsed, PodEntry, WorkloadEntry
 from overlaynet.topology.yamlsrc import Y
 
 META_FIELDS = (
@@ -74,7 +74,8 @@ class Meta:
     labels: Labels
     timestamp: str | None
     deleting: bool
-    owner_refs: tuple[tuple[str, str], ...]
+    owner_refs: tuple[OwnerRef, ...]
+    uid: str | None = None
 
 
 def read_meta(ctx: Ctx, doc: Y, fields_: dict[str, Y], *, namespaced: bool = True, name_kind: str = "subdomain") -> Meta:
@@ -93,21 +94,40 @@ def read_meta(ctx: Ctx, doc: Y, fields_: dict[str, Y], *, namespaced: bool = Tru
     if namespaced and m.get("namespace") is not None:
         namespace = f.dns_label(ctx, m["namespace"], "a namespace name") or "default"
     timestamp = f.timestamp(ctx, m.get("creationTimestamp"), "a creationTimestamp")
-    owners: list[tuple[str, str]] = []
-    for ref in f.seq(ctx, m.get("ownerReferences")):
-        if isinstance(ref.value, dict):
-            kind = ref.value.get("kind")
-            rname = ref.value.get("name")
-            if kind is not None and rname is not None:
-                owners.append((str(kind.value), str(rname.value)))
+    owners = _owner_refs(ctx, m.get("ownerReferences"))
+    uid = f.string(ctx, m.get("uid"), "a uid") if m.get("uid") is not None else None
     return Meta(
         name,
         namespace,
         f.label_map(ctx, m.get("labels")),
         timestamp,
         m.get("deletionTimestamp") is not None and m["deletionTimestamp"].value is not None,
-        tuple(owners),
+        owners,
+        uid,
     )
+
+
+def _owner_refs(ctx: Ctx, y: Y | None) -> tuple[OwnerRef, ...]:
+    """metadata.ownerReferences: kind and name required, at most one ``controller: true``
+    (the API server's ValidateOwnerReferences); apiVersion and uid as given."""
+    out: list[OwnerRef] = []
+    controller: Y | None = None
+    for ref in f.seq(ctx, y, "a list of owner references"):
+        m = f.mapping(ctx, ref, ("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"), what="an owner reference")
+        if m is None:
+            continue
+        kind = f.string(ctx, f.required(ctx, ref, m, "kind", "the owner's kind"), "the owner's kind")
+        name = f.string(ctx, f.required(ctx, ref, m, "name", "the owner's name"), "the owner's name")
+        uid = f.string(ctx, m.get("uid"), "the owner's uid") if m.get("uid") is not None else None
+        is_controller = f.boolean(ctx, m.get("controller")) or False
+        if is_controller and controller is not None:
+            ctx.error(m["controller"], f"expected at most one owner reference with controller: true, found another (first at line {controller.line})")
+            is_controller = False
+        if is_controller:
+            controller = m["controller"]
+        if kind and name:
+            out.append(OwnerRef(kind, name, uid or None, is_controller, ctx.source(ref)))
+    return tuple(out)
 
 
 def read_namespace(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y]) -> None:
@@ -460,7 +480,7 @@ def read_workload(ctx: Ctx, parsed: Parsed, doc: Y, fields_: dict[str, Y], kind:
     )
     parsed.workloads.append(
         WorkloadEntry(workload, template, parsed.next_order(), meta.timestamp, node_selector,
-                      hashlib.sha256(digest.encode()).hexdigest(), meta.owner_refs)
+                      hashlib.sha256(digest.encode()).hexdigest(), meta.owner_refs, meta.uid)
     )
 
 

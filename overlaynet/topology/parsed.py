@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from overlaynet.model import (
     DNSSpec,
@@ -31,6 +31,16 @@ from overlaynet.model import (
 )
 
 
+class OwnerRef(NamedTuple):
+    """One ``metadata.ownerReferences`` entry; ``controller`` marks the ControllerRef."""
+
+    kind: str
+    name: str
+    uid: str | None = None
+    controller: bool = False
+    where: Source | None = None
+
+
 @dataclass
 class NodeEntry:
     """A node as written (Cluster kind entry or Node object); ip/segment may be unknown."""
@@ -52,7 +62,7 @@ class PodEntry:
     order: int
     timestamp: str | None
     node_selector: Labels
-    owner_refs: tuple[tuple[str, str], ...] = ()  # (kind, name) of metadata.ownerReferences
+    owner_refs: tuple[OwnerRef, ...] = ()  # metadata.ownerReferences
     host_ip: IPAddress | None = None  # status.hostIP: the node's address, in a live dump
 
 
@@ -64,7 +74,8 @@ class WorkloadEntry:
     timestamp: str | None
     node_selector: Labels
     template_hash: str
-    owner_refs: tuple[tuple[str, str], ...] = ()
+    owner_refs: tuple[OwnerRef, ...] = ()
+    uid: str | None = None  # metadata.uid: an ownerReference's uid must match it
 
 
 @dataclass

