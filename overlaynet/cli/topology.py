@@ -87,20 +87,25 @@ def _diag(d: object) -> dict[str, object]:
 @click.command("show")
 @_PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print nodes, pods and services (with endpoints) as JSON.")
-def show(files: tuple[str, ...], as_json: bool) -> None:
-    """Show what a topology loads to: nodes, pods, services with their endpoints.
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the driver's random choices (as trace's --seed).")
+def show(files: tuple[str, ...], as_json: bool, seed: int) -> None:
+    """Show what a topology loads to: nodes, pods, services with their endpoints, with the
+    addresses the network driver gives (its IPAM: Calico blocks, Weave's ring, a Docker
+    overlay's subnet), as trace and routes use them.
 
     All FILES together make one topology.
 
     \b
     Examples:
       overlaynet show topologies/demo.yaml
-      overlaynet show topologies/demo.yaml --json | jq '.pods[] | {name, ips, node}'
+      overlaynet show topologies/docker-k8s.yaml --json | jq '.pods[] | {name, ips, node}'
     """
     from overlaynet.drivers import check_network
+    from overlaynet.network import assemble
 
     result = load(list(files), network_check=check_network)
-    data = summary(result.cluster)
+    # the driver's IPAM runs for every pod here; no host's dataplane is programmed (lazy)
+    data = summary(assemble(result.cluster, seed=seed).cluster)
     if as_json:
         data["warnings"] = [_diag(d) for d in result.warnings]
         click.echo(json.dumps(data, indent=2))

@@ -191,3 +191,31 @@ def test_an_empty_file_validates_with_a_warning(text: str, tmp_path: Path) -> No
     code, out, err = run("validate", str(empty))
     assert code == 0 and out.startswith(f"{empty}: OK: 0 nodes, 0 pods, 0 services")
     assert err == f"{empty}:1:1: warning: the file holds no object: expected Kubernetes objects or a Cluster document\n"
+
+
+def test_show_prints_the_addresses_the_driver_gives() -> None:
+    # the Docker overlay's IPAM numbers containers from its network's subnet, not the loader's
+    # node pod CIDRs: show prints what trace and routes use
+    code, out, _ = run("show", str(ROOT / "topologies" / "docker-k8s.yaml"), "--json")
+    assert code == 0
+    data = json.loads(out)
+    ips = {p["name"]: p["ips"] for p in data["pods"]}
+    assert (ips["web-1"], ips["web-2"], ips["db-0"], ips["db-1"]) == (["10.0.0.2"], ["10.0.0.3"], ["10.0.0.4"], ["10.0.0.5"])
+    dns = next(s for s in data["services"] if s["name"] == "kube-dns")
+    assert sorted(a for e in dns["endpoints"] for a in e["addresses"]) == ["10.0.0.6", "10.0.0.7"]
+    code, table, _ = run("show", str(ROOT / "topologies" / "docker-plain.yaml"))
+    assert code == 0
+    assert any("web-1" in line and "10.1.0.2" in line for line in table.splitlines())
+
+
+@pytest.mark.parametrize("name", ["calico-mesh.yaml", "weave-full-mesh.yaml", "docker-plain.yaml", "demo.yaml"])
+def test_show_agrees_with_the_assembled_network_for_every_driver(name: str) -> None:
+    from overlaynet.network import assemble
+    from overlaynet.topology import load_cluster
+
+    path = str(ROOT / "topologies" / name)
+    network = assemble(load_cluster([path]), seed=3).cluster
+    code, out, _ = run("show", path, "--json", "--seed", "3")
+    assert code == 0
+    shown = {(p["namespace"], p["name"]): p["ips"] for p in json.loads(out)["pods"]}
+    assert shown == {(p.namespace, p.name): [str(i) for i in p.ips] for p in network.pods}
