@@ -294,35 +294,52 @@ def resolve_config(options: Mapping[str, Any], cluster: Cluster) -> NetworkConfi
     if network is None:
         v4 = [c for c in cluster.pod_cidrs if isinstance(c, IPv4Network)]
         network = v4[0] if v4 else DEFAULT_NETWORK
-    subnet_len: int | None = options["subnetLen"]
-    if subnet_len is not None:
-        if subnet_len > 30:
-            raise _fail("subnetLen", f"SubnetLen must be less than /31, got {subnet_len}")
-        if subnet_len < network.prefixlen + 2:
-            raise _fail("subnetLen", (
-                f"network must be able to accommodate at least four subnets: {network} "
-                f"needs SubnetLen >= {network.prefixlen + 2}, got {subnet_len}"))
-    elif network.prefixlen > 28:
-        raise _fail("network", f"network is too small. Minimum useful network prefix is /28, got {network}")
-    else:
-        subnet_len = 24 if network.prefixlen <= 22 else network.prefixlen + 2
-    size = 1 << (32 - subnet_len)
-    subnet_min = options["subnetMin"] or network.network_address + size
-    subnet_max = options["subnetMax"] or IPv4Address(int(network.broadcast_address) + 1 - size)
-    for key, value in (("subnetMin", subnet_min), ("subnetMax", subnet_max)):
-        name = key[0].upper() + key[1:]
-        if value not in network:
-            raise _fail(key, f"{name} is not in the range of the Network: {value} not in {network}")
-        if int(value) % size:
-            raise _fail(key, f"{name} is not on a SubnetLen boundary: {value} (SubnetLen {subnet_len})")
-    if subnet_min > subnet_max:
-        raise _fail("subnetMin", f"SubnetMin {subnet_min} is above SubnetMax {subnet_max}")
+    subnet_len, subnet_min, subnet_max = _subnet_range(options, network, "")
     backend = BackendConfig(
         type=options["backend"], vni=options["vni"], port=options["port"],
         direct_routing=options["directRouting"], mtu=options["mtu"],
     )
     ipv6 = _resolve_ipv6(options, cluster) if options.get("enableIPv6") else None
     return NetworkConfig(network, subnet_len, subnet_min, subnet_max, backend, ipv6)
+
+
+def _subnet_range(options: Mapping[str, Any], network: IPv4Network | IPv6Network,
+                  prefix: str) -> tuple[int, Any, Any]:
+    """``CheckNetworkConfig``'s subnet checks for one family: SubnetLen (default /24, or
+    /64 for IPv6, unless the network is too small for four of them) and SubnetMin/Max
+    (default: the second and the last subnet), with flannel's messages. ``prefix`` is ""
+    for the IPv4 options (``subnetLen``) and ``"ipv6"`` for ``ipv6SubnetLen``."""
+    bits = network.max_prefixlen
+    key = (lambda k: prefix + k[0].upper() + k[1:]) if prefix else (lambda k: k)
+    label = (lambda k: "IPv6" + k[0].upper() + k[1:]) if prefix else (lambda k: k[0].upper() + k[1:])
+    net_key, net_label = ("ipv6Network", "IPv6Network") if prefix else ("network", "network")
+    subnet_len: int | None = options[key("subnetLen")]
+    if subnet_len is not None:
+        if subnet_len > bits - 2:
+            raise _fail(key("subnetLen"), f"SubnetLen must be less than /{bits - 1}, got {subnet_len}")
+        if subnet_len < network.prefixlen + 2:
+            raise _fail(key("subnetLen"), (
+                f"network must be able to accommodate at least four subnets: {network} "
+                f"needs {label('subnetLen')} >= {network.prefixlen + 2}, got {subnet_len}"))
+    elif network.prefixlen > bits - 4:
+        raise _fail(net_key, f"{net_label} is too small. Minimum useful network prefix is /{bits - 4}, got {network}")
+    else:
+        usual = 64 if prefix else 24
+        subnet_len = usual if network.prefixlen <= usual - 2 else network.prefixlen + 2
+    size = 1 << (bits - subnet_len)
+    subnet_min = options[key("subnetMin")] or network.network_address + size
+    subnet_max = options[key("subnetMax")] or type(network.network_address)(int(network.broadcast_address) + 1 - size)
+    for opt in ("subnetMin", "subnetMax"):
+        value = subnet_min if opt == "subnetMin" else subnet_max
+        if value not in network:
+            raise _fail(key(opt), f"{label(opt)} is not in the range of the {'IPv6Network' if prefix else 'Network'}: "
+                                  f"{value} not in {network}")
+        if int(value) % size:
+            raise _fail(key(opt), f"{label(opt)} is not on a SubnetLen boundary: {value} "
+                                  f"({label('subnetLen')} {subnet_len})")
+    if int(subnet_min) > int(subnet_max):
+        raise _fail(key("subnetMin"), f"{label('subnetMin')} {subnet_min} is above {label('subnetMax')} {subnet_max}")
+    return subnet_len, subnet_min, subnet_max
 
 
 def _resolve_ipv6(options: Mapping[str, Any], cluster: Cluster) -> IPv6Config:
@@ -336,27 +353,5 @@ def _resolve_ipv6(options: Mapping[str, Any], cluster: Cluster) -> IPv6Config:
                 "please define a correct IPv6Network parameter in the flannel config "
                 "(enableIPv6 is on and the cluster's podCIDR has no IPv6 CIDR to default to)"))
         network = v6[0]
-    subnet_len: int | None = options["ipv6SubnetLen"]
-    if subnet_len is not None:
-        if subnet_len > 126:
-            raise _fail("ipv6SubnetLen", f"SubnetLen must be less than /127, got {subnet_len}")
-        if subnet_len < network.prefixlen + 2:
-            raise _fail("ipv6SubnetLen", (
-                f"network must be able to accommodate at least four subnets: {network} "
-                f"needs IPv6SubnetLen >= {network.prefixlen + 2}, got {subnet_len}"))
-    elif network.prefixlen > 124:
-        raise _fail("ipv6Network", f"IPv6Network is too small. Minimum useful network prefix is /124, got {network}")
-    else:
-        subnet_len = 64 if network.prefixlen <= 62 else network.prefixlen + 2
-    size = 1 << (128 - subnet_len)
-    subnet_min = options["ipv6SubnetMin"] or network.network_address + size
-    subnet_max = options["ipv6SubnetMax"] or IPv6Address(int(network.broadcast_address) + 1 - size)
-    for key, value in (("ipv6SubnetMin", subnet_min), ("ipv6SubnetMax", subnet_max)):
-        name = "IPv6" + key[4:]
-        if value not in network:
-            raise _fail(key, f"{name} is not in the range of the IPv6Network: {value} not in {network}")
-        if int(value) % size:
-            raise _fail(key, f"{name} is not on a SubnetLen boundary: {value} (IPv6SubnetLen {subnet_len})")
-    if subnet_min > subnet_max:
-        raise _fail("ipv6SubnetMin", f"IPv6SubnetMin {subnet_min} is above IPv6SubnetMax {subnet_max}")
+    subnet_len, subnet_min, subnet_max = _subnet_range(options, network, "ipv6")
     return IPv6Config(network, subnet_len, subnet_min, subnet_max)
