@@ -24,10 +24,8 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from overlaynet.errors import Diagnostic, TopologyError
 from overlaynet.topology.endpoints import remember_reconciled
-from overlaynet.topology.fields import Ctx
-from overlaynet.topology.loader import LoadResult, NetworkCheck, _files, _load
+from overlaynet.topology.loader import LoadResult, NetworkCheck, _load, read_files
 
 #: Bump when what is pickled changes shape in a way the code digest would not see.
 FORMAT = 1
@@ -133,12 +131,7 @@ def load_cached(
     entry read from disk is frozen out of the cyclic collector's scans (``gc.freeze``): at
     150,000 pods the collector's first pass over the fresh objects would cost a quarter of
     the read."""
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    ctx = Ctx()
-    texts = _files(paths, ctx)
-    if not texts and not ctx.diagnostics:
-        raise TopologyError([Diagnostic("<topology>", 1, 1, "", "expected at least one topology file, found none")])
+    texts, ctx = read_files(paths)
     if ctx.diagnostics or os.environ.get("OVERLAYNET_NO_CACHE"):
         return _load(texts, ctx, network_check)
     path = entry_path(texts, checked=network_check is not None)

@@ -122,13 +122,21 @@ def load(paths: Sequence[str | os.PathLike[str]], *, network_check: NetworkCheck
     >>> load(["topologies/demo.yaml"]).cluster.name
     'demo'
     """
+    texts, ctx = read_files(paths)
+    return _load(texts, ctx, network_check)
+
+
+def read_files(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> tuple[list[tuple[str, str]], Ctx]:
+    """The (name, text) of every topology file named (a directory gives its *.yaml files),
+    with what could not be read as diagnostics in the context; TopologyError when nothing
+    was named at all."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     ctx = Ctx()
     texts = _files(paths, ctx)
     if not texts and not ctx.diagnostics:
         raise TopologyError([Diagnostic("<topology>", 1, 1, "", "expected at least one topology file, found none")])
-    return _load(texts, ctx, network_check)
+    return texts, ctx
 
 
 def load_cluster(paths: Sequence[str | os.PathLike[str]]) -> Cluster:
