@@ -105,28 +105,30 @@ def _choice(options: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> s
 
 
 def _net(options: Mapping[str, Any], key: str) -> IPv4Network | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    try:
-        net = ipaddress.ip_network(str(value), strict=True)
-    except ValueError as exc:
-        raise _fail(key, f"expected an IPv4 CIDR such as 10.244.0.0/16, got {value!r} ({exc})") from exc
-    if not isinstance(net, IPv4Network):
-        raise _fail(key, f"flannel's Network is IPv4 (IPv6 uses ipv6Network), got {value!r}")
+    net = _cidr(options, key, 4)
+    assert net is None or isinstance(net, IPv4Network)
     return net
 
 
 def _net6(options: Mapping[str, Any], key: str) -> IPv6Network | None:
+    net = _cidr(options, key, 6)
+    assert net is None or isinstance(net, IPv6Network)
+    return net
+
+
+def _cidr(options: Mapping[str, Any], key: str, version: int) -> IPv4Network | IPv6Network | None:
+    """The option ``key`` as a CIDR of IP ``version`` (flannel's Network or IPv6Network)."""
     value = options.get(key)
     if value is None:
         return None
+    example, own, other = (("10.244.0.0/16", "Network", "ipv6Network") if version == 4
+                           else ("fd00:10:244::/56", "IPv6Network", "network"))
     try:
         net = ipaddress.ip_network(str(value), strict=True)
     except ValueError as exc:
-        raise _fail(key, f"expected an IPv6 CIDR such as fd00:10:244::/56, got {value!r} ({exc})") from exc
-    if not isinstance(net, IPv6Network):
-        raise _fail(key, f"flannel's IPv6Network is IPv6 (IPv4 uses network), got {value!r}")
+        raise _fail(key, f"expected an IPv{version} CIDR such as {example}, got {value!r} ({exc})") from exc
+    if net.version != version:
+        raise _fail(key, f"flannel's {own} is IPv{version} (IPv{10 - version} uses {other}), got {value!r}")
     return net
 
 
